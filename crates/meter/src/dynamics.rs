@@ -17,6 +17,7 @@ struct DrChannel {
     sums: Vec<f64>,
     blocks: u64,
     top_peaks: [f32; 2],
+    closed_sumsq: f64,
     cur_sumsq: f64,
     cur_peak: f32,
 }
@@ -53,6 +54,7 @@ impl DrMeter {
                     sums: vec![0.0; BINS],
                     blocks: 0,
                     top_peaks: [0.0; 2],
+                    closed_sumsq: 0.0,
                     cur_sumsq: 0.0,
                     cur_peak: 0.0,
                 };
@@ -105,6 +107,17 @@ impl DrMeter {
         out
     }
 
+    /// Sum of squares of every sample of channel `ch` so far (the RMS meter shares
+    /// the DR meter's pass over the samples).
+    pub fn sum_of_squares(&self, ch: usize) -> f64 {
+        self.channels.get(ch).map_or(0.0, |c| c.closed_sumsq + c.cur_sumsq)
+    }
+
+    /// Highest absolute sample of channel `ch` so far.
+    pub fn peak(&self, ch: usize) -> f32 {
+        self.channels.get(ch).map_or(0.0, |c| c.top_peaks[0].max(c.cur_peak))
+    }
+
     /// Forgets everything.
     pub fn reset(&mut self) {
         self.pos = 0;
@@ -113,6 +126,7 @@ impl DrMeter {
             ch.sums.iter_mut().for_each(|s| *s = 0.0);
             ch.blocks = 0;
             ch.top_peaks = [0.0; 2];
+            ch.closed_sumsq = 0.0;
             ch.cur_sumsq = 0.0;
             ch.cur_peak = 0.0;
         }
@@ -131,6 +145,7 @@ impl DrChannel {
         self.counts[bin] += 1;
         self.sums[bin] += rms2;
         self.blocks += 1;
+        self.closed_sumsq += self.cur_sumsq;
         let p = self.cur_peak;
         if p > self.top_peaks[0] {
             self.top_peaks = [p, self.top_peaks[0]];

@@ -68,6 +68,10 @@ pub struct InspectorConfig {
     pub goniometer_capacity: usize,
     /// Goniometer points produced per second of audio.
     pub goniometer_rate: u32,
+    /// Run the loudness meter (LUFS, LRA, true peak) inside the Inspector. An
+    /// offline analyser may turn it off and run a [`Loudness`] on another thread,
+    /// then fill the report with [`Loudness::fill_report`].
+    pub measure_loudness: bool,
 }
 
 impl InspectorConfig {
@@ -80,6 +84,7 @@ impl InspectorConfig {
             history: LoudnessHistory::Exact,
             goniometer_capacity: 2048,
             goniometer_rate: 6000,
+            measure_loudness: true,
         }
     }
 }
@@ -166,14 +171,11 @@ pub struct Inspector {
     config: InspectorConfig,
     channels: usize,
     frames: u64,
-    loudness: Loudness,
+    loudness: Option<Loudness>,
     dr: DrMeter,
     clips: ClipCounter,
     stereo: StereoImage,
     goniometer: Goniometer,
-    // Whole-signal energy and peaks, per channel.
-    sumsq: Vec<f64>,
-    peaks: Vec<f32>,
     // Live crest window (global sample positions, so independent of block size).
     crest_len: u64,
     crest_pos: u64,
@@ -214,13 +216,15 @@ impl Inspector {
         }
         let rate = config.sample_rate;
         Ok(Self {
-            loudness: Loudness::new(rate, config.layout, config.history)?,
+            loudness: if config.measure_loudness {
+                Some(Loudness::new(rate, config.layout, config.history)?)
+            } else {
+                None
+            },
             dr: DrMeter::new(channels, rate)?,
             clips: ClipCounter::new(channels, config.clip_bits),
             stereo: StereoImage::new(rate),
             goniometer: Goniometer::new(config.goniometer_capacity, rate, config.goniometer_rate)?,
-            sumsq: vec![0.0; channels],
-            peaks: vec![0.0; channels],
             crest_len: (u64::from(rate) * 3 / 10).max(1),
             crest_pos: 0,
             crest_peak: 0.0,
@@ -253,20 +257,11 @@ impl Inspector {
         if n == 0 {
             return Ok(());
         }
-        self.loudness.process(input);
+        if let Some(l) = self.loudness.as_mut() {
+            l.process(input);
+        }
         self.dr.process(input);
         self.clips.process(input);
-        for (ch, x) in input.iter().enumerate() {
-            // Accumulate straight into the running total so that the summation order,
-            // and so the result, is the same whatever the block size.
-            let (mut peak, mut ss) = (self.peaks[ch], self.sumsq[ch]);
-            for &s in x.iter() {
-                peak = peak.max(s.abs());
-                ss += f64::from(s) * f64::from(s);
-            }
-            self.peaks[ch] = peak;
-            self.sumsq[ch] = ss;
-        }
         let (l, r) = if self.channels >= 2 {
             (input[0], input[1])
         } else {
@@ -307,16 +302,20 @@ impl Inspector {
         }
     }
 
+    fn peak(&self) -> f32 {
+        (0..self.channels).map(|c| self.dr.peak(c)).fold(0.0f32, f32::max)
+    }
+
     /// Current readings for a live display.
     pub fn readings(&self) -> Readings {
-        let peak = self.peaks.iter().copied().fold(0.0f32, f32::max);
+        let peak = self.peak();
         Readings {
             time_s: self.frames as f64 / f64::from(self.config.sample_rate),
-            momentary_lufs: self.loudness.momentary(),
-            short_term_lufs: self.loudness.short_term(),
-            integrated_lufs: self.loudness.integrated(),
-            loudness_range_lu: self.loudness.range(),
-            true_peak_dbtp: self.loudness.true_peak().and_then(amplitude_db),
+            momentary_lufs: self.loudness.as_ref().and_then(Loudness::momentary),
+            short_term_lufs: self.loudness.as_ref().and_then(Loudness::short_term),
+            integrated_lufs: self.loudness.as_ref().and_then(Loudness::integrated),
+            loudness_range_lu: self.loudness.as_ref().and_then(Loudness::range),
+            true_peak_dbtp: self.loudness.as_ref().and_then(Loudness::true_peak).and_then(amplitude_db),
             sample_peak_dbfs: amplitude_db(f64::from(peak)),
             crest_db: self.crest_db,
             correlation: self.stereo.correlation(),
@@ -333,8 +332,8 @@ impl Inspector {
 
     /// Whole-signal results so far.
     pub fn report(&self) -> Report {
-        let peak = self.peaks.iter().copied().fold(0.0f32, f32::max);
-        let total_ss: f64 = self.sumsq.iter().sum();
+        let peak = self.peak();
+        let total_ss: f64 = (0..self.channels).map(|c| self.dr.sum_of_squares(c)).sum();
         let ms = if self.frames > 0 {
             total_ss / (self.frames as f64 * self.channels as f64)
         } else {
@@ -347,16 +346,16 @@ impl Inspector {
         } else {
             Some((dr_channels.iter().sum::<f64>() / dr_channels.len() as f64).round() as i32)
         };
-        Report {
+        let mut report = Report {
             sample_rate: self.config.sample_rate,
             channels: self.channels,
             frames: self.frames,
             duration_s: self.frames as f64 / f64::from(self.config.sample_rate),
-            integrated_lufs: self.loudness.integrated(),
-            loudness_range_lu: self.loudness.range(),
-            max_momentary_lufs: self.loudness.max_momentary(),
-            max_short_term_lufs: self.loudness.max_short_term(),
-            true_peak_dbtp: self.loudness.true_peak().and_then(amplitude_db),
+            integrated_lufs: None,
+            loudness_range_lu: None,
+            max_momentary_lufs: None,
+            max_short_term_lufs: None,
+            true_peak_dbtp: None,
             sample_peak_dbfs: amplitude_db(f64::from(peak)),
             rms_dbfs: amplitude_db(rms),
             crest_factor_db: (rms > 0.0).then(|| 20.0 * (f64::from(peak) / rms).log10()),
@@ -368,18 +367,28 @@ impl Inspector {
             balance: self.stereo.total_balance(),
             clipped_samples: self.clips.clipped_samples(),
             clip_events: self.clips.events(),
+        };
+        if let Some(l) = &self.loudness {
+            l.fill_report(&mut report);
         }
+        report
+    }
+
+    /// The loudness meter (for album measurements with [`Loudness::integrated_of`]);
+    /// `None` when built with `measure_loudness: false`.
+    pub fn loudness(&self) -> Option<&Loudness> {
+        self.loudness.as_ref()
     }
 
     /// Forgets everything measured; keeps the configuration and the allocations.
     pub fn reset(&mut self) {
-        self.loudness.reset();
+        if let Some(l) = self.loudness.as_mut() {
+            l.reset();
+        }
         self.dr.reset();
         self.clips.reset();
         self.stereo.reset();
         self.goniometer.reset();
-        self.sumsq.iter_mut().for_each(|x| *x = 0.0);
-        self.peaks.iter_mut().for_each(|x| *x = 0.0);
         self.crest_pos = 0;
         self.crest_peak = 0.0;
         self.crest_sumsq.iter_mut().for_each(|x| *x = 0.0);

@@ -1,0 +1,284 @@
+//! `sonantica analyze FILE...`
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use sonantica_audio::{AudioInfo, Decoder};
+use sonantica_meter::{Inspector, InspectorConfig, Loudness, LoudnessHistory, Report};
+
+/// Arguments of `sonantica analyze`.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Audio files (FLAC, WAV, MP3, Ogg Vorbis, AAC/M4A, ALAC).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Print one JSON object per file (one per line) instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// One file's results as JSON.
+#[derive(Debug, Serialize)]
+struct FileJson<'a> {
+    path: String,
+    codec: &'a str,
+    bits_per_sample: Option<u32>,
+    layout: String,
+    tags: serde_json::Map<String, serde_json::Value>,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+/// A file measured to the end.
+pub struct Analysis {
+    /// The stream's properties.
+    pub info: AudioInfo,
+    /// Every result.
+    pub report: Report,
+    /// The loudness meter, kept for album loudness.
+    pub loudness: Loudness,
+}
+
+type Block = Arc<Vec<Vec<f32>>>;
+
+/// Decodes `path` and runs every meter over it.
+///
+/// Three threads overlap on two cores: one decodes, one runs the loudness meter
+/// (K-weighting and gating), and the caller's runs the true-peak meter (4×
+/// oversampling) and the rest of the Inspector. Each block is shared, not copied.
+pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<Analysis> {
+    let mut decoder = Decoder::open(path)?;
+    let info = decoder.info().clone();
+    let mut config = InspectorConfig::new(info.sample_rate, info.layout);
+    // Clipping is judged at the source's own full scale; float and lossy sources
+    // are judged at 16 bits, the resolution they are usually played at.
+    config.clip_bits = match info.bits_per_sample {
+        Some(bits) if !info.float => bits.clamp(8, 24),
+        _ => 16,
+    };
+    config.measure_loudness = false;
+    let cannot = || format!("{}: cannot meter this stream", path.display());
+    let mut inspector = Inspector::new(config).with_context(cannot)?;
+    let mut loudness = Loudness::with_parts(info.sample_rate, info.layout, LoudnessHistory::Exact, true, false)
+        .with_context(cannot)?;
+    let mut true_peak = Loudness::with_parts(info.sample_rate, info.layout, LoudnessHistory::Exact, false, true)
+        .with_context(cannot)?;
+
+    std::thread::scope(|scope| -> Result<()> {
+        let (meter_tx, meter_rx) = mpsc::sync_channel::<Block>(16);
+        let (loud_tx, loud_rx) = mpsc::sync_channel::<Block>(16);
+        let reader = scope.spawn(move || -> Result<(), sonantica_audio::AudioError> {
+            while let Some(block) = decoder.next_block()? {
+                let shared: Block = Arc::new(block.to_vec());
+                if meter_tx.send(Arc::clone(&shared)).is_err() || loud_tx.send(shared).is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        let loudness_thread = scope.spawn(|| {
+            for block in loud_rx {
+                let refs: Vec<&[f32]> = block.iter().map(Vec::as_slice).collect();
+                loudness.process(&refs);
+            }
+        });
+        for block in meter_rx {
+            let refs: Vec<&[f32]> = block.iter().map(Vec::as_slice).collect();
+            inspector.process(&refs)?;
+            true_peak.process(&refs);
+            progress(block.first().map_or(0, |c| c.len() as u64));
+        }
+        let decoded = reader.join();
+        if loudness_thread.join().is_err() {
+            anyhow::bail!("{}: the loudness thread failed", path.display());
+        }
+        match decoded {
+            Ok(r) => r.map_err(Into::into),
+            Err(_) => anyhow::bail!("{}: the decoder thread failed", path.display()),
+        }
+    })?;
+    let mut report = inspector.report();
+    loudness.fill_report(&mut report);
+    true_peak.fill_report(&mut report);
+    Ok(Analysis { info, report, loudness })
+}
+
+/// Runs the command; the exit code is 1 when any file failed.
+pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let show_progress = std::io::stderr().is_terminal();
+    let mut done: Vec<Analysis> = Vec::new();
+    let mut failed = 0usize;
+    for path in &args.files {
+        let bar = progress_bar(path, show_progress);
+        let result = analyze_file(path, |frames| {
+            if let Some(b) = &bar {
+                b.inc(frames);
+            }
+        });
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        match result {
+            Ok(a) => {
+                let report = &a.report;
+                if args.json {
+                    let json = file_json(path, &a.info, report);
+                    writeln!(out, "{}", serde_json::to_string(&json)?)?;
+                } else {
+                    write_table(&mut out, path, &a.info, report)?;
+                }
+                out.flush()?;
+                done.push(a);
+            }
+            Err(e) => {
+                failed += 1;
+                // The library errors already name the file.
+                let msg = format!("{e:#}");
+                if msg.contains(&path.display().to_string()) {
+                    eprintln!("error: {msg}");
+                } else {
+                    eprintln!("error: {}: {msg}", path.display());
+                }
+            }
+        }
+    }
+    if done.len() > 1 && !args.json {
+        write_album(&mut out, &done)?;
+    }
+    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn progress_bar(path: &Path, show: bool) -> Option<ProgressBar> {
+    if !show {
+        return None;
+    }
+    // Only long files get a bar: the length comes from the header.
+    let decoder = Decoder::open(path).ok()?;
+    let frames = decoder.info().frames?;
+    if frames < u64::from(decoder.info().sample_rate) * 60 {
+        return None;
+    }
+    let bar = ProgressBar::new(frames);
+    let style = ProgressStyle::with_template("{msg} [{bar:30}] {percent:>3}% eta {eta}")
+        .ok()?
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_message(path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}
+
+fn file_json<'a>(path: &Path, info: &'a AudioInfo, report: &'a Report) -> FileJson<'a> {
+    FileJson {
+        path: path.display().to_string(),
+        codec: &info.codec,
+        bits_per_sample: info.bits_per_sample,
+        layout: info.layout.to_string(),
+        tags: info
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect(),
+        report,
+    }
+}
+
+fn db(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "–".to_string(), |x| format!("{x:.1} {unit}"))
+}
+
+fn clock(seconds: f64) -> String {
+    let total = seconds.max(0.0);
+    let m = (total / 60.0).floor();
+    format!("{}:{:04.1}", m as u64, total - m * 60.0)
+}
+
+fn write_table(out: &mut impl Write, path: &Path, info: &AudioInfo, r: &Report) -> Result<()> {
+    writeln!(out, "{}", path.display())?;
+    let bits = info.bits_per_sample.map(|b| format!(" · {b}-bit")).unwrap_or_default();
+    writeln!(
+        out,
+        "  format     {} · {:.1} kHz{bits} · {} ch ({}) · {}",
+        info.codec,
+        f64::from(info.sample_rate) / 1000.0,
+        info.channels,
+        info.layout,
+        clock(r.duration_s)
+    )?;
+    writeln!(
+        out,
+        "  loudness   {} integrated · LRA {} · max momentary {} · max short-term {}",
+        db(r.integrated_lufs, "LUFS"),
+        db(r.loudness_range_lu, "LU"),
+        db(r.max_momentary_lufs, "LUFS"),
+        db(r.max_short_term_lufs, "LUFS"),
+    )?;
+    let clipping = if r.clip_events == 0 {
+        "no clipping".to_string()
+    } else {
+        format!("clipping: {} events, {} samples", r.clip_events, r.clipped_samples)
+    };
+    writeln!(
+        out,
+        "  peaks      true peak {} · sample peak {} · {clipping}",
+        db(r.true_peak_dbtp, "dBTP"),
+        db(r.sample_peak_dbfs, "dBFS"),
+    )?;
+    let per_channel = r.dr_channels.iter().map(|d| format!("{d:.1}")).collect::<Vec<_>>().join(" / ");
+    writeln!(
+        out,
+        "  dynamics   DR {} ({per_channel}) · crest {} · RMS {}",
+        r.dr.map_or_else(|| "–".to_string(), |d| d.to_string()),
+        db(r.crest_factor_db, "dB"),
+        db(r.rms_dbfs, "dBFS"),
+    )?;
+    let corr = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |x| format!("{x:+.2}"));
+    let balance = match r.balance {
+        Some(b) if b < -0.005 => format!("{:.0}% left", -b * 100.0),
+        Some(b) if b > 0.005 => format!("{:.0}% right", b * 100.0),
+        Some(_) => "centred".into(),
+        None => "–".into(),
+    };
+    writeln!(
+        out,
+        "  stereo     correlation {} mean, {} min · width {} · balance {balance}",
+        corr(r.correlation),
+        corr(r.correlation_min),
+        r.width.map_or_else(|| "–".to_string(), |w| format!("{:.0}%", w * 100.0)),
+    )?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn write_album(out: &mut impl Write, done: &[Analysis]) -> Result<()> {
+    let reports: Vec<&Report> = done.iter().map(|a| &a.report).collect();
+    let drs: Vec<i32> = reports.iter().filter_map(|r| r.dr).collect();
+    let album_dr = (!drs.is_empty())
+        .then(|| (f64::from(drs.iter().sum::<i32>()) / drs.len() as f64).round() as i32);
+    let integrated = Loudness::integrated_of(done.iter().map(|a| &a.loudness));
+    let lra = Loudness::range_of(done.iter().map(|a| &a.loudness));
+    let tp = reports.iter().filter_map(|r| r.true_peak_dbtp).fold(None, |m: Option<f64>, v| {
+        Some(m.map_or(v, |m| m.max(v)))
+    });
+    let duration: f64 = reports.iter().map(|r| r.duration_s).sum();
+    writeln!(
+        out,
+        "album ({} files, {}): DR {} · {} integrated · LRA {} · true peak {}",
+        done.len(),
+        clock(duration),
+        album_dr.map_or_else(|| "–".to_string(), |d| d.to_string()),
+        db(integrated, "LUFS"),
+        db(lra, "LU"),
+        db(tp, "dBTP"),
+    )?;
+    Ok(())
+}
