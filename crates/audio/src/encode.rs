@@ -81,8 +81,8 @@ impl FromStr for OutputFormat {
 /// Streaming writer for any [`OutputFormat`].
 #[derive(Debug)]
 pub enum AudioWriter {
-    /// A FLAC file.
-    Flac(FlacWriter),
+    /// A FLAC file (boxed: the encoder state is large).
+    Flac(Box<FlacWriter>),
     /// A WAV file.
     Wav(WavWriter),
 }
@@ -96,13 +96,7 @@ impl AudioWriter {
         layout: ChannelLayout,
     ) -> Result<Self, AudioError> {
         Ok(match format {
-            OutputFormat::Flac16 | OutputFormat::Flac24 => AudioWriter::Flac(FlacWriter::create(
-                path,
-                sample_rate,
-                layout,
-                format.bits(),
-                &[],
-            )?),
+            OutputFormat::Flac16 | OutputFormat::Flac24 => AudioWriter::Flac(Box::new(FlacWriter::create(path, sample_rate, layout, format.bits(), &[])?)),
             OutputFormat::Wav16 => AudioWriter::Wav(WavWriter::create(
                 path,
                 sample_rate,

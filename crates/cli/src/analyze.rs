@@ -50,9 +50,10 @@ type Block = Arc<Vec<Vec<f32>>>;
 
 /// Decodes `path` and runs every meter over it.
 ///
-/// Three threads overlap on two cores: one decodes, one runs the loudness meter
-/// (K-weighting and gating), and the caller's runs the true-peak meter (4×
-/// oversampling) and the rest of the Inspector. Each block is shared, not copied.
+/// The work is split into two halves of about equal cost that run on two cores:
+/// one thread decodes and runs the loudness meter (K-weighting and gating), the
+/// caller's runs the true-peak meter (4× oversampling) and the rest of the
+/// Inspector. Each decoded block is shared between them, not copied twice.
 pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<Analysis> {
     let mut decoder = Decoder::open(path)?;
     let info = decoder.info().clone();
@@ -72,34 +73,26 @@ pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<Analys
         .with_context(cannot)?;
 
     std::thread::scope(|scope| -> Result<()> {
-        let (meter_tx, meter_rx) = mpsc::sync_channel::<Block>(16);
-        let (loud_tx, loud_rx) = mpsc::sync_channel::<Block>(16);
+        let (tx, rx) = mpsc::sync_channel::<Block>(16);
+        let loudness = &mut loudness;
         let reader = scope.spawn(move || -> Result<(), sonantica_audio::AudioError> {
             while let Some(block) = decoder.next_block()? {
                 let shared: Block = Arc::new(block.to_vec());
-                if meter_tx.send(Arc::clone(&shared)).is_err() || loud_tx.send(shared).is_err() {
+                if tx.send(Arc::clone(&shared)).is_err() {
                     break;
                 }
+                let refs: Vec<&[f32]> = shared.iter().map(Vec::as_slice).collect();
+                loudness.process(&refs);
             }
             Ok(())
         });
-        let loudness_thread = scope.spawn(|| {
-            for block in loud_rx {
-                let refs: Vec<&[f32]> = block.iter().map(Vec::as_slice).collect();
-                loudness.process(&refs);
-            }
-        });
-        for block in meter_rx {
+        for block in rx {
             let refs: Vec<&[f32]> = block.iter().map(Vec::as_slice).collect();
             inspector.process(&refs)?;
             true_peak.process(&refs);
             progress(block.first().map_or(0, |c| c.len() as u64));
         }
-        let decoded = reader.join();
-        if loudness_thread.join().is_err() {
-            anyhow::bail!("{}: the loudness thread failed", path.display());
-        }
-        match decoded {
+        match reader.join() {
             Ok(r) => r.map_err(Into::into),
             Err(_) => anyhow::bail!("{}: the decoder thread failed", path.display()),
         }

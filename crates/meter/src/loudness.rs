@@ -265,7 +265,7 @@ impl Loudness {
     /// Loudness range over several programmes measured separately, as one.
     pub fn range_of<'a>(meters: impl IntoIterator<Item = &'a Loudness>) -> Option<f64> {
         let inner: Vec<&EbuR128> = meters.into_iter().map(|m| &m.meter).collect();
-        lufs(EbuR128::loudness_range_multiple(inner.into_iter()))
+        lufs(EbuR128::loudness_range_multiple(inner))
     }
 
     /// Forgets everything.

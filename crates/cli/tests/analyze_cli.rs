@@ -1,0 +1,160 @@
+//! `sonantica analyze` run as a user runs it: the real binary on real files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+fn sonantica(args: &[&str]) -> Result<Output> {
+    Ok(Command::new(env!("CARGO_BIN_EXE_sonantica")).args(args).output()?)
+}
+
+fn ffmpeg(args: &[&str]) -> Result<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostats", "-y"])
+        .args(args)
+        .output()
+        .context("ffmpeg must be installed (apt-get install ffmpeg)")?;
+    if !out.status.success() {
+        bail!("ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stderr).to_string())
+}
+
+/// 20 s of music-like stereo: pink noise with a slow tremolo plus a tone, at a
+/// level that gives real loudness range and a few true-peak overs.
+fn program(dir: &Path, name: &str) -> Result<PathBuf> {
+    let path = dir.join(name);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "anoisesrc=color=pink:sample_rate=44100:duration=20:amplitude=0.5:seed=42",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=330:sample_rate=44100:duration=20",
+        "-filter_complex",
+        "[0]tremolo=f=0.3:d=0.7[n];[n][1]amerge=inputs=2,volume=0.9[a]",
+        "-map",
+        "[a]",
+        "-c:a",
+        "flac",
+        path.to_str().context("utf-8 path")?,
+    ])?;
+    Ok(path)
+}
+
+fn field(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or_else(|| panic!("{key} missing or not a number in {v}"))
+}
+
+/// Reads I, LRA and true peak from ffmpeg's ebur128 summary.
+fn ffmpeg_ebur128(path: &Path) -> Result<(f64, f64, f64)> {
+    let log = ffmpeg(&["-i", path.to_str().context("utf-8")?, "-af", "ebur128=peak=true", "-f", "null", "-"])?;
+    let summary = log.rsplit("Summary:").next().context("no summary")?;
+    let grab = |label: &str| -> Result<f64> {
+        let line = summary.lines().find(|l| l.trim_start().starts_with(label)).context("label")?;
+        Ok(line.split_whitespace().nth(1).context("value")?.parse()?)
+    };
+    Ok((grab("I:")?, grab("LRA:")?, grab("Peak:")?))
+}
+
+#[test]
+fn json_output_has_every_documented_key_and_agrees_with_ffmpeg_ebur128() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = program(dir.path(), "program.flac")?;
+    let out = sonantica(&["analyze", "--json", path.to_str().context("utf-8")?])?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout)?;
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "one JSON object per file");
+    let v: Value = serde_json::from_str(lines[0])?;
+    for key in [
+        "path",
+        "sample_rate",
+        "channels",
+        "duration_s",
+        "integrated_lufs",
+        "loudness_range_lu",
+        "true_peak_dbtp",
+        "sample_peak_dbfs",
+        "dr",
+        "crest_factor_db",
+        "correlation",
+        "width",
+        "clipped_samples",
+        "clip_events",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["sample_rate"], 44_100);
+    assert_eq!(v["channels"], 2);
+    assert!((field(&v, "duration_s") - 20.0).abs() < 1e-9);
+
+    // ffmpeg's ebur128 filter is an independent implementation of BS.1770.
+    let (i, lra, tp) = ffmpeg_ebur128(&path)?;
+    assert!((field(&v, "integrated_lufs") - i).abs() <= 0.1, "I {} vs ffmpeg {i}", v["integrated_lufs"]);
+    assert!((field(&v, "loudness_range_lu") - lra).abs() <= 0.2, "LRA {} vs ffmpeg {lra}", v["loudness_range_lu"]);
+    assert!((field(&v, "true_peak_dbtp") - tp).abs() <= 0.2, "TP {} vs ffmpeg {tp}", v["true_peak_dbtp"]);
+    // A tone in one channel and noise in the other are uncorrelated.
+    assert!(field(&v, "correlation").abs() < 0.1, "correlation {}", v["correlation"]);
+    Ok(())
+}
+
+#[test]
+fn bad_files_get_one_line_errors_and_the_rest_are_still_analysed() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let good = program(d, "good.flac")?;
+    let empty = d.join("empty.wav");
+    std::fs::write(&empty, b"")?;
+    let text = d.join("readme.flac");
+    std::fs::write(&text, "not audio at all\n".repeat(100))?;
+    let truncated = d.join("truncated.flac");
+    let bytes = std::fs::read(&good)?;
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3])?;
+    let missing = d.join("missing.ogg");
+
+    let args: Vec<String> = [&empty, &good, &text, &truncated, &missing]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut argv = vec!["analyze", "--json"];
+    argv.extend(args.iter().map(String::as_str));
+    let out = sonantica(&argv)?;
+    assert_eq!(out.status.code(), Some(1), "non-zero exit when a file fails");
+    let stdout = String::from_utf8(out.stdout)?;
+    let stderr = String::from_utf8(out.stderr)?;
+    assert_eq!(stdout.lines().count(), 1, "the good file is still analysed: {stdout}");
+    assert!(stdout.contains("good.flac"));
+    let errors: Vec<&str> = stderr.lines().collect();
+    assert_eq!(errors.len(), 4, "one line per bad file: {stderr}");
+    for (name, reason) in [
+        ("empty.wav", "empty"),
+        ("readme.flac", "not"),
+        ("truncated.flac", "truncated"),
+        ("missing.ogg", "No such file"),
+    ] {
+        let line = errors.iter().find(|l| l.contains(name)).unwrap_or_else(|| panic!("no error for {name}"));
+        assert!(line.starts_with("error: "), "{line}");
+        assert!(line.contains(reason), "{name}: {line}");
+    }
+    Ok(())
+}
+
+#[test]
+fn table_output_shows_each_file_and_an_album_line() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let a = program(dir.path(), "a.flac")?;
+    let b = dir.path().join("b.wav");
+    ffmpeg(&["-i", a.to_str().context("utf-8")?, "-af", "volume=-6dB", "-c:a", "pcm_s24le", b.to_str().context("utf-8")?])?;
+    let out = sonantica(&["analyze", a.to_str().context("utf-8")?, b.to_str().context("utf-8")?])?;
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout)?;
+    for needle in ["a.flac", "b.wav", "LUFS integrated", "true peak", "DR ", "correlation", "album (2 files, 0:40.0)"] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    Ok(())
+}
