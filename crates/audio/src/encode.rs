@@ -96,7 +96,9 @@ impl AudioWriter {
         layout: ChannelLayout,
     ) -> Result<Self, AudioError> {
         Ok(match format {
-            OutputFormat::Flac16 | OutputFormat::Flac24 => AudioWriter::Flac(Box::new(FlacWriter::create(path, sample_rate, layout, format.bits(), &[])?)),
+            OutputFormat::Flac16 | OutputFormat::Flac24 => AudioWriter::Flac(Box::new(
+                FlacWriter::create(path, sample_rate, layout, format.bits(), &[])?,
+            )),
             OutputFormat::Wav16 => AudioWriter::Wav(WavWriter::create(
                 path,
                 sample_rate,

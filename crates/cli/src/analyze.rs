@@ -67,10 +67,22 @@ pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<Analys
     config.measure_loudness = false;
     let cannot = || format!("{}: cannot meter this stream", path.display());
     let mut inspector = Inspector::new(config).with_context(cannot)?;
-    let mut loudness = Loudness::with_parts(info.sample_rate, info.layout, LoudnessHistory::Exact, true, false)
-        .with_context(cannot)?;
-    let mut true_peak = Loudness::with_parts(info.sample_rate, info.layout, LoudnessHistory::Exact, false, true)
-        .with_context(cannot)?;
+    let mut loudness = Loudness::with_parts(
+        info.sample_rate,
+        info.layout,
+        LoudnessHistory::Exact,
+        true,
+        false,
+    )
+    .with_context(cannot)?;
+    let mut true_peak = Loudness::with_parts(
+        info.sample_rate,
+        info.layout,
+        LoudnessHistory::Exact,
+        false,
+        true,
+    )
+    .with_context(cannot)?;
 
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = mpsc::sync_channel::<Block>(16);
@@ -100,7 +112,11 @@ pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<Analys
     let mut report = inspector.report();
     loudness.fill_report(&mut report);
     true_peak.fill_report(&mut report);
-    Ok(Analysis { info, report, loudness })
+    Ok(Analysis {
+        info,
+        report,
+        loudness,
+    })
 }
 
 /// Runs the command; the exit code is 1 when any file failed.
@@ -147,7 +163,11 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     if done.len() > 1 && !args.json {
         write_album(&mut out, &done)?;
     }
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn progress_bar(path: &Path, show: bool) -> Option<ProgressBar> {
@@ -165,7 +185,11 @@ fn progress_bar(path: &Path, show: bool) -> Option<ProgressBar> {
         .ok()?
         .progress_chars("=> ");
     bar.set_style(style);
-    bar.set_message(path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default());
+    bar.set_message(
+        path.file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default(),
+    );
     bar.enable_steady_tick(Duration::from_millis(200));
     Some(bar)
 }
@@ -197,7 +221,10 @@ fn clock(seconds: f64) -> String {
 
 fn write_table(out: &mut impl Write, path: &Path, info: &AudioInfo, r: &Report) -> Result<()> {
     writeln!(out, "{}", path.display())?;
-    let bits = info.bits_per_sample.map(|b| format!(" · {b}-bit")).unwrap_or_default();
+    let bits = info
+        .bits_per_sample
+        .map(|b| format!(" · {b}-bit"))
+        .unwrap_or_default();
     writeln!(
         out,
         "  format     {} · {:.1} kHz{bits} · {} ch ({}) · {}",
@@ -218,7 +245,10 @@ fn write_table(out: &mut impl Write, path: &Path, info: &AudioInfo, r: &Report) 
     let clipping = if r.clip_events == 0 {
         "no clipping".to_string()
     } else {
-        format!("clipping: {} events, {} samples", r.clip_events, r.clipped_samples)
+        format!(
+            "clipping: {} events, {} samples",
+            r.clip_events, r.clipped_samples
+        )
     };
     writeln!(
         out,
@@ -226,7 +256,12 @@ fn write_table(out: &mut impl Write, path: &Path, info: &AudioInfo, r: &Report) 
         db(r.true_peak_dbtp, "dBTP"),
         db(r.sample_peak_dbfs, "dBFS"),
     )?;
-    let per_channel = r.dr_channels.iter().map(|d| format!("{d:.1}")).collect::<Vec<_>>().join(" / ");
+    let per_channel = r
+        .dr_channels
+        .iter()
+        .map(|d| format!("{d:.1}"))
+        .collect::<Vec<_>>()
+        .join(" / ");
     writeln!(
         out,
         "  dynamics   DR {} ({per_channel}) · crest {} · RMS {}",
@@ -246,7 +281,8 @@ fn write_table(out: &mut impl Write, path: &Path, info: &AudioInfo, r: &Report) 
         "  stereo     correlation {} mean, {} min · width {} · balance {balance}",
         corr(r.correlation),
         corr(r.correlation_min),
-        r.width.map_or_else(|| "–".to_string(), |w| format!("{:.0}%", w * 100.0)),
+        r.width
+            .map_or_else(|| "–".to_string(), |w| format!("{:.0}%", w * 100.0)),
     )?;
     writeln!(out)?;
     Ok(())
@@ -259,9 +295,10 @@ fn write_album(out: &mut impl Write, done: &[Analysis]) -> Result<()> {
         .then(|| (f64::from(drs.iter().sum::<i32>()) / drs.len() as f64).round() as i32);
     let integrated = Loudness::integrated_of(done.iter().map(|a| &a.loudness));
     let lra = Loudness::range_of(done.iter().map(|a| &a.loudness));
-    let tp = reports.iter().filter_map(|r| r.true_peak_dbtp).fold(None, |m: Option<f64>, v| {
-        Some(m.map_or(v, |m| m.max(v)))
-    });
+    let tp = reports
+        .iter()
+        .filter_map(|r| r.true_peak_dbtp)
+        .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
     let duration: f64 = reports.iter().map(|r| r.duration_s).sum();
     writeln!(
         out,

@@ -7,7 +7,9 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 fn sonantica(args: &[&str]) -> Result<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_sonantica")).args(args).output()?)
+    Ok(Command::new(env!("CARGO_BIN_EXE_sonantica"))
+        .args(args)
+        .output()?)
 }
 
 fn ffmpeg(args: &[&str]) -> Result<String> {
@@ -47,15 +49,28 @@ fn program(dir: &Path, name: &str) -> Result<PathBuf> {
 }
 
 fn field(v: &Value, key: &str) -> f64 {
-    v[key].as_f64().unwrap_or_else(|| panic!("{key} missing or not a number in {v}"))
+    v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} missing or not a number in {v}"))
 }
 
 /// Reads I, LRA and true peak from ffmpeg's ebur128 summary.
 fn ffmpeg_ebur128(path: &Path) -> Result<(f64, f64, f64)> {
-    let log = ffmpeg(&["-i", path.to_str().context("utf-8")?, "-af", "ebur128=peak=true", "-f", "null", "-"])?;
+    let log = ffmpeg(&[
+        "-i",
+        path.to_str().context("utf-8")?,
+        "-af",
+        "ebur128=peak=true",
+        "-f",
+        "null",
+        "-",
+    ])?;
     let summary = log.rsplit("Summary:").next().context("no summary")?;
     let grab = |label: &str| -> Result<f64> {
-        let line = summary.lines().find(|l| l.trim_start().starts_with(label)).context("label")?;
+        let line = summary
+            .lines()
+            .find(|l| l.trim_start().starts_with(label))
+            .context("label")?;
         Ok(line.split_whitespace().nth(1).context("value")?.parse()?)
     };
     Ok((grab("I:")?, grab("LRA:")?, grab("Peak:")?))
@@ -66,7 +81,11 @@ fn json_output_has_every_documented_key_and_agrees_with_ffmpeg_ebur128() -> Resu
     let dir = tempfile::tempdir()?;
     let path = program(dir.path(), "program.flac")?;
     let out = sonantica(&["analyze", "--json", path.to_str().context("utf-8")?])?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout)?;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "one JSON object per file");
@@ -95,11 +114,27 @@ fn json_output_has_every_documented_key_and_agrees_with_ffmpeg_ebur128() -> Resu
 
     // ffmpeg's ebur128 filter is an independent implementation of BS.1770.
     let (i, lra, tp) = ffmpeg_ebur128(&path)?;
-    assert!((field(&v, "integrated_lufs") - i).abs() <= 0.1, "I {} vs ffmpeg {i}", v["integrated_lufs"]);
-    assert!((field(&v, "loudness_range_lu") - lra).abs() <= 0.2, "LRA {} vs ffmpeg {lra}", v["loudness_range_lu"]);
-    assert!((field(&v, "true_peak_dbtp") - tp).abs() <= 0.2, "TP {} vs ffmpeg {tp}", v["true_peak_dbtp"]);
+    assert!(
+        (field(&v, "integrated_lufs") - i).abs() <= 0.1,
+        "I {} vs ffmpeg {i}",
+        v["integrated_lufs"]
+    );
+    assert!(
+        (field(&v, "loudness_range_lu") - lra).abs() <= 0.2,
+        "LRA {} vs ffmpeg {lra}",
+        v["loudness_range_lu"]
+    );
+    assert!(
+        (field(&v, "true_peak_dbtp") - tp).abs() <= 0.2,
+        "TP {} vs ffmpeg {tp}",
+        v["true_peak_dbtp"]
+    );
     // A tone in one channel and noise in the other are uncorrelated.
-    assert!(field(&v, "correlation").abs() < 0.1, "correlation {}", v["correlation"]);
+    assert!(
+        field(&v, "correlation").abs() < 0.1,
+        "correlation {}",
+        v["correlation"]
+    );
     Ok(())
 }
 
@@ -124,10 +159,18 @@ fn bad_files_get_one_line_errors_and_the_rest_are_still_analysed() -> Result<()>
     let mut argv = vec!["analyze", "--json"];
     argv.extend(args.iter().map(String::as_str));
     let out = sonantica(&argv)?;
-    assert_eq!(out.status.code(), Some(1), "non-zero exit when a file fails");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "non-zero exit when a file fails"
+    );
     let stdout = String::from_utf8(out.stdout)?;
     let stderr = String::from_utf8(out.stderr)?;
-    assert_eq!(stdout.lines().count(), 1, "the good file is still analysed: {stdout}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "the good file is still analysed: {stdout}"
+    );
     assert!(stdout.contains("good.flac"));
     let errors: Vec<&str> = stderr.lines().collect();
     assert_eq!(errors.len(), 4, "one line per bad file: {stderr}");
@@ -137,7 +180,10 @@ fn bad_files_get_one_line_errors_and_the_rest_are_still_analysed() -> Result<()>
         ("truncated.flac", "truncated"),
         ("missing.ogg", "No such file"),
     ] {
-        let line = errors.iter().find(|l| l.contains(name)).unwrap_or_else(|| panic!("no error for {name}"));
+        let line = errors
+            .iter()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no error for {name}"));
         assert!(line.starts_with("error: "), "{line}");
         assert!(line.contains(reason), "{name}: {line}");
     }
@@ -149,11 +195,31 @@ fn table_output_shows_each_file_and_an_album_line() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let a = program(dir.path(), "a.flac")?;
     let b = dir.path().join("b.wav");
-    ffmpeg(&["-i", a.to_str().context("utf-8")?, "-af", "volume=-6dB", "-c:a", "pcm_s24le", b.to_str().context("utf-8")?])?;
-    let out = sonantica(&["analyze", a.to_str().context("utf-8")?, b.to_str().context("utf-8")?])?;
+    ffmpeg(&[
+        "-i",
+        a.to_str().context("utf-8")?,
+        "-af",
+        "volume=-6dB",
+        "-c:a",
+        "pcm_s24le",
+        b.to_str().context("utf-8")?,
+    ])?;
+    let out = sonantica(&[
+        "analyze",
+        a.to_str().context("utf-8")?,
+        b.to_str().context("utf-8")?,
+    ])?;
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout)?;
-    for needle in ["a.flac", "b.wav", "LUFS integrated", "true peak", "DR ", "correlation", "album (2 files, 0:40.0)"] {
+    for needle in [
+        "a.flac",
+        "b.wav",
+        "LUFS integrated",
+        "true peak",
+        "DR ",
+        "correlation",
+        "album (2 files, 0:40.0)",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
     Ok(())

@@ -110,12 +110,16 @@ impl DrMeter {
     /// Sum of squares of every sample of channel `ch` so far (the RMS meter shares
     /// the DR meter's pass over the samples).
     pub fn sum_of_squares(&self, ch: usize) -> f64 {
-        self.channels.get(ch).map_or(0.0, |c| c.closed_sumsq + c.cur_sumsq)
+        self.channels
+            .get(ch)
+            .map_or(0.0, |c| c.closed_sumsq + c.cur_sumsq)
     }
 
     /// Highest absolute sample of channel `ch` so far.
     pub fn peak(&self, ch: usize) -> f32 {
-        self.channels.get(ch).map_or(0.0, |c| c.top_peaks[0].max(c.cur_peak))
+        self.channels
+            .get(ch)
+            .map_or(0.0, |c| c.top_peaks[0].max(c.cur_peak))
     }
 
     /// Forgets everything.

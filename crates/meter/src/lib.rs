@@ -303,7 +303,9 @@ impl Inspector {
     }
 
     fn peak(&self) -> f32 {
-        (0..self.channels).map(|c| self.dr.peak(c)).fold(0.0f32, f32::max)
+        (0..self.channels)
+            .map(|c| self.dr.peak(c))
+            .fold(0.0f32, f32::max)
     }
 
     /// Current readings for a live display.
@@ -315,7 +317,11 @@ impl Inspector {
             short_term_lufs: self.loudness.as_ref().and_then(Loudness::short_term),
             integrated_lufs: self.loudness.as_ref().and_then(Loudness::integrated),
             loudness_range_lu: self.loudness.as_ref().and_then(Loudness::range),
-            true_peak_dbtp: self.loudness.as_ref().and_then(Loudness::true_peak).and_then(amplitude_db),
+            true_peak_dbtp: self
+                .loudness
+                .as_ref()
+                .and_then(Loudness::true_peak)
+                .and_then(amplitude_db),
             sample_peak_dbfs: amplitude_db(f64::from(peak)),
             crest_db: self.crest_db,
             correlation: self.stereo.correlation(),

@@ -93,7 +93,9 @@ impl Loudness {
             mode |= Mode::TRUE_PEAK;
         }
         if mode.is_empty() {
-            return Err(MeterError::InvalidConfig("a loudness meter that measures nothing".into()));
+            return Err(MeterError::InvalidConfig(
+                "a loudness meter that measures nothing".into(),
+            ));
         }
         let err = |e: ebur128::Error| MeterError::InvalidConfig(format!("loudness meter: {e:?}"));
         let mut meter = EbuR128::new(channels as u32, sample_rate, mode).map_err(err)?;
@@ -177,17 +179,25 @@ impl Loudness {
     fn step(&mut self) {
         let (momentary, short_term) = match self.steps.as_mut() {
             Some(steps) => {
-                let e = lufs(self.meter.loudness_window(10)).map_or(0.0, |l| 10f64.powf((l + 0.691) / 10.0));
+                let e = lufs(self.meter.loudness_window(10))
+                    .map_or(0.0, |l| 10f64.powf((l + 0.691) / 10.0));
                 steps[self.step_index] = e;
                 self.step_index = (self.step_index + 1) % STEPS;
                 let last = |count: usize| {
-                    (1..=count).map(|back| steps[(self.step_index + STEPS - back) % STEPS]).sum::<f64>() / count as f64
+                    (1..=count)
+                        .map(|back| steps[(self.step_index + STEPS - back) % STEPS])
+                        .sum::<f64>()
+                        / count as f64
                 };
                 (energy_lufs(last(40)), energy_lufs(last(STEPS)))
             }
             None => (
                 self.momentary(),
-                if self.sub == 10 { self.short_term() } else { None },
+                if self.sub == 10 {
+                    self.short_term()
+                } else {
+                    None
+                },
             ),
         };
         if let Some(m) = momentary {
