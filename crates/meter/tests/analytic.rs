@@ -109,22 +109,12 @@ fn clipping_counts_runs_of_three_or_more_full_scale_samples() {
     let mut x = tone(100.0, 1.0, 0.3);
     // Runs of 2 (not clipping), 3 and 5 samples at full scale, of either sign, and
     // one at 1 LSB below full scale, which still counts.
-    for i in 1000..1002 {
-        x[i] = fs_pos;
-    }
-    for i in 5000..5003 {
-        x[i] = -1.0;
-    }
-    for i in 9000..9005 {
-        x[i] = fs_pos;
-    }
-    for i in 20_000..20_004 {
-        x[i] = 32766.0 / 32768.0;
-    }
+    x[1000..1002].fill(fs_pos);
+    x[5000..5003].fill(-1.0);
+    x[9000..9005].fill(fs_pos);
+    x[20_000..20_004].fill(32766.0 / 32768.0);
     // 1.5 LSB below full scale is not clipping.
-    for i in 30_000..30_010 {
-        x[i] = 32765.0 / 32768.0;
-    }
+    x[30_000..30_010].fill(32765.0 / 32768.0);
     let r = stereo(x, vec![0.0; FS as usize]);
     assert_eq!(r.clip_events, 3);
     assert_eq!(r.clipped_samples, 3 + 5 + 4);
