@@ -451,3 +451,66 @@ fn copy_planar(buf: &AudioBufferRef<'_>, planes: &mut [Vec<f32>]) {
             / 2_147_483_648.0) as f32),
     }
 }
+
+/// Reads a [`Decoder`] in blocks of a fixed number of frames, whatever the codec's
+/// packet size, so that several files can be read in step.
+#[derive(Debug)]
+pub struct BlockReader {
+    decoder: Decoder,
+    pending: Vec<Vec<f32>>,
+    offset: usize,
+}
+
+impl BlockReader {
+    /// Wraps a decoder.
+    pub fn new(decoder: Decoder) -> Self {
+        let channels = decoder.info().channels;
+        Self {
+            decoder,
+            pending: vec![Vec::new(); channels],
+            offset: 0,
+        }
+    }
+
+    /// The stream's properties.
+    pub fn info(&self) -> &AudioInfo {
+        self.decoder.info()
+    }
+
+    /// The file being read.
+    pub fn path(&self) -> &Path {
+        self.decoder.path()
+    }
+
+    /// Fills `out` (one `Vec` per channel, cleared first) with up to `frames`
+    /// frames; returns how many. Fewer than `frames` only at the end of the stream.
+    pub fn read(&mut self, frames: usize, out: &mut [Vec<f32>]) -> Result<usize, AudioError> {
+        for o in out.iter_mut() {
+            o.clear();
+        }
+        let mut got = 0;
+        while got < frames {
+            let avail = self.pending.first().map_or(0, |p| p.len()) - self.offset;
+            if avail == 0 {
+                match self.decoder.next_block()? {
+                    Some(block) => {
+                        for (p, b) in self.pending.iter_mut().zip(block) {
+                            p.clear();
+                            p.extend_from_slice(b);
+                        }
+                        self.offset = 0;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
+            let take = avail.min(frames - got);
+            for (o, p) in out.iter_mut().zip(&self.pending) {
+                o.extend_from_slice(&p[self.offset..self.offset + take]);
+            }
+            self.offset += take;
+            got += take;
+        }
+        Ok(got)
+    }
+}

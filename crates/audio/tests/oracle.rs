@@ -504,3 +504,30 @@ fn tags_and_declared_length_are_reported() -> Result<()> {
     assert_eq!(info.codec, "flac");
     Ok(())
 }
+
+#[test]
+fn block_reader_returns_fixed_blocks_of_the_same_samples() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = make_source(dir.path(), "blocks.ogg", &["-c:a", "libvorbis"])?;
+    let (_, whole) = Decoder::read_all(&path)?;
+    let mut reader = sonantica_audio::BlockReader::new(Decoder::open(&path)?);
+    let mut got = vec![Vec::new(); 2];
+    let mut block = vec![Vec::new(); 2];
+    let mut sizes = Vec::new();
+    loop {
+        let n = reader.read(1000, &mut block)?;
+        if n == 0 {
+            break;
+        }
+        sizes.push(n);
+        for (g, b) in got.iter_mut().zip(&block) {
+            g.extend_from_slice(b);
+        }
+    }
+    assert!(
+        sizes[..sizes.len() - 1].iter().all(|&n| n == 1000),
+        "only the last block is short"
+    );
+    assert_same(&got, &whole, "block reader");
+    Ok(())
+}

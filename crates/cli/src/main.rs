@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod analyze;
+mod interrupt;
+mod render;
 
 /// Sonántica Neural Acoustic: an active listening station.
 #[derive(Debug, Parser)]
@@ -20,15 +22,25 @@ enum Command {
     /// LRA, true peak), dynamics (DR, crest factor, clipping) and stereo image
     /// (correlation, width, balance).
     Analyze(analyze::AnalyzeArgs),
+    /// Mix a folder of stems (as `sonantica separate` writes them) through the Stem
+    /// Engine: presets, per-stem gain/mute/solo, and mono, stereo, 2.1, 5.1 or 7.1
+    /// output to FLAC or WAV.
+    Render(render::RenderArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    interrupt::install();
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
+        Command::Render(args) => render::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<interrupt::Interrupted>() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)

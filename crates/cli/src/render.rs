@@ -1,0 +1,367 @@
+//! `sonantica render --stems DIR --out FILE`: mixes a set of stems through the
+//! Stem Engine to any layout, the same code the web player runs.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use sonantica_audio::{AudioWriter, BlockReader, ChannelLayout, Decoder, OutputFormat};
+use sonantica_mix::{MatrixParams, Preset, Source, StemEngine, PRESETS};
+
+use crate::interrupt;
+
+/// Output bit depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BitDepth {
+    /// 16-bit integer.
+    #[value(name = "16")]
+    Int16,
+    /// 24-bit integer.
+    #[value(name = "24")]
+    Int24,
+    /// 32-bit float (WAV only).
+    #[value(name = "32f")]
+    Float32,
+}
+
+/// Arguments of `sonantica render`.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Folder holding the stems as `{source}.flac` or `{source}.wav` (drums, bass,
+    /// other, vocals; plus guitar and piano for six-stem sets), as written by
+    /// `sonantica separate`.
+    #[arg(long, value_name = "DIR")]
+    stems: PathBuf,
+    /// Output file; the format follows the extension (.flac or .wav).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Speaker layout: mono, stereo, 2.1, 5.1 or 7.1.
+    #[arg(long, default_value = "stereo")]
+    layout: ChannelLayout,
+    /// Focus preset: original, karaoke, acappella, musician, bass-practice, drum-practice.
+    #[arg(long, value_parser = parse_preset)]
+    preset: Option<&'static Preset>,
+    /// Stem gain in dB, applied after the preset (repeatable), e.g. `--gain vocals=-6`.
+    #[arg(long, value_name = "SOURCE=DB", value_parser = parse_gain)]
+    gain: Vec<(Source, f32)>,
+    /// Silence a stem (repeatable).
+    #[arg(long, value_name = "SOURCE")]
+    mute: Vec<Source>,
+    /// Play only the soloed stems (repeatable).
+    #[arg(long, value_name = "SOURCE")]
+    solo: Vec<Source>,
+    /// LFE crossover frequency in Hz (2.1, 5.1, 7.1).
+    #[arg(long, value_name = "HZ", default_value_t = 80.0)]
+    crossover: f32,
+    /// Share of the vocals kept in the front pair for 5.1/7.1 (0 = all in the centre).
+    #[arg(long, value_name = "0..1", default_value_t = 0.2)]
+    vocal_front_share: f32,
+    /// Level of the decorrelated surrounds for 5.1/7.1 (linear, 1 = default).
+    #[arg(long, value_name = "GAIN", default_value_t = 1.0)]
+    surround_level: f32,
+    /// High-pass the main channels at the crossover (bass management).
+    #[arg(long)]
+    mains_highpass: bool,
+    /// Bit depth of the output.
+    #[arg(long, value_enum, default_value = "24")]
+    bit_depth: BitDepth,
+}
+
+fn parse_preset(s: &str) -> Result<&'static Preset, String> {
+    Preset::by_id(s).ok_or_else(|| {
+        let ids: Vec<&str> = PRESETS.iter().map(|p| p.id).collect();
+        format!("unknown preset {s:?}: expected one of {}", ids.join(", "))
+    })
+}
+
+fn parse_gain(s: &str) -> Result<(Source, f32), String> {
+    let (name, db) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected SOURCE=DB, e.g. vocals=-6"))?;
+    let source: Source = name.parse().map_err(|e| format!("{e}"))?;
+    let db = match db.trim() {
+        "-inf" | "off" => f32::NEG_INFINITY,
+        v => v
+            .parse::<f32>()
+            .map_err(|_| format!("{s:?}: {v:?} is not a number of dB"))?,
+    };
+    Ok((source, db))
+}
+
+/// The stems found in a folder, in Demucs order.
+fn find_stems(dir: &Path) -> Result<Vec<(Source, PathBuf)>> {
+    if !dir.is_dir() {
+        bail!("{}: not a folder of stems", dir.display());
+    }
+    let mut found = Vec::new();
+    for source in Source::ALL {
+        let candidates = ["flac", "wav"].map(|ext| dir.join(format!("{}.{ext}", source.name())));
+        match candidates
+            .iter()
+            .filter(|p| p.is_file())
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [] => {}
+            [one] => found.push((source, (*one).clone())),
+            _ => bail!(
+                "{}: both {source}.flac and {source}.wav exist; keep one",
+                dir.display()
+            ),
+        }
+    }
+    let have: Vec<Source> = found.iter().map(|(s, _)| *s).collect();
+    let set: &[Source] = if have
+        .iter()
+        .any(|s| matches!(s, Source::Guitar | Source::Piano))
+    {
+        &Source::SIX
+    } else {
+        &Source::FOUR
+    };
+    let missing: Vec<&str> = set
+        .iter()
+        .filter(|s| !have.contains(s))
+        .map(|s| s.name())
+        .collect();
+    if have.is_empty() {
+        bail!(
+            "{}: no stems found (expected drums, bass, other and vocals as .flac or .wav)",
+            dir.display()
+        );
+    }
+    if !missing.is_empty() {
+        bail!(
+            "{}: missing stem{} {} (a {}-stem set has {})",
+            dir.display(),
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", "),
+            set.len(),
+            set.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(found)
+}
+
+fn output_format(path: &Path, depth: BitDepth) -> Result<OutputFormat> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    Ok(match (ext.as_deref(), depth) {
+        (Some("flac"), BitDepth::Int16) => OutputFormat::Flac16,
+        (Some("flac"), BitDepth::Int24) => OutputFormat::Flac24,
+        (Some("flac"), BitDepth::Float32) => {
+            bail!("FLAC cannot hold 32-bit float samples; write a .wav for --bit-depth 32f")
+        }
+        (Some("wav"), BitDepth::Int16) => OutputFormat::Wav16,
+        (Some("wav"), BitDepth::Int24) => OutputFormat::Wav24,
+        (Some("wav"), BitDepth::Float32) => OutputFormat::WavF32,
+        _ => bail!("{}: the output must end in .flac or .wav", path.display()),
+    })
+}
+
+/// Runs the command.
+pub fn run(args: RenderArgs) -> Result<()> {
+    let format = output_format(&args.out, args.bit_depth)?;
+    if format.extension() == "flac" && args.layout.channels() > 8 {
+        bail!("FLAC holds at most 8 channels");
+    }
+    let stems = find_stems(&args.stems)?;
+    let sources: Vec<Source> = stems.iter().map(|(s, _)| *s).collect();
+    for s in args
+        .gain
+        .iter()
+        .map(|(s, _)| s)
+        .chain(&args.mute)
+        .chain(&args.solo)
+    {
+        if !sources.contains(s) {
+            bail!("there is no {s} stem in {}", args.stems.display());
+        }
+    }
+
+    let paths: Vec<PathBuf> = stems.iter().map(|(_, p)| p.clone()).collect();
+    let mut readers = Vec::new();
+    for (source, path) in &stems {
+        let reader = BlockReader::new(Decoder::open(path)?);
+        let info = reader.info();
+        if info.channels > 2 {
+            bail!(
+                "{}: stems must be mono or stereo, this has {} channels",
+                path.display(),
+                info.channels
+            );
+        }
+        readers.push((*source, reader));
+    }
+    let rate = readers[0].1.info().sample_rate;
+    for (_, r) in &readers {
+        if r.info().sample_rate != rate {
+            bail!(
+                "stems have different sample rates: {} is {} Hz, {} is {} Hz",
+                readers[0].1.path().display(),
+                rate,
+                r.path().display(),
+                r.info().sample_rate
+            );
+        }
+    }
+    let declared: Vec<Option<u64>> = readers.iter().map(|(_, r)| r.info().frames).collect();
+    if let (Some(Some(first)), true) = (declared.first(), declared.iter().all(Option::is_some)) {
+        if let Some(((_, r), n)) = readers
+            .iter()
+            .zip(&declared)
+            .find(|(_, n)| **n != Some(*first))
+        {
+            bail!(
+                "stems have different lengths: {} has {} frames, {} has {}",
+                readers[0].1.path().display(),
+                first,
+                r.path().display(),
+                n.unwrap_or_default()
+            );
+        }
+    }
+
+    let params = MatrixParams {
+        crossover_hz: args.crossover,
+        vocal_front_share: args.vocal_front_share,
+        surround_level: args.surround_level,
+        mains_highpass: args.mains_highpass,
+        ..MatrixParams::default()
+    };
+    let mut engine = StemEngine::new(&sources, args.layout, rate, params)?;
+    if let Some(p) = args.preset {
+        engine.apply_preset(p);
+    }
+    for (s, db) in &args.gain {
+        engine.mixer().set_gain_db(*s, *db)?;
+    }
+    for s in &args.mute {
+        engine.mixer().set_mute(*s, true)?;
+    }
+    for s in &args.solo {
+        engine.mixer().set_solo(*s, true)?;
+    }
+    // A render starts at its settings, not with a ramp from unity.
+    engine.reset();
+
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
+    }
+    let mut writer = AudioWriter::create(&args.out, format, rate, args.layout)?;
+    let total = declared.first().copied().flatten();
+    let bar = progress(total);
+
+    const BLOCK: usize = 4096;
+    let mut stem_bufs: Vec<Vec<Vec<f32>>> = readers
+        .iter()
+        .map(|(_, r)| vec![Vec::new(); r.info().channels])
+        .collect();
+    let mut input: Vec<Vec<f32>> = vec![Vec::with_capacity(BLOCK); 2 * readers.len()];
+    let mut output: Vec<Vec<f32>> = vec![vec![0.0; BLOCK]; args.layout.channels()];
+    let (mut frames, mut clipped, mut peak) = (0u64, 0u64, 0.0f32);
+    loop {
+        if interrupt::interrupted() {
+            return Err(interrupt::Interrupted.into());
+        }
+        let mut got = None;
+        for (k, (_, reader)) in readers.iter_mut().enumerate() {
+            let n = reader.read(BLOCK, &mut stem_bufs[k])?;
+            match got {
+                None => got = Some(n),
+                Some(m) if m != n => {
+                    let (short, long) = if n < m {
+                        (&paths[k], &paths[0])
+                    } else {
+                        (&paths[0], &paths[k])
+                    };
+                    bail!(
+                        "stems have different lengths: {} ends at frame {}, {} goes on",
+                        short.display(),
+                        frames + n.min(m) as u64,
+                        long.display(),
+                    )
+                }
+                _ => {}
+            }
+            // Mono stems play in both channels.
+            let bufs = &stem_bufs[k];
+            input[2 * k].clear();
+            input[2 * k].extend_from_slice(&bufs[0]);
+            input[2 * k + 1].clear();
+            input[2 * k + 1].extend_from_slice(bufs.get(1).unwrap_or(&bufs[0]));
+        }
+        let n = got.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        for o in &mut output {
+            o.resize(n, 0.0);
+        }
+        engine.process(&input, &mut output)?;
+        for o in &output {
+            for &v in o.iter() {
+                let a = v.abs();
+                peak = peak.max(a);
+                if a > 1.0 {
+                    clipped += 1;
+                }
+            }
+        }
+        let refs: Vec<&[f32]> = output.iter().map(Vec::as_slice).collect();
+        writer.write(&refs)?;
+        frames += n as u64;
+        if let Some(b) = &bar {
+            b.set_position(frames);
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    writer.finish()?;
+    let seconds = frames as f64 / f64::from(rate);
+    eprintln!(
+        "wrote {}: {} · {} · {:.1} s{}",
+        args.out.display(),
+        args.layout,
+        match format {
+            OutputFormat::Flac16 => "16-bit FLAC",
+            OutputFormat::Flac24 => "24-bit FLAC",
+            OutputFormat::Wav16 => "16-bit WAV",
+            OutputFormat::Wav24 => "24-bit WAV",
+            OutputFormat::WavF32 => "32-bit float WAV",
+        },
+        seconds,
+        args.preset
+            .map(|p| format!(" · {}", p.name))
+            .unwrap_or_default()
+    );
+    if clipped > 0 && format.is_integer() {
+        eprintln!(
+            "warning: {clipped} samples clipped (peak {:+.1} dBFS); lower the gains or write --bit-depth 32f to a .wav",
+            20.0 * peak.log10()
+        );
+    }
+    Ok(())
+}
+
+fn progress(total: Option<u64>) -> Option<ProgressBar> {
+    let total = total?;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("rendering [{bar:30}] {percent:>3}% eta {eta}")
+            .ok()?
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}
