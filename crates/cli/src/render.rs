@@ -62,6 +62,12 @@ pub struct RenderArgs {
     /// Level of the decorrelated surrounds for 5.1/7.1 (linear, 1 = default).
     #[arg(long, value_name = "GAIN", default_value_t = 1.0)]
     surround_level: f32,
+    /// Delay of the left surround in ms for 5.1/7.1 (right +4.3 ms, 7.1 backs +6 ms).
+    #[arg(long, value_name = "MS", default_value_t = 15.0)]
+    surround_delay_ms: f32,
+    /// Level of the LFE channel (linear, 1 = default).
+    #[arg(long, value_name = "GAIN", default_value_t = 1.0)]
+    lfe_gain: f32,
     /// High-pass the main channels at the crossover (bass management).
     #[arg(long)]
     mains_highpass: bool,
@@ -231,6 +237,8 @@ pub fn run(args: RenderArgs) -> Result<()> {
         crossover_hz: args.crossover,
         vocal_front_share: args.vocal_front_share,
         surround_level: args.surround_level,
+        surround_delay_ms: args.surround_delay_ms,
+        lfe_gain: args.lfe_gain,
         mains_highpass: args.mains_highpass,
         ..MatrixParams::default()
     };
