@@ -1,0 +1,776 @@
+//! Convolutions, normalisations and the HTDemucs encoder/decoder layers
+//! (`HEncLayer`, `HDecLayer`, `DConv` in the reference's `hdemucs.py` and
+//! `demucs.py`), with weights named as in the PyTorch state dict.
+
+use crate::ops::{self, Layout};
+use crate::weights::Checkpoint;
+use crate::DemucsError;
+
+/// `torch.nn.Conv1d` (with dilation).
+#[derive(Debug, Clone)]
+pub struct Conv1d {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    dilation: usize,
+}
+
+impl Conv1d {
+    /// Loads `{prefix}.weight` `[cout, cin, k]` and `{prefix}.bias`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn load(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        dilation: usize,
+    ) -> Result<Self, DemucsError> {
+        Ok(Self {
+            w: ck.take(&format!("{prefix}.weight"), &[cout, cin, k])?,
+            b: ck.take(&format!("{prefix}.bias"), &[cout])?,
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+            dilation,
+        })
+    }
+
+    /// Output channels.
+    pub fn cout(&self) -> usize {
+        self.cout
+    }
+
+    /// `x` is `[cin, t]`; returns `[cout, t_out]` and `t_out`.
+    pub fn forward(&self, x: &[f32], t: usize) -> (Vec<f32>, usize) {
+        let span = self.dilation * (self.k - 1) + 1;
+        let t_out = (t + 2 * self.pad).saturating_sub(span) / self.stride + 1;
+        let mut out = vec![0.0; self.cout * t_out];
+        if self.k == 1 && self.stride == 1 && self.pad == 0 {
+            ops::matmul(
+                &mut out,
+                &self.w,
+                Layout::Normal,
+                x,
+                Layout::Normal,
+                self.cout,
+                t_out,
+                self.cin,
+                false,
+            );
+        } else {
+            let rows = self.cin * self.k;
+            let mut cols = vec![0.0; rows * t_out];
+            for ci in 0..self.cin {
+                let xs = &x[ci * t..(ci + 1) * t];
+                for kk in 0..self.k {
+                    let row = &mut cols[(ci * self.k + kk) * t_out..(ci * self.k + kk + 1) * t_out];
+                    for (o, slot) in row.iter_mut().enumerate() {
+                        let pos =
+                            (o * self.stride + kk * self.dilation) as isize - self.pad as isize;
+                        if pos >= 0 && (pos as usize) < t {
+                            *slot = xs[pos as usize];
+                        }
+                    }
+                }
+            }
+            ops::matmul(
+                &mut out,
+                &self.w,
+                Layout::Normal,
+                &cols,
+                Layout::Normal,
+                self.cout,
+                t_out,
+                rows,
+                false,
+            );
+        }
+        add_bias(&mut out, &self.b, t_out);
+        (out, t_out)
+    }
+}
+
+/// `torch.nn.Conv2d` over `[cin, h, w]`.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    cin: usize,
+    cout: usize,
+    k: (usize, usize),
+    stride: (usize, usize),
+    pad: (usize, usize),
+}
+
+impl Conv2d {
+    /// Loads `{prefix}.weight` `[cout, cin, kh, kw]` and `{prefix}.bias`.
+    pub fn load(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        cin: usize,
+        cout: usize,
+        k: (usize, usize),
+        stride: (usize, usize),
+        pad: (usize, usize),
+    ) -> Result<Self, DemucsError> {
+        Ok(Self {
+            w: ck.take(&format!("{prefix}.weight"), &[cout, cin, k.0, k.1])?,
+            b: ck.take(&format!("{prefix}.bias"), &[cout])?,
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+        })
+    }
+
+    /// `x` is `[cin, h, w]`; returns `[cout, oh, ow]`, `oh`, `ow`.
+    pub fn forward(&self, x: &[f32], h: usize, w: usize) -> (Vec<f32>, usize, usize) {
+        let oh = (h + 2 * self.pad.0 - self.k.0) / self.stride.0 + 1;
+        let ow = (w + 2 * self.pad.1 - self.k.1) / self.stride.1 + 1;
+        let n = oh * ow;
+        let mut out = vec![0.0; self.cout * n];
+        if self.k == (1, 1) && self.stride == (1, 1) && self.pad == (0, 0) {
+            ops::matmul(
+                &mut out,
+                &self.w,
+                Layout::Normal,
+                x,
+                Layout::Normal,
+                self.cout,
+                n,
+                self.cin,
+                false,
+            );
+        } else {
+            let rows = self.cin * self.k.0 * self.k.1;
+            let mut cols = vec![0.0; rows * n];
+            for ci in 0..self.cin {
+                for ki in 0..self.k.0 {
+                    for kj in 0..self.k.1 {
+                        let r = (ci * self.k.0 + ki) * self.k.1 + kj;
+                        let row = &mut cols[r * n..(r + 1) * n];
+                        for oy in 0..oh {
+                            let iy = (oy * self.stride.0 + ki) as isize - self.pad.0 as isize;
+                            if iy < 0 || iy as usize >= h {
+                                continue;
+                            }
+                            let src =
+                                &x[(ci * h + iy as usize) * w..(ci * h + iy as usize + 1) * w];
+                            for ox in 0..ow {
+                                let ix = (ox * self.stride.1 + kj) as isize - self.pad.1 as isize;
+                                if ix >= 0 && (ix as usize) < w {
+                                    row[oy * ow + ox] = src[ix as usize];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            ops::matmul(
+                &mut out,
+                &self.w,
+                Layout::Normal,
+                &cols,
+                Layout::Normal,
+                self.cout,
+                n,
+                rows,
+                false,
+            );
+        }
+        add_bias(&mut out, &self.b, n);
+        (out, oh, ow)
+    }
+}
+
+/// `torch.nn.ConvTranspose2d` (no padding, no output padding) over `[cin, h, w]`;
+/// a 1-D transposed convolution is the `h = 1` case.
+#[derive(Debug, Clone)]
+pub struct ConvTranspose2d {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    cin: usize,
+    cout: usize,
+    k: (usize, usize),
+    stride: (usize, usize),
+}
+
+impl ConvTranspose2d {
+    /// Loads `{prefix}.weight` `[cin, cout, kh(, kw)]` and `{prefix}.bias`. With
+    /// `two_d = false` the weight is 1-D (`[cin, cout, k]`) and runs over the last axis.
+    pub fn load(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        two_d: bool,
+    ) -> Result<Self, DemucsError> {
+        let name = format!("{prefix}.weight");
+        let (w, k, stride) = if two_d {
+            (ck.take(&name, &[cin, cout, k, 1])?, (k, 1), (stride, 1))
+        } else {
+            (ck.take(&name, &[cin, cout, k])?, (1, k), (1, stride))
+        };
+        Ok(Self {
+            w,
+            b: ck.take(&format!("{prefix}.bias"), &[cout])?,
+            cin,
+            cout,
+            k,
+            stride,
+        })
+    }
+
+    /// `x` is `[cin, h, w]`; returns `[cout, oh, ow]`, `oh`, `ow`.
+    pub fn forward(&self, x: &[f32], h: usize, w: usize) -> (Vec<f32>, usize, usize) {
+        let (kh, kw) = self.k;
+        let rows = self.cout * kh * kw;
+        let n = h * w;
+        let mut cols = vec![0.0; rows * n];
+        // cols[(co, ki, kj), (y, x)] = Σ_ci W[ci, co, ki, kj] · x[ci, y, x]
+        ops::matmul(
+            &mut cols,
+            &self.w,
+            Layout::Transposed,
+            x,
+            Layout::Normal,
+            rows,
+            n,
+            self.cin,
+            false,
+        );
+        let oh = (h - 1) * self.stride.0 + kh;
+        let ow = (w - 1) * self.stride.1 + kw;
+        let mut out = vec![0.0; self.cout * oh * ow];
+        for co in 0..self.cout {
+            for ki in 0..kh {
+                for kj in 0..kw {
+                    let src =
+                        &cols[((co * kh + ki) * kw + kj) * n..((co * kh + ki) * kw + kj + 1) * n];
+                    for y in 0..h {
+                        let oy = y * self.stride.0 + ki;
+                        let dst = &mut out[(co * oh + oy) * ow..(co * oh + oy + 1) * ow];
+                        for xx in 0..w {
+                            dst[xx * self.stride.1 + kj] += src[y * w + xx];
+                        }
+                    }
+                }
+            }
+        }
+        add_bias(&mut out, &self.b, oh * ow);
+        (out, oh, ow)
+    }
+}
+
+fn add_bias(out: &mut [f32], b: &[f32], n: usize) {
+    for (row, bias) in out.chunks_exact_mut(n).zip(b) {
+        row.iter_mut().for_each(|v| *v += bias);
+    }
+}
+
+/// `torch.nn.GroupNorm`.
+#[derive(Debug, Clone)]
+pub struct GroupNorm {
+    groups: usize,
+    c: usize,
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl GroupNorm {
+    /// Loads `{prefix}.weight` and `{prefix}.bias` for `c` channels.
+    pub fn load(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        groups: usize,
+        c: usize,
+    ) -> Result<Self, DemucsError> {
+        Ok(Self {
+            groups,
+            c,
+            weight: ck.take(&format!("{prefix}.weight"), &[c])?,
+            bias: ck.take(&format!("{prefix}.bias"), &[c])?,
+        })
+    }
+
+    /// Normalises `x` = `[c, n]` in place.
+    pub fn forward(&self, x: &mut [f32], n: usize) {
+        ops::group_norm(x, self.c, n, self.groups, &self.weight, &self.bias, 1e-5);
+    }
+}
+
+/// The residual branch of each layer (`DConv`): per depth, a dilated conv down to
+/// `channels / compress`, GroupNorm, GELU, a 1×1 conv to `2·channels`, GroupNorm,
+/// GLU and LayerScale, added to the input.
+#[derive(Debug, Clone)]
+pub struct DConv {
+    layers: Vec<(Conv1d, GroupNorm, Conv1d, GroupNorm, Vec<f32>)>,
+    channels: usize,
+}
+
+impl DConv {
+    /// Loads `{prefix}.layers.{d}.{0,1,3,4,6}`.
+    pub fn load(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        channels: usize,
+        compress: f64,
+        depth: usize,
+    ) -> Result<Self, DemucsError> {
+        let hidden = (channels as f64 / compress) as usize;
+        let mut layers = Vec::with_capacity(depth);
+        for d in 0..depth {
+            let dil = 1usize << d;
+            let p = format!("{prefix}.layers.{d}");
+            layers.push((
+                Conv1d::load(ck, &format!("{p}.0"), channels, hidden, 3, 1, dil, dil)?,
+                GroupNorm::load(ck, &format!("{p}.1"), 1, hidden)?,
+                Conv1d::load(ck, &format!("{p}.3"), hidden, 2 * channels, 1, 1, 0, 1)?,
+                GroupNorm::load(ck, &format!("{p}.4"), 1, 2 * channels)?,
+                ck.take(&format!("{p}.6.scale"), &[channels])?,
+            ));
+        }
+        Ok(Self { layers, channels })
+    }
+
+    /// `x` is `[channels, t]`, updated in place.
+    pub fn forward(&self, x: &mut [f32], t: usize) {
+        for (conv1, gn1, conv2, gn2, scale) in &self.layers {
+            let (mut y, _) = conv1.forward(x, t);
+            gn1.forward(&mut y, t);
+            ops::gelu_inplace(&mut y);
+            let (mut y, _) = conv2.forward(&y, t);
+            gn2.forward(&mut y, t);
+            let y = ops::glu(&y, self.channels, t);
+            for (c, s) in scale.iter().enumerate() {
+                for (o, v) in x[c * t..(c + 1) * t].iter_mut().zip(&y[c * t..(c + 1) * t]) {
+                    *o += s * v;
+                }
+            }
+        }
+    }
+
+    /// Runs the branch on every frequency row of `x` = `[c, f, t]` separately (the
+    /// reference folds frequencies into the batch).
+    pub fn forward_rows(&self, x: &mut [f32], c: usize, f: usize, t: usize) {
+        let mut row = vec![0.0; c * t];
+        for fi in 0..f {
+            for ci in 0..c {
+                row[ci * t..(ci + 1) * t]
+                    .copy_from_slice(&x[(ci * f + fi) * t..(ci * f + fi + 1) * t]);
+            }
+            self.forward(&mut row, t);
+            for ci in 0..c {
+                x[(ci * f + fi) * t..(ci * f + fi + 1) * t]
+                    .copy_from_slice(&row[ci * t..(ci + 1) * t]);
+            }
+        }
+    }
+}
+
+/// Where a layer works: the frequency branch (`[c, f, t]`, convolving over `f`)
+/// or the time branch (`[c, t]`).
+#[derive(Debug, Clone)]
+enum Conv {
+    Freq(Conv2d),
+    Time(Conv1d),
+}
+
+/// A tensor of either branch: data plus `(c, f, t)` (`f = 1` in the time branch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Act {
+    /// Row-major data.
+    pub data: Vec<f32>,
+    /// Channels.
+    pub c: usize,
+    /// Frequency rows (1 for the time branch).
+    pub f: usize,
+    /// Time steps.
+    pub t: usize,
+}
+
+impl Conv {
+    fn forward(&self, x: &Act) -> Act {
+        match self {
+            Conv::Freq(conv) => {
+                let (data, f, t) = conv.forward(&x.data, x.f, x.t);
+                Act {
+                    c: conv.cout,
+                    data,
+                    f,
+                    t,
+                }
+            }
+            Conv::Time(conv) => {
+                let (data, t) = conv.forward(&x.data, x.t);
+                Act {
+                    c: conv.cout(),
+                    data,
+                    f: 1,
+                    t,
+                }
+            }
+        }
+    }
+}
+
+/// Shared settings of an encoder or decoder layer.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerSpec {
+    /// Input channels.
+    pub chin: usize,
+    /// Output channels.
+    pub chout: usize,
+    /// Kernel size.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Works over frequencies.
+    pub freq: bool,
+    /// Pads so that the output is the input / stride.
+    pub pad: bool,
+    /// GroupNorm (with `norm_groups`).
+    pub norm: bool,
+    /// Groups of that norm.
+    pub norm_groups: usize,
+    /// Rewrite convolution.
+    pub rewrite: bool,
+    /// Context of the rewrite convolution.
+    pub context: usize,
+    /// DConv branch (compression, depth) if any.
+    pub dconv: Option<(f64, usize)>,
+    /// Only the first convolution (before the branches merge).
+    pub empty: bool,
+}
+
+/// `HEncLayer`.
+#[derive(Debug, Clone)]
+pub struct EncLayer {
+    spec: LayerSpec,
+    conv: Conv,
+    norm1: Option<GroupNorm>,
+    rewrite: Option<Conv>,
+    norm2: Option<GroupNorm>,
+    dconv: Option<DConv>,
+}
+
+fn norm_opt(
+    ck: &mut Checkpoint,
+    name: &str,
+    s: &LayerSpec,
+    c: usize,
+) -> Result<Option<GroupNorm>, DemucsError> {
+    if s.norm {
+        Ok(Some(GroupNorm::load(ck, name, s.norm_groups, c)?))
+    } else {
+        Ok(None)
+    }
+}
+
+fn rewrite_conv(
+    ck: &mut Checkpoint,
+    name: &str,
+    s: &LayerSpec,
+    ch: usize,
+) -> Result<Conv, DemucsError> {
+    let k = 1 + 2 * s.context;
+    Ok(if s.freq {
+        Conv::Freq(Conv2d::load(
+            ck,
+            name,
+            ch,
+            2 * ch,
+            (k, k),
+            (1, 1),
+            (s.context, s.context),
+        )?)
+    } else {
+        Conv::Time(Conv1d::load(ck, name, ch, 2 * ch, k, 1, s.context, 1)?)
+    })
+}
+
+impl EncLayer {
+    /// Loads `{prefix}.conv`, `.norm1`, `.rewrite`, `.norm2`, `.dconv`.
+    pub fn load(ck: &mut Checkpoint, prefix: &str, s: LayerSpec) -> Result<Self, DemucsError> {
+        let pad = if s.pad { s.kernel / 4 } else { 0 };
+        let name = format!("{prefix}.conv");
+        let conv = if s.freq {
+            Conv::Freq(Conv2d::load(
+                ck,
+                &name,
+                s.chin,
+                s.chout,
+                (s.kernel, 1),
+                (s.stride, 1),
+                (pad, 0),
+            )?)
+        } else {
+            Conv::Time(Conv1d::load(
+                ck, &name, s.chin, s.chout, s.kernel, s.stride, pad, 1,
+            )?)
+        };
+        if s.empty {
+            return Ok(Self {
+                spec: s,
+                conv,
+                norm1: None,
+                rewrite: None,
+                norm2: None,
+                dconv: None,
+            });
+        }
+        let norm1 = norm_opt(ck, &format!("{prefix}.norm1"), &s, s.chout)?;
+        let (rewrite, norm2) = if s.rewrite {
+            (
+                Some(rewrite_conv(ck, &format!("{prefix}.rewrite"), &s, s.chout)?),
+                norm_opt(ck, &format!("{prefix}.norm2"), &s, 2 * s.chout)?,
+            )
+        } else {
+            (None, None)
+        };
+        let dconv = match s.dconv {
+            Some((comp, depth)) => Some(DConv::load(
+                ck,
+                &format!("{prefix}.dconv"),
+                s.chout,
+                comp,
+                depth,
+            )?),
+            None => None,
+        };
+        Ok(Self {
+            spec: s,
+            conv,
+            norm1,
+            rewrite,
+            norm2,
+            dconv,
+        })
+    }
+
+    /// True for the layer that only holds the first convolution.
+    pub fn is_empty(&self) -> bool {
+        self.spec.empty
+    }
+
+    /// Runs the layer; `inject` (time-branch output of the same stride) is added
+    /// after the first convolution.
+    pub fn forward(&self, x: &Act, inject: Option<&Act>) -> Act {
+        let mut x = x.clone();
+        if !self.spec.freq {
+            // A 4-D input to a time layer is flattened to [c·f, t].
+            x.c *= x.f;
+            x.f = 1;
+            let rem = x.t % self.spec.stride;
+            if rem != 0 {
+                let t2 = x.t + self.spec.stride - rem;
+                let mut data = vec![0.0; x.c * t2];
+                for c in 0..x.c {
+                    data[c * t2..c * t2 + x.t].copy_from_slice(&x.data[c * x.t..(c + 1) * x.t]);
+                }
+                x = Act { data, t: t2, ..x };
+            }
+        }
+        let mut y = self.conv.forward(&x);
+        if self.spec.empty {
+            return y;
+        }
+        if let Some(inj) = inject {
+            // [c, t] injected into every frequency row of [c, f, t].
+            for c in 0..y.c {
+                for fi in 0..y.f {
+                    let row = &mut y.data[(c * y.f + fi) * y.t..(c * y.f + fi + 1) * y.t];
+                    let src = &inj.data[(c * inj.f + fi.min(inj.f - 1)) * inj.t..][..y.t];
+                    row.iter_mut().zip(src).for_each(|(a, b)| *a += b);
+                }
+            }
+        }
+        if let Some(n) = &self.norm1 {
+            n.forward(&mut y.data, y.f * y.t);
+        }
+        ops::gelu_inplace(&mut y.data);
+        if let Some(d) = &self.dconv {
+            if self.spec.freq {
+                d.forward_rows(&mut y.data, y.c, y.f, y.t);
+            } else {
+                d.forward(&mut y.data, y.t);
+            }
+        }
+        match &self.rewrite {
+            Some(rw) => {
+                let mut z = rw.forward(&y);
+                if let Some(n) = &self.norm2 {
+                    n.forward(&mut z.data, z.f * z.t);
+                }
+                let c = z.c / 2;
+                Act {
+                    data: ops::glu(&z.data, c, z.f * z.t),
+                    c,
+                    f: z.f,
+                    t: z.t,
+                }
+            }
+            None => y,
+        }
+    }
+}
+
+/// `HDecLayer`.
+#[derive(Debug, Clone)]
+pub struct DecLayer {
+    spec: LayerSpec,
+    last: bool,
+    conv_tr: ConvTranspose2d,
+    norm2: Option<GroupNorm>,
+    rewrite: Option<Conv>,
+    norm1: Option<GroupNorm>,
+    dconv: Option<DConv>,
+}
+
+impl DecLayer {
+    /// Loads `{prefix}.conv_tr`, `.norm2`, `.rewrite`, `.norm1`, `.dconv`.
+    pub fn load(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        s: LayerSpec,
+        last: bool,
+    ) -> Result<Self, DemucsError> {
+        let conv_tr = ConvTranspose2d::load(
+            ck,
+            &format!("{prefix}.conv_tr"),
+            s.chin,
+            s.chout,
+            s.kernel,
+            s.stride,
+            s.freq,
+        )?;
+        let norm2 = norm_opt(ck, &format!("{prefix}.norm2"), &s, s.chout)?;
+        let mut layer = Self {
+            spec: s,
+            last,
+            conv_tr,
+            norm2,
+            rewrite: None,
+            norm1: None,
+            dconv: None,
+        };
+        if s.empty {
+            return Ok(layer);
+        }
+        if s.rewrite {
+            layer.rewrite = Some(rewrite_conv(ck, &format!("{prefix}.rewrite"), &s, s.chin)?);
+            layer.norm1 = norm_opt(ck, &format!("{prefix}.norm1"), &s, 2 * s.chin)?;
+        }
+        if let Some((comp, depth)) = s.dconv {
+            layer.dconv = Some(DConv::load(
+                ck,
+                &format!("{prefix}.dconv"),
+                s.chin,
+                comp,
+                depth,
+            )?);
+        }
+        Ok(layer)
+    }
+
+    /// True for the layer that only holds the last transposed convolution.
+    pub fn is_empty(&self) -> bool {
+        self.spec.empty
+    }
+
+    /// Runs the layer with its skip connection; `length` is the time length the
+    /// time branch must come back to. Returns the output and, for the branch merge,
+    /// the activation just before the transposed convolution.
+    pub fn forward(&self, x: &Act, skip: Option<&Act>, length: usize) -> (Act, Act) {
+        let mut x = x.clone();
+        if self.spec.freq && x.f == 1 && x.c != self.spec.chin {
+            x.f = x.c / self.spec.chin;
+            x.c = self.spec.chin;
+        }
+        let y = if self.spec.empty {
+            x
+        } else {
+            if let Some(s) = skip {
+                x.data.iter_mut().zip(&s.data).for_each(|(a, b)| *a += b);
+            }
+            let mut y = match &self.rewrite {
+                Some(rw) => {
+                    let mut z = rw.forward(&x);
+                    if let Some(n) = &self.norm1 {
+                        n.forward(&mut z.data, z.f * z.t);
+                    }
+                    let c = z.c / 2;
+                    Act {
+                        data: ops::glu(&z.data, c, z.f * z.t),
+                        c,
+                        f: z.f,
+                        t: z.t,
+                    }
+                }
+                None => x,
+            };
+            if let Some(d) = &self.dconv {
+                if self.spec.freq {
+                    d.forward_rows(&mut y.data, y.c, y.f, y.t);
+                } else {
+                    d.forward(&mut y.data, y.t);
+                }
+            }
+            y
+        };
+        let (mut z, zf, zt) = if self.spec.freq {
+            self.conv_tr.forward(&y.data, y.f, y.t)
+        } else {
+            self.conv_tr.forward(&y.data, 1, y.t)
+        };
+        if let Some(n) = &self.norm2 {
+            n.forward(&mut z, zf * zt);
+        }
+        let pad = if self.spec.pad {
+            self.spec.kernel / 4
+        } else {
+            0
+        };
+        let c = self.spec.chout;
+        let mut out = if self.spec.freq {
+            let f2 = zf - 2 * pad;
+            let mut data = Vec::with_capacity(c * f2 * zt);
+            for ci in 0..c {
+                data.extend_from_slice(&z[(ci * zf + pad) * zt..(ci * zf + pad + f2) * zt]);
+            }
+            Act {
+                data,
+                c,
+                f: f2,
+                t: zt,
+            }
+        } else {
+            let mut data = Vec::with_capacity(c * length);
+            for ci in 0..c {
+                data.extend_from_slice(&z[ci * zt + pad..ci * zt + pad + length]);
+            }
+            Act {
+                data,
+                c,
+                f: 1,
+                t: length,
+            }
+        };
+        if !self.last {
+            ops::gelu_inplace(&mut out.data);
+        }
+        (out, y)
+    }
+}

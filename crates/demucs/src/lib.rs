@@ -1,0 +1,23 @@
+//! HTDemucs (Demucs v4) source separation, natively in Rust.
+//!
+//! - [`weights`]: checkpoint loading (HF safetensors with JSON metadata).
+//! - [`config`]: the architecture, from the checkpoint's kwargs.
+//! - [`model`]: the network ([`HTDemucs`]), layer for layer as the reference
+//!   `htdemucs.py`, with weights named as in the PyTorch state dict.
+//! - [`spec`]: the STFT/ISTFT as the reference calls torch.
+//!
+//! Inference is fp32; weights stored as fp16 are upcast on load.
+
+pub mod config;
+mod error;
+pub mod layers;
+pub mod model;
+pub mod ops;
+pub mod spec;
+pub mod transformer;
+pub mod weights;
+
+pub use config::Config;
+pub use error::DemucsError;
+pub use model::HTDemucs;
+pub use weights::{Checkpoint, Tensor};

@@ -1,0 +1,497 @@
+//! The cross-domain transformer (`CrossTransformerEncoder` in the reference's
+//! `transformer.py`): alternating self-attention and cross-attention layers over
+//! the frequency-branch tokens and the time-branch tokens.
+
+use crate::config::Config;
+use crate::ops::{self, Layout};
+use crate::weights::Checkpoint;
+use crate::DemucsError;
+
+/// `torch.nn.Linear`.
+#[derive(Debug, Clone)]
+struct Linear {
+    w: Vec<f32>,
+    b: Vec<f32>,
+    din: usize,
+    dout: usize,
+}
+
+impl Linear {
+    fn load(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        din: usize,
+        dout: usize,
+    ) -> Result<Self, DemucsError> {
+        Ok(Self {
+            w: ck.take(&format!("{prefix}.weight"), &[dout, din])?,
+            b: ck.take(&format!("{prefix}.bias"), &[dout])?,
+            din,
+            dout,
+        })
+    }
+
+    /// `x` is `[t, din]`; returns `[t, dout]`.
+    fn forward(&self, x: &[f32], t: usize) -> Vec<f32> {
+        let mut y = vec![0.0; t * self.dout];
+        ops::matmul(
+            &mut y,
+            x,
+            Layout::Normal,
+            &self.w,
+            Layout::Transposed,
+            t,
+            self.dout,
+            self.din,
+            false,
+        );
+        for row in y.chunks_exact_mut(self.dout) {
+            row.iter_mut().zip(&self.b).for_each(|(v, b)| *v += b);
+        }
+        y
+    }
+}
+
+/// `torch.nn.LayerNorm` over the channel axis of `[t, c]` tokens.
+#[derive(Debug, Clone)]
+struct LayerNorm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl LayerNorm {
+    fn load(ck: &mut Checkpoint, prefix: &str, c: usize) -> Result<Self, DemucsError> {
+        Ok(Self {
+            w: ck.take(&format!("{prefix}.weight"), &[c])?,
+            b: ck.take(&format!("{prefix}.bias"), &[c])?,
+        })
+    }
+
+    fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let mut y = x.to_vec();
+        ops::layer_norm(&mut y, self.w.len(), &self.w, &self.b, 1e-5);
+        y
+    }
+}
+
+/// `MyGroupNorm` with one group: normalises all tokens and channels together,
+/// with a per-channel affine.
+#[derive(Debug, Clone)]
+struct TokenGroupNorm {
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl TokenGroupNorm {
+    fn apply(&self, x: &mut [f32]) {
+        let c = self.w.len();
+        let n = x.len() as f64;
+        let mean = x.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+        let var = x
+            .iter()
+            .map(|v| (f64::from(*v) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let inv = 1.0 / (var + 1e-5).sqrt();
+        for row in x.chunks_exact_mut(c) {
+            for (i, v) in row.iter_mut().enumerate() {
+                *v = ((f64::from(*v) - mean) * inv) as f32 * self.w[i] + self.b[i];
+            }
+        }
+    }
+}
+
+/// `torch.nn.MultiheadAttention` (packed input projection, batch first).
+#[derive(Debug, Clone)]
+struct Attention {
+    in_w: Vec<f32>,
+    in_b: Vec<f32>,
+    out: Linear,
+    c: usize,
+    heads: usize,
+}
+
+impl Attention {
+    fn load(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        c: usize,
+        heads: usize,
+    ) -> Result<Self, DemucsError> {
+        Ok(Self {
+            in_w: ck.take(&format!("{prefix}.in_proj_weight"), &[3 * c, c])?,
+            in_b: ck.take(&format!("{prefix}.in_proj_bias"), &[3 * c])?,
+            out: Linear::load(ck, &format!("{prefix}.out_proj"), c, c)?,
+            c,
+            heads,
+        })
+    }
+
+    fn project(&self, x: &[f32], t: usize, part: usize) -> Vec<f32> {
+        let c = self.c;
+        let mut y = vec![0.0; t * c];
+        let w = &self.in_w[part * c * c..(part + 1) * c * c];
+        ops::matmul(
+            &mut y,
+            x,
+            Layout::Normal,
+            w,
+            Layout::Transposed,
+            t,
+            c,
+            c,
+            false,
+        );
+        let b = &self.in_b[part * c..(part + 1) * c];
+        for row in y.chunks_exact_mut(c) {
+            row.iter_mut().zip(b).for_each(|(v, bb)| *v += bb);
+        }
+        y
+    }
+
+    /// Queries `[tq, c]` attend to keys/values `[tk, c]`.
+    fn forward(&self, q_in: &[f32], tq: usize, kv_in: &[f32], tk: usize) -> Vec<f32> {
+        let (c, h) = (self.c, self.heads);
+        let d = c / h;
+        let q = self.project(q_in, tq, 0);
+        let k = self.project(kv_in, tk, 1);
+        let v = self.project(kv_in, tk, 2);
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut ctx = vec![0.0; tq * c];
+        let (mut qh, mut kh, mut vh) = (vec![0.0; tq * d], vec![0.0; tk * d], vec![0.0; tk * d]);
+        let mut scores = vec![0.0; tq * tk];
+        let mut oh = vec![0.0; tq * d];
+        for head in 0..h {
+            for i in 0..tq {
+                for j in 0..d {
+                    qh[i * d + j] = q[i * c + head * d + j] * scale;
+                }
+            }
+            for i in 0..tk {
+                kh[i * d..(i + 1) * d]
+                    .copy_from_slice(&k[i * c + head * d..i * c + (head + 1) * d]);
+                vh[i * d..(i + 1) * d]
+                    .copy_from_slice(&v[i * c + head * d..i * c + (head + 1) * d]);
+            }
+            ops::matmul(
+                &mut scores,
+                &qh,
+                Layout::Normal,
+                &kh,
+                Layout::Transposed,
+                tq,
+                tk,
+                d,
+                false,
+            );
+            ops::softmax_rows(&mut scores, tk);
+            ops::matmul(
+                &mut oh,
+                &scores,
+                Layout::Normal,
+                &vh,
+                Layout::Normal,
+                tq,
+                d,
+                tk,
+                false,
+            );
+            for i in 0..tq {
+                ctx[i * c + head * d..i * c + (head + 1) * d]
+                    .copy_from_slice(&oh[i * d..(i + 1) * d]);
+            }
+        }
+        self.out.forward(&ctx, tq)
+    }
+}
+
+/// One transformer layer: self-attention (`MyTransformerEncoderLayer`) or
+/// cross-attention (`CrossTransformerEncoderLayer`), with a feed-forward block.
+#[derive(Debug, Clone)]
+struct Layer {
+    cross: bool,
+    attn: Attention,
+    norm1: LayerNorm,
+    norm2: LayerNorm,
+    norm3: Option<LayerNorm>,
+    linear1: Linear,
+    linear2: Linear,
+    gamma1: Option<Vec<f32>>,
+    gamma2: Option<Vec<f32>>,
+    norm_out: Option<TokenGroupNorm>,
+    norm_first: bool,
+    gelu: bool,
+    c: usize,
+}
+
+impl Layer {
+    fn load(
+        ck: &mut Checkpoint,
+        prefix: &str,
+        cfg: &Config,
+        c: usize,
+        cross: bool,
+    ) -> Result<Self, DemucsError> {
+        let hidden = (c as f64 * cfg.t_hidden_scale) as usize;
+        let attn_name = if cross { "cross_attn" } else { "self_attn" };
+        let gamma = |ck: &mut Checkpoint, name: &str| -> Result<Option<Vec<f32>>, DemucsError> {
+            if cfg.t_layer_scale {
+                Ok(Some(ck.take(&format!("{prefix}.{name}.scale"), &[c])?))
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(Self {
+            cross,
+            attn: Attention::load(ck, &format!("{prefix}.{attn_name}"), c, cfg.t_heads)?,
+            norm1: LayerNorm::load(ck, &format!("{prefix}.norm1"), c)?,
+            norm2: LayerNorm::load(ck, &format!("{prefix}.norm2"), c)?,
+            norm3: if cross {
+                Some(LayerNorm::load(ck, &format!("{prefix}.norm3"), c)?)
+            } else {
+                None
+            },
+            linear1: Linear::load(ck, &format!("{prefix}.linear1"), c, hidden)?,
+            linear2: Linear::load(ck, &format!("{prefix}.linear2"), hidden, c)?,
+            gamma1: gamma(ck, "gamma_1")?,
+            gamma2: gamma(ck, "gamma_2")?,
+            norm_out: if cfg.t_norm_first && cfg.t_norm_out {
+                Some(TokenGroupNorm {
+                    w: ck.take(&format!("{prefix}.norm_out.weight"), &[c])?,
+                    b: ck.take(&format!("{prefix}.norm_out.bias"), &[c])?,
+                })
+            } else {
+                None
+            },
+            norm_first: cfg.t_norm_first,
+            gelu: cfg.t_gelu,
+            c,
+        })
+    }
+
+    fn feed_forward(&self, x: &[f32], t: usize) -> Vec<f32> {
+        let mut h = self.linear1.forward(x, t);
+        if self.gelu {
+            ops::gelu_inplace(&mut h);
+        } else {
+            h.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+        self.linear2.forward(&h, t)
+    }
+
+    fn add_scaled(x: &mut [f32], y: &[f32], gamma: Option<&Vec<f32>>, c: usize) {
+        match gamma {
+            Some(g) => {
+                for (xr, yr) in x.chunks_exact_mut(c).zip(y.chunks_exact(c)) {
+                    for i in 0..c {
+                        xr[i] += g[i] * yr[i];
+                    }
+                }
+            }
+            None => x.iter_mut().zip(y).for_each(|(a, b)| *a += b),
+        }
+    }
+
+    /// `x` `[t, c]`; `other` `[to, c]` for cross-attention.
+    fn forward(&self, x: &[f32], t: usize, other: Option<(&[f32], usize)>) -> Vec<f32> {
+        let c = self.c;
+        let attend = |q: &[f32], kv: Option<(&[f32], usize)>| match kv {
+            Some((k, tk)) => self.attn.forward(q, t, k, tk),
+            None => self.attn.forward(q, t, q, t),
+        };
+        if self.norm_first {
+            let mut y = x.to_vec();
+            let (ff_norm, a) = if self.cross {
+                let (k, tk) = other.unwrap_or((x, t));
+                let kn = self.norm2.apply(k);
+                (
+                    self.norm3.as_ref().unwrap_or(&self.norm2),
+                    attend(&self.norm1.apply(x), Some((&kn, tk))),
+                )
+            } else {
+                (&self.norm2, attend(&self.norm1.apply(x), None))
+            };
+            Self::add_scaled(&mut y, &a, self.gamma1.as_ref(), c);
+            let f = self.feed_forward(&ff_norm.apply(&y), t);
+            Self::add_scaled(&mut y, &f, self.gamma2.as_ref(), c);
+            if let Some(n) = &self.norm_out {
+                n.apply(&mut y);
+            }
+            y
+        } else {
+            let mut y = x.to_vec();
+            let a = attend(x, if self.cross { other } else { None });
+            Self::add_scaled(&mut y, &a, self.gamma1.as_ref(), c);
+            let mut y = self.norm1.apply(&y);
+            let f = self.feed_forward(&y, t);
+            Self::add_scaled(&mut y, &f, self.gamma2.as_ref(), c);
+            self.norm2.apply(&y)
+        }
+    }
+}
+
+/// `CrossTransformerEncoder`.
+#[derive(Debug, Clone)]
+pub struct CrossTransformer {
+    norm_in: Option<(LayerNorm, LayerNorm)>,
+    layers: Vec<Layer>,
+    layers_t: Vec<Layer>,
+    classic_parity: usize,
+    c: usize,
+    max_period: f32,
+    weight_pos: f32,
+}
+
+impl CrossTransformer {
+    /// Loads `crosstransformer.*` for width `c`.
+    pub fn load(ck: &mut Checkpoint, cfg: &Config, c: usize) -> Result<Self, DemucsError> {
+        if c % cfg.t_heads != 0 || c % 4 != 0 {
+            return Err(DemucsError::Weight {
+                name: "crosstransformer".into(),
+                detail: format!(
+                    "width {c} must divide into {} heads and be a multiple of 4",
+                    cfg.t_heads
+                ),
+            });
+        }
+        let classic_parity = usize::from(cfg.t_cross_first);
+        let mut layers = Vec::new();
+        let mut layers_t = Vec::new();
+        for i in 0..cfg.t_layers {
+            let cross = i % 2 != classic_parity;
+            layers.push(Layer::load(
+                ck,
+                &format!("crosstransformer.layers.{i}"),
+                cfg,
+                c,
+                cross,
+            )?);
+            layers_t.push(Layer::load(
+                ck,
+                &format!("crosstransformer.layers_t.{i}"),
+                cfg,
+                c,
+                cross,
+            )?);
+        }
+        let norm_in = if cfg.t_norm_in {
+            Some((
+                LayerNorm::load(ck, "crosstransformer.norm_in", c)?,
+                LayerNorm::load(ck, "crosstransformer.norm_in_t", c)?,
+            ))
+        } else {
+            None
+        };
+        Ok(Self {
+            norm_in,
+            layers,
+            layers_t,
+            classic_parity,
+            c,
+            max_period: cfg.t_max_period as f32,
+            weight_pos: cfg.t_weight_pos_embed as f32,
+        })
+    }
+
+    /// `x` is `[c, fr, t1]` (frequency branch), `xt` `[c, t2]` (time branch).
+    /// Returns both, same shapes. `trace` receives each layer's token output.
+    pub fn forward(
+        &self,
+        x: &[f32],
+        fr: usize,
+        t1: usize,
+        xt: &[f32],
+        t2: usize,
+        trace: &mut dyn FnMut(&str, &[f32]),
+    ) -> (Vec<f32>, Vec<f32>) {
+        let c = self.c;
+        let n1 = fr * t1;
+        // Tokens in the reference's order: "b c fr t1 -> b (t1 fr) c".
+        let mut a = vec![0.0; n1 * c];
+        for ci in 0..c {
+            for f in 0..fr {
+                for t in 0..t1 {
+                    a[(t * fr + f) * c + ci] = x[(ci * fr + f) * t1 + t];
+                }
+            }
+        }
+        let mut b = ops::transpose(xt, c, t2);
+        if let Some((ni, nt)) = &self.norm_in {
+            a = ni.apply(&a);
+            b = nt.apply(&b);
+        }
+        let pos2 = sin_embedding_2d(c, fr, t1, self.max_period);
+        for ci in 0..c {
+            for f in 0..fr {
+                for t in 0..t1 {
+                    a[(t * fr + f) * c + ci] += self.weight_pos * pos2[(ci * fr + f) * t1 + t];
+                }
+            }
+        }
+        let pos1 = sin_embedding(t2, c, self.max_period);
+        b.iter_mut()
+            .zip(&pos1)
+            .for_each(|(v, p)| *v += self.weight_pos * p);
+        for (i, (la, lb)) in self.layers.iter().zip(&self.layers_t).enumerate() {
+            if i % 2 == self.classic_parity {
+                a = la.forward(&a, n1, None);
+                b = lb.forward(&b, t2, None);
+            } else {
+                let old = a;
+                a = la.forward(&old, n1, Some((&b, t2)));
+                b = lb.forward(&b, t2, Some((&old, n1)));
+            }
+            trace(&format!("crosstransformer.layers.{i}"), &a);
+            trace(&format!("crosstransformer.layers_t.{i}"), &b);
+        }
+        let mut out = vec![0.0; c * n1];
+        for ci in 0..c {
+            for f in 0..fr {
+                for t in 0..t1 {
+                    out[(ci * fr + f) * t1 + t] = a[(t * fr + f) * c + ci];
+                }
+            }
+        }
+        (out, ops::transpose(&b, t2, c))
+    }
+}
+
+/// `create_sin_embedding(length, dim)`: `[length, dim]`, cosines then sines,
+/// computed in f32 as the reference does.
+pub fn sin_embedding(length: usize, dim: usize, max_period: f32) -> Vec<f32> {
+    let half = dim / 2;
+    let mut out = vec![0.0; length * dim];
+    for p in 0..length {
+        for a in 0..half {
+            let expo = a as f32 / (half as f32 - 1.0);
+            let phase = p as f32 / max_period.powf(expo);
+            out[p * dim + a] = phase.cos();
+            out[p * dim + half + a] = phase.sin();
+        }
+    }
+    out
+}
+
+/// `create_2d_sin_embedding(d_model, height, width)`: `[d_model, height, width]`.
+pub fn sin_embedding_2d(d_model: usize, height: usize, width: usize, max_period: f32) -> Vec<f32> {
+    let d = d_model / 2;
+    let factor = -(f64::from(max_period).ln() / d as f64) as f32;
+    let div: Vec<f32> = (0..d)
+        .step_by(2)
+        .map(|i| (i as f32 * factor).exp())
+        .collect();
+    let mut pe = vec![0.0; d_model * height * width];
+    for (j, dv) in div.iter().enumerate() {
+        for h in 0..height {
+            for w in 0..width {
+                let pw = w as f32 * dv;
+                let ph = h as f32 * dv;
+                pe[((2 * j) * height + h) * width + w] = pw.sin();
+                pe[((2 * j + 1) * height + h) * width + w] = pw.cos();
+                pe[((d + 2 * j) * height + h) * width + w] = ph.sin();
+                pe[((d + 2 * j + 1) * height + h) * width + w] = ph.cos();
+            }
+        }
+    }
+    pe
+}
