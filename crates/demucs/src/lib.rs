@@ -8,6 +8,7 @@
 //!
 //! Inference is fp32; weights stored as fp16 are upcast on load.
 
+pub mod apply;
 pub mod config;
 mod error;
 pub mod layers;
@@ -17,6 +18,7 @@ pub mod spec;
 pub mod transformer;
 pub mod weights;
 
+pub use apply::{ApplyOptions, Progress, Separator};
 pub use config::Config;
 pub use error::DemucsError;
 pub use model::HTDemucs;
