@@ -197,8 +197,13 @@ impl Config {
         }
 
         let channels = uint(kw, "channels", 48)?;
-        let segment = match get(kw, "segment") {
+        let segment = match kw.get("segment") {
             None => (10, 1),
+            Some(Value::Null) => {
+                return Err(ConfigError::Invalid(
+                    "segment is not a number or fraction".into(),
+                ))
+            }
             Some(v) => {
                 parse_fraction(v).ok_or_else(|| ConfigError::Invalid(format!("segment = {v}")))?
             }

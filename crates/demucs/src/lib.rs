@@ -1,6 +1,7 @@
 //! HTDemucs (Demucs v4) source separation, natively in Rust.
 //!
-//! - [`weights`]: checkpoint loading (HF safetensors with JSON metadata).
+//! - [`weights`], [`load`]: checkpoint loading: HF safetensors with JSON metadata,
+//!   legacy `.th` torch packages (zip + pickle, read in Rust), bag `.yaml` files.
 //! - [`config`]: the architecture, from the checkpoint's kwargs.
 //! - [`model`]: the network ([`HTDemucs`]), layer for layer as the reference
 //!   `htdemucs.py`, with weights named as in the PyTorch state dict.
@@ -12,14 +13,17 @@ pub mod apply;
 pub mod config;
 mod error;
 pub mod layers;
+pub mod load;
 pub mod model;
 pub mod ops;
 pub mod spec;
+mod torch;
 pub mod transformer;
 pub mod weights;
 
 pub use apply::{ApplyOptions, Progress, Separator};
 pub use config::Config;
 pub use error::DemucsError;
+pub use load::{load_checkpoint, load_separator};
 pub use model::HTDemucs;
 pub use weights::{Checkpoint, Tensor};

@@ -71,3 +71,30 @@ fn six_source_model_matches_reference_apply_model() -> anyhow::Result<()> {
     assert_eq!(model.config().sources.len(), 6);
     check_against(&Separator::single(model), "ref_small6.safetensors")
 }
+
+fn th_fixture() -> anyhow::Result<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    for entry in std::fs::read_dir(&dir)? {
+        let p = entry?.path();
+        if p.file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("small4-") && n.ends_with(".th"))
+        {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!("no small4-*.th fixture")
+}
+
+#[test]
+fn legacy_th_package_matches_reference_apply_model() -> anyhow::Result<()> {
+    let sep = sonantica_demucs::load_separator(&th_fixture()?)?;
+    check_against(&sep, "ref_small4.safetensors")
+}
+
+#[test]
+fn bag_with_weight_matrix_matches_reference_apply_model() -> anyhow::Result<()> {
+    let sep = sonantica_demucs::load_separator(&fixture("bag.yaml"))?;
+    assert_eq!(sep.models().len(), 2);
+    check_against(&sep, "ref_bag.safetensors")
+}
