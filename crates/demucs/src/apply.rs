@@ -49,58 +49,6 @@ pub struct Separator {
     segment: Option<(u64, u64)>,
 }
 
-/// A view of `[channels][len]` audio: `length` samples from `offset` of a base
-/// signal, which can provide real context around it (`TensorChunk`).
-#[derive(Clone, Copy)]
-struct Chunk<'a> {
-    base: &'a [Vec<f32>],
-    offset: usize,
-    length: usize,
-}
-
-impl<'a> Chunk<'a> {
-    fn whole(base: &'a [Vec<f32>]) -> Self {
-        let length = base.first().map_or(0, Vec::len);
-        Self {
-            base,
-            offset: 0,
-            length,
-        }
-    }
-
-    /// `TensorChunk(self, offset, length)`.
-    fn sub(&self, offset: usize, length: usize) -> Self {
-        Self {
-            base: self.base,
-            offset: self.offset + offset,
-            length: length.min(self.length - offset),
-        }
-    }
-
-    /// `TensorChunk.padded`: centred on the chunk, filled with the base signal's
-    /// real samples where they exist and zeros past its ends.
-    fn padded(&self, target: usize) -> Vec<Vec<f32>> {
-        let total = self.base.first().map_or(0, Vec::len) as isize;
-        let delta = target as isize - self.length as isize;
-        let start = self.offset as isize - delta / 2;
-        self.base
-            .iter()
-            .map(|c| {
-                (0..target as isize)
-                    .map(|i| {
-                        let j = start + i;
-                        if j >= 0 && j < total {
-                            c[j as usize]
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-}
-
 /// xorshift64*: the shift RNG (the reference uses Python's unseeded `random`; ours
 /// is seeded so that a separation can be repeated exactly).
 struct Rng(u64);
@@ -214,27 +162,55 @@ impl Separator {
         }
     }
 
-    /// Separates `mix` (`[channels][len]`, at the model rate); returns
-    /// `[sources][channels][len]`. `progress` is called after every forward pass;
-    /// returning `false` cancels.
+    /// Separates `mix` (`[channels][len]`, at the model rate) in memory; returns
+    /// `[sources][channels][len]`. See [`Separator::apply_stream`].
     pub fn apply(
         &self,
         mix: &[Vec<f32>],
         opts: &ApplyOptions,
         progress: &mut dyn FnMut(Progress) -> bool,
     ) -> Result<Vec<Vec<Vec<f32>>>, DemucsError> {
-        if mix.len() != self.audio_channels() {
+        let mut source = MemorySource(mix);
+        let sources = self.sources().len();
+        let mut out =
+            vec![vec![Vec::with_capacity(mix.first().map_or(0, Vec::len)); mix.len()]; sources];
+        self.apply_stream(&mut source, opts, progress, &mut |block| {
+            for (o, b) in out.iter_mut().zip(block) {
+                for (oc, bc) in o.iter_mut().zip(b) {
+                    oc.extend_from_slice(bc);
+                }
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Separates a mix read through `source` with bounded memory: output is handed
+    /// to `emit` in order, as `[sources][channels][n]` blocks, as soon as every
+    /// segment (of every model and shift) that overlaps it has been computed. Only
+    /// about two segments of audio are held, whatever the track length.
+    ///
+    /// The result is the reference `apply_model`'s: for each model and each shift,
+    /// segments at `stride = int((1 - overlap) · segment)` weighted by a triangle
+    /// raised to `transition_power` and normalised by the summed weights, shifts
+    /// averaged, models combined with their per-source weights.
+    pub fn apply_stream(
+        &self,
+        source: &mut dyn MixSource,
+        opts: &ApplyOptions,
+        progress: &mut dyn FnMut(Progress) -> bool,
+        emit: &mut Emit<'_>,
+    ) -> Result<(), DemucsError> {
+        let ch = self.audio_channels();
+        if source.channels() != ch {
             return Err(DemucsError::Input(format!(
-                "the model takes {} channels, got {}",
-                self.audio_channels(),
-                mix.len()
+                "the model takes {ch} channels, got {}",
+                source.channels()
             )));
         }
-        let length = mix[0].len();
-        if length == 0 || mix.iter().any(|c| c.len() != length) {
-            return Err(DemucsError::Input(
-                "empty input or channels of different lengths".into(),
-            ));
+        let length = source.len();
+        if length == 0 {
+            return Err(DemucsError::Input("empty input".into()));
         }
         if !(0.0..1.0).contains(&opts.overlap) || opts.transition_power < 1.0 {
             return Err(DemucsError::Input(
@@ -242,141 +218,238 @@ impl Separator {
             ));
         }
         let sources = self.sources().len();
-        let ch = mix.len();
-        let mut state = Run {
-            done: 0,
-            total: self.passes(length, opts),
-            progress,
-        };
-        let mut estimates = vec![vec![vec![0.0f32; length]; ch]; sources];
-        let mut totals = vec![0.0f32; sources];
-        let mut rng = Rng(opts.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        for (model, weights) in self.models.iter().zip(&self.weights) {
-            let out = self.apply_shifted(model, mix, opts, &mut rng, &mut state)?;
-            for (k, w) in weights.iter().enumerate() {
-                for (e, o) in estimates[k].iter_mut().zip(&out[k]) {
-                    e.iter_mut().zip(o).for_each(|(a, b)| *a += b * w);
-                }
-                totals[k] += w;
-            }
-        }
-        if self.models.len() > 1 {
-            for (k, total) in totals.iter().enumerate() {
-                for c in &mut estimates[k] {
-                    c.iter_mut().for_each(|v| *v /= total);
-                }
-            }
-        }
-        Ok(estimates)
-    }
-
-    fn apply_shifted(
-        &self,
-        model: &HTDemucs,
-        mix: &[Vec<f32>],
-        opts: &ApplyOptions,
-        rng: &mut Rng,
-        state: &mut Run<'_>,
-    ) -> Result<Vec<Vec<Vec<f32>>>, DemucsError> {
-        let length = mix[0].len();
-        if opts.shifts == 0 {
-            return self.apply_split(model, Chunk::whole(mix), opts, state);
-        }
-        let max_shift = (0.5 * f64::from(model.config().samplerate)) as usize;
-        let padded_mix = Chunk::whole(mix).padded(length + 2 * max_shift);
-        let padded = Chunk::whole(&padded_mix);
-        let mut out: Option<Vec<Vec<Vec<f32>>>> = None;
-        for _ in 0..opts.shifts {
-            let offset = rng.below_or_eq(max_shift);
-            let shifted = padded.sub(offset, length + max_shift - offset);
-            let res = self.apply_split(model, shifted, opts, state)?;
-            let skip = max_shift - offset;
-            let acc =
-                out.get_or_insert_with(|| vec![vec![vec![0.0; length]; mix.len()]; res.len()]);
-            for (a, r) in acc.iter_mut().zip(&res) {
-                for (ac, rc) in a.iter_mut().zip(r) {
-                    ac.iter_mut()
-                        .zip(&rc[skip..skip + length])
-                        .for_each(|(x, y)| *x += y);
-                }
-            }
-        }
-        let mut out = out.unwrap_or_default();
-        let n = opts.shifts as f32;
-        out.iter_mut().flatten().flatten().for_each(|v| *v /= n);
-        Ok(out)
-    }
-
-    fn apply_split(
-        &self,
-        model: &HTDemucs,
-        chunk: Chunk<'_>,
-        opts: &ApplyOptions,
-        state: &mut Run<'_>,
-    ) -> Result<Vec<Vec<Vec<f32>>>, DemucsError> {
-        let length = chunk.length;
-        let ch = chunk.base.len();
-        let sources = model.config().sources.len();
-        let seg = self.segment_length(model);
-        let stride = ((1.0 - opts.overlap) * seg as f64) as usize;
-        let half = seg / 2;
-        let mut weight: Vec<f32> = (1..=half)
-            .chain((1..=seg - half).rev())
-            .map(|v| v as f32)
+        // Per-source normalisation of the bag weights.
+        let totals: Vec<f32> = (0..sources)
+            .map(|k| self.weights.iter().map(|w| w[k]).sum())
             .collect();
-        let max = weight.iter().copied().fold(0.0f32, f32::max);
-        weight
-            .iter_mut()
-            .for_each(|w| *w = (*w / max).powf(opts.transition_power as f32));
-        let mut out = vec![vec![vec![0.0f32; length]; ch]; sources];
-        let mut sum_weight = vec![0.0f32; length];
-        let valid = model.config().training_length().max(seg);
-        for offset in (0..length).step_by(stride.max(1)) {
-            let sub = chunk.sub(offset, seg);
-            let input = sub.padded(if model.config().use_train_segment {
-                valid
+        let mut rng = Rng(opts.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut seqs = Vec::new();
+        for (m, model) in self.models.iter().enumerate() {
+            let seg = self.segment_length(model);
+            let stride = (((1.0 - opts.overlap) * seg as f64) as usize).max(1);
+            let half = seg / 2;
+            let mut weight: Vec<f32> = (1..=half)
+                .chain((1..=seg - half).rev())
+                .map(|v| v as f32)
+                .collect();
+            let max = weight.iter().copied().fold(0.0f32, f32::max);
+            weight
+                .iter_mut()
+                .for_each(|w| *w = (*w / max).powf(opts.transition_power as f32));
+            let valid = if model.config().use_train_segment {
+                model.config().training_length().max(seg)
             } else {
                 seg
-            });
-            let res = model.forward(&input)?;
-            state.step()?;
-            // center_trim to the chunk's own length.
-            let delta = input[0].len() - sub.length;
-            let start = delta / 2;
-            for (o, r) in out.iter_mut().zip(&res) {
-                for (oc, rc) in o.iter_mut().zip(r) {
-                    for i in 0..sub.length {
-                        oc[offset + i] += weight[i] * rc[start + i];
+            };
+            let scale: Vec<f32> = (0..sources)
+                .map(|k| {
+                    let bag = if self.models.len() > 1 {
+                        self.weights[m][k] / totals[k]
+                    } else {
+                        1.0
+                    };
+                    bag / opts.shifts.max(1) as f32
+                })
+                .collect();
+            let shifts: Vec<(isize, usize)> = if opts.shifts == 0 {
+                vec![(0, length)]
+            } else {
+                // The mix is zero-padded by max_shift on each side and read from a
+                // random offset in [0, max_shift]: in mix coordinates the sequence
+                // starts at offset - max_shift, and its first max_shift - offset
+                // outputs are dropped.
+                let max_shift = (0.5 * f64::from(model.config().samplerate)) as usize;
+                (0..opts.shifts)
+                    .map(|_| {
+                        let offset = rng.below_or_eq(max_shift);
+                        (
+                            offset as isize - max_shift as isize,
+                            length + max_shift - offset,
+                        )
+                    })
+                    .collect()
+            };
+            for (origin, n) in shifts {
+                seqs.push(Sequence {
+                    model: m,
+                    origin,
+                    n,
+                    seg,
+                    stride,
+                    valid,
+                    weight: weight.clone(),
+                    scale: scale.clone(),
+                    next: 0,
+                });
+            }
+        }
+        let total: usize = seqs.iter().map(|s| s.n.div_ceil(s.stride)).sum();
+        let mut done = 0;
+        // Output accumulator for positions [flushed, flushed + acc len).
+        let mut acc: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); ch]; sources];
+        let mut flushed = 0usize;
+        let mut input = Vec::new();
+        loop {
+            // The sequence whose next segment starts earliest.
+            let pick = seqs
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.next * s.stride < s.n)
+                .min_by_key(|(i, s)| (s.origin + (s.next * s.stride) as isize, *i))
+                .map(|(i, _)| i);
+            let Some(i) = pick else { break };
+            let s = &mut seqs[i];
+            let start = s.next * s.stride;
+            let sub_len = s.seg.min(s.n - start);
+            // TensorChunk.padded: centred on the segment, real audio around it.
+            let delta = s.valid - sub_len;
+            let read_from = s.origin + start as isize - (delta / 2) as isize;
+            source.read(read_from, s.valid, &mut input)?;
+            let res = self.models[s.model].forward(&input)?;
+            let trim = delta / 2;
+            for q in start..start + sub_len {
+                let p = s.origin + q as isize;
+                if p < 0 || p as usize >= length {
+                    continue;
+                }
+                let norm = s.weight[q - start] / s.sum_weight(q);
+                let at = p as usize - flushed;
+                for (k, (a, r)) in acc.iter_mut().zip(&res).enumerate() {
+                    let f = norm * s.scale[k];
+                    for (ac, rc) in a.iter_mut().zip(r) {
+                        if ac.len() <= at {
+                            ac.resize(at + 1, 0.0);
+                        }
+                        ac[at] += f * rc[trim + q - start];
                     }
                 }
             }
-            for i in 0..sub.length {
-                sum_weight[offset + i] += weight[i];
+            s.next += 1;
+            done += 1;
+            if !progress(Progress {
+                done,
+                total: total.max(done),
+            }) {
+                return Err(DemucsError::Cancelled);
+            }
+            // Everything before the earliest unprocessed segment is final.
+            let frontier = seqs
+                .iter()
+                .filter(|s| s.next * s.stride < s.n)
+                .map(|s| (s.origin + (s.next * s.stride) as isize).max(0) as usize)
+                .min()
+                .unwrap_or(length)
+                .min(length);
+            if frontier > flushed {
+                let n = frontier - flushed;
+                let block: Vec<Vec<Vec<f32>>> = acc
+                    .iter_mut()
+                    .map(|a| {
+                        a.iter_mut()
+                            .map(|c| {
+                                if c.len() < n {
+                                    c.resize(n, 0.0);
+                                }
+                                c.drain(..n).collect()
+                            })
+                            .collect()
+                    })
+                    .collect();
+                emit(&block)?;
+                flushed = frontier;
             }
         }
-        for o in out.iter_mut().flatten() {
-            o.iter_mut().zip(&sum_weight).for_each(|(v, w)| *v /= w);
-        }
-        Ok(out)
+        Ok(())
     }
 }
 
-struct Run<'a> {
-    done: usize,
-    total: usize,
-    progress: &'a mut dyn FnMut(Progress) -> bool,
+/// Receives finished output blocks, `[sources][channels][n]`.
+pub type Emit<'a> = dyn FnMut(&[Vec<Vec<f32>>]) -> Result<(), DemucsError> + 'a;
+
+/// Where [`Separator::apply_stream`] reads the mix from.
+pub trait MixSource {
+    /// Frames in the mix.
+    fn len(&self) -> usize;
+    /// True when the mix is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Channels.
+    fn channels(&self) -> usize;
+    /// Fills `out` with `len` frames from `start` (which may be negative or run
+    /// past the end: those frames are zeros), one `Vec` per channel.
+    fn read(
+        &mut self,
+        start: isize,
+        len: usize,
+        out: &mut Vec<Vec<f32>>,
+    ) -> Result<(), DemucsError>;
 }
 
-impl Run<'_> {
-    fn step(&mut self) -> Result<(), DemucsError> {
-        self.done += 1;
-        if (self.progress)(Progress {
-            done: self.done,
-            total: self.total.max(self.done),
-        }) {
-            Ok(())
-        } else {
-            Err(DemucsError::Cancelled)
+/// A mix held in memory.
+pub struct MemorySource<'a>(pub &'a [Vec<f32>]);
+
+impl MixSource for MemorySource<'_> {
+    fn len(&self) -> usize {
+        self.0.first().map_or(0, Vec::len)
+    }
+
+    fn channels(&self) -> usize {
+        self.0.len()
+    }
+
+    fn read(
+        &mut self,
+        start: isize,
+        len: usize,
+        out: &mut Vec<Vec<f32>>,
+    ) -> Result<(), DemucsError> {
+        let total = self.len() as isize;
+        out.resize_with(self.0.len(), Vec::new);
+        for (o, c) in out.iter_mut().zip(self.0) {
+            o.clear();
+            o.extend((0..len as isize).map(|i| {
+                let j = start + i;
+                if j >= 0 && j < total {
+                    c[j as usize]
+                } else {
+                    0.0
+                }
+            }));
         }
+        Ok(())
+    }
+}
+
+/// One pass of one model over the mix (one shift): segments at `k · stride` of a
+/// sequence that starts at `origin` (mix coordinates) and is `n` frames long.
+struct Sequence {
+    model: usize,
+    origin: isize,
+    n: usize,
+    seg: usize,
+    stride: usize,
+    valid: usize,
+    weight: Vec<f32>,
+    scale: Vec<f32>,
+    next: usize,
+}
+
+impl Sequence {
+    /// Sum of the transition weights of every segment covering position `q`
+    /// (the reference's `sum_weight`).
+    fn sum_weight(&self, q: usize) -> f32 {
+        let mut sum = 0.0;
+        let first = (q + 1).saturating_sub(self.seg).div_ceil(self.stride);
+        let mut j = first;
+        while j * self.stride <= q && j * self.stride < self.n {
+            let start = j * self.stride;
+            let len = self.seg.min(self.n - start);
+            if q < start + len {
+                sum += self.weight[q - start];
+            }
+            j += 1;
+        }
+        sum
     }
 }

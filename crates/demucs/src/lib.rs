@@ -21,7 +21,7 @@ mod torch;
 pub mod transformer;
 pub mod weights;
 
-pub use apply::{ApplyOptions, Progress, Separator};
+pub use apply::{ApplyOptions, MemorySource, MixSource, Progress, Separator};
 pub use config::Config;
 pub use error::DemucsError;
 pub use load::{load_checkpoint, load_separator};
