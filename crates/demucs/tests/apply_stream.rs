@@ -93,7 +93,7 @@ fn shifts_are_repeatable_from_their_seed_and_cancellation_stops_between_segments
     let mix: Vec<Vec<f32>> = (0..2)
         .map(|c| {
             (0..30_000)
-                .map(|i| (0.2 * ((i * (c + 2)) as f32 * 0.003).sin()))
+                .map(|i| 0.2 * ((i * (c + 2)) as f32 * 0.003).sin())
                 .collect()
         })
         .collect();
