@@ -72,7 +72,11 @@ impl Resampler {
     }
 
     /// Resamples `input` and appends the result to `out` (one `Vec` per channel).
-    pub fn process(&mut self, input: &[&[f32]], out: &mut [Vec<f32>]) -> Result<(), AudioError> {
+    pub fn process<I: AsRef<[f32]>>(
+        &mut self,
+        input: &[I],
+        out: &mut [Vec<f32>],
+    ) -> Result<(), AudioError> {
         if input.len() != self.channels || out.len() != self.channels {
             return Err(AudioError::InvalidArgument(format!(
                 "resampler set up for {} channels, got {} in and {} out",
@@ -81,11 +85,16 @@ impl Resampler {
                 out.len()
             )));
         }
-        let n = input.first().map_or(0, |c| c.len());
+        let n = input.first().map_or(0, |c| c.as_ref().len());
+        if input.iter().any(|c| c.as_ref().len() != n) {
+            return Err(AudioError::InvalidArgument(
+                "channels of different lengths".into(),
+            ));
+        }
         self.frames_in += n as u64;
         if self.inner.is_none() {
             for (o, i) in out.iter_mut().zip(input) {
-                o.extend_from_slice(i);
+                o.extend_from_slice(i.as_ref());
             }
             self.frames_out += n as u64;
             return Ok(());
@@ -94,7 +103,7 @@ impl Resampler {
         while pos < n {
             let take = (CHUNK - self.pending[0].len()).min(n - pos);
             for (p, i) in self.pending.iter_mut().zip(input) {
-                p.extend_from_slice(&i[pos..pos + take]);
+                p.extend_from_slice(&i.as_ref()[pos..pos + take]);
             }
             pos += take;
             if self.pending[0].len() == CHUNK {

@@ -6,7 +6,9 @@ use clap::{Parser, Subcommand};
 
 mod analyze;
 mod interrupt;
+mod models;
 mod render;
+mod separate;
 
 /// Sonántica Neural Acoustic: an active listening station.
 #[derive(Debug, Parser)]
@@ -26,6 +28,11 @@ enum Command {
     /// Engine: presets, per-stem gain/mute/solo, and mono, stereo, 2.1, 5.1 or 7.1
     /// output to FLAC or WAV.
     Render(render::RenderArgs),
+    /// Split a track into stems (drums, bass, other, vocals; six with htdemucs_6s)
+    /// with HTDemucs, natively: no Python, no PyTorch.
+    Separate(separate::SeparateArgs),
+    /// List or download separation models (the local model store).
+    Models(models::ModelsArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +41,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Render(args) => render::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Separate(args) => separate::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Models(args) => models::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

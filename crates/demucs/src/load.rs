@@ -18,6 +18,15 @@ struct BagFile {
     segment: Option<serde_yaml_ng::Value>,
 }
 
+/// The networks a bag `.yaml` names, in order.
+pub fn bag_members(text: &str) -> Result<Vec<String>, String> {
+    let bag: BagFile = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
+    if bag.models.is_empty() {
+        return Err("the bag names no models".into());
+    }
+    Ok(bag.models)
+}
+
 /// Reads one network's checkpoint, by extension.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, DemucsError> {
     match path.extension().and_then(|e| e.to_str()) {

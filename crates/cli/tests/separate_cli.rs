@@ -1,0 +1,300 @@
+//! `sonantica separate` run as a user runs it, with the small fixture models.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::Result;
+use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat};
+use sonantica_demucs::weights::read_tensors;
+use sonantica_demucs::{load_separator, ApplyOptions};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demucs/tests/fixtures")
+}
+
+fn sonantica(args: &[&str]) -> Result<Output> {
+    Ok(Command::new(env!("CARGO_BIN_EXE_sonantica"))
+        .args(args)
+        .output()?)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap_or_default()
+}
+
+fn fixture_mix() -> Result<Vec<Vec<f32>>> {
+    let t = &read_tensors(&fixtures().join("mix.safetensors"))?["mix"];
+    let n = t.shape[1];
+    Ok((0..2)
+        .map(|c| t.data[c * n..(c + 1) * n].to_vec())
+        .collect())
+}
+
+fn write_wav(path: &Path, planes: &[Vec<f32>], rate: u32) -> Result<()> {
+    let mut w = AudioWriter::create(path, OutputFormat::WavF32, rate, ChannelLayout::Stereo)?;
+    let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
+    w.write(&refs)?;
+    w.finish()?;
+    Ok(())
+}
+
+fn snr_db(reference: &[f32], got: &[f32]) -> f64 {
+    let (mut s, mut e) = (0.0f64, 0.0f64);
+    for (r, g) in reference.iter().zip(got) {
+        s += f64::from(*r).powi(2);
+        e += f64::from(r - g).powi(2);
+    }
+    10.0 * (s / e.max(1e-30)).log10()
+}
+
+#[test]
+fn cli_stems_match_the_library_with_reference_normalisation() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mix = fixture_mix()?;
+    let input = dir.path().join("mix.wav");
+    write_wav(&input, &mix, 44_100)?;
+    let out = dir.path().join("stems");
+    let model = fixtures().join("small4.safetensors");
+    let o = sonantica(&[
+        "separate",
+        s(&input),
+        "--model",
+        s(&model),
+        "--out",
+        s(&out),
+        "--shifts",
+        "0",
+        "--format",
+        "wav-f32",
+    ])?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // The reference CLI: normalise by the mono mix's mean and (unbiased) std,
+    // apply_model, undo the normalisation.
+    let n = mix[0].len();
+    let mono: Vec<f64> = (0..n)
+        .map(|i| (f64::from(mix[0][i]) + f64::from(mix[1][i])) / 2.0)
+        .collect();
+    let mean = mono.iter().sum::<f64>() / n as f64;
+    let std =
+        (mono.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0)).sqrt() + 1e-8;
+    let normalised: Vec<Vec<f32>> = mix
+        .iter()
+        .map(|c| {
+            c.iter()
+                .map(|v| ((f64::from(*v) - mean) / std) as f32)
+                .collect()
+        })
+        .collect();
+    let sep = load_separator(&model)?;
+    let opts = ApplyOptions {
+        shifts: 0,
+        ..ApplyOptions::default()
+    };
+    let reference = sep.apply(&normalised, &opts, &mut |_| true)?;
+    for (k, name) in sep.sources().iter().enumerate() {
+        let (info, got) = Decoder::read_all(out.join(format!("{name}.wav")))?;
+        assert_eq!(info.sample_rate, 44_100);
+        assert_eq!(got[0].len(), n, "{name}: same length as the input");
+        let want: Vec<f32> = reference[k]
+            .iter()
+            .flatten()
+            .map(|v| (f64::from(*v) * std + mean) as f32)
+            .collect();
+        let got: Vec<f32> = got.iter().flatten().copied().collect();
+        let snr = snr_db(&want, &got);
+        assert!(snr > 100.0, "{name}: {snr:.1} dB");
+    }
+    Ok(())
+}
+
+#[test]
+fn subsets_two_stems_rates_and_six_sources() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mix = fixture_mix()?;
+    // 48 kHz input: resampled to the model's 44.1 kHz and back.
+    let input = dir.path().join("mix48.wav");
+    let n48 = mix[0].len() * 48_000 / 44_100;
+    let m48: Vec<Vec<f32>> = mix
+        .iter()
+        .map(|c| (0..n48).map(|i| c[i * 44_100 / 48_000]).collect())
+        .collect();
+    write_wav(&input, &m48, 48_000)?;
+    let model = fixtures().join("small4.safetensors");
+    let run = |out: &Path, extra: &[&str]| -> Result<Output> {
+        let mut args = vec![
+            "separate",
+            s(&input),
+            "--model",
+            s(&model),
+            "--out",
+            s(out),
+            "--shifts",
+            "0",
+        ];
+        if !extra.contains(&"--format") {
+            args.extend_from_slice(&["--format", "wav-f32"]);
+        }
+        args.extend_from_slice(extra);
+        sonantica(&args)
+    };
+    let all = dir.path().join("all");
+    assert!(run(&all, &[])?.status.success());
+    let (info, drums) = Decoder::read_all(all.join("drums.wav"))?;
+    assert_eq!(
+        (info.sample_rate, drums[0].len()),
+        (48_000, n48),
+        "stems come back at the input rate and length"
+    );
+
+    let two = dir.path().join("two");
+    assert!(run(&two, &["--two-stems", "vocals"])?.status.success());
+    let mut names: Vec<String> = std::fs::read_dir(&two)?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["no_vocals.wav", "vocals.wav"]);
+    // no_vocals is the sum of the other stems.
+    let rest: Vec<Vec<Vec<f32>>> = ["drums", "bass", "other"]
+        .iter()
+        .map(|n| Ok(Decoder::read_all(all.join(format!("{n}.wav")))?.1))
+        .collect::<Result<_>>()?;
+    let (_, no_vocals) = Decoder::read_all(two.join("no_vocals.wav"))?;
+    let sum: Vec<f32> = (0..2)
+        .flat_map(|c| {
+            (0..n48)
+                .map(|i| rest.iter().map(|r| r[c][i]).sum::<f32>())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let got: Vec<f32> = no_vocals.iter().flatten().copied().collect();
+    assert!(snr_db(&sum, &got) > 100.0);
+
+    let subset = dir.path().join("subset");
+    assert!(run(
+        &subset,
+        &[
+            "--stems",
+            "vocals,drums",
+            "--keep-model-rate",
+            "--format",
+            "flac"
+        ]
+    )?
+    .status
+    .success());
+    let (info, _) = Decoder::read_all(subset.join("vocals.flac"))?;
+    assert_eq!(info.sample_rate, 44_100, "--keep-model-rate");
+    assert!(subset.join("drums.flac").is_file() && !subset.join("bass.flac").exists());
+
+    let six = dir.path().join("six");
+    let o = sonantica(&[
+        "separate",
+        s(&input),
+        "--model",
+        s(&fixtures().join("small6.safetensors")),
+        "--out",
+        s(&six),
+        "--shifts",
+        "0",
+    ])?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_dir(&six)?.count(), 6);
+    Ok(())
+}
+
+#[test]
+fn bad_models_inputs_and_options_fail_cleanly() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("mix.wav");
+    write_wav(&input, &fixture_mix()?, 44_100)?;
+    let out = dir.path().join("out");
+    let store = dir.path().join("store");
+    let check = |args: &[&str], needle: &str| -> Result<()> {
+        let o = sonantica(args)?;
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: want {needle:?} in {err}");
+        assert!(
+            !out.exists() || std::fs::read_dir(&out)?.count() == 0,
+            "{args:?} left files"
+        );
+        Ok(())
+    };
+    let model = fixtures().join("small4.safetensors");
+    check(
+        &[
+            "separate",
+            s(&input),
+            "--model",
+            "htdemucs",
+            "--models-dir",
+            s(&store),
+            "--out",
+            s(&out),
+        ],
+        "sonantica models pull htdemucs",
+    )?;
+    check(
+        &["separate", s(&input), "--model", "kazoo", "--out", s(&out)],
+        "unknown model",
+    )?;
+    check(
+        &[
+            "separate",
+            s(&input),
+            "--model",
+            s(&dir.path().join("x.th")),
+            "--out",
+            s(&out),
+        ],
+        "no such model file",
+    )?;
+    check(
+        &[
+            "separate",
+            s(&input),
+            "--model",
+            s(&model),
+            "--out",
+            s(&out),
+            "--stems",
+            "guitar",
+        ],
+        "--stems guitar",
+    )?;
+    check(
+        &[
+            "separate",
+            s(&input),
+            "--model",
+            s(&model),
+            "--out",
+            s(&out),
+            "--two-stems",
+            "piano",
+        ],
+        "--two-stems piano",
+    )?;
+    let text = dir.path().join("notes.flac");
+    std::fs::write(&text, "not audio")?;
+    check(
+        &["separate", s(&text), "--model", s(&model), "--out", s(&out)],
+        "notes.flac",
+    )?;
+    let truncated = dir.path().join("cut.safetensors");
+    let bytes = std::fs::read(&model)?;
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3])?;
+    check(
+        &[
+            "separate",
+            s(&input),
+            "--model",
+            s(&truncated),
+            "--out",
+            s(&out),
+        ],
+        "cut.safetensors",
+    )?;
+    Ok(())
+}
