@@ -289,48 +289,83 @@ impl Separator {
         let mut acc: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); ch]; sources];
         let mut flushed = 0usize;
         let mut input = Vec::new();
+        // Segments run side by side, one per thread, each single-threaded: every
+        // part of the network then uses all cores, not only the matrix products.
+        let par = crate::ops::threads().max(1);
         loop {
-            // The sequence whose next segment starts earliest.
-            let pick = seqs
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.next * s.stride < s.n)
-                .min_by_key(|(i, s)| (s.origin + (s.next * s.stride) as isize, *i))
-                .map(|(i, _)| i);
-            let Some(i) = pick else { break };
-            let s = &mut seqs[i];
-            let start = s.next * s.stride;
-            let sub_len = s.seg.min(s.n - start);
-            // TensorChunk.padded: centred on the segment, real audio around it.
-            let delta = s.valid - sub_len;
-            let read_from = s.origin + start as isize - (delta / 2) as isize;
-            source.read(read_from, s.valid, &mut input)?;
-            let res = self.models[s.model].forward(&input)?;
-            let trim = delta / 2;
-            for q in start..start + sub_len {
-                let p = s.origin + q as isize;
-                if p < 0 || p as usize >= length {
-                    continue;
-                }
-                let norm = s.weight[q - start] / s.sum_weight(q);
-                let at = p as usize - flushed;
-                for (k, (a, r)) in acc.iter_mut().zip(&res).enumerate() {
-                    let f = norm * s.scale[k];
-                    for (ac, rc) in a.iter_mut().zip(r) {
-                        if ac.len() <= at {
-                            ac.resize(at + 1, 0.0);
+            // The next `par` segments, in the order a sequential run takes them:
+            // always the sequence whose next segment starts earliest.
+            let mut jobs = Vec::new();
+            for _ in 0..par {
+                let pick = seqs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| s.next * s.stride < s.n)
+                    .min_by_key(|(i, s)| (s.origin + (s.next * s.stride) as isize, *i))
+                    .map(|(i, _)| i);
+                let Some(i) = pick else { break };
+                let s = &mut seqs[i];
+                let start = s.next * s.stride;
+                let sub_len = s.seg.min(s.n - start);
+                // TensorChunk.padded: centred on the segment, real audio around it.
+                let delta = s.valid - sub_len;
+                let read_from = s.origin + start as isize - (delta / 2) as isize;
+                source.read(read_from, s.valid, &mut input)?;
+                jobs.push((i, start, sub_len, delta / 2, std::mem::take(&mut input)));
+                s.next += 1;
+            }
+            if jobs.is_empty() {
+                break;
+            }
+            let results: Vec<Result<Vec<Vec<Vec<f32>>>, DemucsError>> = if jobs.len() == 1 {
+                vec![self.models[seqs[jobs[0].0].model].forward(&jobs[0].4)]
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = jobs
+                        .iter()
+                        .map(|(i, _, _, _, x)| {
+                            let model = &self.models[seqs[*i].model];
+                            scope.spawn(move || crate::ops::single_threaded(|| model.forward(x)))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| {
+                            h.join().unwrap_or_else(|_| {
+                                Err(DemucsError::Input("a separation thread failed".into()))
+                            })
+                        })
+                        .collect()
+                })
+            };
+            for ((i, start, sub_len, trim, x), res) in jobs.into_iter().zip(results) {
+                let res = res?;
+                input = x;
+                let s = &seqs[i];
+                for q in start..start + sub_len {
+                    let p = s.origin + q as isize;
+                    if p < 0 || p as usize >= length {
+                        continue;
+                    }
+                    let norm = s.weight[q - start] / s.sum_weight(q);
+                    let at = p as usize - flushed;
+                    for (k, (a, r)) in acc.iter_mut().zip(&res).enumerate() {
+                        let f = norm * s.scale[k];
+                        for (ac, rc) in a.iter_mut().zip(r) {
+                            if ac.len() <= at {
+                                ac.resize(at + 1, 0.0);
+                            }
+                            ac[at] += f * rc[trim + q - start];
                         }
-                        ac[at] += f * rc[trim + q - start];
                     }
                 }
-            }
-            s.next += 1;
-            done += 1;
-            if !progress(Progress {
-                done,
-                total: total.max(done),
-            }) {
-                return Err(DemucsError::Cancelled);
+                done += 1;
+                if !progress(Progress {
+                    done,
+                    total: total.max(done),
+                }) {
+                    return Err(DemucsError::Cancelled);
+                }
             }
             // Everything before the earliest unprocessed segment is final.
             let frontier = seqs

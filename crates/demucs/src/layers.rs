@@ -3,6 +3,9 @@
 //! `demucs.py`), with weights named as in the PyTorch state dict.
 
 use crate::ops::{self, Layout};
+
+/// Output columns unfolded at a time by im2col (bounds its scratch memory).
+const COLS: usize = 8192;
 use crate::weights::Checkpoint;
 use crate::DemucsError;
 
@@ -67,32 +70,45 @@ impl Conv1d {
                 false,
             );
         } else {
+            // im2col in column blocks, so that the unfolded input never needs more
+            // than rows × COLS floats, whatever the length.
             let rows = self.cin * self.k;
-            let mut cols = vec![0.0; rows * t_out];
-            for ci in 0..self.cin {
-                let xs = &x[ci * t..(ci + 1) * t];
-                for kk in 0..self.k {
-                    let row = &mut cols[(ci * self.k + kk) * t_out..(ci * self.k + kk + 1) * t_out];
-                    for (o, slot) in row.iter_mut().enumerate() {
-                        let pos =
-                            (o * self.stride + kk * self.dilation) as isize - self.pad as isize;
-                        if pos >= 0 && (pos as usize) < t {
-                            *slot = xs[pos as usize];
+            let mut cols = vec![0.0; rows * COLS.min(t_out)];
+            let mut tmp = vec![0.0; self.cout * COLS.min(t_out)];
+            for o0 in (0..t_out).step_by(COLS) {
+                let nb = COLS.min(t_out - o0);
+                for ci in 0..self.cin {
+                    let xs = &x[ci * t..(ci + 1) * t];
+                    for kk in 0..self.k {
+                        let r = ci * self.k + kk;
+                        let row = &mut cols[r * nb..(r + 1) * nb];
+                        for (o, slot) in row.iter_mut().enumerate() {
+                            let pos = ((o0 + o) * self.stride + kk * self.dilation) as isize
+                                - self.pad as isize;
+                            *slot = if pos >= 0 && (pos as usize) < t {
+                                xs[pos as usize]
+                            } else {
+                                0.0
+                            };
                         }
                     }
                 }
+                ops::matmul(
+                    &mut tmp,
+                    &self.w,
+                    Layout::Normal,
+                    &cols[..rows * nb],
+                    Layout::Normal,
+                    self.cout,
+                    nb,
+                    rows,
+                    false,
+                );
+                for co in 0..self.cout {
+                    out[co * t_out + o0..co * t_out + o0 + nb]
+                        .copy_from_slice(&tmp[co * nb..(co + 1) * nb]);
+                }
             }
-            ops::matmul(
-                &mut out,
-                &self.w,
-                Layout::Normal,
-                &cols,
-                Layout::Normal,
-                self.cout,
-                t_out,
-                rows,
-                false,
-            );
         }
         add_bias(&mut out, &self.b, t_out);
         (out, t_out)
@@ -152,41 +168,48 @@ impl Conv2d {
                 false,
             );
         } else {
+            // im2col in blocks of output positions (see Conv1d::forward).
             let rows = self.cin * self.k.0 * self.k.1;
-            let mut cols = vec![0.0; rows * n];
-            for ci in 0..self.cin {
-                for ki in 0..self.k.0 {
-                    for kj in 0..self.k.1 {
-                        let r = (ci * self.k.0 + ki) * self.k.1 + kj;
-                        let row = &mut cols[r * n..(r + 1) * n];
-                        for oy in 0..oh {
-                            let iy = (oy * self.stride.0 + ki) as isize - self.pad.0 as isize;
-                            if iy < 0 || iy as usize >= h {
-                                continue;
-                            }
-                            let src =
-                                &x[(ci * h + iy as usize) * w..(ci * h + iy as usize + 1) * w];
-                            for ox in 0..ow {
+            let mut cols = vec![0.0; rows * COLS.min(n)];
+            let mut tmp = vec![0.0; self.cout * COLS.min(n)];
+            for p0 in (0..n).step_by(COLS) {
+                let nb = COLS.min(n - p0);
+                for ci in 0..self.cin {
+                    for ki in 0..self.k.0 {
+                        for kj in 0..self.k.1 {
+                            let r = (ci * self.k.0 + ki) * self.k.1 + kj;
+                            let row = &mut cols[r * nb..(r + 1) * nb];
+                            for (o, slot) in row.iter_mut().enumerate() {
+                                let (oy, ox) = ((p0 + o) / ow, (p0 + o) % ow);
+                                let iy = (oy * self.stride.0 + ki) as isize - self.pad.0 as isize;
                                 let ix = (ox * self.stride.1 + kj) as isize - self.pad.1 as isize;
-                                if ix >= 0 && (ix as usize) < w {
-                                    row[oy * ow + ox] = src[ix as usize];
-                                }
+                                *slot =
+                                    if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w
+                                    {
+                                        x[(ci * h + iy as usize) * w + ix as usize]
+                                    } else {
+                                        0.0
+                                    };
                             }
                         }
                     }
                 }
+                ops::matmul(
+                    &mut tmp,
+                    &self.w,
+                    Layout::Normal,
+                    &cols[..rows * nb],
+                    Layout::Normal,
+                    self.cout,
+                    nb,
+                    rows,
+                    false,
+                );
+                for co in 0..self.cout {
+                    out[co * n + p0..co * n + p0 + nb]
+                        .copy_from_slice(&tmp[co * nb..(co + 1) * nb]);
+                }
             }
-            ops::matmul(
-                &mut out,
-                &self.w,
-                Layout::Normal,
-                &cols,
-                Layout::Normal,
-                self.cout,
-                n,
-                rows,
-                false,
-            );
         }
         add_bias(&mut out, &self.b, n);
         (out, oh, ow)
@@ -238,32 +261,43 @@ impl ConvTranspose2d {
         let (kh, kw) = self.k;
         let rows = self.cout * kh * kw;
         let n = h * w;
-        let mut cols = vec![0.0; rows * n];
-        // cols[(co, ki, kj), (y, x)] = Σ_ci W[ci, co, ki, kj] · x[ci, y, x]
-        ops::matmul(
-            &mut cols,
-            &self.w,
-            Layout::Transposed,
-            x,
-            Layout::Normal,
-            rows,
-            n,
-            self.cin,
-            false,
-        );
         let oh = (h - 1) * self.stride.0 + kh;
         let ow = (w - 1) * self.stride.1 + kw;
         let mut out = vec![0.0; self.cout * oh * ow];
-        for co in 0..self.cout {
-            for ki in 0..kh {
-                for kj in 0..kw {
-                    let src =
-                        &cols[((co * kh + ki) * kw + kj) * n..((co * kh + ki) * kw + kj + 1) * n];
-                    for y in 0..h {
-                        let oy = y * self.stride.0 + ki;
-                        let dst = &mut out[(co * oh + oy) * ow..(co * oh + oy + 1) * ow];
-                        for xx in 0..w {
-                            dst[xx * self.stride.1 + kj] += src[y * w + xx];
+        // cols[(co, ki, kj), (y, x)] = Σ_ci W[ci, co, ki, kj] · x[ci, y, x], computed
+        // for blocks of input rows so that cols stays small, then scattered.
+        let rows_per_block = (COLS / w.max(1)).max(1);
+        let mut xb = vec![0.0; self.cin * rows_per_block.min(h) * w];
+        let mut cols = vec![0.0; rows * rows_per_block.min(h) * w];
+        for y0 in (0..h).step_by(rows_per_block) {
+            let yb = rows_per_block.min(h - y0);
+            let nb = yb * w;
+            for ci in 0..self.cin {
+                xb[ci * nb..(ci + 1) * nb]
+                    .copy_from_slice(&x[ci * n + y0 * w..ci * n + (y0 + yb) * w]);
+            }
+            ops::matmul(
+                &mut cols,
+                &self.w,
+                Layout::Transposed,
+                &xb[..self.cin * nb],
+                Layout::Normal,
+                rows,
+                nb,
+                self.cin,
+                false,
+            );
+            for co in 0..self.cout {
+                for ki in 0..kh {
+                    for kj in 0..kw {
+                        let src = &cols
+                            [((co * kh + ki) * kw + kj) * nb..((co * kh + ki) * kw + kj + 1) * nb];
+                        for y in 0..yb {
+                            let oy = (y0 + y) * self.stride.0 + ki;
+                            let dst = &mut out[(co * oh + oy) * ow..(co * oh + oy + 1) * ow];
+                            for xx in 0..w {
+                                dst[xx * self.stride.1 + kj] += src[y * w + xx];
+                            }
                         }
                     }
                 }
@@ -567,8 +601,8 @@ impl EncLayer {
 
     /// Runs the layer; `inject` (time-branch output of the same stride) is added
     /// after the first convolution.
-    pub fn forward(&self, x: &Act, inject: Option<&Act>) -> Act {
-        let mut x = x.clone();
+    pub fn forward(&self, x: Act, inject: Option<&Act>) -> Act {
+        let mut x = x;
         if !self.spec.freq {
             // A 4-D input to a time layer is flattened to [c·f, t].
             x.c *= x.f;
@@ -584,6 +618,7 @@ impl EncLayer {
             }
         }
         let mut y = self.conv.forward(&x);
+        drop(x);
         if self.spec.empty {
             return y;
         }
@@ -611,16 +646,13 @@ impl EncLayer {
         match &self.rewrite {
             Some(rw) => {
                 let mut z = rw.forward(&y);
+                drop(y);
                 if let Some(n) = &self.norm2 {
                     n.forward(&mut z.data, z.f * z.t);
                 }
                 let c = z.c / 2;
-                Act {
-                    data: ops::glu(&z.data, c, z.f * z.t),
-                    c,
-                    f: z.f,
-                    t: z.t,
-                }
+                ops::glu_inplace(&mut z.data, c, z.f * z.t);
+                Act { c, ..z }
             }
             None => y,
         }
@@ -691,10 +723,16 @@ impl DecLayer {
     }
 
     /// Runs the layer with its skip connection; `length` is the time length the
-    /// time branch must come back to. Returns the output and, for the branch merge,
-    /// the activation just before the transposed convolution.
-    pub fn forward(&self, x: &Act, skip: Option<&Act>, length: usize) -> (Act, Act) {
-        let mut x = x.clone();
+    /// time branch must come back to. Returns the output and, with `keep_pre` (for
+    /// the branch merge), the activation just before the transposed convolution.
+    pub fn forward(
+        &self,
+        x: Act,
+        skip: Option<Act>,
+        length: usize,
+        keep_pre: bool,
+    ) -> (Act, Option<Act>) {
+        let mut x = x;
         if self.spec.freq && x.f == 1 && x.c != self.spec.chin {
             x.f = x.c / self.spec.chin;
             x.c = self.spec.chin;
@@ -704,20 +742,18 @@ impl DecLayer {
         } else {
             if let Some(s) = skip {
                 x.data.iter_mut().zip(&s.data).for_each(|(a, b)| *a += b);
+                drop(s);
             }
             let mut y = match &self.rewrite {
                 Some(rw) => {
                     let mut z = rw.forward(&x);
+                    drop(x);
                     if let Some(n) = &self.norm1 {
                         n.forward(&mut z.data, z.f * z.t);
                     }
                     let c = z.c / 2;
-                    Act {
-                        data: ops::glu(&z.data, c, z.f * z.t),
-                        c,
-                        f: z.f,
-                        t: z.t,
-                    }
+                    ops::glu_inplace(&mut z.data, c, z.f * z.t);
+                    Act { c, ..z }
                 }
                 None => x,
             };
@@ -735,6 +771,7 @@ impl DecLayer {
         } else {
             self.conv_tr.forward(&y.data, 1, y.t)
         };
+        let pre = keep_pre.then_some(y);
         if let Some(n) = &self.norm2 {
             n.forward(&mut z, zf * zt);
         }
@@ -768,9 +805,10 @@ impl DecLayer {
                 t: length,
             }
         };
+        drop(z);
         if !self.last {
             ops::gelu_inplace(&mut out.data);
         }
-        (out, y)
+        (out, pre)
     }
 }

@@ -283,7 +283,7 @@ impl HTDemucs {
             let mut inject = None;
             if let Some(tenc) = self.tencoder.get(idx) {
                 lengths_t.push(xt.t);
-                xt = tenc.forward(&xt, None);
+                xt = tenc.forward(xt, None);
                 trace(&format!("tencoder.{idx}"), &xt.data);
                 if tenc.is_empty() {
                     inject = Some(xt.clone());
@@ -291,7 +291,7 @@ impl HTDemucs {
                     saved_t.push(xt.clone());
                 }
             }
-            x = enc.forward(&x, inject.as_ref());
+            x = enc.forward(x, inject.as_ref());
             trace(&format!("encoder.{idx}"), &x.data);
             if idx == 0 {
                 if let Some((emb, efr, ec)) = &self.freq_emb {
@@ -333,22 +333,23 @@ impl HTDemucs {
         for (idx, dec) in self.decoder.iter().enumerate() {
             let skip = saved.pop();
             let len = lengths.pop().unwrap_or(x.t);
-            let (out, pre) = dec.forward(&x, skip.as_ref(), len);
+            let merge = idx >= offset && self.tdecoder[idx - offset].is_empty();
+            let (out, pre) = dec.forward(x, skip, len, merge);
             x = out;
             trace(&format!("decoder.{idx}"), &x.data);
             if idx >= offset {
                 let tdec = &self.tdecoder[idx - offset];
                 let length_t = lengths_t.pop().unwrap_or(xt.t);
-                if tdec.is_empty() {
+                if let (true, Some(pre)) = (tdec.is_empty(), pre) {
                     let pre = Act {
                         c: pre.c * pre.f,
                         f: 1,
                         ..pre
                     };
-                    xt = tdec.forward(&pre, None, length_t).0;
+                    xt = tdec.forward(pre, None, length_t, false).0;
                 } else {
                     let skip = saved_t.pop();
-                    xt = tdec.forward(&xt, skip.as_ref(), length_t).0;
+                    xt = tdec.forward(xt, skip, length_t, false).0;
                 }
                 trace(&format!("tdecoder.{}", idx - offset), &xt.data);
             }

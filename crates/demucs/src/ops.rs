@@ -15,6 +15,19 @@ pub fn threads() -> usize {
     THREADS.load(Ordering::Relaxed)
 }
 
+thread_local! {
+    static SINGLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with single-threaded matrix products on this thread (for work that is
+/// already spread over threads, such as segments processed side by side).
+pub fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
+    SINGLE.with(|c| c.set(true));
+    let out = f();
+    SINGLE.with(|c| c.set(false));
+    out
+}
+
 /// How a matrix operand is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -61,7 +74,11 @@ pub fn matmul(
         Layout::Normal => (n as isize, 1),
         Layout::Transposed => (1, k as isize),
     };
-    let threads = threads();
+    let threads = if SINGLE.with(std::cell::Cell::get) {
+        1
+    } else {
+        threads()
+    };
     let parallelism = if threads > 1 && m * n * k > 1 << 16 {
         gemm::Parallelism::Rayon(threads)
     } else {
@@ -115,6 +132,18 @@ pub fn glu(x: &[f32], c: usize, n: usize) -> Vec<f32> {
         .zip(&b[..c * n])
         .map(|(a, b)| a / (1.0 + (-b).exp()))
         .collect()
+}
+
+/// GLU in place: the first half of `x` (`[2c, n]`) becomes the result and `x`
+/// is truncated to `[c, n]`, without a second buffer.
+pub fn glu_inplace(x: &mut Vec<f32>, c: usize, n: usize) {
+    let half = c * n;
+    let (a, b) = x.split_at_mut(half);
+    a.iter_mut()
+        .zip(&b[..half])
+        .for_each(|(a, b)| *a /= 1.0 + (-*b).exp());
+    x.truncate(half);
+    x.shrink_to_fit();
 }
 
 /// GroupNorm over `x` = `[c, n]` with `groups` groups (PyTorch semantics: biased
