@@ -381,34 +381,110 @@ impl DConv {
 
     /// `x` is `[channels, t]`, updated in place.
     pub fn forward(&self, x: &mut [f32], t: usize) {
+        self.forward_rows(x, self.channels, 1, t);
+    }
+
+    /// Runs the branch on every frequency row of `x` = `[c, f, t]` separately (the
+    /// reference folds frequencies into the batch): the convolutions of all rows
+    /// in a block go through one matrix product each, and the GroupNorms (one
+    /// group) are taken per row.
+    pub fn forward_rows(&self, x: &mut [f32], c: usize, f: usize, t: usize) {
+        let rows_per_block = (COLS / t.max(1)).max(1).min(f);
+        let nb_max = rows_per_block * t;
         for (conv1, gn1, conv2, gn2, scale) in &self.layers {
-            let (mut y, _) = conv1.forward(x, t);
-            gn1.forward(&mut y, t);
-            ops::gelu_inplace(&mut y);
-            let (mut y, _) = conv2.forward(&y, t);
-            gn2.forward(&mut y, t);
-            let y = ops::glu(&y, self.channels, t);
-            for (c, s) in scale.iter().enumerate() {
-                for (o, v) in x[c * t..(c + 1) * t].iter_mut().zip(&y[c * t..(c + 1) * t]) {
-                    *o += s * v;
+            let hidden = conv1.cout;
+            let (k, dil, pad) = (conv1.k, conv1.dilation, conv1.pad);
+            let mut cols = vec![0.0; c * k * nb_max];
+            let mut y = vec![0.0; hidden * nb_max];
+            let mut z = vec![0.0; 2 * c * nb_max];
+            for f0 in (0..f).step_by(rows_per_block) {
+                let fb = rows_per_block.min(f - f0);
+                let nb = fb * t;
+                // im2col of the dilated convolution, row by row (no leakage across rows).
+                for ci in 0..c {
+                    for kk in 0..k {
+                        let r = ci * k + kk;
+                        for fi in 0..fb {
+                            let src = &x[(ci * f + f0 + fi) * t..(ci * f + f0 + fi + 1) * t];
+                            let dst = &mut cols[r * nb + fi * t..r * nb + (fi + 1) * t];
+                            for (o, slot) in dst.iter_mut().enumerate() {
+                                let pos = (o + kk * dil) as isize - pad as isize;
+                                *slot = if pos >= 0 && (pos as usize) < t {
+                                    src[pos as usize]
+                                } else {
+                                    0.0
+                                };
+                            }
+                        }
+                    }
+                }
+                ops::matmul(
+                    &mut y,
+                    &conv1.w,
+                    Layout::Normal,
+                    &cols[..c * k * nb],
+                    Layout::Normal,
+                    hidden,
+                    nb,
+                    c * k,
+                    false,
+                );
+                add_bias(&mut y[..hidden * nb], &conv1.b, nb);
+                group_norm_rows(&mut y[..hidden * nb], hidden, fb, t, gn1);
+                ops::gelu_inplace(&mut y[..hidden * nb]);
+                ops::matmul(
+                    &mut z,
+                    &conv2.w,
+                    Layout::Normal,
+                    &y[..hidden * nb],
+                    Layout::Normal,
+                    2 * c,
+                    nb,
+                    hidden,
+                    false,
+                );
+                add_bias(&mut z[..2 * c * nb], &conv2.b, nb);
+                group_norm_rows(&mut z[..2 * c * nb], 2 * c, fb, t, gn2);
+                // GLU, LayerScale, residual.
+                for ci in 0..c {
+                    let s = scale[ci];
+                    for fi in 0..fb {
+                        let a = &z[ci * nb + fi * t..ci * nb + (fi + 1) * t];
+                        let g = &z[(c + ci) * nb + fi * t..(c + ci) * nb + (fi + 1) * t];
+                        let dst = &mut x[(ci * f + f0 + fi) * t..(ci * f + f0 + fi + 1) * t];
+                        for ((d, av), gv) in dst.iter_mut().zip(a).zip(g) {
+                            *d += s * (av / (1.0 + ops::exp(-gv)));
+                        }
+                    }
                 }
             }
         }
     }
+}
 
-    /// Runs the branch on every frequency row of `x` = `[c, f, t]` separately (the
-    /// reference folds frequencies into the batch).
-    pub fn forward_rows(&self, x: &mut [f32], c: usize, f: usize, t: usize) {
-        let mut row = vec![0.0; c * t];
-        for fi in 0..f {
-            for ci in 0..c {
-                row[ci * t..(ci + 1) * t]
-                    .copy_from_slice(&x[(ci * f + fi) * t..(ci * f + fi + 1) * t]);
+/// GroupNorm with one group applied to each row of `x` = `[c, rows, t]` separately.
+fn group_norm_rows(x: &mut [f32], c: usize, rows: usize, t: usize, gn: &GroupNorm) {
+    let nb = rows * t;
+    for fi in 0..rows {
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for ci in 0..c {
+            for v in &x[ci * nb + fi * t..ci * nb + (fi + 1) * t] {
+                sum += f64::from(*v);
             }
-            self.forward(&mut row, t);
-            for ci in 0..c {
-                x[(ci * f + fi) * t..(ci * f + fi + 1) * t]
-                    .copy_from_slice(&row[ci * t..(ci + 1) * t]);
+            n += t;
+        }
+        let mean = sum / n as f64;
+        let mut var = 0.0f64;
+        for ci in 0..c {
+            for v in &x[ci * nb + fi * t..ci * nb + (fi + 1) * t] {
+                var += (f64::from(*v) - mean).powi(2);
+            }
+        }
+        let inv = 1.0 / (var / n as f64 + 1e-5).sqrt();
+        for ci in 0..c {
+            let (w, b) = (gn.weight[ci], gn.bias[ci]);
+            for v in &mut x[ci * nb + fi * t..ci * nb + (fi + 1) * t] {
+                *v = ((f64::from(*v) - mean) * inv) as f32 * w + b;
             }
         }
     }

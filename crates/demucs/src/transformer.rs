@@ -159,8 +159,11 @@ impl Attention {
         let scale = 1.0 / (d as f32).sqrt();
         let mut ctx = vec![0.0; tq * c];
         let (mut qh, mut kh, mut vh) = (vec![0.0; tq * d], vec![0.0; tk * d], vec![0.0; tk * d]);
-        let mut scores = vec![0.0; tq * tk];
-        let mut oh = vec![0.0; tq * d];
+        // Queries go in blocks so that a block's scores stay in cache through the
+        // softmax instead of streaming a tq × tk matrix through memory four times.
+        const QB: usize = 64;
+        let mut scores = vec![0.0; QB.min(tq) * tk];
+        let mut oh = vec![0.0; QB.min(tq) * d];
         for head in 0..h {
             for i in 0..tq {
                 for j in 0..d {
@@ -173,32 +176,36 @@ impl Attention {
                 vh[i * d..(i + 1) * d]
                     .copy_from_slice(&v[i * c + head * d..i * c + (head + 1) * d]);
             }
-            ops::matmul(
-                &mut scores,
-                &qh,
-                Layout::Normal,
-                &kh,
-                Layout::Transposed,
-                tq,
-                tk,
-                d,
-                false,
-            );
-            ops::softmax_rows(&mut scores, tk);
-            ops::matmul(
-                &mut oh,
-                &scores,
-                Layout::Normal,
-                &vh,
-                Layout::Normal,
-                tq,
-                d,
-                tk,
-                false,
-            );
-            for i in 0..tq {
-                ctx[i * c + head * d..i * c + (head + 1) * d]
-                    .copy_from_slice(&oh[i * d..(i + 1) * d]);
+            for q0 in (0..tq).step_by(QB) {
+                let qb = QB.min(tq - q0);
+                let sc = &mut scores[..qb * tk];
+                ops::matmul(
+                    sc,
+                    &qh[q0 * d..(q0 + qb) * d],
+                    Layout::Normal,
+                    &kh,
+                    Layout::Transposed,
+                    qb,
+                    tk,
+                    d,
+                    false,
+                );
+                ops::softmax_rows(sc, tk);
+                ops::matmul(
+                    &mut oh[..qb * d],
+                    sc,
+                    Layout::Normal,
+                    &vh,
+                    Layout::Normal,
+                    qb,
+                    d,
+                    tk,
+                    false,
+                );
+                for i in 0..qb {
+                    ctx[(q0 + i) * c + head * d..(q0 + i) * c + (head + 1) * d]
+                        .copy_from_slice(&oh[i * d..(i + 1) * d]);
+                }
             }
         }
         self.out.forward(&ctx, tq)
