@@ -298,3 +298,25 @@ fn bad_models_inputs_and_options_fail_cleanly() -> Result<()> {
     )?;
     Ok(())
 }
+
+#[test]
+fn a_failing_disk_gives_a_clear_error_and_leaves_nothing() -> Result<()> {
+    // RLIMIT_FSIZE makes any write past 100 KiB fail (EFBIG, "File too large"),
+    // the way a full disk fails with ENOSPC, without needing a small filesystem.
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("mix.wav");
+    write_wav(&input, &fixture_mix()?, 44_100)?;
+    let out = dir.path().join("out");
+    let model = fixtures().join("small4.safetensors");
+    let o = Command::new("sh")
+        .args(["-c", "trap '' XFSZ; ulimit -f 200; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_sonantica"))
+        .args(["separate", s(&input), "--model", s(&model), "--out", s(&out), "--shifts", "0", "--format", "wav-f32"])
+        .output()?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("File too large"), "{err}");
+    let left: Vec<_> = if out.exists() { std::fs::read_dir(&out)?.collect() } else { Vec::new() };
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    Ok(())
+}
