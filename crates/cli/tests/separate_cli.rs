@@ -311,12 +311,27 @@ fn a_failing_disk_gives_a_clear_error_and_leaves_nothing() -> Result<()> {
     let o = Command::new("sh")
         .args(["-c", "trap '' XFSZ; ulimit -f 200; exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_sonantica"))
-        .args(["separate", s(&input), "--model", s(&model), "--out", s(&out), "--shifts", "0", "--format", "wav-f32"])
+        .args([
+            "separate",
+            s(&input),
+            "--model",
+            s(&model),
+            "--out",
+            s(&out),
+            "--shifts",
+            "0",
+            "--format",
+            "wav-f32",
+        ])
         .output()?;
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("File too large"), "{err}");
-    let left: Vec<_> = if out.exists() { std::fs::read_dir(&out)?.collect() } else { Vec::new() };
+    let left: Vec<_> = if out.exists() {
+        std::fs::read_dir(&out)?.collect()
+    } else {
+        Vec::new()
+    };
     assert!(left.is_empty(), "files left behind: {left:?}");
     Ok(())
 }

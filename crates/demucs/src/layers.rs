@@ -179,17 +179,32 @@ impl Conv2d {
                         for kj in 0..self.k.1 {
                             let r = (ci * self.k.0 + ki) * self.k.1 + kj;
                             let row = &mut cols[r * nb..(r + 1) * nb];
-                            for (o, slot) in row.iter_mut().enumerate() {
-                                let (oy, ox) = ((p0 + o) / ow, (p0 + o) % ow);
+                            // Walk output positions p0..p0+nb row by row (no division
+                            // per element).
+                            let (mut oy, mut ox) = (p0 / ow, p0 % ow);
+                            let mut o = 0;
+                            while o < nb {
+                                let run = (ow - ox).min(nb - o);
                                 let iy = (oy * self.stride.0 + ki) as isize - self.pad.0 as isize;
-                                let ix = (ox * self.stride.1 + kj) as isize - self.pad.1 as isize;
-                                *slot =
-                                    if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w
-                                    {
-                                        x[(ci * h + iy as usize) * w + ix as usize]
-                                    } else {
-                                        0.0
-                                    };
+                                let dst = &mut row[o..o + run];
+                                if iy < 0 || iy as usize >= h {
+                                    dst.iter_mut().for_each(|v| *v = 0.0);
+                                } else {
+                                    let src = &x[(ci * h + iy as usize) * w
+                                        ..(ci * h + iy as usize + 1) * w];
+                                    for (j, slot) in dst.iter_mut().enumerate() {
+                                        let ix = ((ox + j) * self.stride.1 + kj) as isize
+                                            - self.pad.1 as isize;
+                                        *slot = if ix >= 0 && (ix as usize) < w {
+                                            src[ix as usize]
+                                        } else {
+                                            0.0
+                                        };
+                                    }
+                                }
+                                o += run;
+                                ox = 0;
+                                oy += 1;
                             }
                         }
                     }
@@ -466,25 +481,22 @@ impl DConv {
 fn group_norm_rows(x: &mut [f32], c: usize, rows: usize, t: usize, gn: &GroupNorm) {
     let nb = rows * t;
     for fi in 0..rows {
-        let (mut sum, mut n) = (0.0f64, 0usize);
+        let row = |ci: usize| ci * nb + fi * t..ci * nb + (fi + 1) * t;
+        let (mut sum, mut sq) = (0.0f64, 0.0f64);
         for ci in 0..c {
-            for v in &x[ci * nb + fi * t..ci * nb + (fi + 1) * t] {
-                sum += f64::from(*v);
-            }
-            n += t;
+            let (s, q) = ops::sum_and_squares(&x[row(ci)]);
+            sum += s;
+            sq += q;
         }
-        let mean = sum / n as f64;
-        let mut var = 0.0f64;
+        let n = (c * t) as f64;
+        let mean = sum / n;
+        let var = (sq / n - mean * mean).max(0.0);
+        let inv = (1.0 / (var + 1e-5).sqrt()) as f32;
+        let mean = mean as f32;
         for ci in 0..c {
-            for v in &x[ci * nb + fi * t..ci * nb + (fi + 1) * t] {
-                var += (f64::from(*v) - mean).powi(2);
-            }
-        }
-        let inv = 1.0 / (var / n as f64 + 1e-5).sqrt();
-        for ci in 0..c {
-            let (w, b) = (gn.weight[ci], gn.bias[ci]);
-            for v in &mut x[ci * nb + fi * t..ci * nb + (fi + 1) * t] {
-                *v = ((f64::from(*v) - mean) * inv) as f32 * w + b;
+            let (w, b) = (gn.weight[ci] * inv, gn.bias[ci]);
+            for v in &mut x[row(ci)] {
+                *v = (*v - mean) * w + b;
             }
         }
     }

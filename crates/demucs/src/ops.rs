@@ -174,6 +174,28 @@ pub fn glu_inplace(x: &mut Vec<f32>, c: usize, n: usize) {
     x.shrink_to_fit();
 }
 
+/// Σx and Σx² of a slice in f64, over four independent lanes (so the additions
+/// do not wait on each other).
+pub fn sum_and_squares(x: &[f32]) -> (f64, f64) {
+    let mut s = [0.0f64; 4];
+    let mut q = [0.0f64; 4];
+    let chunks = x.chunks_exact(4);
+    let rest = chunks.remainder();
+    for ch in chunks {
+        for l in 0..4 {
+            let v = f64::from(ch[l]);
+            s[l] += v;
+            q[l] += v * v;
+        }
+    }
+    let (mut st, mut qt) = (s.iter().sum::<f64>(), q.iter().sum::<f64>());
+    for v in rest {
+        st += f64::from(*v);
+        qt += f64::from(*v) * f64::from(*v);
+    }
+    (st, qt)
+}
+
 /// GroupNorm over `x` = `[c, n]` with `groups` groups (PyTorch semantics: biased
 /// variance, per-channel affine), in place.
 pub fn group_norm(
@@ -189,18 +211,16 @@ pub fn group_norm(
     for g in 0..groups {
         let chunk = &mut x[g * per * n..(g + 1) * per * n];
         let len = chunk.len() as f64;
-        let mean = chunk.iter().map(|v| f64::from(*v)).sum::<f64>() / len;
-        let var = chunk
-            .iter()
-            .map(|v| (f64::from(*v) - mean).powi(2))
-            .sum::<f64>()
-            / len;
-        let inv = 1.0 / (var + f64::from(eps)).sqrt();
+        let (sum, sq) = sum_and_squares(chunk);
+        let mean = sum / len;
+        let var = (sq / len - mean * mean).max(0.0);
+        let inv = (1.0 / (var + f64::from(eps)).sqrt()) as f32;
+        let mean = mean as f32;
         for ci in 0..per {
             let ch = g * per + ci;
-            let (w, b) = (weight[ch], bias[ch]);
+            let (w, b) = (weight[ch] * inv, bias[ch]);
             for v in &mut chunk[ci * n..(ci + 1) * n] {
-                *v = ((f64::from(*v) - mean) * inv) as f32 * w + b;
+                *v = (*v - mean) * w + b;
             }
         }
     }
