@@ -9,6 +9,39 @@ const COLS: usize = 8192;
 use crate::weights::Checkpoint;
 use crate::DemucsError;
 
+/// `out[cout, n] = w[cout, rows] · cols[rows, n]` where the unfolded input `cols`
+/// is produced `COLS` columns at a time by `fill(block, first_column, columns)`, so
+/// that im2col never needs more than `rows × COLS` floats.
+fn blocked_im2col_product(
+    w: &[f32],
+    cout: usize,
+    rows: usize,
+    n: usize,
+    out: &mut [f32],
+    mut fill: impl FnMut(&mut [f32], usize, usize),
+) {
+    let mut cols = vec![0.0; rows * COLS.min(n)];
+    let mut tmp = vec![0.0; cout * COLS.min(n)];
+    for p0 in (0..n).step_by(COLS) {
+        let nb = COLS.min(n - p0);
+        fill(&mut cols[..rows * nb], p0, nb);
+        ops::matmul(
+            &mut tmp,
+            w,
+            Layout::Normal,
+            &cols[..rows * nb],
+            Layout::Normal,
+            cout,
+            nb,
+            rows,
+            false,
+        );
+        for co in 0..cout {
+            out[co * n + p0..co * n + p0 + nb].copy_from_slice(&tmp[co * nb..(co + 1) * nb]);
+        }
+    }
+}
+
 /// `torch.nn.Conv1d` (with dilation).
 #[derive(Debug, Clone)]
 pub struct Conv1d {
@@ -70,45 +103,30 @@ impl Conv1d {
                 false,
             );
         } else {
-            // im2col in column blocks, so that the unfolded input never needs more
-            // than rows × COLS floats, whatever the length.
-            let rows = self.cin * self.k;
-            let mut cols = vec![0.0; rows * COLS.min(t_out)];
-            let mut tmp = vec![0.0; self.cout * COLS.min(t_out)];
-            for o0 in (0..t_out).step_by(COLS) {
-                let nb = COLS.min(t_out - o0);
-                for ci in 0..self.cin {
-                    let xs = &x[ci * t..(ci + 1) * t];
-                    for kk in 0..self.k {
-                        let r = ci * self.k + kk;
-                        let row = &mut cols[r * nb..(r + 1) * nb];
-                        for (o, slot) in row.iter_mut().enumerate() {
-                            let pos = ((o0 + o) * self.stride + kk * self.dilation) as isize
-                                - self.pad as isize;
-                            *slot = if pos >= 0 && (pos as usize) < t {
-                                xs[pos as usize]
-                            } else {
-                                0.0
-                            };
+            let (k, stride, pad, dil) = (self.k, self.stride, self.pad, self.dilation);
+            blocked_im2col_product(
+                &self.w,
+                self.cout,
+                self.cin * k,
+                t_out,
+                &mut out,
+                |cols, o0, nb| {
+                    for ci in 0..self.cin {
+                        let xs = &x[ci * t..(ci + 1) * t];
+                        for kk in 0..k {
+                            let row = &mut cols[(ci * k + kk) * nb..(ci * k + kk + 1) * nb];
+                            for (o, slot) in row.iter_mut().enumerate() {
+                                let pos = ((o0 + o) * stride + kk * dil) as isize - pad as isize;
+                                *slot = if pos >= 0 && (pos as usize) < t {
+                                    xs[pos as usize]
+                                } else {
+                                    0.0
+                                };
+                            }
                         }
                     }
-                }
-                ops::matmul(
-                    &mut tmp,
-                    &self.w,
-                    Layout::Normal,
-                    &cols[..rows * nb],
-                    Layout::Normal,
-                    self.cout,
-                    nb,
-                    rows,
-                    false,
-                );
-                for co in 0..self.cout {
-                    out[co * t_out + o0..co * t_out + o0 + nb]
-                        .copy_from_slice(&tmp[co * nb..(co + 1) * nb]);
-                }
-            }
+                },
+            );
         }
         add_bias(&mut out, &self.b, t_out);
         (out, t_out)
@@ -168,63 +186,51 @@ impl Conv2d {
                 false,
             );
         } else {
-            // im2col in blocks of output positions (see Conv1d::forward).
-            let rows = self.cin * self.k.0 * self.k.1;
-            let mut cols = vec![0.0; rows * COLS.min(n)];
-            let mut tmp = vec![0.0; self.cout * COLS.min(n)];
-            for p0 in (0..n).step_by(COLS) {
-                let nb = COLS.min(n - p0);
-                for ci in 0..self.cin {
-                    for ki in 0..self.k.0 {
-                        for kj in 0..self.k.1 {
-                            let r = (ci * self.k.0 + ki) * self.k.1 + kj;
-                            let row = &mut cols[r * nb..(r + 1) * nb];
-                            // Walk output positions p0..p0+nb row by row (no division
-                            // per element).
-                            let (mut oy, mut ox) = (p0 / ow, p0 % ow);
-                            let mut o = 0;
-                            while o < nb {
-                                let run = (ow - ox).min(nb - o);
-                                let iy = (oy * self.stride.0 + ki) as isize - self.pad.0 as isize;
-                                let dst = &mut row[o..o + run];
-                                if iy < 0 || iy as usize >= h {
-                                    dst.iter_mut().for_each(|v| *v = 0.0);
-                                } else {
-                                    let src = &x[(ci * h + iy as usize) * w
-                                        ..(ci * h + iy as usize + 1) * w];
-                                    for (j, slot) in dst.iter_mut().enumerate() {
-                                        let ix = ((ox + j) * self.stride.1 + kj) as isize
-                                            - self.pad.1 as isize;
-                                        *slot = if ix >= 0 && (ix as usize) < w {
-                                            src[ix as usize]
-                                        } else {
-                                            0.0
-                                        };
+            let (k, stride, pad, cin) = (self.k, self.stride, self.pad, self.cin);
+            blocked_im2col_product(
+                &self.w,
+                self.cout,
+                cin * k.0 * k.1,
+                n,
+                &mut out,
+                |cols, p0, nb| {
+                    for ci in 0..cin {
+                        for ki in 0..k.0 {
+                            for kj in 0..k.1 {
+                                let r = (ci * k.0 + ki) * k.1 + kj;
+                                let row = &mut cols[r * nb..(r + 1) * nb];
+                                // Walk output positions p0..p0+nb row by row (no division
+                                // per element).
+                                let (mut oy, mut ox) = (p0 / ow, p0 % ow);
+                                let mut o = 0;
+                                while o < nb {
+                                    let run = (ow - ox).min(nb - o);
+                                    let iy = (oy * stride.0 + ki) as isize - pad.0 as isize;
+                                    let dst = &mut row[o..o + run];
+                                    if iy < 0 || iy as usize >= h {
+                                        dst.iter_mut().for_each(|v| *v = 0.0);
+                                    } else {
+                                        let src = &x[(ci * h + iy as usize) * w
+                                            ..(ci * h + iy as usize + 1) * w];
+                                        for (j, slot) in dst.iter_mut().enumerate() {
+                                            let ix = ((ox + j) * stride.1 + kj) as isize
+                                                - pad.1 as isize;
+                                            *slot = if ix >= 0 && (ix as usize) < w {
+                                                src[ix as usize]
+                                            } else {
+                                                0.0
+                                            };
+                                        }
                                     }
+                                    o += run;
+                                    ox = 0;
+                                    oy += 1;
                                 }
-                                o += run;
-                                ox = 0;
-                                oy += 1;
                             }
                         }
                     }
-                }
-                ops::matmul(
-                    &mut tmp,
-                    &self.w,
-                    Layout::Normal,
-                    &cols[..rows * nb],
-                    Layout::Normal,
-                    self.cout,
-                    nb,
-                    rows,
-                    false,
-                );
-                for co in 0..self.cout {
-                    out[co * n + p0..co * n + p0 + nb]
-                        .copy_from_slice(&tmp[co * nb..(co + 1) * nb]);
-                }
-            }
+                },
+            );
         }
         add_bias(&mut out, &self.b, n);
         (out, oh, ow)
