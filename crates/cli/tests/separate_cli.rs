@@ -335,3 +335,51 @@ fn a_failing_disk_gives_a_clear_error_and_leaves_nothing() -> Result<()> {
     assert!(left.is_empty(), "files left behind: {left:?}");
     Ok(())
 }
+
+#[test]
+fn ctrl_c_stops_a_separation_and_leaves_no_stems() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    // 60 s of noise: long enough that the interrupt lands mid-separation.
+    let n = 60 * 44_100;
+    let mut state = 1u32;
+    let noise: Vec<f32> = (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1u32 << 24) as f32 * 0.4 - 0.2
+        })
+        .collect();
+    let input = dir.path().join("long.wav");
+    let mut w = AudioWriter::create(&input, OutputFormat::Wav16, 44_100, ChannelLayout::Stereo)?;
+    w.write(&[&noise, &noise])?;
+    w.finish()?;
+    let out = dir.path().join("stems");
+    let model = fixtures().join("small4.safetensors");
+    let child = Command::new(env!("CARGO_BIN_EXE_sonantica"))
+        .args([
+            "separate",
+            s(&input),
+            "--model",
+            s(&model),
+            "--out",
+            s(&out),
+            "--shifts",
+            "0",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()?;
+    let o = child.wait_with_output()?;
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let left: Vec<_> = if out.exists() {
+        std::fs::read_dir(&out)?.collect()
+    } else {
+        Vec::new()
+    };
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    Ok(())
+}
