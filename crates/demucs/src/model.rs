@@ -33,13 +33,10 @@ impl std::fmt::Debug for HTDemucs {
 
 fn mean_std(x: &[f32]) -> (f32, f32) {
     let n = x.len() as f64;
-    let mean = x.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
+    let (sum, sq) = crate::ops::sum_and_squares(x);
+    let mean = sum / n;
     // torch.std is the unbiased estimate.
-    let var = x
-        .iter()
-        .map(|v| (f64::from(*v) - mean).powi(2))
-        .sum::<f64>()
-        / (n - 1.0).max(1.0);
+    let var = ((sq - n * mean * mean) / (n - 1.0).max(1.0)).max(0.0);
     (mean as f32, var.sqrt() as f32)
 }
 

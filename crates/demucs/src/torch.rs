@@ -479,11 +479,11 @@ fn read_tensor<R: std::io::Read + std::io::Seek>(
     let (Some(V::Global(_, storage)), Some(V::Str(key))) = (p.get(1), p.get(2)) else {
         return Err("bad storage reference".into());
     };
-    let (dtype, width) = match storage.as_str() {
-        "HalfStorage" => (Dtype::F16, 2),
-        "BFloat16Storage" => (Dtype::BF16, 2),
-        "FloatStorage" => (Dtype::F32, 4),
-        "DoubleStorage" => (Dtype::F64, 8),
+    let dtype = match storage.as_str() {
+        "HalfStorage" => Dtype::F16,
+        "BFloat16Storage" => Dtype::BF16,
+        "FloatStorage" => Dtype::F32,
+        "DoubleStorage" => Dtype::F64,
         other => return Err(format!("storage type {other}")),
     };
     let mut raw = Vec::new();
@@ -508,6 +508,5 @@ fn read_tensor<R: std::io::Read + std::io::Seek>(
             idx[d] = 0;
         }
     }
-    let _ = width;
     Ok(Tensor { shape, data })
 }

@@ -86,16 +86,14 @@ impl TokenGroupNorm {
     fn apply(&self, x: &mut [f32]) {
         let c = self.w.len();
         let n = x.len() as f64;
-        let mean = x.iter().map(|v| f64::from(*v)).sum::<f64>() / n;
-        let var = x
-            .iter()
-            .map(|v| (f64::from(*v) - mean).powi(2))
-            .sum::<f64>()
-            / n;
-        let inv = 1.0 / (var + 1e-5).sqrt();
+        let (sum, sq) = ops::sum_and_squares(x);
+        let mean = sum / n;
+        let var = (sq / n - mean * mean).max(0.0);
+        let inv = (1.0 / (var + 1e-5).sqrt()) as f32;
+        let mean = mean as f32;
         for row in x.chunks_exact_mut(c) {
             for (i, v) in row.iter_mut().enumerate() {
-                *v = ((f64::from(*v) - mean) * inv) as f32 * self.w[i] + self.b[i];
+                *v = (*v - mean) * inv * self.w[i] + self.b[i];
             }
         }
     }
