@@ -1,16 +1,13 @@
 //! `sonantica analyze` run as a user runs it: the real binary on real files.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-
-fn sonantica(args: &[&str]) -> Result<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_sonantica"))
-        .args(args)
-        .output()?)
-}
 
 fn ffmpeg(args: &[&str]) -> Result<String> {
     let out = Command::new("ffmpeg")

@@ -2,28 +2,15 @@
 //! checkpoints the way the Hugging Face hub does (LFS files behind a redirect whose
 //! X-Linked-Etag is the file's SHA-256).
 
+mod common;
+use common::*;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use anyhow::Result;
 use sha2::{Digest, Sha256};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demucs/tests/fixtures")
-}
-
-fn sonantica(args: &[&str]) -> Result<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_sonantica"))
-        .args(args)
-        .output()?)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap_or_default()
-}
 
 struct Reply {
     status: &'static str,
@@ -119,8 +106,8 @@ fn hub(
 
 #[test]
 fn pull_verifies_and_installs_then_separate_finds_the_model_by_name() -> Result<()> {
-    let small4 = std::fs::read(fixtures().join("small4.safetensors"))?;
-    let small6 = std::fs::read(fixtures().join("small6.safetensors"))?;
+    let small4 = std::fs::read(demucs_fixtures().join("small4.safetensors"))?;
+    let small6 = std::fs::read(demucs_fixtures().join("small6.safetensors"))?;
     let mut routes = HashMap::new();
     hub(
         "adefossez/HTDemucs",

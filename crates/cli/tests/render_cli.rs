@@ -1,18 +1,15 @@
 //! `sonantica render` run as a user runs it.
 
+mod common;
+use common::*;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use anyhow::{Context, Result};
 use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat};
 
 const NAMES: [&str; 4] = ["drums", "bass", "other", "vocals"];
-
-fn sonantica(args: &[&str]) -> Result<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_sonantica"))
-        .args(args)
-        .output()?)
-}
 
 fn noise(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -48,10 +45,6 @@ fn stems_of(dir: &Path) -> Result<Vec<Vec<Vec<f32>>>> {
         .iter()
         .map(|n| Ok(Decoder::read_all(dir.join(format!("{n}.flac")))?.1))
         .collect()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap_or_default()
 }
 
 fn ffprobe_layout(path: &Path) -> Result<String> {

@@ -1,6 +1,9 @@
 //! `sonantica separate` run as a user runs it, with the small fixture models.
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::*;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 use anyhow::Result;
@@ -8,22 +11,8 @@ use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat};
 use sonantica_demucs::weights::read_tensors;
 use sonantica_demucs::{load_separator, ApplyOptions};
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demucs/tests/fixtures")
-}
-
-fn sonantica(args: &[&str]) -> Result<Output> {
-    Ok(Command::new(env!("CARGO_BIN_EXE_sonantica"))
-        .args(args)
-        .output()?)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap_or_default()
-}
-
 fn fixture_mix() -> Result<Vec<Vec<f32>>> {
-    let t = &read_tensors(&fixtures().join("mix.safetensors"))?["mix"];
+    let t = &read_tensors(&demucs_fixtures().join("mix.safetensors"))?["mix"];
     let n = t.shape[1];
     Ok((0..2)
         .map(|c| t.data[c * n..(c + 1) * n].to_vec())
@@ -38,15 +27,6 @@ fn write_wav(path: &Path, planes: &[Vec<f32>], rate: u32) -> Result<()> {
     Ok(())
 }
 
-fn snr_db(reference: &[f32], got: &[f32]) -> f64 {
-    let (mut s, mut e) = (0.0f64, 0.0f64);
-    for (r, g) in reference.iter().zip(got) {
-        s += f64::from(*r).powi(2);
-        e += f64::from(r - g).powi(2);
-    }
-    10.0 * (s / e.max(1e-30)).log10()
-}
-
 #[test]
 fn cli_stems_match_the_library_with_reference_normalisation() -> Result<()> {
     let dir = tempfile::tempdir()?;
@@ -54,7 +34,7 @@ fn cli_stems_match_the_library_with_reference_normalisation() -> Result<()> {
     let input = dir.path().join("mix.wav");
     write_wav(&input, &mix, 44_100)?;
     let out = dir.path().join("stems");
-    let model = fixtures().join("small4.safetensors");
+    let model = demucs_fixtures().join("small4.safetensors");
     let o = sonantica(&[
         "separate",
         s(&input),
@@ -120,7 +100,7 @@ fn subsets_two_stems_rates_and_six_sources() -> Result<()> {
         .map(|c| (0..n48).map(|i| c[i * 44_100 / 48_000]).collect())
         .collect();
     write_wav(&input, &m48, 48_000)?;
-    let model = fixtures().join("small4.safetensors");
+    let model = demucs_fixtures().join("small4.safetensors");
     let run = |out: &Path, extra: &[&str]| -> Result<Output> {
         let mut args = vec![
             "separate",
@@ -192,7 +172,7 @@ fn subsets_two_stems_rates_and_six_sources() -> Result<()> {
         "separate",
         s(&input),
         "--model",
-        s(&fixtures().join("small6.safetensors")),
+        s(&demucs_fixtures().join("small6.safetensors")),
         "--out",
         s(&six),
         "--shifts",
@@ -221,7 +201,7 @@ fn bad_models_inputs_and_options_fail_cleanly() -> Result<()> {
         );
         Ok(())
     };
-    let model = fixtures().join("small4.safetensors");
+    let model = demucs_fixtures().join("small4.safetensors");
     check(
         &[
             "separate",
@@ -307,7 +287,7 @@ fn a_failing_disk_gives_a_clear_error_and_leaves_nothing() -> Result<()> {
     let input = dir.path().join("mix.wav");
     write_wav(&input, &fixture_mix()?, 44_100)?;
     let out = dir.path().join("out");
-    let model = fixtures().join("small4.safetensors");
+    let model = demucs_fixtures().join("small4.safetensors");
     let o = Command::new("sh")
         .args(["-c", "trap '' XFSZ; ulimit -f 200; exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_sonantica"))
@@ -353,7 +333,7 @@ fn ctrl_c_stops_a_separation_and_leaves_no_stems() -> Result<()> {
     w.write(&[&noise, &noise])?;
     w.finish()?;
     let out = dir.path().join("stems");
-    let model = fixtures().join("small4.safetensors");
+    let model = demucs_fixtures().join("small4.safetensors");
     let child = Command::new(env!("CARGO_BIN_EXE_sonantica"))
         .args([
             "separate",

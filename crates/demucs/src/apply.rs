@@ -137,7 +137,8 @@ impl Separator {
         &self.models
     }
 
-    /// Forward passes a track of `length` samples takes.
+    /// Forward passes a track of `length` samples takes, at most (with shifts the
+    /// exact count depends on the random offsets; [`Progress::total`] is exact).
     pub fn passes(&self, length: usize, opts: &ApplyOptions) -> usize {
         let extra = if opts.shifts > 0 {
             self.samplerate() as usize / 2

@@ -2,25 +2,13 @@
 //! split): every stem at ≥ 100 dB SNR, for a 4-source model, a 6-source model and
 //! a bag with a non-identity weight matrix.
 
+mod common;
+use common::*;
+
 use std::path::PathBuf;
 
 use sonantica_demucs::weights::read_tensors;
 use sonantica_demucs::{ApplyOptions, Checkpoint, HTDemucs, Separator};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn snr_db(reference: &[f32], got: &[f32]) -> f64 {
-    let (mut s, mut e) = (0.0f64, 0.0f64);
-    for (r, g) in reference.iter().zip(got) {
-        s += f64::from(*r).powi(2);
-        e += f64::from(r - g).powi(2);
-    }
-    10.0 * (s / e.max(1e-30)).log10()
-}
 
 fn mix() -> anyhow::Result<Vec<Vec<f32>>> {
     let t = &read_tensors(&fixture("mix.safetensors"))?["mix"];
@@ -73,7 +61,7 @@ fn six_source_model_matches_reference_apply_model() -> anyhow::Result<()> {
 }
 
 fn th_fixture() -> anyhow::Result<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let dir = fixture("");
     for entry in std::fs::read_dir(&dir)? {
         let p = entry?.path();
         if p.file_name()

@@ -1,15 +1,12 @@
 //! Missing, truncated, corrupt and wrong-architecture model files give clear errors.
 
+mod common;
+use common::*;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use sonantica_demucs::{load_separator, DemucsError};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 fn err_of(path: &std::path::Path) -> DemucsError {
     match load_separator(path) {

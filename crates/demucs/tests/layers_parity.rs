@@ -2,25 +2,11 @@
 //! the small fixture model over one segment, every module output compared with the
 //! activations the reference recorded (tools/reference/make_fixtures.py).
 
-use std::path::PathBuf;
+mod common;
+use common::*;
 
 use sonantica_demucs::weights::read_tensors;
 use sonantica_demucs::{Checkpoint, HTDemucs};
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
-fn snr_db(reference: &[f32], got: &[f32]) -> f64 {
-    let (mut s, mut e) = (0.0f64, 0.0f64);
-    for (r, g) in reference.iter().zip(got) {
-        s += f64::from(*r).powi(2);
-        e += f64::from(r - g).powi(2);
-    }
-    10.0 * (s / e.max(1e-30)).log10()
-}
 
 #[test]
 fn every_layer_matches_the_reference_at_60_db() -> anyhow::Result<()> {
