@@ -3,15 +3,14 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use sonantica_audio::{AudioInfo, Decoder};
-use sonantica_meter::{Inspector, InspectorConfig, Loudness, LoudnessHistory, Report};
+use sonantica_meter::{Loudness, Report};
 
 /// Arguments of `sonantica analyze`.
 #[derive(Debug, Args)]
@@ -36,88 +35,7 @@ struct FileJson<'a> {
     report: &'a Report,
 }
 
-/// A file measured to the end.
-pub struct Analysis {
-    /// The stream's properties.
-    pub info: AudioInfo,
-    /// Every result.
-    pub report: Report,
-    /// The loudness meter, kept for album loudness.
-    pub loudness: Loudness,
-}
-
-type Block = Arc<Vec<Vec<f32>>>;
-
-/// Decodes `path` and runs every meter over it.
-///
-/// The work is split into two halves of about equal cost that run on two cores:
-/// one thread decodes and runs the loudness meter (K-weighting and gating), the
-/// caller's runs the true-peak meter (4× oversampling) and the rest of the
-/// Inspector. Each decoded block is shared between them, not copied twice.
-pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> Result<Analysis> {
-    let mut decoder = Decoder::open(path)?;
-    let info = decoder.info().clone();
-    let mut config = InspectorConfig::new(info.sample_rate, info.layout);
-    // Clipping is judged at the source's own full scale; float and lossy sources
-    // are judged at 16 bits, the resolution they are usually played at.
-    config.clip_bits = match info.bits_per_sample {
-        Some(bits) if !info.float => bits.clamp(8, 24),
-        _ => 16,
-    };
-    config.measure_loudness = false;
-    let cannot = || format!("{}: cannot meter this stream", path.display());
-    let mut inspector = Inspector::new(config).with_context(cannot)?;
-    let mut loudness = Loudness::with_parts(
-        info.sample_rate,
-        info.layout,
-        LoudnessHistory::Exact,
-        true,
-        false,
-    )
-    .with_context(cannot)?;
-    let mut true_peak = Loudness::with_parts(
-        info.sample_rate,
-        info.layout,
-        LoudnessHistory::Exact,
-        false,
-        true,
-    )
-    .with_context(cannot)?;
-
-    std::thread::scope(|scope| -> Result<()> {
-        let (tx, rx) = mpsc::sync_channel::<Block>(16);
-        let loudness = &mut loudness;
-        let reader = scope.spawn(move || -> Result<(), sonantica_audio::AudioError> {
-            while let Some(block) = decoder.next_block()? {
-                let shared: Block = Arc::new(block.to_vec());
-                if tx.send(Arc::clone(&shared)).is_err() {
-                    break;
-                }
-                let refs: Vec<&[f32]> = shared.iter().map(Vec::as_slice).collect();
-                loudness.process(&refs);
-            }
-            Ok(())
-        });
-        for block in rx {
-            let refs: Vec<&[f32]> = block.iter().map(Vec::as_slice).collect();
-            inspector.process(&refs)?;
-            true_peak.process(&refs);
-            progress(block.first().map_or(0, |c| c.len() as u64));
-        }
-        match reader.join() {
-            Ok(r) => r.map_err(Into::into),
-            Err(_) => anyhow::bail!("{}: the decoder thread failed", path.display()),
-        }
-    })?;
-    let mut report = inspector.report();
-    loudness.fill_report(&mut report);
-    true_peak.fill_report(&mut report);
-    Ok(Analysis {
-        info,
-        report,
-        loudness,
-    })
-}
+pub use sonantica_server::app::analysis::{analyze_file, Analysis};
 
 /// Runs the command; the exit code is 1 when any file failed.
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {

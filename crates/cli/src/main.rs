@@ -1,4 +1,4 @@
-//! `sonantica`: the Sonántica Neural Acoustic command line.
+//! `sonantica`: the Sonántica Neural Acoustic command line and server.
 
 use std::process::ExitCode;
 
@@ -9,6 +9,7 @@ mod interrupt;
 mod models;
 mod render;
 mod separate;
+mod serve;
 
 /// Sonántica Neural Acoustic: an active listening station.
 #[derive(Debug, Parser)]
@@ -33,16 +34,23 @@ enum Command {
     Separate(separate::SeparateArgs),
     /// List or download separation models (the local model store).
     Models(models::ModelsArgs),
+    /// Run the listening station: the library, separation as background jobs, and
+    /// the HTTP API (on 127.0.0.1:7878 by default).
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    interrupt::install();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // The server handles its own signals (graceful shutdown).
+        interrupt::install();
+    }
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),
         Command::Render(args) => render::run(args).map(|()| ExitCode::SUCCESS),
         Command::Separate(args) => separate::run(args).map(|()| ExitCode::SUCCESS),
         Command::Models(args) => models::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

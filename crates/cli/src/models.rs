@@ -1,84 +1,11 @@
-//! The local model store: where named models (`htdemucs`, `htdemucs_ft`,
-//! `htdemucs_6s`) live, and how a `--model` argument is resolved.
+//! `sonantica models list|pull`: the local model store, where named models
+//! (`htdemucs`, `htdemucs_ft`, `htdemucs_6s`) live. Resolving a model argument
+//! is `sonantica_server::app::models`, shared with the server.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-
-/// A model this program knows by name: its HF repository and bag file.
-#[derive(Debug, Clone, Copy)]
-pub struct KnownModel {
-    /// Name on the command line.
-    pub name: &'static str,
-    /// Repository under huggingface.co.
-    pub repo: &'static str,
-    /// What it is.
-    pub description: &'static str,
-}
-
-/// The official HTDemucs models.
-pub const KNOWN: &[KnownModel] = &[
-    KnownModel {
-        name: "htdemucs",
-        repo: "adefossez/HTDemucs",
-        description: "Hybrid Transformer Demucs: drums, bass, other, vocals (default)",
-    },
-    KnownModel {
-        name: "htdemucs_ft",
-        repo: "adefossez/HTDemucs-ft",
-        description: "four fine-tuned htdemucs, one per source: best quality, 4x slower",
-    },
-    KnownModel {
-        name: "htdemucs_6s",
-        repo: "adefossez/HTDemucs-6s",
-        description: "six sources: drums, bass, other, vocals, guitar, piano",
-    },
-];
-
-/// The model store folder: `--models-dir`, else `$SONANTICA_MODELS`, else
-/// `$XDG_DATA_HOME/sonantica/models`, else `~/.local/share/sonantica/models`.
-pub fn store_dir(flag: Option<&Path>) -> PathBuf {
-    if let Some(d) = flag {
-        return d.to_path_buf();
-    }
-    if let Some(d) = std::env::var_os("SONANTICA_MODELS") {
-        return PathBuf::from(d);
-    }
-    let data = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    data.join("sonantica/models")
-}
-
-/// Resolves `--model`: an existing file, or a name in the store.
-pub fn resolve(model: &str, store: &Path) -> Result<PathBuf> {
-    let as_path = Path::new(model);
-    let is_file_like = as_path
-        .extension()
-        .is_some_and(|e| e == "yaml" || e == "safetensors" || e == "th");
-    if as_path.is_file() {
-        return Ok(as_path.to_path_buf());
-    }
-    if is_file_like {
-        bail!("{model}: no such model file");
-    }
-    let bag = store.join(format!("{model}.yaml"));
-    if bag.is_file() {
-        return Ok(bag);
-    }
-    match KNOWN.iter().find(|k| k.name == model) {
-        Some(k) => bail!(
-            "model {model} is not installed in {}: run `sonantica models pull {model}`, or download \
-             https://huggingface.co/{}/resolve/main/{model}.yaml and the .safetensors files it lists into that folder",
-            store.display(),
-            k.repo
-        ),
-        None => bail!(
-            "unknown model {model:?}: use htdemucs, htdemucs_ft, htdemucs_6s, or a path to a .safetensors, .th or bag .yaml file"
-        ),
-    }
-}
+pub use sonantica_server::app::models::{resolve, store_dir, KNOWN};
 
 use std::io::{Read, Write};
 use std::time::Duration;

@@ -1,15 +1,18 @@
 //! `sonantica render --stems DIR --out FILE`: mixes a set of stems through the
-//! Stem Engine to any layout, the same code the web player runs.
+//! Stem Engine to any layout, the same code the web player runs. The work is
+//! `sonantica_server::app::render`, which `POST /api/tracks/{id}/mix` also runs.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use sonantica_audio::{AudioWriter, BlockReader, ChannelLayout, Decoder, OutputFormat};
-use sonantica_mix::{MatrixParams, Preset, Source, StemEngine, PRESETS};
+use sonantica_audio::{ChannelLayout, OutputFormat};
+use sonantica_mix::{MatrixParams, Preset, Source, PRESETS};
+use sonantica_server::app::render::{find_stems, render_mix, MixSettings, Rendered};
+use sonantica_server::AppError;
 
 use crate::interrupt;
 
@@ -97,61 +100,6 @@ fn parse_gain(s: &str) -> Result<(Source, f32), String> {
     Ok((source, db))
 }
 
-/// The stems found in a folder, in Demucs order.
-fn find_stems(dir: &Path) -> Result<Vec<(Source, PathBuf)>> {
-    if !dir.is_dir() {
-        bail!("{}: not a folder of stems", dir.display());
-    }
-    let mut found = Vec::new();
-    for source in Source::ALL {
-        let candidates = ["flac", "wav"].map(|ext| dir.join(format!("{}.{ext}", source.name())));
-        match candidates
-            .iter()
-            .filter(|p| p.is_file())
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            [] => {}
-            [one] => found.push((source, (*one).clone())),
-            _ => bail!(
-                "{}: both {source}.flac and {source}.wav exist; keep one",
-                dir.display()
-            ),
-        }
-    }
-    let have: Vec<Source> = found.iter().map(|(s, _)| *s).collect();
-    let set: &[Source] = if have
-        .iter()
-        .any(|s| matches!(s, Source::Guitar | Source::Piano))
-    {
-        &Source::SIX
-    } else {
-        &Source::FOUR
-    };
-    let missing: Vec<&str> = set
-        .iter()
-        .filter(|s| !have.contains(s))
-        .map(|s| s.name())
-        .collect();
-    if have.is_empty() {
-        bail!(
-            "{}: no stems found (expected drums, bass, other and vocals as .flac or .wav)",
-            dir.display()
-        );
-    }
-    if !missing.is_empty() {
-        bail!(
-            "{}: missing stem{} {} (a {}-stem set has {})",
-            dir.display(),
-            if missing.len() > 1 { "s" } else { "" },
-            missing.join(", "),
-            set.len(),
-            set.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    Ok(found)
-}
-
 fn output_format(path: &Path, depth: BitDepth) -> Result<OutputFormat> {
     let ext = path
         .extension()
@@ -189,150 +137,50 @@ pub fn run(args: RenderArgs) -> Result<()> {
             bail!("there is no {s} stem in {}", args.stems.display());
         }
     }
-
-    let paths: Vec<PathBuf> = stems.iter().map(|(_, p)| p.clone()).collect();
-    let mut readers = Vec::new();
-    for (source, path) in &stems {
-        let reader = BlockReader::new(Decoder::open(path)?);
-        let info = reader.info();
-        if info.channels > 2 {
-            bail!(
-                "{}: stems must be mono or stereo, this has {} channels",
-                path.display(),
-                info.channels
-            );
-        }
-        readers.push((*source, reader));
-    }
-    let rate = readers[0].1.info().sample_rate;
-    for (_, r) in &readers {
-        if r.info().sample_rate != rate {
-            bail!(
-                "stems have different sample rates: {} is {} Hz, {} is {} Hz",
-                readers[0].1.path().display(),
-                rate,
-                r.path().display(),
-                r.info().sample_rate
-            );
-        }
-    }
-    let declared: Vec<Option<u64>> = readers.iter().map(|(_, r)| r.info().frames).collect();
-    if let (Some(Some(first)), true) = (declared.first(), declared.iter().all(Option::is_some)) {
-        if let Some(((_, r), n)) = readers
-            .iter()
-            .zip(&declared)
-            .find(|(_, n)| **n != Some(*first))
-        {
-            bail!(
-                "stems have different lengths: {} has {} frames, {} has {}",
-                readers[0].1.path().display(),
-                first,
-                r.path().display(),
-                n.unwrap_or_default()
-            );
-        }
-    }
-
-    let params = MatrixParams {
-        crossover_hz: args.crossover,
-        vocal_front_share: args.vocal_front_share,
-        surround_level: args.surround_level,
-        surround_delay_ms: args.surround_delay_ms,
-        lfe_gain: args.lfe_gain,
-        mains_highpass: args.mains_highpass,
-        ..MatrixParams::default()
+    let settings = MixSettings {
+        layout: args.layout,
+        preset: args.preset,
+        gains: args.gain.clone(),
+        mute: args.mute.clone(),
+        solo: args.solo.clone(),
+        params: MatrixParams {
+            crossover_hz: args.crossover,
+            vocal_front_share: args.vocal_front_share,
+            surround_level: args.surround_level,
+            surround_delay_ms: args.surround_delay_ms,
+            lfe_gain: args.lfe_gain,
+            mains_highpass: args.mains_highpass,
+            ..MatrixParams::default()
+        },
+        format,
     };
-    let mut engine = StemEngine::new(&sources, args.layout, rate, params)?;
-    if let Some(p) = args.preset {
-        engine.apply_preset(p);
-    }
-    for (s, db) in &args.gain {
-        engine.mixer().set_gain_db(*s, *db)?;
-    }
-    for s in &args.mute {
-        engine.mixer().set_mute(*s, true)?;
-    }
-    for s in &args.solo {
-        engine.mixer().set_solo(*s, true)?;
-    }
-    // A render starts at its settings, not with a ramp from unity.
-    engine.reset();
-
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("{}: cannot create the folder", dir.display()))?;
-    }
-    let mut writer = AudioWriter::create(&args.out, format, rate, args.layout)?;
-    let total = declared.first().copied().flatten();
-    let bar = progress(total);
-
-    const BLOCK: usize = 4096;
-    let mut stem_bufs: Vec<Vec<Vec<f32>>> = readers
-        .iter()
-        .map(|(_, r)| vec![Vec::new(); r.info().channels])
-        .collect();
-    let mut input: Vec<Vec<f32>> = vec![Vec::with_capacity(BLOCK); 2 * readers.len()];
-    let mut output: Vec<Vec<f32>> = vec![vec![0.0; BLOCK]; args.layout.channels()];
-    let (mut frames, mut clipped, mut peak) = (0u64, 0u64, 0.0f32);
-    loop {
-        if interrupt::interrupted() {
-            return Err(interrupt::Interrupted.into());
-        }
-        let mut got = None;
-        for (k, (_, reader)) in readers.iter_mut().enumerate() {
-            let n = reader.read(BLOCK, &mut stem_bufs[k])?;
-            match got {
-                None => got = Some(n),
-                Some(m) if m != n => {
-                    let (short, long) = if n < m {
-                        (&paths[k], &paths[0])
-                    } else {
-                        (&paths[0], &paths[k])
-                    };
-                    bail!(
-                        "stems have different lengths: {} ends at frame {}, {} goes on",
-                        short.display(),
-                        frames + n.min(m) as u64,
-                        long.display(),
-                    )
-                }
-                _ => {}
+    let mut bar: Option<ProgressBar> = None;
+    let result = render_mix(
+        &stems,
+        &args.out,
+        &settings,
+        &mut |done, total| {
+            if bar.is_none() {
+                bar = progress(total);
             }
-            // Mono stems play in both channels.
-            let bufs = &stem_bufs[k];
-            input[2 * k].clear();
-            input[2 * k].extend_from_slice(&bufs[0]);
-            input[2 * k + 1].clear();
-            input[2 * k + 1].extend_from_slice(bufs.get(1).unwrap_or(&bufs[0]));
-        }
-        let n = got.unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        for o in &mut output {
-            o.resize(n, 0.0);
-        }
-        engine.process(&input, &mut output)?;
-        for o in &output {
-            for &v in o.iter() {
-                let a = v.abs();
-                peak = peak.max(a);
-                if a > 1.0 {
-                    clipped += 1;
-                }
+            if let Some(b) = &bar {
+                b.set_position(done);
             }
-        }
-        let refs: Vec<&[f32]> = output.iter().map(Vec::as_slice).collect();
-        writer.write(&refs)?;
-        frames += n as u64;
-        if let Some(b) = &bar {
-            b.set_position(frames);
-        }
-    }
+        },
+        &interrupt::interrupted,
+    );
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    writer.finish()?;
+    let Rendered {
+        frames,
+        sample_rate: rate,
+        clipped,
+        peak,
+    } = match result {
+        Err(AppError::Cancelled) => return Err(interrupt::Interrupted.into()),
+        r => r?,
+    };
     let seconds = frames as f64 / f64::from(rate);
     eprintln!(
         "wrote {}: {} · {} · {:.1} s{}",

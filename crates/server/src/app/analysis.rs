@@ -1,0 +1,94 @@
+//! Offline analysis of a whole file with every Inspector meter: what
+//! `sonantica analyze` prints and what the library stores with each track.
+
+use std::path::Path;
+use std::sync::{mpsc, Arc};
+
+use sonantica_audio::{AudioError, AudioInfo, Decoder};
+use sonantica_meter::{Inspector, InspectorConfig, Loudness, LoudnessHistory, Report};
+
+use super::{AppError, AppResult};
+
+/// A file measured to the end.
+pub struct Analysis {
+    /// The stream's properties.
+    pub info: AudioInfo,
+    /// Every result.
+    pub report: Report,
+    /// The loudness meter, kept for album loudness.
+    pub loudness: Loudness,
+}
+
+type Block = Arc<Vec<Vec<f32>>>;
+
+/// Decodes `path` and runs every meter over it; `progress` gets the frames of each
+/// block as it is measured.
+///
+/// The work is split into two halves of about equal cost that run on two cores:
+/// one thread decodes and runs the loudness meter (K-weighting and gating), the
+/// caller's runs the true-peak meter (4× oversampling) and the rest of the
+/// Inspector. Each decoded block is shared between them, not copied twice.
+pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> AppResult<Analysis> {
+    let mut decoder = Decoder::open(path)?;
+    let info = decoder.info().clone();
+    let mut config = InspectorConfig::new(info.sample_rate, info.layout);
+    // Clipping is judged at the source's own full scale; float and lossy sources
+    // are judged at 16 bits, the resolution they are usually played at.
+    config.clip_bits = match info.bits_per_sample {
+        Some(bits) if !info.float => bits.clamp(8, 24),
+        _ => 16,
+    };
+    config.measure_loudness = false;
+    let mut inspector = Inspector::new(config)?;
+    let mut loudness = Loudness::with_parts(
+        info.sample_rate,
+        info.layout,
+        LoudnessHistory::Exact,
+        true,
+        false,
+    )?;
+    let mut true_peak = Loudness::with_parts(
+        info.sample_rate,
+        info.layout,
+        LoudnessHistory::Exact,
+        false,
+        true,
+    )?;
+
+    std::thread::scope(|scope| -> AppResult<()> {
+        let (tx, rx) = mpsc::sync_channel::<Block>(16);
+        let loudness = &mut loudness;
+        let reader = scope.spawn(move || -> Result<(), AudioError> {
+            while let Some(block) = decoder.next_block()? {
+                let shared: Block = Arc::new(block.to_vec());
+                if tx.send(Arc::clone(&shared)).is_err() {
+                    break;
+                }
+                let refs: Vec<&[f32]> = shared.iter().map(Vec::as_slice).collect();
+                loudness.process(&refs);
+            }
+            Ok(())
+        });
+        for block in rx {
+            let refs: Vec<&[f32]> = block.iter().map(Vec::as_slice).collect();
+            inspector.process(&refs)?;
+            true_peak.process(&refs);
+            progress(block.first().map_or(0, |c| c.len() as u64));
+        }
+        match reader.join() {
+            Ok(r) => r.map_err(Into::into),
+            Err(_) => Err(AppError::Internal(format!(
+                "{}: the decoder thread failed",
+                path.display()
+            ))),
+        }
+    })?;
+    let mut report = inspector.report();
+    loudness.fill_report(&mut report);
+    true_peak.fill_report(&mut report);
+    Ok(Analysis {
+        info,
+        report,
+        loudness,
+    })
+}

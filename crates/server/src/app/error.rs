@@ -1,0 +1,82 @@
+//! The application's errors. The HTTP layer maps each variant to a status in one
+//! `match` (see `http::error`); the CLI prints them as they are.
+
+use std::path::{Path, PathBuf};
+
+use sonantica_audio::AudioError;
+use sonantica_demucs::DemucsError;
+use sonantica_meter::MeterError;
+use sonantica_mix::MixError;
+
+/// Everything the library, job queue and renderers can report.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The thing asked for does not exist (a track, job, stem or model).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request itself is wrong (bad parameter, unknown source name, ...).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The uploaded or scanned file is not audio we can decode.
+    #[error("{0}")]
+    UnsupportedMedia(String),
+    /// An upload exceeded the configured size limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The request conflicts with the current state (e.g. cancelling a finished job).
+    #[error("{0}")]
+    Conflict(String),
+    /// The access token is missing or wrong.
+    #[error("a valid access token is required")]
+    Unauthorized,
+    /// A model is named that is not installed in the model store.
+    #[error("{0}")]
+    ModelUnavailable(String),
+    /// Decoding, encoding or resampling failed.
+    #[error(transparent)]
+    Audio(#[from] AudioError),
+    /// Loading or running a separation model failed.
+    #[error(transparent)]
+    Model(#[from] DemucsError),
+    /// The Stem Engine refused its settings.
+    #[error(transparent)]
+    Mix(#[from] MixError),
+    /// The Inspector refused a stream.
+    #[error(transparent)]
+    Meter(#[from] MeterError),
+    /// A file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database could not be migrated to this version's schema.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Work was cancelled (by the user or by shutdown).
+    #[error("cancelled")]
+    Cancelled,
+    /// An internal invariant failed (a worker thread died, a stored row is malformed).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// An I/O error about `path`.
+    pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        AppError::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Result with [`AppError`].
+pub type AppResult<T> = Result<T, AppError>;

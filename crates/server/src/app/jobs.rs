@@ -1,0 +1,637 @@
+//! Separation jobs: a durable queue in the database and the workers that run it.
+//!
+//! A job is a row. Workers *claim* the best queued job (highest priority, then
+//! oldest) in one `UPDATE … RETURNING`, which SQLite runs atomically, and hold it
+//! under a lease they renew while they work. A worker that dies stops renewing;
+//! when the lease expires the next worker that asks takes the job again. The
+//! stems are written into a hidden staging folder and moved into
+//! `media/stems/{track}/{model}/` in the same database transaction that marks the
+//! job done — and only if the job is still held by that worker — so a job
+//! completes exactly once and a reader never sees half a set of stems.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sonantica_demucs::{load_separator, ApplyOptions, Separator};
+
+use super::models::{display_name, is_model_name, resolve, resolve_name};
+use super::separate::{separate_file, SeparateSettings};
+use super::{now_ms, App, AppError, AppResult, Live};
+
+/// Priority of a job a user asked for.
+pub const PRIORITY_INTERACTIVE: i64 = 10;
+/// Priority of jobs queued for a whole library.
+pub const PRIORITY_BATCH: i64 = 0;
+/// A job whose worker died this many times is failed rather than retried.
+const MAX_ATTEMPTS: i64 = 3;
+
+/// A job as stored (with live progress merged in by [`App::job`]).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Job {
+    /// Id.
+    pub id: i64,
+    /// Track to separate.
+    pub track_id: i64,
+    /// Model name.
+    pub model: String,
+    /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    pub status: String,
+    /// Priority (higher first).
+    pub priority: i64,
+    /// Fraction done, 0..1.
+    pub progress: f64,
+    /// Estimated seconds left.
+    pub eta_s: Option<f64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The worker running it.
+    pub worker: Option<String>,
+    /// Times a worker took it.
+    pub attempts: i64,
+    /// Queued at (ms since the epoch).
+    pub created_at: i64,
+    /// First started at.
+    pub started_at: Option<i64>,
+    /// Finished at.
+    pub finished_at: Option<i64>,
+}
+
+impl Job {
+    /// True for done, failed and cancelled jobs.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status.as_str(), "done" | "failed" | "cancelled")
+    }
+}
+
+const JOB_COLUMNS: &str = "id, track_id, model, status, priority, progress, eta_s, error, \
+    worker, attempts, created_at, started_at, finished_at";
+
+/// How a job ended on its worker.
+enum Outcome {
+    Done(Vec<(String, PathBuf)>),
+    Cancelled,
+    Failed(String),
+}
+
+impl App {
+    /// The name of the default model (a file's stem when it is a path).
+    pub fn default_model_name(&self) -> String {
+        let m = &self.inner.config.default_model;
+        if is_model_name(m) {
+            m.clone()
+        } else {
+            display_name(std::path::Path::new(m))
+        }
+    }
+
+    /// The model file for a model name: the configured default (which may be a
+    /// path), or a model in the store. Names from requests never become paths.
+    pub fn model_path(&self, name: &str) -> AppResult<PathBuf> {
+        if name == self.default_model_name() {
+            return resolve(
+                &self.inner.config.default_model,
+                &self.inner.config.models_dir,
+            );
+        }
+        resolve_name(name, &self.inner.config.models_dir)
+    }
+
+    /// Queues a separation of a track (the default model when `model` is `None`).
+    /// Returns the job and whether it is new: while a job for the same track and
+    /// model is queued or running, or once its stems exist, that job is returned.
+    pub async fn enqueue(
+        &self,
+        track_id: i64,
+        model: Option<&str>,
+        priority: i64,
+    ) -> AppResult<(Job, bool)> {
+        let model = match model {
+            Some(m) => m.to_owned(),
+            None => self.default_model_name(),
+        };
+        // Refuse now, with the fix, rather than fail in the worker.
+        self.model_path(&model)?;
+        self.track(track_id).await?;
+        if let Some(job) = self.existing_job(track_id, &model).await? {
+            return Ok((job, false));
+        }
+        let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
+            "INSERT INTO jobs (track_id, model, status, priority, created_at)
+             VALUES (?, ?, 'queued', ?, ?) RETURNING id",
+        )
+        .bind(track_id)
+        .bind(&model)
+        .bind(priority)
+        .bind(now_ms())
+        .fetch_one(&self.inner.db)
+        .await;
+        match inserted {
+            Ok((id,)) => {
+                self.inner.jobs_queued.notify_waiters();
+                self.inner.jobs_queued.notify_one();
+                Ok((self.job(id).await?, true))
+            }
+            // Another request queued the same job in between.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                match self.existing_job(track_id, &model).await? {
+                    Some(job) => Ok((job, false)),
+                    None => Err(AppError::Conflict(
+                        "the job changed meanwhile; retry".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The active job for (track, model), or the job that produced its stems.
+    async fn existing_job(&self, track_id: i64, model: &str) -> AppResult<Option<Job>> {
+        let active: Option<Job> = sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE track_id = ? AND model = ?
+             AND status IN ('queued', 'running')"
+        ))
+        .bind(track_id)
+        .bind(model)
+        .fetch_optional(&self.inner.db)
+        .await?;
+        if active.is_some() {
+            return Ok(active);
+        }
+        let done: Option<Job> = sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE track_id = ? AND model = ? AND status = 'done'
+             AND EXISTS (SELECT 1 FROM stems WHERE stems.track_id = jobs.track_id
+                         AND stems.model = jobs.model)
+             ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(track_id)
+        .bind(model)
+        .fetch_optional(&self.inner.db)
+        .await?;
+        Ok(done)
+    }
+
+    /// Queues every track without stems from `model` at batch priority; returns how
+    /// many jobs were queued.
+    pub async fn enqueue_library(&self, model: Option<&str>) -> AppResult<usize> {
+        let model = match model {
+            Some(m) => m.to_owned(),
+            None => self.default_model_name(),
+        };
+        self.model_path(&model)?;
+        let ids: Vec<(i64,)> = sqlx::query_as(
+            "SELECT id FROM tracks t WHERE NOT EXISTS
+                (SELECT 1 FROM stems s WHERE s.track_id = t.id AND s.model = ?)
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.track_id = t.id AND j.model = ?
+                             AND j.status IN ('queued', 'running'))
+             ORDER BY id",
+        )
+        .bind(&model)
+        .bind(&model)
+        .fetch_all(&self.inner.db)
+        .await?;
+        let mut queued = 0;
+        for (id,) in ids {
+            if self.enqueue(id, Some(&model), PRIORITY_BATCH).await?.1 {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// A job, with the live progress of a running one.
+    pub async fn job(&self, id: i64) -> AppResult<Job> {
+        let mut job: Job = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.inner.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))?;
+        if job.status == "running" {
+            if let Some(live) = self.live(id) {
+                if let Ok(p) = live.progress.lock() {
+                    job.progress = job.progress.max(p.0);
+                    job.eta_s = p.1;
+                }
+            }
+        }
+        Ok(job)
+    }
+
+    /// Recent jobs, newest first, optionally only those with `status`.
+    pub async fn list_jobs(&self, status: Option<&str>, limit: i64) -> AppResult<Vec<Job>> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT id FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.inner.db)
+        .await?;
+        let mut jobs = Vec::with_capacity(rows.len());
+        for (id,) in rows {
+            jobs.push(self.job(id).await?);
+        }
+        Ok(jobs)
+    }
+
+    fn live(&self, id: i64) -> Option<Arc<Live>> {
+        self.inner.live.lock().ok()?.get(&id).cloned()
+    }
+
+    /// A receiver of the ids of jobs whose state changed.
+    pub fn job_events(&self) -> tokio::sync::broadcast::Receiver<i64> {
+        self.inner.job_events.subscribe()
+    }
+
+    fn job_changed(&self, id: i64) {
+        let _ = self.inner.job_events.send(id);
+    }
+
+    /// Cancels a queued or running job; a finished job is a conflict.
+    pub async fn cancel_job(&self, id: i64) -> AppResult<Job> {
+        let changed = sqlx::query(
+            "UPDATE jobs SET status = 'cancelled', finished_at = ?, eta_s = NULL, lease_until = NULL
+             WHERE id = ? AND status IN ('queued', 'running')",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.inner.db)
+        .await?
+        .rows_affected();
+        let job = self.job(id).await?;
+        if changed == 0 {
+            return Err(AppError::Conflict(format!(
+                "job {id} is already {}",
+                job.status
+            )));
+        }
+        if let Some(live) = self.live(id) {
+            live.cancel.store(true, Ordering::SeqCst);
+        }
+        self.job_changed(id);
+        Ok(job)
+    }
+
+    /// Cancels every active job of a track (before the track changes or goes).
+    pub(crate) async fn cancel_track_jobs(&self, track_id: i64) -> AppResult<()> {
+        let ids: Vec<(i64,)> = sqlx::query_as(
+            "SELECT id FROM jobs WHERE track_id = ? AND status IN ('queued', 'running')",
+        )
+        .bind(track_id)
+        .fetch_all(&self.inner.db)
+        .await?;
+        for (id,) in ids {
+            match self.cancel_job(id).await {
+                Ok(_) | Err(AppError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes the next job for `worker`: the best queued one, or a running one whose
+    /// lease expired (its worker died). A job that has died on its worker
+    /// [`MAX_ATTEMPTS`] times is failed instead.
+    pub async fn claim_job(&self, worker: &str) -> AppResult<Option<Job>> {
+        let now = now_ms();
+        let lease = now + self.inner.config.job_lease.as_millis() as i64;
+        let failed = sqlx::query(
+            "UPDATE jobs SET status = 'failed', finished_at = ?1, lease_until = NULL,
+                error = 'the worker running this job stopped ' || attempts || ' times'
+             WHERE status = 'running' AND lease_until < ?1 AND attempts >= ?2",
+        )
+        .bind(now)
+        .bind(MAX_ATTEMPTS)
+        .execute(&self.inner.db)
+        .await?;
+        if failed.rows_affected() > 0 {
+            let _ = self.inner.job_events.send(-1);
+        }
+        let id: Option<(i64,)> = sqlx::query_as(
+            "UPDATE jobs SET status = 'running', worker = ?1, lease_until = ?2,
+                attempts = attempts + 1, started_at = COALESCE(started_at, ?3), error = NULL
+             WHERE id = (SELECT id FROM jobs
+                         WHERE status = 'queued' OR (status = 'running' AND lease_until < ?3)
+                         ORDER BY priority DESC, id LIMIT 1)
+             RETURNING id",
+        )
+        .bind(worker)
+        .bind(lease)
+        .bind(now)
+        .fetch_optional(&self.inner.db)
+        .await?;
+        match id {
+            Some((id,)) => {
+                self.job_changed(id);
+                Ok(Some(self.job(id).await?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Renews `worker`'s lease on a job and records its progress. False when the
+    /// job is no longer this worker's (cancelled, or taken after a lapse).
+    async fn renew_job(&self, id: i64, worker: &str, progress: f64, eta: Option<f64>) -> bool {
+        let lease = now_ms() + self.inner.config.job_lease.as_millis() as i64;
+        sqlx::query(
+            "UPDATE jobs SET lease_until = ?, progress = ?, eta_s = ?
+             WHERE id = ? AND worker = ? AND status = 'running'",
+        )
+        .bind(lease)
+        .bind(progress)
+        .bind(eta)
+        .bind(id)
+        .bind(worker)
+        .execute(&self.inner.db)
+        .await
+        .is_ok_and(|r| r.rows_affected() == 1)
+    }
+
+    /// A job's worker loop: claim, run, repeat, until shutdown.
+    pub(crate) async fn worker_loop(&self, n: usize) {
+        let worker = format!(
+            "{}:{}#{n}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "local".into()),
+            std::process::id()
+        );
+        let shutdown = self.inner.shutdown.clone();
+        // Expired leases are found by polling; new jobs wake the loop at once.
+        let poll = (self.inner.config.job_lease / 4)
+            .clamp(Duration::from_millis(200), Duration::from_secs(5));
+        while !shutdown.is_cancelled() {
+            let notified = self.inner.jobs_queued.notified();
+            match self.claim_job(&worker).await {
+                Ok(Some(job)) => self.run_job(job, &worker).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = notified => {}
+                        _ = tokio::time::sleep(poll) => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("job queue: {e}");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(poll) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn separator(&self, path: &std::path::Path) -> AppResult<Arc<Separator>> {
+        if let Some(s) = self
+            .inner
+            .separators
+            .lock()
+            .ok()
+            .and_then(|m| m.get(path).cloned())
+        {
+            return Ok(s);
+        }
+        let s = Arc::new(load_separator(path)?);
+        if let Ok(mut m) = self.inner.separators.lock() {
+            // One model in memory at a time: a full-size one is hundreds of MB.
+            m.clear();
+            m.insert(path.to_path_buf(), Arc::clone(&s));
+        }
+        Ok(s)
+    }
+
+    /// Runs one claimed job to its end.
+    async fn run_job(&self, job: Job, worker: &str) {
+        let id = job.id;
+        tracing::info!(
+            "job {id}: separating track {} with {} (attempt {})",
+            job.track_id,
+            job.model,
+            job.attempts
+        );
+        let live = Arc::new(Live::default());
+        if let Ok(mut m) = self.inner.live.lock() {
+            m.insert(id, Arc::clone(&live));
+        }
+        let stems_dir = self
+            .inner
+            .media
+            .join("stems")
+            .join(job.track_id.to_string());
+        let staging = stems_dir.join(format!(".{}.job{id}.tmp", job.model));
+        let outcome = self.separate_job(&job, worker, &live, &staging).await;
+        if let Ok(mut m) = self.inner.live.lock() {
+            m.remove(&id);
+        }
+        let result = match outcome {
+            Ok(Outcome::Done(stems)) => {
+                self.finish_job(&job, worker, &stems_dir, &staging, stems)
+                    .await
+            }
+            Ok(Outcome::Cancelled) => {
+                if self.inner.shutdown.is_cancelled() {
+                    // Stopped by shutdown: hand the job back to the queue.
+                    sqlx::query(
+                        "UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL,
+                            attempts = attempts - 1, eta_s = NULL
+                         WHERE id = ? AND worker = ? AND status = 'running'",
+                    )
+                    .bind(id)
+                    .bind(worker)
+                    .execute(&self.inner.db)
+                    .await
+                    .map(|_| ())
+                    .map_err(AppError::from)
+                } else {
+                    Ok(())
+                }
+            }
+            Ok(Outcome::Failed(error)) | Err(AppError::Internal(error)) => {
+                tracing::error!("job {id} failed: {error}");
+                self.fail_job(id, worker, &error).await
+            }
+            Err(e) => {
+                tracing::error!("job {id} failed: {e}");
+                self.fail_job(id, worker, &e.to_string()).await
+            }
+        };
+        let _ = std::fs::remove_dir_all(&staging);
+        if let Err(e) = result {
+            tracing::error!("job {id}: could not record the result: {e}");
+        }
+        self.job_changed(id);
+    }
+
+    async fn fail_job(&self, id: i64, worker: &str, error: &str) -> AppResult<()> {
+        sqlx::query(
+            "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_until = NULL,
+                eta_s = NULL
+             WHERE id = ? AND worker = ? AND status = 'running'",
+        )
+        .bind(error)
+        .bind(now_ms())
+        .bind(id)
+        .bind(worker)
+        .execute(&self.inner.db)
+        .await?;
+        Ok(())
+    }
+
+    /// Separates in a blocking thread while this task renews the lease and
+    /// publishes progress.
+    async fn separate_job(
+        &self,
+        job: &Job,
+        worker: &str,
+        live: &Arc<Live>,
+        staging: &std::path::Path,
+    ) -> AppResult<Outcome> {
+        let model_path = match self.model_path(&job.model) {
+            Ok(p) => p,
+            Err(e) => return Ok(Outcome::Failed(e.to_string())),
+        };
+        let track = match self.track(job.track_id).await {
+            Ok(t) => t,
+            Err(e) => return Ok(Outcome::Failed(e.to_string())),
+        };
+        let input = match self.track_file(&track) {
+            Ok(p) => p,
+            Err(e) => return Ok(Outcome::Failed(e.to_string())),
+        };
+        let _ = std::fs::remove_dir_all(staging);
+        let app = self.clone();
+        let threads = self.inner.config.threads;
+        let work_live = Arc::clone(live);
+        let out = staging.to_path_buf();
+        let mut work = tokio::task::spawn_blocking(move || {
+            let separator = app.separator(&model_path)?;
+            sonantica_demucs::ops::set_threads(threads);
+            let started = Instant::now();
+            let settings = SeparateSettings {
+                apply: ApplyOptions {
+                    shifts: 1,
+                    ..ApplyOptions::default()
+                },
+                ..SeparateSettings::default()
+            };
+            let live = &work_live;
+            separate_file(
+                &input,
+                &separator,
+                &out,
+                &settings,
+                &mut |p| {
+                    let frac = p.done as f64 / p.total.max(1) as f64;
+                    let elapsed = started.elapsed().as_secs_f64();
+                    let eta =
+                        (p.done > 0).then(|| elapsed / p.done as f64 * (p.total - p.done) as f64);
+                    if let Ok(mut g) = live.progress.lock() {
+                        *g = (frac.min(1.0), eta);
+                    }
+                },
+                &|| live.cancel.load(Ordering::SeqCst),
+            )
+        });
+        let beat = (self.inner.config.job_lease / 3)
+            .clamp(Duration::from_millis(100), Duration::from_secs(2));
+        let mut last = (-1.0, None);
+        let result = loop {
+            tokio::select! {
+                r = &mut work => break r,
+                _ = tokio::time::sleep(beat) => {
+                    let now = live.progress.lock().map(|g| *g).unwrap_or((0.0, None));
+                    if !self.renew_job(job.id, worker, now.0, now.1).await {
+                        // Cancelled by a user, or the lease lapsed and another
+                        // worker has it: stop.
+                        live.cancel.store(true, Ordering::SeqCst);
+                    }
+                    if now != last {
+                        last = now;
+                        self.job_changed(job.id);
+                    }
+                }
+            }
+        };
+        match result {
+            Err(e) => Err(AppError::Internal(format!(
+                "the separation thread failed: {e}"
+            ))),
+            Ok(Err(AppError::Cancelled)) => Ok(Outcome::Cancelled),
+            Ok(Err(e)) => Ok(Outcome::Failed(e.to_string())),
+            Ok(Ok(done)) => Ok(Outcome::Done(done.stems)),
+        }
+    }
+
+    /// Moves the staged stems into place and records them, in one transaction
+    /// that first checks the job is still this worker's.
+    async fn finish_job(
+        &self,
+        job: &Job,
+        worker: &str,
+        stems_dir: &std::path::Path,
+        staging: &std::path::Path,
+        stems: Vec<(String, PathBuf)>,
+    ) -> AppResult<()> {
+        let mut tx = self.inner.db.begin().await?;
+        let ours = sqlx::query(
+            "UPDATE jobs SET status = 'done', progress = 1, eta_s = NULL, finished_at = ?,
+                lease_until = NULL
+             WHERE id = ? AND worker = ? AND status = 'running'",
+        )
+        .bind(now_ms())
+        .bind(job.id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !ours {
+            tx.rollback().await?;
+            tracing::info!(
+                "job {}: finished, but it was cancelled or taken over",
+                job.id
+            );
+            return Ok(());
+        }
+        let final_dir = stems_dir.join(&job.model);
+        let old = stems_dir.join(format!(".{}.job{}.old", job.model, job.id));
+        if final_dir.exists() {
+            std::fs::rename(&final_dir, &old).map_err(|e| AppError::io(&final_dir, e))?;
+        }
+        if let Err(e) = std::fs::rename(staging, &final_dir) {
+            let _ = std::fs::rename(&old, &final_dir);
+            return Err(AppError::io(&final_dir, e));
+        }
+        let _ = std::fs::remove_dir_all(&old);
+        let recorded = async {
+            sqlx::query("DELETE FROM stems WHERE track_id = ? AND model = ?")
+                .bind(job.track_id)
+                .bind(&job.model)
+                .execute(&mut *tx)
+                .await?;
+            for (source, path) in &stems {
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                sqlx::query(
+                    "INSERT INTO stems (track_id, model, source, path) VALUES (?, ?, ?, ?)",
+                )
+                .bind(job.track_id)
+                .bind(&job.model)
+                .bind(source)
+                .bind(format!("stems/{}/{}/{name}", job.track_id, job.model))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = recorded {
+            // The rows did not land: the folder would be an orphan.
+            let _ = std::fs::remove_dir_all(&final_dir);
+            return Err(e.into());
+        }
+        tracing::info!("job {}: done", job.id);
+        Ok(())
+    }
+}

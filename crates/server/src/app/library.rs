@@ -1,0 +1,664 @@
+//! The library: tracks added by upload or found in the library folder, their
+//! audio properties, tags and Inspector analysis (computed in the background),
+//! and the stems separation produced for them.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use sonantica_audio::{AudioError, AudioInfo, Decoder};
+
+use super::analysis::analyze_file;
+use super::{now_ms, App, AppError, AppResult};
+
+/// A track as stored.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Track {
+    /// Id.
+    pub id: i64,
+    /// `upload` or `library`.
+    pub origin: String,
+    /// `uploads/…` under the media folder, or relative to the library folder.
+    pub path: String,
+    /// File size in bytes when it was read.
+    pub file_size: i64,
+    /// File modification time (ms since the epoch) when it was read.
+    pub file_mtime: i64,
+    /// The uploaded file's name, as the client sent it (never used as a path).
+    pub original_name: Option<String>,
+    /// Title: the title tag, else the file name.
+    pub title: String,
+    /// Artist tag.
+    pub artist: Option<String>,
+    /// Album tag.
+    pub album: Option<String>,
+    /// Codec short name.
+    pub codec: String,
+    /// Sample rate in Hz.
+    pub sample_rate: i64,
+    /// Channels.
+    pub channels: i64,
+    /// Speaker layout name.
+    pub layout: String,
+    /// Bits per sample of PCM-like codecs.
+    pub bits_per_sample: Option<i64>,
+    /// Duration in seconds (declared, or measured by the analysis).
+    pub duration_s: Option<f64>,
+    /// Tags as a JSON object.
+    pub tags: String,
+    /// `pending`, `done` or `failed`.
+    pub analysis_status: String,
+    /// The Inspector report as JSON, once done.
+    pub analysis: Option<String>,
+    /// Why the analysis failed.
+    pub analysis_error: Option<String>,
+    /// When the track was added (ms since the epoch).
+    pub created_at: i64,
+}
+
+/// One stored stem file.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StemFile {
+    /// Track.
+    pub track_id: i64,
+    /// Model name.
+    pub model: String,
+    /// Source name (`vocals`, `drums`, ...).
+    pub source: String,
+    /// Relative to the media folder.
+    pub path: String,
+}
+
+/// What a library scan found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScanReport {
+    /// New tracks.
+    pub added: usize,
+    /// Tracks whose file changed (re-read, re-analysed, stems dropped).
+    pub changed: usize,
+    /// Tracks whose file disappeared.
+    pub removed: usize,
+    /// Tracks as they were.
+    pub unchanged: usize,
+    /// Files that look like audio but could not be read, with the reason.
+    pub failed: Vec<(String, String)>,
+}
+
+/// File extensions a scan considers.
+const AUDIO_EXTENSIONS: &[&str] = &[
+    "flac", "wav", "wave", "mp3", "ogg", "oga", "m4a", "mp4", "aac", "aif", "aiff", "caf",
+];
+
+/// The audio formats named in error messages.
+pub const SUPPORTED: &str = "FLAC, WAV, MP3, Ogg Vorbis, AAC/M4A, ALAC, AIFF";
+
+const TRACK_COLUMNS: &str = "id, origin, path, file_size, file_mtime, original_name, title, \
+    artist, album, codec, sample_rate, channels, layout, bits_per_sample, duration_s, tags, \
+    analysis_status, analysis, analysis_error, created_at";
+
+/// The container, from the first bytes of a file that symphonia has accepted:
+/// the extension an upload is stored under (and so its Content-Type).
+fn sniff_extension(path: &Path) -> &'static str {
+    use std::io::Read;
+    let mut head = [0u8; 12];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    if head.starts_with(b"fLaC") {
+        "flac"
+    } else if head.starts_with(b"RIFF") || head.starts_with(b"RF64") {
+        "wav"
+    } else if head.starts_with(b"OggS") {
+        "ogg"
+    } else if head.starts_with(b"FORM") {
+        "aiff"
+    } else if head.starts_with(b"caff") {
+        "caf"
+    } else if head.len() >= 8 && &head[4..8] == b"ftyp" {
+        "m4a"
+    } else if head.starts_with(b"ID3") || head.first() == Some(&0xFF) {
+        "mp3"
+    } else {
+        "audio"
+    }
+}
+
+/// Reads a file's headers; anything that is not decodable audio becomes
+/// [`AppError::UnsupportedMedia`] naming `shown` instead of the file's path.
+fn probe(path: &Path, shown: &str) -> AppResult<AudioInfo> {
+    match Decoder::open(path) {
+        Ok(d) => Ok(d.info().clone()),
+        Err(AudioError::Io { source, .. }) => Err(AppError::io(path, source)),
+        Err(AudioError::Empty { .. }) => Err(AppError::UnsupportedMedia(format!(
+            "{shown}: the file is empty"
+        ))),
+        Err(AudioError::Unsupported { detail, .. }) => Err(AppError::UnsupportedMedia(format!(
+            "{shown}: not audio in a supported format ({SUPPORTED}): {detail}"
+        ))),
+        Err(e) => Err(AppError::UnsupportedMedia(format!(
+            "{shown}: cannot be decoded: {e}"
+        ))),
+    }
+}
+
+fn tags_json(info: &AudioInfo) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = info
+        .tags
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn file_stamp(meta: &std::fs::Metadata) -> (i64, i64) {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as i64);
+    (meta.len() as i64, mtime)
+}
+
+/// Properties of a probed file, ready for the tracks table.
+struct Probed {
+    info: AudioInfo,
+    size: i64,
+    mtime: i64,
+    title: String,
+}
+
+impl Probed {
+    fn read(path: &Path, shown: &str, fallback_title: &str) -> AppResult<Probed> {
+        let meta = std::fs::metadata(path).map_err(|e| AppError::io(path, e))?;
+        let info = probe(path, shown)?;
+        let (size, mtime) = file_stamp(&meta);
+        let title = info
+            .tag("title")
+            .map(str::to_owned)
+            .filter(|t| !t.trim().is_empty())
+            .unwrap_or_else(|| fallback_title.to_owned());
+        Ok(Probed {
+            info,
+            size,
+            mtime,
+            title,
+        })
+    }
+}
+
+/// The file name without its extension, for a title.
+fn name_stem(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    match base.rsplit_once('.') {
+        Some((stem, _)) if !stem.is_empty() => stem.to_owned(),
+        _ => base.to_owned(),
+    }
+}
+
+/// True when `rel` is a plain relative path (no root, no `..`).
+fn is_plain_relative(rel: &Path) -> bool {
+    rel.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+impl App {
+    async fn insert_track(
+        &self,
+        origin: &str,
+        path: &str,
+        original_name: Option<&str>,
+        p: &Probed,
+    ) -> AppResult<Track> {
+        let id: (i64,) = sqlx::query_as(
+            "INSERT INTO tracks (origin, path, file_size, file_mtime, original_name, title, artist,
+                album, codec, sample_rate, channels, layout, bits_per_sample, duration_s, tags,
+                created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(origin)
+        .bind(path)
+        .bind(p.size)
+        .bind(p.mtime)
+        .bind(original_name)
+        .bind(&p.title)
+        .bind(p.info.tag("artist"))
+        .bind(p.info.tag("album"))
+        .bind(&p.info.codec)
+        .bind(i64::from(p.info.sample_rate))
+        .bind(p.info.channels as i64)
+        .bind(p.info.layout.to_string())
+        .bind(p.info.bits_per_sample.map(i64::from))
+        .bind(p.info.duration_s())
+        .bind(tags_json(&p.info))
+        .bind(now_ms())
+        .fetch_one(&self.inner.db)
+        .await?;
+        self.inner.analysis_queued.notify_one();
+        self.track(id.0).await
+    }
+
+    /// Adds an uploaded file (already received into `staged`, a temporary file in
+    /// the media folder): checks from its content that it is audio we decode, moves
+    /// it into `media/uploads/` and records the track. On any failure the staged
+    /// file is removed and nothing is recorded.
+    pub async fn add_upload(
+        &self,
+        staged: tempfile::NamedTempFile,
+        original_name: Option<String>,
+    ) -> AppResult<Track> {
+        let shown = original_name.clone().unwrap_or_else(|| "upload".into());
+        let title = name_stem(&shown);
+        let uploads = self.inner.media.join("uploads");
+        let (probed, rel, dest) = tokio::task::spawn_blocking(move || -> AppResult<_> {
+            let probed = Probed::read(staged.path(), &shown, &title)?;
+            let ext = sniff_extension(staged.path());
+            let name = format!(
+                "{}.{ext}",
+                super::auth::generate_token().get(..20).unwrap_or("x")
+            );
+            let dest = uploads.join(&name);
+            staged
+                .persist(&dest)
+                .map_err(|e| AppError::io(&dest, e.error))?;
+            Ok((probed, format!("uploads/{name}"), dest))
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("upload check failed: {e}")))??;
+        match self
+            .insert_track("upload", &rel, original_name.as_deref(), &probed)
+            .await
+        {
+            Ok(t) => Ok(t),
+            Err(e) => {
+                let _ = std::fs::remove_file(&dest);
+                Err(e)
+            }
+        }
+    }
+
+    /// One track.
+    pub async fn track(&self, id: i64) -> AppResult<Track> {
+        sqlx::query_as(&format!("SELECT {TRACK_COLUMNS} FROM tracks WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.inner.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no track with id {id}")))
+    }
+
+    /// A page of tracks, optionally matching `query` in title, artist, album or
+    /// file name; with the total number of matches.
+    pub async fn list_tracks(
+        &self,
+        query: Option<&str>,
+        offset: i64,
+        limit: i64,
+    ) -> AppResult<(Vec<Track>, i64)> {
+        let pattern = query.filter(|q| !q.trim().is_empty()).map(|q| {
+            let escaped = q
+                .trim()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let filter = "(?1 IS NULL OR title LIKE ?1 ESCAPE '\\' OR artist LIKE ?1 ESCAPE '\\' \
+                      OR album LIKE ?1 ESCAPE '\\' OR path LIKE ?1 ESCAPE '\\' \
+                      OR original_name LIKE ?1 ESCAPE '\\')";
+        let total: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM tracks WHERE {filter}"))
+            .bind(&pattern)
+            .fetch_one(&self.inner.db)
+            .await?;
+        let rows = sqlx::query_as(&format!(
+            "SELECT {TRACK_COLUMNS} FROM tracks WHERE {filter}
+             ORDER BY artist IS NULL, artist COLLATE NOCASE, album COLLATE NOCASE,
+                      title COLLATE NOCASE, id
+             LIMIT ?2 OFFSET ?3"
+        ))
+        .bind(&pattern)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.inner.db)
+        .await?;
+        Ok((rows, total.0))
+    }
+
+    /// The audio file of a track, checked to lie inside the media or library folder.
+    pub fn track_file(&self, track: &Track) -> AppResult<PathBuf> {
+        let rel = Path::new(&track.path);
+        let root = match track.origin.as_str() {
+            "upload" => self.inner.media.clone(),
+            _ => self.inner.library_root.clone().ok_or_else(|| {
+                AppError::NotFound(format!(
+                    "track {} is in a library folder that is not configured now",
+                    track.id
+                ))
+            })?,
+        };
+        if !is_plain_relative(rel) {
+            return Err(AppError::Internal(format!(
+                "track {} has an invalid stored path",
+                track.id
+            )));
+        }
+        let path = root.join(rel);
+        if !path.is_file() {
+            return Err(AppError::NotFound(format!(
+                "the file of track {} is missing ({})",
+                track.id, track.path
+            )));
+        }
+        Ok(path)
+    }
+
+    /// A media-relative stored path made absolute, checked to stay inside `media/`.
+    pub(crate) fn media_file(&self, rel: &str) -> AppResult<PathBuf> {
+        let rel = Path::new(rel);
+        if !is_plain_relative(rel) {
+            return Err(AppError::Internal(format!(
+                "invalid stored path {}",
+                rel.display()
+            )));
+        }
+        Ok(self.inner.media.join(rel))
+    }
+
+    /// The stems of a track, by model then source.
+    pub async fn stems(&self, track_id: i64) -> AppResult<Vec<StemFile>> {
+        Ok(sqlx::query_as(
+            "SELECT track_id, model, source, path FROM stems WHERE track_id = ?
+             ORDER BY model, rowid",
+        )
+        .bind(track_id)
+        .fetch_all(&self.inner.db)
+        .await?)
+    }
+
+    /// The stems of one model (the default model's when it has stems, else the
+    /// first model that has); `NotFound` when the track is not separated.
+    pub async fn model_stems(
+        &self,
+        track_id: i64,
+        model: Option<&str>,
+    ) -> AppResult<(String, Vec<StemFile>)> {
+        let all = self.stems(track_id).await?;
+        let chosen = match model {
+            Some(m) => m.to_owned(),
+            None => {
+                let default = self.default_model_name();
+                if all.iter().any(|s| s.model == default) {
+                    default
+                } else {
+                    all.first()
+                        .map(|s| s.model.clone())
+                        .ok_or_else(|| {
+                            AppError::NotFound(format!(
+                                "track {track_id} has no stems yet: POST /api/tracks/{track_id}/separate"
+                            ))
+                        })?
+                }
+            }
+        };
+        let stems: Vec<StemFile> = all.into_iter().filter(|s| s.model == chosen).collect();
+        if stems.is_empty() {
+            return Err(AppError::NotFound(format!(
+                "track {track_id} has no stems from model {chosen}"
+            )));
+        }
+        Ok((chosen, stems))
+    }
+
+    /// Removes an uploaded track: its row, jobs, stems and files. Library tracks
+    /// follow the library folder and cannot be deleted here.
+    pub async fn delete_track(&self, id: i64) -> AppResult<()> {
+        let track = self.track(id).await?;
+        if track.origin != "upload" {
+            return Err(AppError::Conflict(format!(
+                "track {id} is from the library folder; remove the file there and rescan"
+            )));
+        }
+        self.cancel_track_jobs(id).await?;
+        sqlx::query("DELETE FROM tracks WHERE id = ?")
+            .bind(id)
+            .execute(&self.inner.db)
+            .await?;
+        let file = self.media_file(&track.path)?;
+        let _ = std::fs::remove_file(file);
+        let _ = std::fs::remove_dir_all(self.inner.media.join("stems").join(id.to_string()));
+        Ok(())
+    }
+
+    /// Brings the library in line with the library folder: new files are added,
+    /// changed ones re-read (their analysis redone, their stems dropped), and
+    /// tracks whose file is gone removed. Files are only read, never modified.
+    pub async fn scan_library(&self) -> AppResult<ScanReport> {
+        let Some(root) = self.inner.library_root.clone() else {
+            return Err(AppError::Conflict(
+                "no library folder is configured: start the server with --library DIR".into(),
+            ));
+        };
+        let _guard = self.inner.scanning.lock().await;
+        let known: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT id, path, file_size, file_mtime FROM tracks WHERE origin = 'library'",
+        )
+        .fetch_all(&self.inner.db)
+        .await?;
+        let known: HashMap<String, (i64, i64, i64)> = known
+            .into_iter()
+            .map(|(id, p, s, m)| (p, (id, s, m)))
+            .collect();
+        let known_for_walk = known.clone();
+        // The walk and the probes are blocking file work.
+        let (found, changes) = tokio::task::spawn_blocking(move || {
+            let mut found = std::collections::HashSet::new();
+            let mut changes: Vec<(String, Option<i64>, Result<Probed, String>)> = Vec::new();
+            let mut failed = Vec::new();
+            for entry in walkdir::WalkDir::new(&root).follow_links(false) {
+                let entry = match entry {
+                    Ok(e) => e,
+                    Err(e) => {
+                        failed.push(e.to_string());
+                        continue;
+                    }
+                };
+                if !entry.file_type().is_file() {
+                    continue;
+                }
+                let path = entry.path();
+                let is_audio = path
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+                if !is_audio {
+                    continue;
+                }
+                let Some(rel) = path
+                    .strip_prefix(&root)
+                    .ok()
+                    .and_then(|r| r.to_str())
+                    .map(str::to_owned)
+                else {
+                    continue;
+                };
+                found.insert(rel.clone());
+                let stamp = entry.metadata().ok().map(|m| file_stamp(&m));
+                let previous = known_for_walk.get(&rel);
+                if let (Some((_, size, mtime)), Some(stamp)) = (previous, stamp) {
+                    if (*size, *mtime) == stamp {
+                        continue;
+                    }
+                }
+                let probed = Probed::read(path, &rel, &name_stem(&rel)).map_err(|e| e.to_string());
+                changes.push((rel, previous.map(|p| p.0), probed));
+            }
+            (found, changes)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("library scan failed: {e}")))?;
+
+        let mut report = ScanReport::default();
+        for (rel, previous, probed) in changes {
+            match (previous, probed) {
+                (None, Ok(p)) => {
+                    self.insert_track("library", &rel, None, &p).await?;
+                    report.added += 1;
+                }
+                (Some(id), Ok(p)) => {
+                    self.cancel_track_jobs(id).await?;
+                    let mut tx = self.inner.db.begin().await?;
+                    sqlx::query(
+                        "UPDATE tracks SET file_size = ?, file_mtime = ?, title = ?, artist = ?,
+                            album = ?, codec = ?, sample_rate = ?, channels = ?, layout = ?,
+                            bits_per_sample = ?, duration_s = ?, tags = ?,
+                            analysis_status = 'pending', analysis = NULL, analysis_error = NULL
+                         WHERE id = ?",
+                    )
+                    .bind(p.size)
+                    .bind(p.mtime)
+                    .bind(&p.title)
+                    .bind(p.info.tag("artist"))
+                    .bind(p.info.tag("album"))
+                    .bind(&p.info.codec)
+                    .bind(i64::from(p.info.sample_rate))
+                    .bind(p.info.channels as i64)
+                    .bind(p.info.layout.to_string())
+                    .bind(p.info.bits_per_sample.map(i64::from))
+                    .bind(p.info.duration_s())
+                    .bind(tags_json(&p.info))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM stems WHERE track_id = ?")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    let _ = std::fs::remove_dir_all(
+                        self.inner.media.join("stems").join(id.to_string()),
+                    );
+                    self.inner.analysis_queued.notify_one();
+                    report.changed += 1;
+                }
+                (previous, Err(e)) => {
+                    // A file that became unreadable is treated as gone.
+                    if let Some(id) = previous {
+                        self.remove_library_track(id).await?;
+                        report.removed += 1;
+                    }
+                    report.failed.push((rel, e));
+                }
+            }
+        }
+        for (rel, (id, _, _)) in &known {
+            if !found.contains(rel) {
+                self.remove_library_track(*id).await?;
+                report.removed += 1;
+            }
+        }
+        report.unchanged = found.len() - report.added - report.changed - report.failed.len();
+        Ok(report)
+    }
+
+    async fn remove_library_track(&self, id: i64) -> AppResult<()> {
+        self.cancel_track_jobs(id).await?;
+        sqlx::query("DELETE FROM tracks WHERE id = ?")
+            .bind(id)
+            .execute(&self.inner.db)
+            .await?;
+        let _ = std::fs::remove_dir_all(self.inner.media.join("stems").join(id.to_string()));
+        Ok(())
+    }
+
+    /// Analyses tracks whose analysis is pending, one at a time, until shutdown.
+    pub(crate) async fn analysis_loop(&self) {
+        let shutdown = self.inner.shutdown.clone();
+        loop {
+            let notified = self.inner.analysis_queued.notified();
+            let next: Result<Option<(i64,)>, _> = sqlx::query_as(
+                "SELECT id FROM tracks WHERE analysis_status = 'pending' ORDER BY id LIMIT 1",
+            )
+            .fetch_optional(&self.inner.db)
+            .await;
+            match next {
+                Ok(Some((id,))) => {
+                    if let Err(e) = self.analyse_track(id).await {
+                        tracing::error!("analysis of track {id}: {e}");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                        }
+                    }
+                }
+                Ok(None) => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = notified => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::error!("analysis queue: {e}");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    }
+                }
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+        }
+    }
+
+    /// Runs the Inspector over one track and stores the report (or the failure).
+    pub async fn analyse_track(&self, id: i64) -> AppResult<()> {
+        let track = self.track(id).await?;
+        let result = match self.track_file(&track) {
+            Ok(path) => tokio::task::spawn_blocking(move || analyze_file(&path, |_| {}))
+                .await
+                .map_err(|e| AppError::Internal(format!("analysis failed: {e}")))
+                .and_then(|r| r),
+            Err(e) => Err(e),
+        };
+        let q = match result {
+            Ok(a) => {
+                let json = serde_json::to_string(&a.report)
+                    .map_err(|e| AppError::Internal(format!("analysis report: {e}")))?;
+                sqlx::query(
+                    "UPDATE tracks SET analysis_status = 'done', analysis = ?, analysis_error = NULL,
+                        duration_s = ? WHERE id = ? AND file_mtime = ?",
+                )
+                .bind(json)
+                .bind(a.report.duration_s)
+            }
+            Err(e) => sqlx::query(
+                "UPDATE tracks SET analysis_status = 'failed', analysis_error = ?
+                 WHERE id = ? AND file_mtime = ?",
+            )
+            .bind(e.to_string()),
+        };
+        q.bind(id)
+            .bind(track.file_mtime)
+            .execute(&self.inner.db)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_relative_paths_only() {
+        assert!(is_plain_relative(Path::new("a/b.flac")));
+        assert!(!is_plain_relative(Path::new("../a.flac")));
+        assert!(!is_plain_relative(Path::new("/etc/passwd")));
+        assert!(!is_plain_relative(Path::new("a/../../b")));
+    }
+
+    #[test]
+    fn titles_come_from_the_file_name_without_extension() {
+        assert_eq!(name_stem("My Song.flac"), "My Song");
+        assert_eq!(name_stem("dir/x.y.wav"), "x.y");
+        assert_eq!(name_stem(".hidden"), ".hidden");
+        assert_eq!(name_stem("C:\\music\\a.mp3"), "a");
+    }
+}

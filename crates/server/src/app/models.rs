@@ -1,0 +1,160 @@
+//! The local model store: where named models (`htdemucs`, `htdemucs_ft`,
+//! `htdemucs_6s`) live, and how a model argument is resolved to a file.
+
+use std::path::{Path, PathBuf};
+
+use super::{AppError, AppResult};
+
+/// A model this program knows by name: its HF repository and bag file.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownModel {
+    /// Name on the command line.
+    pub name: &'static str,
+    /// Repository under huggingface.co.
+    pub repo: &'static str,
+    /// What it is.
+    pub description: &'static str,
+}
+
+/// The official HTDemucs models.
+pub const KNOWN: &[KnownModel] = &[
+    KnownModel {
+        name: "htdemucs",
+        repo: "adefossez/HTDemucs",
+        description: "Hybrid Transformer Demucs: drums, bass, other, vocals (default)",
+    },
+    KnownModel {
+        name: "htdemucs_ft",
+        repo: "adefossez/HTDemucs-ft",
+        description: "four fine-tuned htdemucs, one per source: best quality, 4x slower",
+    },
+    KnownModel {
+        name: "htdemucs_6s",
+        repo: "adefossez/HTDemucs-6s",
+        description: "six sources: drums, bass, other, vocals, guitar, piano",
+    },
+];
+
+/// The user's data folder: `$XDG_DATA_HOME/sonantica`, else
+/// `~/.local/share/sonantica` (else `./sonantica-data` without a home).
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .map_or_else(|| PathBuf::from("sonantica-data"), |d| d.join("sonantica"))
+}
+
+/// The model store folder: `flag`, else `$SONANTICA_MODELS`, else `models/` in the
+/// default data folder.
+pub fn store_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(d) = flag {
+        return d.to_path_buf();
+    }
+    if let Some(d) = std::env::var_os("SONANTICA_MODELS") {
+        return PathBuf::from(d);
+    }
+    default_data_dir().join("models")
+}
+
+/// Resolves a model argument: an existing file, or a name in the store.
+pub fn resolve(model: &str, store: &Path) -> AppResult<PathBuf> {
+    let as_path = Path::new(model);
+    let is_file_like = as_path
+        .extension()
+        .is_some_and(|e| e == "yaml" || e == "safetensors" || e == "th");
+    if as_path.is_file() {
+        return Ok(as_path.to_path_buf());
+    }
+    if is_file_like {
+        return Err(AppError::ModelUnavailable(format!(
+            "{model}: no such model file"
+        )));
+    }
+    resolve_name(model, store)
+}
+
+/// Resolves a model *name* (never a path) in the store; this is what requests from
+/// the network may use.
+pub fn resolve_name(model: &str, store: &Path) -> AppResult<PathBuf> {
+    if !is_model_name(model) {
+        return Err(AppError::BadRequest(format!(
+            "{model:?} is not a model name (letters, digits, '_' and '-')"
+        )));
+    }
+    let bag = store.join(format!("{model}.yaml"));
+    if bag.is_file() {
+        return Ok(bag);
+    }
+    match KNOWN.iter().find(|k| k.name == model) {
+        Some(k) => Err(AppError::ModelUnavailable(format!(
+            "model {model} is not installed in {}: run `sonantica models pull {model}`, or download \
+             https://huggingface.co/{}/resolve/main/{model}.yaml and the .safetensors files it lists into that folder",
+            store.display(),
+            k.repo
+        ))),
+        None => Err(AppError::ModelUnavailable(format!(
+            "unknown model {model:?}: use htdemucs, htdemucs_ft, htdemucs_6s, or a path to a .safetensors, .th or bag .yaml file"
+        ))),
+    }
+}
+
+/// True for names that can safely become a folder name: 1-64 ASCII letters,
+/// digits, `_` and `-`.
+pub fn is_model_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The name a model file is known by in the library: its file stem, reduced to
+/// the characters [`is_model_name`] allows (`htdemucs.yaml` → `htdemucs`).
+pub fn display_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if clean.is_empty() {
+        "model".into()
+    } else {
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_path_characters_are_refused() {
+        let store = Path::new("/nonexistent");
+        for bad in ["../htdemucs", "a/b", "", ".hidden", "x.yaml", "a b"] {
+            assert!(
+                matches!(resolve_name(bad, store), Err(AppError::BadRequest(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            resolve_name("htdemucs", store),
+            Err(AppError::ModelUnavailable(_))
+        ));
+    }
+
+    #[test]
+    fn display_name_is_a_valid_model_name() {
+        assert_eq!(display_name(Path::new("/m/htdemucs.yaml")), "htdemucs");
+        assert_eq!(display_name(Path::new("/m/a b.c.th")), "a_b_c");
+        assert!(is_model_name(&display_name(Path::new("/m/ü.th"))));
+    }
+}

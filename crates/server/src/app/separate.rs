@@ -1,0 +1,506 @@
+//! Stem separation of a file: decode → model rate and channels → HTDemucs →
+//! back to the input rate → one file per stem. `sonantica separate` and the
+//! server's job workers both run this, so their stems are identical.
+//!
+//! The input is decoded, resampled to the model rate and converted to its channel
+//! count into a temporary file (so a long track never sits in memory), normalised
+//! as the reference CLI does, separated segment by segment, and each finished
+//! block is brought back to the input rate and staged as float. The stems are
+//! encoded at the end, when the common clipping factor is known, each to a
+//! temporary name that is renamed into place only when it is complete.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat, Resampler, Speaker};
+use sonantica_demucs::{ApplyOptions, DemucsError, MixSource, Progress, Separator};
+
+use super::{AppError, AppResult};
+
+/// Output file format of the stems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StemFormat {
+    /// 24-bit FLAC.
+    #[default]
+    Flac,
+    /// 16-bit WAV.
+    Wav,
+    /// 32-bit float WAV (never clips).
+    WavF32,
+}
+
+/// What to do with samples beyond full scale in integer formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClipMode {
+    /// Divide all stems by one common factor, keeping their relative levels and sum.
+    #[default]
+    Rescale,
+    /// Clamp each sample to full scale.
+    Clamp,
+    /// Write as is (integer formats then clamp).
+    None,
+}
+
+/// Which stems to write.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StemSelection {
+    /// Every source of the model.
+    #[default]
+    All,
+    /// These sources only.
+    Only(Vec<String>),
+    /// `SOURCE` and `no_SOURCE` (the sum of the others).
+    TwoStems(String),
+}
+
+/// How to separate.
+#[derive(Debug, Clone, Default)]
+pub struct SeparateSettings {
+    /// Output format.
+    pub format: StemFormat,
+    /// Clipping in integer formats.
+    pub clip: ClipMode,
+    /// Write at the model's rate instead of the input's.
+    pub keep_model_rate: bool,
+    /// Shifts, overlap, seed and segment.
+    pub apply: ApplyOptions,
+    /// Which stems.
+    pub stems: StemSelection,
+}
+
+/// What [`separate_file`] wrote.
+#[derive(Debug, Clone)]
+pub struct Separated {
+    /// `(stem name, file)` in the model's source order.
+    pub stems: Vec<(String, PathBuf)>,
+    /// Length of the stems in seconds.
+    pub seconds: f64,
+    /// Sample rate of the stems.
+    pub sample_rate: u32,
+    /// The common factor all stems were divided by to avoid clipping (1: none).
+    pub rescale: f32,
+}
+
+impl StemFormat {
+    fn output(self) -> (OutputFormat, &'static str) {
+        match self {
+            StemFormat::Flac => (OutputFormat::Flac24, "flac"),
+            StemFormat::Wav => (OutputFormat::Wav16, "wav"),
+            StemFormat::WavF32 => (OutputFormat::WavF32, "wav"),
+        }
+    }
+}
+
+/// The stem names a selection writes, checked against the model's sources.
+pub fn wanted_stems(sources: &[String], selection: &StemSelection) -> AppResult<Vec<String>> {
+    match selection {
+        StemSelection::All => Ok(sources.to_vec()),
+        StemSelection::TwoStems(two) => {
+            if !sources.contains(two) {
+                return Err(AppError::BadRequest(format!(
+                    "--two-stems {two}: the model's sources are {}",
+                    sources.join(", ")
+                )));
+            }
+            Ok(vec![two.clone(), format!("no_{two}")])
+        }
+        StemSelection::Only(list) => {
+            for s in list {
+                if !sources.contains(s) {
+                    return Err(AppError::BadRequest(format!(
+                        "--stems {s}: the model's sources are {}",
+                        sources.join(", ")
+                    )));
+                }
+            }
+            Ok(list.clone())
+        }
+    }
+}
+
+/// Separates `input` into `out_dir/{stem}.{ext}`.
+///
+/// `progress` sees each finished segment; `cancelled` is polled while decoding and
+/// between segments, and when it returns true the call ends with
+/// [`AppError::Cancelled`], leaving no stem file behind.
+pub fn separate_file(
+    input: &Path,
+    separator: &Separator,
+    out_dir: &Path,
+    settings: &SeparateSettings,
+    progress: &mut dyn FnMut(&Progress),
+    cancelled: &dyn Fn() -> bool,
+) -> AppResult<Separated> {
+    if !(0.0..1.0).contains(&settings.apply.overlap) {
+        return Err(AppError::BadRequest(
+            "--overlap must be at least 0 and below 1".into(),
+        ));
+    }
+    let sources: Vec<String> = separator.sources().to_vec();
+    let wanted = wanted_stems(&sources, &settings.stems)?;
+    let tmp_err = |e: std::io::Error| AppError::io(out_dir, e);
+
+    // Pass 1: decode, convert to the model's rate and channels, stage to a temp
+    // file, and measure the mean and spread of the mono mix for normalisation.
+    let mut decoder = Decoder::open(input)?;
+    let info = decoder.info().clone();
+    let model_rate = separator.samplerate();
+    let model_ch = separator.audio_channels();
+    let mut resampler = Resampler::new(info.sample_rate, model_rate, model_ch)?;
+    let mut mix_file = tempfile::tempfile().map_err(|e| AppError::io("temporary mix", e))?;
+    let mut staged = BufWriter::new(&mut mix_file);
+    let (mut frames, mut sum, mut sum_sq) = (0usize, 0f64, 0f64);
+    let mut converted = vec![Vec::new(); model_ch];
+    let mut resampled = vec![Vec::new(); model_ch];
+    let mut write_frames =
+        |planes: &mut [Vec<f32>], staged: &mut BufWriter<&mut File>| -> std::io::Result<()> {
+            let n = planes.first().map_or(0, Vec::len);
+            for i in 0..n {
+                let mut m = 0.0f64;
+                for p in planes.iter() {
+                    staged.write_all(&p[i].to_le_bytes())?;
+                    m += f64::from(p[i]);
+                }
+                m /= planes.len() as f64;
+                sum += m;
+                sum_sq += m * m;
+            }
+            frames += n;
+            for p in planes.iter_mut() {
+                p.clear();
+            }
+            Ok(())
+        };
+    let mix_err = |e: std::io::Error| AppError::io("temporary mix", e);
+    while let Some(block) = decoder.next_block()? {
+        if cancelled() {
+            return Err(AppError::Cancelled);
+        }
+        to_model_channels(block, info.layout, model_ch, &mut converted);
+        resampler.process(&converted, &mut resampled)?;
+        write_frames(&mut resampled, &mut staged).map_err(mix_err)?;
+    }
+    resampler.finish(&mut resampled)?;
+    write_frames(&mut resampled, &mut staged).map_err(mix_err)?;
+    staged.flush().map_err(mix_err)?;
+    drop(staged);
+    if frames < 2 {
+        return Err(AppError::BadRequest(format!(
+            "{}: too short to separate",
+            input.display()
+        )));
+    }
+    let mean = sum / frames as f64;
+    let var = ((sum_sq - frames as f64 * mean * mean) / (frames as f64 - 1.0)).max(0.0);
+    let std = var.sqrt() + 1e-8;
+    let input_frames = decoder.frames_decoded() as usize;
+    let mut mix = TempMix {
+        file: mix_file,
+        frames,
+        channels: model_ch,
+        mean,
+        std,
+        raw: Vec::new(),
+    };
+
+    // Pass 2: separate, denormalise, back to the output rate, stage as f32.
+    let out_rate = if settings.keep_model_rate {
+        model_rate
+    } else {
+        info.sample_rate
+    };
+    let out_frames = if settings.keep_model_rate {
+        frames
+    } else {
+        input_frames
+    };
+    std::fs::create_dir_all(out_dir).map_err(tmp_err)?;
+    let mut stages: Vec<Stage> = Vec::new();
+    for name in &wanted {
+        let file = tempfile::tempfile_in(out_dir)
+            .or_else(|_| tempfile::tempfile())
+            .map_err(tmp_err)?;
+        stages.push(Stage {
+            name: name.clone(),
+            file: BufWriter::new(file),
+            frames: 0,
+            peak: 0.0,
+        });
+    }
+    let mut back: Vec<Resampler> = wanted
+        .iter()
+        .map(|_| Resampler::new(model_rate, out_rate, model_ch))
+        .collect::<Result<_, _>>()?;
+    let opts = &settings.apply;
+    let mut stem_buf: Vec<Vec<f32>> = vec![Vec::new(); model_ch];
+    let mut outs: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); model_ch]; wanted.len()];
+    let mut write_err: Option<AppError> = None;
+    let result = separator.apply_stream(
+        &mut mix,
+        opts,
+        &mut |p| {
+            progress(&p);
+            !cancelled()
+        },
+        &mut |block| {
+            let r = (|| -> AppResult<()> {
+                for (w, name) in wanted.iter().enumerate() {
+                    // The stem (or the sum of the others for no_SOURCE), denormalised.
+                    for (c, buf) in stem_buf.iter_mut().enumerate() {
+                        let n = block[0][c].len();
+                        buf.clear();
+                        buf.resize(n, 0.0);
+                        for (k, src) in sources.iter().enumerate() {
+                            let take = if let Some(rest) = name.strip_prefix("no_") {
+                                src != rest
+                            } else {
+                                src == name
+                            };
+                            if take {
+                                buf.iter_mut().zip(&block[k][c]).for_each(|(o, v)| *o += v);
+                            }
+                        }
+                        let parts = if name.starts_with("no_") {
+                            sources.len() - 1
+                        } else {
+                            1
+                        } as f64;
+                        for v in buf.iter_mut() {
+                            // Each source gets the mean back, as the reference does.
+                            *v = (f64::from(*v) * std + mean * parts) as f32;
+                        }
+                    }
+                    back[w].process(&stem_buf, &mut outs[w])?;
+                    stage(&mut stages[w], &mut outs[w], out_frames).map_err(tmp_err)?;
+                }
+                Ok(())
+            })();
+            r.map_err(|e| {
+                let msg = e.to_string();
+                write_err = Some(e);
+                DemucsError::Input(msg)
+            })
+        },
+    );
+    match result {
+        Err(DemucsError::Cancelled) => return Err(AppError::Cancelled),
+        Err(e) => return Err(write_err.unwrap_or_else(|| e.into())),
+        Ok(()) => {}
+    }
+    for (w, r) in back.iter_mut().enumerate() {
+        r.finish(&mut outs[w])?;
+        stage(&mut stages[w], &mut outs[w], out_frames).map_err(tmp_err)?;
+    }
+
+    // Pass 3: encode with one common clipping factor.
+    let peak = stages.iter().map(|s| s.peak).fold(0.0f32, f32::max);
+    let (format, ext) = settings.format.output();
+    let factor = if format.is_integer() && settings.clip == ClipMode::Rescale {
+        (1.01 * peak).max(1.0)
+    } else {
+        1.0
+    };
+    let layout = ChannelLayout::default_for(model_ch);
+    let mut writers = Vec::new();
+    for s in &mut stages {
+        if cancelled() {
+            return Err(AppError::Cancelled);
+        }
+        let path = out_dir.join(format!("{}.{ext}", s.name));
+        let mut w = AudioWriter::create(&path, format, out_rate, layout)?;
+        copy_stage(
+            s,
+            out_frames,
+            model_ch,
+            factor,
+            settings.clip == ClipMode::Clamp,
+            &mut w,
+        )?;
+        writers.push((s.name.clone(), w, path));
+    }
+    let mut written = Vec::new();
+    for (name, w, path) in writers {
+        w.finish()?;
+        written.push((name, path));
+    }
+    Ok(Separated {
+        stems: written,
+        seconds: out_frames as f64 / f64::from(out_rate),
+        sample_rate: out_rate,
+        rescale: factor,
+    })
+}
+
+/// The mix after conversion, in a temporary file of interleaved f32 frames.
+struct TempMix {
+    file: File,
+    frames: usize,
+    channels: usize,
+    mean: f64,
+    std: f64,
+    raw: Vec<u8>,
+}
+
+impl MixSource for TempMix {
+    fn len(&self) -> usize {
+        self.frames
+    }
+
+    fn channels(&self) -> usize {
+        self.channels
+    }
+
+    fn read(
+        &mut self,
+        start: isize,
+        len: usize,
+        out: &mut Vec<Vec<f32>>,
+    ) -> Result<(), DemucsError> {
+        out.resize_with(self.channels, Vec::new);
+        for o in out.iter_mut() {
+            o.clear();
+            o.resize(len, 0.0);
+        }
+        let from = start.max(0) as usize;
+        let to = ((start + len as isize).max(0) as usize).min(self.frames);
+        if to <= from {
+            return Ok(());
+        }
+        let bytes = (to - from) * self.channels * 4;
+        self.raw.resize(bytes, 0);
+        self.file
+            .read_exact_at(&mut self.raw, (from * self.channels * 4) as u64)
+            .map_err(|e| DemucsError::Input(format!("reading the temporary mix: {e}")))?;
+        let skip = (from as isize - start) as usize;
+        let (mean, std) = (self.mean as f32, self.std as f32);
+        for (i, frame) in self.raw.chunks_exact(self.channels * 4).enumerate() {
+            for (c, s) in frame.chunks_exact(4).enumerate() {
+                let v = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+                out[c][skip + i] = (v - mean) / std;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Converts decoded channels to the model's stereo: mono is duplicated, 2.1/5.1/7.1
+/// are folded down with the ITU-R BS.775 coefficients (LFE dropped), other layouts
+/// keep their first two channels.
+fn to_model_channels(block: &[Vec<f32>], layout: ChannelLayout, want: usize, out: &mut [Vec<f32>]) {
+    let n = block.first().map_or(0, Vec::len);
+    for o in out.iter_mut() {
+        o.clear();
+        o.resize(n, 0.0);
+    }
+    if want == 1 {
+        for c in block {
+            out[0]
+                .iter_mut()
+                .zip(c)
+                .for_each(|(o, v)| *o += v / block.len() as f32);
+        }
+        return;
+    }
+    match block.len() {
+        1 => {
+            for o in out.iter_mut() {
+                o.copy_from_slice(&block[0]);
+            }
+        }
+        _ if !layout.speakers().is_empty() && block.len() > 2 => {
+            const G: f32 = std::f32::consts::FRAC_1_SQRT_2;
+            for (speaker, c) in layout.speakers().iter().zip(block) {
+                let (l, r) = match speaker {
+                    Speaker::FrontLeft => (1.0, 0.0),
+                    Speaker::FrontRight => (0.0, 1.0),
+                    Speaker::FrontCenter => (G, G),
+                    Speaker::BackLeft | Speaker::SideLeft => (G, 0.0),
+                    Speaker::BackRight | Speaker::SideRight => (0.0, G),
+                    _ => (0.0, 0.0),
+                };
+                for i in 0..n {
+                    out[0][i] += l * c[i];
+                    out[1][i] += r * c[i];
+                }
+            }
+        }
+        _ => {
+            for (o, c) in out.iter_mut().zip(block) {
+                o.copy_from_slice(c);
+            }
+        }
+    }
+}
+
+/// One output file being staged as interleaved f32.
+struct Stage {
+    name: String,
+    file: BufWriter<File>,
+    frames: usize,
+    peak: f32,
+}
+
+/// Appends finished output to a stage, up to `limit` frames.
+fn stage(s: &mut Stage, planes: &mut [Vec<f32>], limit: usize) -> std::io::Result<()> {
+    let n = planes.first().map_or(0, Vec::len);
+    let take = n.min(limit.saturating_sub(s.frames));
+    for i in 0..take {
+        for p in planes.iter() {
+            s.peak = s.peak.max(p[i].abs());
+            s.file.write_all(&p[i].to_le_bytes())?;
+        }
+    }
+    s.frames += take;
+    for p in planes.iter_mut() {
+        p.clear();
+    }
+    Ok(())
+}
+
+/// Encodes a staged stem, padding with silence to exactly `frames`.
+fn copy_stage(
+    s: &mut Stage,
+    frames: usize,
+    channels: usize,
+    factor: f32,
+    clamp: bool,
+    w: &mut AudioWriter,
+) -> AppResult<()> {
+    let err = |e: std::io::Error| AppError::io("temporary stem", e);
+    s.file.flush().map_err(err)?;
+    let file = s.file.get_mut();
+    file.seek(SeekFrom::Start(0)).map_err(err)?;
+    let mut reader = std::io::BufReader::new(file);
+    const BLOCK: usize = 4096;
+    let mut raw = vec![0u8; BLOCK * channels * 4];
+    let mut planes = vec![Vec::with_capacity(BLOCK); channels];
+    let mut done = 0;
+    while done < frames {
+        let n = BLOCK.min(frames - done);
+        let available = n.min(s.frames.saturating_sub(done));
+        reader
+            .read_exact(&mut raw[..available * channels * 4])
+            .map_err(err)?;
+        for p in planes.iter_mut() {
+            p.clear();
+        }
+        for frame in raw[..available * channels * 4].chunks_exact(channels * 4) {
+            for (c, b) in frame.chunks_exact(4).enumerate() {
+                let mut v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]) / factor;
+                if clamp {
+                    v = v.clamp(-1.0, 1.0);
+                }
+                planes[c].push(v);
+            }
+        }
+        for p in planes.iter_mut() {
+            p.resize(n, 0.0);
+        }
+        let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
+        w.write(&refs)?;
+        done += n;
+    }
+    Ok(())
+}

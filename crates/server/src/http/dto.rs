@@ -1,0 +1,286 @@
+//! What the API sends and receives. Kept apart from the app's types so that the
+//! database can change without changing the API.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::jobs::Job;
+use crate::app::library::{StemFile, Track};
+
+/// A stem file of a track.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StemDto {
+    /// Model that produced it.
+    pub model: String,
+    /// Source name: drums, bass, other, vocals (guitar, piano for six-stem models).
+    pub source: String,
+    /// Where to fetch it (supports HTTP Range).
+    pub url: String,
+}
+
+impl StemDto {
+    pub(crate) fn from_file(s: &StemFile) -> Self {
+        StemDto {
+            url: format!(
+                "/api/tracks/{}/stems/{}?model={}",
+                s.track_id, s.source, s.model
+            ),
+            model: s.model.clone(),
+            source: s.source.clone(),
+        }
+    }
+}
+
+/// A track of the library.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TrackDto {
+    /// Id.
+    pub id: i64,
+    /// Title (tag, else file name).
+    pub title: String,
+    /// Artist tag.
+    pub artist: Option<String>,
+    /// Album tag.
+    pub album: Option<String>,
+    /// `upload` or `library`.
+    pub origin: String,
+    /// The uploaded file's name.
+    pub original_name: Option<String>,
+    /// Path inside the library folder (library tracks only).
+    pub library_path: Option<String>,
+    /// Codec (`flac`, `pcm_s16le`, `mp3`, `vorbis`, `aac`, `alac`, ...).
+    pub codec: String,
+    /// Sample rate in Hz.
+    pub sample_rate: i64,
+    /// Channels.
+    pub channels: i64,
+    /// Speaker layout (`mono`, `stereo`, `5.1`, ...).
+    pub layout: String,
+    /// Bits per sample (PCM-like codecs).
+    pub bits_per_sample: Option<i64>,
+    /// Duration in seconds.
+    pub duration_s: Option<f64>,
+    /// File size in bytes.
+    pub file_size: i64,
+    /// Tags.
+    pub tags: BTreeMap<String, String>,
+    /// `pending`, `done` or `failed`.
+    pub analysis_status: String,
+    /// The Inspector report (loudness, true peak, DR, crest, clipping, stereo image).
+    #[schema(value_type = Option<Object>)]
+    pub analysis: Option<serde_json::Value>,
+    /// Why the analysis failed.
+    pub analysis_error: Option<String>,
+    /// True when stems exist.
+    pub is_separated: bool,
+    /// The stems, by model.
+    pub stems: Vec<StemDto>,
+    /// Where the original audio is served (supports HTTP Range).
+    pub audio_url: String,
+    /// When it was added, ms since the Unix epoch.
+    pub created_at: i64,
+}
+
+impl TrackDto {
+    pub(crate) fn new(t: Track, stems: &[StemFile]) -> Self {
+        TrackDto {
+            audio_url: format!("/api/tracks/{}/audio", t.id),
+            id: t.id,
+            title: t.title,
+            artist: t.artist,
+            album: t.album,
+            library_path: (t.origin == "library").then(|| t.path.clone()),
+            origin: t.origin,
+            original_name: t.original_name,
+            codec: t.codec,
+            sample_rate: t.sample_rate,
+            channels: t.channels,
+            layout: t.layout,
+            bits_per_sample: t.bits_per_sample,
+            duration_s: t.duration_s,
+            file_size: t.file_size,
+            tags: serde_json::from_str(&t.tags).unwrap_or_default(),
+            analysis_status: t.analysis_status,
+            analysis: t.analysis.and_then(|a| serde_json::from_str(&a).ok()),
+            analysis_error: t.analysis_error,
+            is_separated: !stems.is_empty(),
+            stems: stems.iter().map(StemDto::from_file).collect(),
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// A page of tracks.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TrackPage {
+    /// The tracks.
+    pub items: Vec<TrackDto>,
+    /// Tracks matching in all.
+    pub total: i64,
+    /// Offset of the first item.
+    pub offset: i64,
+    /// Page size asked for.
+    pub limit: i64,
+}
+
+/// Paging and search of `GET /api/tracks`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TrackQuery {
+    /// Words to find in title, artist, album or file name.
+    pub q: Option<String>,
+    /// First item (default 0).
+    pub offset: Option<i64>,
+    /// Items per page (default 50, at most 500).
+    pub limit: Option<i64>,
+}
+
+/// A separation job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobDto {
+    /// Id.
+    pub id: i64,
+    /// Track being separated.
+    pub track_id: i64,
+    /// Model.
+    pub model: String,
+    /// `queued`, `running`, `done`, `failed` or `cancelled`.
+    pub status: String,
+    /// Fraction done, 0..1.
+    pub progress: f64,
+    /// Estimated seconds left while running.
+    pub eta_s: Option<f64>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The worker running (or that ran) it.
+    pub worker: Option<String>,
+    /// Times a worker took it (more than 1 after a worker died).
+    pub attempts: i64,
+    /// Priority (interactive 10, library batch 0).
+    pub priority: i64,
+    /// Queued at, ms since the Unix epoch.
+    pub created_at: i64,
+    /// Started at.
+    pub started_at: Option<i64>,
+    /// Finished at.
+    pub finished_at: Option<i64>,
+    /// Server-Sent Events of this job's progress.
+    pub events_url: String,
+}
+
+impl From<Job> for JobDto {
+    fn from(j: Job) -> Self {
+        JobDto {
+            events_url: format!("/api/jobs/{}/events", j.id),
+            id: j.id,
+            track_id: j.track_id,
+            model: j.model,
+            status: j.status,
+            progress: j.progress,
+            eta_s: j.eta_s,
+            error: j.error,
+            worker: j.worker,
+            attempts: j.attempts,
+            priority: j.priority,
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+        }
+    }
+}
+
+/// Body of `POST /api/tracks/{id}/separate` and `POST /api/library/separate`.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct SeparateRequest {
+    /// Model name (default: the server's `--model`).
+    pub model: Option<String>,
+}
+
+/// Body of `POST /api/library/separate`'s answer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct BatchQueued {
+    /// Jobs queued.
+    pub queued: usize,
+}
+
+/// Status filter of `GET /api/jobs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobQuery {
+    /// Only jobs with this status.
+    pub status: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+/// Model choice for stem downloads.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ModelQuery {
+    /// Model whose stems to use (default: the default model's, else the first).
+    pub model: Option<String>,
+}
+
+/// Body of `POST /api/tracks/{id}/mix`: the Stem Engine's settings.
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MixRequest {
+    /// Model whose stems to mix.
+    pub model: Option<String>,
+    /// Preset: original, karaoke, acappella, musician, bass-practice, drum-practice.
+    pub preset: Option<String>,
+    /// Gain per stem in dB, after the preset, e.g. `{"vocals": -6}`.
+    #[serde(default)]
+    pub gains: BTreeMap<String, f32>,
+    /// Muted stems.
+    #[serde(default)]
+    pub mute: Vec<String>,
+    /// Soloed stems.
+    #[serde(default)]
+    pub solo: Vec<String>,
+    /// Output layout: mono, stereo (default), 2.1, 5.1, 7.1.
+    pub layout: Option<String>,
+    /// `flac` (default) or `wav`.
+    pub format: Option<String>,
+    /// `16`, `24` (default) or `32f` (WAV only).
+    pub bit_depth: Option<String>,
+    /// LFE crossover in Hz (default 80).
+    pub crossover_hz: Option<f32>,
+    /// Share of vocals kept in the front pair for 5.1/7.1 (default 0.2).
+    pub vocal_front_share: Option<f32>,
+    /// Level of the surrounds (default 1).
+    pub surround_level: Option<f32>,
+    /// LFE level (default 1).
+    pub lfe_gain: Option<f32>,
+}
+
+/// Body of `POST /api/login`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// The access token.
+    pub token: String,
+}
+
+/// Answer of `GET /api/health`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// Server version.
+    pub version: String,
+}
+
+/// A model and whether it can be used.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ModelDto {
+    /// Name to pass as `model`.
+    pub name: String,
+    /// What it is.
+    pub description: String,
+    /// True when its files are in the model store (or it is the configured file).
+    pub installed: bool,
+    /// True for the server's default.
+    pub default: bool,
+}

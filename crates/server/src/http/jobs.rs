@@ -1,0 +1,196 @@
+//! Jobs (status, events, cancel), the library folder and the models.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures_util::Stream;
+
+use super::dto::{BatchQueued, JobDto, JobQuery, ModelDto, SeparateRequest};
+use super::error::{ApiError, ErrorBody};
+use super::{AppPath, AppQuery};
+use crate::app::library::ScanReport;
+use crate::app::models::{is_model_name, KNOWN};
+use crate::app::{App, AppError};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Recent jobs, newest first.
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs", params(JobQuery),
+    responses((status = 200, body = [JobDto])), security(("token" = [])))]
+pub(crate) async fn list_jobs(
+    State(app): State<App>,
+    AppQuery(q): AppQuery<JobQuery>,
+) -> ApiResult<Json<Vec<JobDto>>> {
+    if let Some(s) = &q.status {
+        if !["queued", "running", "done", "failed", "cancelled"].contains(&s.as_str()) {
+            return Err(AppError::BadRequest(format!(
+                "status {s:?}: use queued, running, done, failed or cancelled"
+            ))
+            .into());
+        }
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::BadRequest("limit must be 1..=1000".into()).into());
+    }
+    let jobs = app.list_jobs(q.status.as_deref(), limit).await?;
+    Ok(Json(jobs.into_iter().map(Into::into).collect()))
+}
+
+/// A job: status, progress 0-1, ETA, error.
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, body = JobDto), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn get_job(
+    State(app): State<App>,
+    AppPath(id): AppPath<i64>,
+) -> ApiResult<Json<JobDto>> {
+    Ok(Json(app.job(id).await?.into()))
+}
+
+/// Cancel a queued or running job.
+#[utoipa::path(delete, path = "/api/jobs/{id}", tag = "jobs",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, body = JobDto, description = "cancelled"),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "already finished")),
+    security(("token" = [])))]
+pub(crate) async fn cancel_job(
+    State(app): State<App>,
+    AppPath(id): AppPath<i64>,
+) -> ApiResult<Json<JobDto>> {
+    Ok(Json(app.cancel_job(id).await?.into()))
+}
+
+/// A job's progress as Server-Sent Events: a `job` event (the job as JSON) at
+/// once and on every change, ending after the job finishes.
+#[utoipa::path(get, path = "/api/jobs/{id}/events", tag = "jobs",
+    params(("id" = i64, Path, description = "job id")),
+    responses((status = 200, description = "text/event-stream of `job` events with JobDto data",
+        content_type = "text/event-stream"), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn job_events(
+    State(app): State<App>,
+    AppPath(id): AppPath<i64>,
+) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    app.job(id).await?;
+    let rx = app.job_events();
+    struct St {
+        app: App,
+        rx: tokio::sync::broadcast::Receiver<i64>,
+        last: Option<JobDto>,
+        done: bool,
+    }
+    let state = St {
+        app,
+        rx,
+        last: None,
+        done: false,
+    };
+    let stream = futures_util::stream::unfold(state, move |mut st| async move {
+        if st.done {
+            return None;
+        }
+        loop {
+            let job: JobDto = match st.app.job(id).await {
+                Ok(j) => j.into(),
+                Err(e) => {
+                    // The job (or its track) was deleted.
+                    st.done = true;
+                    let ev = Event::default().event("error").data(e.to_string());
+                    return Some((Ok(ev), st));
+                }
+            };
+            if st.last.as_ref() != Some(&job) {
+                let finished = matches!(job.status.as_str(), "done" | "failed" | "cancelled");
+                let ev = Event::default()
+                    .event("job")
+                    .json_data(&job)
+                    .unwrap_or_else(|_| Event::default().event("job"));
+                st.last = Some(job);
+                st.done = finished;
+                return Some((Ok(ev), st));
+            }
+            // Wait for a change to any job (or poll: events can be missed when
+            // many jobs change at once, and progress also moves between them).
+            let wait = tokio::time::timeout(Duration::from_millis(500), async {
+                loop {
+                    match st.rx.recv().await {
+                        Ok(changed) if changed == id || changed < 0 => return,
+                        Ok(_) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            std::future::pending::<()>().await
+                        }
+                    }
+                }
+            });
+            let _ = wait.await;
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Rescan the library folder for new, changed and removed files.
+#[utoipa::path(post, path = "/api/library/scan", tag = "library",
+    responses((status = 200, description = "what changed", body = Object),
+        (status = 409, body = ErrorBody, description = "no library folder configured")),
+    security(("token" = [])))]
+pub(crate) async fn scan_library(State(app): State<App>) -> ApiResult<Json<ScanReport>> {
+    Ok(Json(app.scan_library().await?))
+}
+
+/// Queue a separation of every track that has no stems from the model, at a lower
+/// priority than separations asked for one track at a time.
+#[utoipa::path(post, path = "/api/library/separate", tag = "library",
+    request_body(content = Option<SeparateRequest>, description = "optional: the model"),
+    responses((status = 202, body = BatchQueued), (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn separate_library(
+    State(app): State<App>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<BatchQueued>)> {
+    let req: SeparateRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SeparateRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| AppError::BadRequest(format!("separate request: {e}")))?
+    };
+    if let Some(m) = &req.model {
+        if !is_model_name(m) {
+            return Err(AppError::BadRequest(format!("{m:?} is not a model name")).into());
+        }
+    }
+    let queued = app.enqueue_library(req.model.as_deref()).await?;
+    Ok((StatusCode::ACCEPTED, Json(BatchQueued { queued })))
+}
+
+/// The separation models and whether they are installed.
+#[utoipa::path(get, path = "/api/models", tag = "library",
+    responses((status = 200, body = [ModelDto])), security(("token" = [])))]
+pub(crate) async fn list_models(State(app): State<App>) -> Json<Vec<ModelDto>> {
+    let default = app.default_model_name();
+    let mut out: Vec<ModelDto> = KNOWN
+        .iter()
+        .map(|k| ModelDto {
+            name: k.name.into(),
+            description: k.description.into(),
+            installed: app.model_path(k.name).is_ok(),
+            default: k.name == default,
+        })
+        .collect();
+    if !KNOWN.iter().any(|k| k.name == default) {
+        out.push(ModelDto {
+            installed: app.model_path(&default).is_ok(),
+            name: default,
+            description: format!("model file {}", app.config().default_model),
+            default: true,
+        });
+    }
+    Json(out)
+}

@@ -1,0 +1,211 @@
+//! The HTTP layer: axum routes, authentication, DTOs and the OpenAPI document.
+//! Handlers translate requests into [`App`] calls and errors into JSON.
+
+pub mod dto;
+pub mod error;
+mod jobs;
+mod tracks;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::handler::Handler;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::app::{App, AppError};
+use dto::{Health, LoginRequest};
+use error::{ApiError, ErrorBody};
+
+/// `Json` whose rejections are JSON errors.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub(crate) struct AppJson<T>(pub T);
+
+/// `Path` whose rejections are JSON errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub(crate) struct AppPath<T>(pub T);
+
+/// `Query` whose rejections are JSON errors.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub(crate) struct AppQuery<T>(pub T);
+
+/// Name of the login cookie.
+pub const COOKIE: &str = "sonantica_token";
+
+/// JSON bodies other than uploads are small.
+const JSON_LIMIT: usize = 64 * 1024;
+
+/// The token a request carries: `Authorization: Bearer …`, else the login cookie.
+fn request_token(headers: &HeaderMap) -> Option<&str> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return v.strip_prefix("Bearer ").map(str::trim);
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v)
+}
+
+async fn require_token(State(app): State<App>, req: Request, next: Next) -> Response {
+    match request_token(req.headers()) {
+        Some(t) if app.check_token(t) => next.run(req).await,
+        _ => ApiError(AppError::Unauthorized).into_response(),
+    }
+}
+
+/// Liveness: answers once the server is ready (no token needed).
+#[utoipa::path(get, path = "/api/health", tag = "server",
+    responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+/// Exchange the access token for a session cookie (for browsers).
+#[utoipa::path(post, path = "/api/login", tag = "server", request_body = LoginRequest,
+    responses((status = 204, description = "cookie set"), (status = 401, body = ErrorBody)))]
+async fn login(State(app): State<App>, AppJson(req): AppJson<LoginRequest>) -> Response {
+    if !app.check_token(&req.token) {
+        return ApiError(AppError::Unauthorized).into_response();
+    }
+    let cookie = format!(
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000",
+        req.token
+    );
+    match HeaderValue::from_str(&cookie) {
+        Ok(v) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, v)]).into_response(),
+        Err(_) => ApiError(AppError::BadRequest(
+            "the token contains characters a cookie cannot hold; use the Authorization header"
+                .into(),
+        ))
+        .into_response(),
+    }
+}
+
+/// Forget the session cookie.
+#[utoipa::path(post, path = "/api/logout", tag = "server",
+    responses((status = 204, description = "cookie cleared")))]
+async fn logout() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(
+            header::SET_COOKIE,
+            HeaderValue::from_static(
+                "sonantica_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+            ),
+        )],
+    )
+        .into_response()
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The OpenAPI description of this API.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Sonántica Neural Acoustic", description = "The listening station's API: library, separation jobs, stems and mixes. Every call but health, login and this document needs the access token (`Authorization: Bearer TOKEN`, or the cookie set by /api/login)."),
+    paths(
+        health, login, logout,
+        tracks::list_tracks, tracks::upload_track, tracks::get_track, tracks::delete_track,
+        tracks::track_audio, tracks::list_stems, tracks::get_stem, tracks::stems_zip,
+        tracks::mix_track, tracks::separate_track,
+        jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_events,
+        jobs::scan_library, jobs::separate_library, jobs::list_models,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError(AppError::NotFound(format!(
+        "no such endpoint: {}",
+        req.uri().path()
+    )))
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let mut res = ApiError(AppError::BadRequest(format!(
+        "{} is not allowed on {}",
+        req.method(),
+        req.uri().path()
+    )))
+    .into_response();
+    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    res
+}
+
+/// The whole API as a router over `app`.
+pub fn router(app: App) -> Router {
+    let upload_limit = usize::try_from(app.config().max_upload_bytes.saturating_add(1 << 20))
+        .unwrap_or(usize::MAX);
+    let protected = Router::new()
+        .route(
+            "/api/tracks",
+            get(tracks::list_tracks)
+                .post(tracks::upload_track.layer(DefaultBodyLimit::max(upload_limit))),
+        )
+        .route(
+            "/api/tracks/{id}",
+            get(tracks::get_track).delete(tracks::delete_track),
+        )
+        .route("/api/tracks/{id}/audio", get(tracks::track_audio))
+        .route("/api/tracks/{id}/stems", get(tracks::list_stems))
+        .route("/api/tracks/{id}/stems.zip", get(tracks::stems_zip))
+        .route("/api/tracks/{id}/stems/{source}", get(tracks::get_stem))
+        .route("/api/tracks/{id}/mix", post(tracks::mix_track))
+        .route("/api/tracks/{id}/separate", post(tracks::separate_track))
+        .route("/api/jobs", get(jobs::list_jobs))
+        .route(
+            "/api/jobs/{id}",
+            get(jobs::get_job).delete(jobs::cancel_job),
+        )
+        .route("/api/jobs/{id}/events", get(jobs::job_events))
+        .route("/api/library/scan", post(jobs::scan_library))
+        .route("/api/library/separate", post(jobs::separate_library))
+        .route("/api/models", get(jobs::list_models))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            require_token,
+        ));
+    Router::new()
+        .route("/api/health", get(health))
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/openapi.json", get(openapi))
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(app)
+}

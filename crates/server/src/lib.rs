@@ -1,0 +1,39 @@
+//! Sonántica's listening station: the library, durable separation jobs and the
+//! HTTP API behind `sonantica serve`.
+//!
+//! - [`app`]: the application (library, jobs, storage, analysis, rendering), with
+//!   no HTTP types; the CLI also uses its file-level work ([`app::separate`],
+//!   [`app::render`], [`app::analysis`], [`app::models`]).
+//! - [`http`]: axum routes, DTOs, authentication, OpenAPI.
+
+pub mod app;
+pub mod http;
+
+pub use app::{App, AppError, AppResult, Config};
+
+/// Serves the API on `listener` until `shutdown` completes, then stops the
+/// background work and hands running jobs back to the queue.
+pub async fn serve(
+    app: App,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let background = app.start_background();
+    let token = app.shutdown_token();
+    let router = http::router(app.clone());
+    let stopper = app.clone();
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = token.cancelled() => {}
+            }
+            stopper.shutdown();
+        })
+        .await;
+    app.shutdown();
+    for h in background {
+        let _ = h.await;
+    }
+    result
+}
