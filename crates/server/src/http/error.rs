@@ -2,7 +2,7 @@
 //! and the body is always JSON `{error, detail}`.
 
 use axum::extract::multipart::{MultipartError, MultipartRejection};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -117,6 +117,16 @@ impl From<MultipartError> for ApiError {
                 "malformed upload: {}",
                 e.body_text()
             )))
+        }
+    }
+}
+
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError(AppError::TooLarge("the request body is too large".into()))
+        } else {
+            ApiError(AppError::BadRequest(e.body_text()))
         }
     }
 }

@@ -3,7 +3,6 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -12,7 +11,7 @@ use futures_util::Stream;
 
 use super::dto::{BatchQueued, JobDto, JobQuery, ModelDto, SeparateRequest};
 use super::error::{ApiError, ErrorBody};
-use super::{AppPath, AppQuery};
+use super::{AppBytes, AppPath, AppQuery};
 use crate::app::library::ScanReport;
 use crate::app::models::{is_model_name, KNOWN};
 use crate::app::{App, AppError};
@@ -153,7 +152,7 @@ pub(crate) async fn scan_library(State(app): State<App>) -> ApiResult<Json<ScanR
     security(("token" = [])))]
 pub(crate) async fn separate_library(
     State(app): State<App>,
-    body: Bytes,
+    AppBytes(body): AppBytes,
 ) -> ApiResult<(StatusCode, Json<BatchQueued>)> {
     let req: SeparateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SeparateRequest::default()

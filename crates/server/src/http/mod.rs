@@ -25,6 +25,17 @@ use error::{ApiError, ErrorBody};
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub(crate) struct AppJson<T>(pub T);
 
+/// The raw body, whose rejections (too large) are JSON errors.
+pub(crate) struct AppBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AppBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(AppBytes(axum::body::Bytes::from_request(req, state).await?))
+    }
+}
+
 /// `Path` whose rejections are JSON errors.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]

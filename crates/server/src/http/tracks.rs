@@ -3,7 +3,7 @@
 use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -19,7 +19,7 @@ use super::dto::{
     JobDto, MixRequest, ModelQuery, SeparateRequest, StemDto, TrackDto, TrackPage, TrackQuery,
 };
 use super::error::{ApiError, ErrorBody};
-use super::{AppPath, AppQuery};
+use super::{AppBytes, AppPath, AppQuery};
 use crate::app::jobs::PRIORITY_INTERACTIVE;
 use crate::app::models::is_model_name;
 use crate::app::render::{check_complete, render_mix, MixSettings};
@@ -408,7 +408,7 @@ fn mix_settings(req: &MixRequest) -> Result<MixSettings, AppError> {
 pub(crate) async fn mix_track(
     State(app): State<App>,
     AppPath(id): AppPath<i64>,
-    body: Bytes,
+    AppBytes(body): AppBytes,
 ) -> ApiResult<Response> {
     let req: MixRequest = if body.is_empty() {
         MixRequest::default()
@@ -469,7 +469,7 @@ pub(crate) async fn mix_track(
 pub(crate) async fn separate_track(
     State(app): State<App>,
     AppPath(id): AppPath<i64>,
-    body: Bytes,
+    AppBytes(body): AppBytes,
 ) -> ApiResult<(StatusCode, Json<JobDto>)> {
     let req: SeparateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SeparateRequest::default()

@@ -1,0 +1,976 @@
+//! Router tests: every endpoint's golden path and its auth, bad-input and
+//! not-found cases, through the real router (no sockets), with a small fixture
+//! model for separation. After each failure the test checks that nothing was left
+//! on disk or in the database.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use serde_json::Value;
+use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat};
+use sonantica_server::{App, Config};
+use tower::ServiceExt;
+
+const TOKEN: &str = "router-test-token-0123456789";
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demucs/tests/fixtures")
+}
+
+struct Station {
+    app: App,
+    router: axum::Router,
+    dir: tempfile::TempDir,
+}
+
+async fn station_with(edit: impl FnOnce(&mut Config), background: bool) -> Result<Station> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::new(dir.path().join("data"));
+    config.token = Some(TOKEN.into());
+    config.default_model = fixtures()
+        .join("small4.safetensors")
+        .to_string_lossy()
+        .into_owned();
+    config.threads = 1;
+    config.job_lease = Duration::from_secs(2);
+    edit(&mut config);
+    let (app, shown) = App::open(config).await?;
+    assert!(shown.is_none(), "a configured token is never printed");
+    if background {
+        app.start_background();
+    }
+    let router = sonantica_server::http::router(app.clone());
+    Ok(Station { app, router, dir })
+}
+
+async fn station() -> Result<Station> {
+    station_with(|_| {}, true).await
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Result<Value> {
+        serde_json::from_slice(&self.body)
+            .with_context(|| format!("not JSON: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts an error reply: the status and the JSON `{error, detail}` shape.
+    fn assert_error(&self, status: StatusCode, code: &str) -> Result<String> {
+        let j = self.json()?;
+        assert_eq!(self.status, status, "{j}");
+        assert_eq!(j["error"], code, "{j}");
+        let detail = j["detail"].as_str().unwrap_or_default().to_owned();
+        assert!(!detail.is_empty(), "{j}");
+        Ok(detail)
+    }
+}
+
+impl Station {
+    async fn send(&self, req: Request<Body>) -> Result<Reply> {
+        let res = self.router.clone().oneshot(req).await?;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await?
+            .to_vec();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn req(&self, method: Method, uri: &str) -> axum::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    }
+
+    async fn get(&self, uri: &str) -> Result<Reply> {
+        self.send(self.req(Method::GET, uri).body(Body::empty())?)
+            .await
+    }
+
+    async fn post_json(&self, uri: &str, body: &str) -> Result<Reply> {
+        self.send(
+            self.req(Method::POST, uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_owned()))?,
+        )
+        .await
+    }
+
+    async fn delete(&self, uri: &str) -> Result<Reply> {
+        self.send(self.req(Method::DELETE, uri).body(Body::empty())?)
+            .await
+    }
+
+    async fn upload(&self, name: &str, bytes: &[u8]) -> Result<Reply> {
+        let boundary = "sonantica-test-boundary";
+        let mut body = Vec::new();
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.send(
+            self.req(Method::POST, "/api/tracks")
+                .header(
+                    header::CONTENT_TYPE,
+                    format!("multipart/form-data; boundary={boundary}"),
+                )
+                .body(Body::from(body))?,
+        )
+        .await
+    }
+
+    fn media(&self) -> PathBuf {
+        self.dir.path().join("data/media")
+    }
+
+    async fn count(&self, table: &str) -> Result<i64> {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(self.app.db())
+            .await?;
+        Ok(n)
+    }
+
+    /// Nothing half-done on disk: no temporary files, no staging folders, and
+    /// exactly one upload file per uploaded track.
+    async fn assert_clean(&self) -> Result<()> {
+        let tmp: Vec<_> = std::fs::read_dir(self.media().join("tmp"))?.collect();
+        assert!(tmp.is_empty(), "media/tmp holds {tmp:?}");
+        let uploads = std::fs::read_dir(self.media().join("uploads"))?.count() as i64;
+        let (tracks,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM tracks WHERE origin = 'upload'")
+                .fetch_one(self.app.db())
+                .await?;
+        assert_eq!(uploads, tracks, "upload files vs upload tracks");
+        for t in std::fs::read_dir(self.media().join("stems"))? {
+            for e in std::fs::read_dir(t?.path())? {
+                let name = e?.file_name().to_string_lossy().into_owned();
+                assert!(!name.starts_with('.'), "staging left behind: {name}");
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_job(&self, id: i64, until: &[&str]) -> Result<Value> {
+        for _ in 0..600 {
+            let j = self.get(&format!("/api/jobs/{id}")).await?.json()?;
+            if until.iter().any(|s| j["status"] == *s) {
+                return Ok(j);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("job {id} did not reach {until:?}")
+    }
+
+    async fn wait_analysis(&self, id: i64) -> Result<Value> {
+        for _ in 0..400 {
+            let t = self.get(&format!("/api/tracks/{id}")).await?.json()?;
+            if t["analysis_status"] != "pending" {
+                return Ok(t);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("analysis of track {id} did not finish")
+    }
+}
+
+/// A WAV of `seconds` with a different sine in each channel (left `a` Hz at
+/// amplitude 0.5, right `b` Hz at 0.25), as bytes.
+fn wav(seconds: f64, a: f64, b: f64) -> Result<Vec<u8>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("t.wav");
+    write_tone(&path, seconds, a, b, OutputFormat::Wav16)?;
+    Ok(std::fs::read(path)?)
+}
+
+fn write_tone(path: &Path, seconds: f64, a: f64, b: f64, format: OutputFormat) -> Result<()> {
+    let rate = 44_100u32;
+    let n = (seconds * f64::from(rate)) as usize;
+    let t = |i: usize| i as f64 / f64::from(rate);
+    let left: Vec<f32> = (0..n)
+        .map(|i| (0.5 * (2.0 * std::f64::consts::PI * a * t(i)).sin()) as f32)
+        .collect();
+    let right: Vec<f32> = (0..n)
+        .map(|i| (0.25 * (2.0 * std::f64::consts::PI * b * t(i)).sin()) as f32)
+        .collect();
+    let mut w = AudioWriter::create(path, format, rate, ChannelLayout::Stereo)?;
+    w.write(&[&left, &right])?;
+    w.finish()?;
+    Ok(())
+}
+
+fn decode(path: &Path) -> Result<Vec<Vec<f32>>> {
+    Ok(Decoder::read_all(path)?.1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_call_but_health_and_login_needs_the_token() -> Result<()> {
+    let st = station().await?;
+    let health = st
+        .send(Request::get("/api/health").body(Body::empty())?)
+        .await?;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()?["status"], "ok");
+    let spec = st
+        .send(Request::get("/api/openapi.json").body(Body::empty())?)
+        .await?;
+    assert_eq!(spec.status, StatusCode::OK);
+
+    for (method, uri) in [
+        (Method::GET, "/api/tracks"),
+        (Method::POST, "/api/tracks"),
+        (Method::GET, "/api/tracks/1"),
+        (Method::DELETE, "/api/tracks/1"),
+        (Method::GET, "/api/tracks/1/audio"),
+        (Method::GET, "/api/tracks/1/stems"),
+        (Method::GET, "/api/tracks/1/stems/vocals"),
+        (Method::GET, "/api/tracks/1/stems.zip"),
+        (Method::POST, "/api/tracks/1/mix"),
+        (Method::POST, "/api/tracks/1/separate"),
+        (Method::GET, "/api/jobs"),
+        (Method::GET, "/api/jobs/1"),
+        (Method::DELETE, "/api/jobs/1"),
+        (Method::GET, "/api/jobs/1/events"),
+        (Method::POST, "/api/library/scan"),
+        (Method::POST, "/api/library/separate"),
+        (Method::GET, "/api/models"),
+    ] {
+        let none = st
+            .send(
+                Request::builder()
+                    .method(method.clone())
+                    .uri(uri)
+                    .body(Body::empty())?,
+            )
+            .await?;
+        none.assert_error(StatusCode::UNAUTHORIZED, "unauthorized")?;
+        assert_eq!(none.headers[header::WWW_AUTHENTICATE], "Bearer");
+        let wrong = st
+            .send(
+                Request::builder()
+                    .method(method.clone())
+                    .uri(uri)
+                    .header(header::AUTHORIZATION, "Bearer not-the-token-at-all")
+                    .body(Body::empty())?,
+            )
+            .await?;
+        wrong.assert_error(StatusCode::UNAUTHORIZED, "unauthorized")?;
+    }
+
+    // Browsers log in for a cookie.
+    let bad_login = st
+        .send(
+            Request::post("/api/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"token":"wrong-token-wrong-token"}"#))?,
+        )
+        .await?;
+    bad_login.assert_error(StatusCode::UNAUTHORIZED, "unauthorized")?;
+    let login = st
+        .send(
+            Request::post("/api/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(format!(r#"{{"token":"{TOKEN}"}}"#)))?,
+        )
+        .await?;
+    assert_eq!(login.status, StatusCode::NO_CONTENT);
+    let cookie = login.headers[header::SET_COOKIE].to_str()?.to_owned();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let pair = cookie.split(';').next().unwrap_or_default().to_owned();
+    let with_cookie = st
+        .send(
+            Request::get("/api/tracks")
+                .header(header::COOKIE, format!("theme=dark; {pair}"))
+                .body(Body::empty())?,
+        )
+        .await?;
+    assert_eq!(with_cookie.status, StatusCode::OK);
+    let logout = st
+        .send(Request::post("/api/logout").body(Body::empty())?)
+        .await?;
+    assert_eq!(logout.status, StatusCode::NO_CONTENT);
+    assert!(logout.headers[header::SET_COOKIE]
+        .to_str()?
+        .contains("Max-Age=0"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_token_is_shown_once_and_stored_hashed() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (app, shown) = App::open(Config::new(dir.path())).await?;
+    let token = shown.context("first run shows a token")?;
+    assert!(app.check_token(&token));
+    assert!(!app.check_token("something else"));
+    let (stored,): (String,) = sqlx::query_as("SELECT value FROM settings")
+        .fetch_one(app.db())
+        .await?;
+    assert!(!stored.contains(&token), "the token itself is not stored");
+    drop(app);
+    let (again, shown) = App::open(Config::new(dir.path())).await?;
+    assert!(shown.is_none(), "a second start shows nothing");
+    assert!(again.check_token(&token));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_stores_the_track_and_its_analysis_matches_the_signal() -> Result<()> {
+    let st = station().await?;
+    let up = st
+        .upload("../../Tone Test.wav", &wav(3.0, 441.0, 882.0)?)
+        .await?;
+    assert_eq!(
+        up.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&up.body)
+    );
+    let t = up.json()?;
+    let id = t["id"].as_i64().context("id")?;
+    assert_eq!(t["title"], "Tone Test");
+    assert_eq!(t["original_name"], "../../Tone Test.wav");
+    assert_eq!(t["codec"], "pcm_s16le");
+    assert_eq!(t["sample_rate"], 44100);
+    assert_eq!(t["channels"], 2);
+    assert_eq!(t["is_separated"], false);
+    // The client's file name never becomes a path.
+    let stored: Vec<_> = std::fs::read_dir(st.media().join("uploads"))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].ends_with(".wav") && !stored[0].contains("Tone"));
+
+    let t = st.wait_analysis(id).await?;
+    assert_eq!(t["analysis_status"], "done", "{t}");
+    let a = &t["analysis"];
+    // Left peak 0.5 (-6.02 dBFS), right 0.25; independent sines: correlation ~0.
+    let peak = a["sample_peak_dbfs"].as_f64().context("peak")?;
+    assert!((peak - -6.02).abs() < 0.05, "sample peak {peak}");
+    let corr = a["correlation"].as_f64().context("correlation")?;
+    assert!(corr.abs() < 0.02, "correlation {corr}");
+    let dur = a["duration_s"].as_f64().context("duration")?;
+    assert!((dur - 3.0).abs() < 1e-6, "duration {dur}");
+
+    let list = st.get("/api/tracks?q=tone&limit=10").await?.json()?;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["id"], id);
+    let none = st.get("/api/tracks?q=zzz").await?.json()?;
+    assert_eq!(none["total"], 0);
+    // LIKE wildcards in a search are literal.
+    let percent = st.get("/api/tracks?q=%25").await?.json()?;
+    assert_eq!(percent["total"], 0);
+    st.get("/api/tracks?limit=0")
+        .await?
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    st.get("/api/tracks?offset=x")
+        .await?
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    st.assert_clean().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_uploads_are_refused_and_leave_nothing_behind() -> Result<()> {
+    let st = station_with(|c| c.max_upload_bytes = 200_000, true).await?;
+    let text = st
+        .upload("song.mp3", b"this is not audio at all, just text")
+        .await?;
+    let detail = text.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media")?;
+    assert!(detail.contains("song.mp3"), "{detail}");
+    st.upload("empty.wav", b"")
+        .await?
+        .assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media")?;
+    // Audio inside, wrong name outside: accepted, stored by its real type.
+    let flac_dir = tempfile::tempdir()?;
+    let flac = flac_dir.path().join("x.flac");
+    write_tone(&flac, 0.5, 300.0, 500.0, OutputFormat::Flac16)?;
+    let renamed = st
+        .upload("actually-flac.mp3", &std::fs::read(&flac)?)
+        .await?;
+    assert_eq!(renamed.status, StatusCode::CREATED);
+    assert_eq!(renamed.json()?["codec"], "flac");
+    // Too large: 3 s of 16-bit stereo is 529 kB.
+    let big = st.upload("big.wav", &wav(3.0, 100.0, 200.0)?).await?;
+    big.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large")?;
+    // Not multipart, or no `file` field.
+    let not_multipart = st.post_json("/api/tracks", "{}").await?;
+    not_multipart.assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    let no_field = st
+        .send(
+            st.req(Method::POST, "/api/tracks")
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
+                .body(Body::from(
+                    "--b\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--b--\r\n",
+                ))?,
+        )
+        .await?;
+    no_field.assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    let broken = st
+        .send(
+            st.req(Method::POST, "/api/tracks")
+                .header(header::CONTENT_TYPE, "multipart/form-data; boundary=b")
+                .body(Body::from(
+                    "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF",
+                ))?,
+        )
+        .await?;
+    assert!(broken.status.is_client_error(), "{}", broken.status);
+    assert_eq!(st.count("tracks").await?, 1, "only the FLAC was added");
+    st.assert_clean().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_ids_are_404_and_malformed_ids_400() -> Result<()> {
+    let st = station().await?;
+    for uri in [
+        "/api/tracks/999",
+        "/api/tracks/999/audio",
+        "/api/tracks/999/stems",
+        "/api/tracks/999/stems/vocals",
+        "/api/tracks/999/stems.zip",
+        "/api/jobs/999",
+        "/api/jobs/999/events",
+        "/api/nothing-here",
+    ] {
+        st.get(uri)
+            .await?
+            .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    }
+    st.post_json("/api/tracks/999/separate", "")
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    st.post_json("/api/tracks/999/mix", "{}")
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    st.delete("/api/jobs/999")
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    st.delete("/api/tracks/999")
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    for uri in ["/api/tracks/abc", "/api/jobs/1.5", "/api/tracks/x/audio"] {
+        st.get(uri)
+            .await?
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    }
+    let wrong_method = st
+        .send(st.req(Method::PUT, "/api/tracks").body(Body::empty())?)
+        .await?;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    // A track without stems has none to serve.
+    let id = st.upload("t.wav", &wav(0.5, 200.0, 300.0)?).await?.json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let detail = st
+        .get(&format!("/api/tracks/{id}/stems/vocals"))
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    assert!(detail.contains("separate"), "{detail}");
+    st.post_json(&format!("/api/tracks/{id}/mix"), "{}")
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()> {
+    let st = station().await?;
+    let id = st
+        .upload("mix.wav", &wav(2.0, 220.0, 330.0)?)
+        .await?
+        .json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let queued = st
+        .post_json(&format!("/api/tracks/{id}/separate"), "")
+        .await?;
+    assert_eq!(queued.status, StatusCode::ACCEPTED);
+    let job = queued.json()?;
+    let job_id = job["id"].as_i64().context("job id")?;
+    assert_eq!(job["model"], "small4");
+    // Asking again while it is active returns the same job.
+    let again = st
+        .post_json(
+            &format!("/api/tracks/{id}/separate"),
+            r#"{"model":"small4"}"#,
+        )
+        .await?;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()?["id"], job_id);
+
+    let done = st.wait_job(job_id, &["done", "failed"]).await?;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["progress"], 1.0);
+    assert_eq!(done["attempts"], 1);
+    // Once the stems exist, asking again returns the finished job.
+    let after = st
+        .post_json(&format!("/api/tracks/{id}/separate"), "")
+        .await?;
+    assert_eq!(after.status, StatusCode::OK);
+    assert_eq!(after.json()?["id"], job_id);
+    assert_eq!(st.count("jobs").await?, 1);
+
+    let t = st.get(&format!("/api/tracks/{id}")).await?.json()?;
+    assert_eq!(t["is_separated"], true);
+    let stems = st.get(&format!("/api/tracks/{id}/stems")).await?.json()?;
+    let sources: Vec<&str> = stems
+        .as_array()
+        .context("stems")?
+        .iter()
+        .filter_map(|s| s["source"].as_str())
+        .collect();
+    assert_eq!(sources, ["drums", "bass", "other", "vocals"]);
+    let dir = st.media().join(format!("stems/{id}/small4"));
+    let files: Vec<PathBuf> = sources
+        .iter()
+        .map(|s| dir.join(format!("{s}.flac")))
+        .collect();
+    for f in &files {
+        assert!(f.is_file(), "{}", f.display());
+    }
+
+    // A stem with HTTP Range: exactly the bytes asked for.
+    let vocals = std::fs::read(&files[3])?;
+    let part = st
+        .send(
+            st.req(Method::GET, &format!("/api/tracks/{id}/stems/vocals"))
+                .header(header::RANGE, "bytes=100-1099")
+                .body(Body::empty())?,
+        )
+        .await?;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.body, vocals[100..1100]);
+    let whole = st
+        .get(&format!("/api/tracks/{id}/stems/vocals?model=small4"))
+        .await?;
+    assert_eq!(whole.status, StatusCode::OK);
+    assert_eq!(whole.body, vocals);
+    // Sources and models are matched, never joined onto a path.
+    st.get(&format!(
+        "/api/tracks/{id}/stems/..%2F..%2F..%2Fsonantica.db"
+    ))
+    .await?
+    .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    st.get(&format!(
+        "/api/tracks/{id}/stems/vocals?model=..%2F..%2Fuploads"
+    ))
+    .await?
+    .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    st.get(&format!("/api/tracks/{id}/stems/vocals?model=other_model"))
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+
+    // The zip holds the stem files byte for byte.
+    let zip = st.get(&format!("/api/tracks/{id}/stems.zip")).await?;
+    assert_eq!(zip.status, StatusCode::OK);
+    assert_eq!(zip.headers[header::CONTENT_TYPE], "application/zip");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.body))?;
+    assert_eq!(archive.len(), 4);
+    for (s, f) in sources.iter().zip(&files) {
+        let mut entry = archive.by_name(&format!("{s}.flac"))?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes)?;
+        assert_eq!(bytes, std::fs::read(f)?, "{s}");
+    }
+
+    // Karaoke = drums + bass + other: checked against the sum of the decoded stems.
+    let mix = st
+        .post_json(
+            &format!("/api/tracks/{id}/mix"),
+            r#"{"preset":"karaoke","format":"wav","bit_depth":"32f"}"#,
+        )
+        .await?;
+    assert_eq!(
+        mix.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&mix.body)
+    );
+    assert_eq!(mix.headers[header::CONTENT_TYPE], "audio/wav");
+    let out = tempfile::tempdir()?;
+    let mix_path = out.path().join("k.wav");
+    std::fs::write(&mix_path, &mix.body)?;
+    let got = decode(&mix_path)?;
+    let stems_audio: Vec<Vec<Vec<f32>>> = files.iter().map(|f| decode(f)).collect::<Result<_>>()?;
+    let mut worst = 0.0f32;
+    for c in 0..2 {
+        for i in 0..got[c].len() {
+            let want = stems_audio[0][c][i] + stems_audio[1][c][i] + stems_audio[2][c][i];
+            worst = worst.max((got[c][i] - want).abs());
+        }
+    }
+    assert_eq!(got[0].len(), stems_audio[0][0].len());
+    assert!(
+        worst < 1e-6,
+        "karaoke differs from drums+bass+other by {worst}"
+    );
+    // A 5.1 FLAC render has six channels.
+    let surround = st
+        .post_json(&format!("/api/tracks/{id}/mix"), r#"{"layout":"5.1"}"#)
+        .await?;
+    assert_eq!(surround.headers[header::CONTENT_TYPE], "audio/flac");
+    let sp = out.path().join("s.flac");
+    std::fs::write(&sp, &surround.body)?;
+    assert_eq!(decode(&sp)?.len(), 6);
+    // Bad mix settings.
+    for bad in [
+        r#"{"preset":"disco"}"#,
+        r#"{"layout":"9.2"}"#,
+        r#"{"format":"flac","bit_depth":"32f"}"#,
+        r#"{"gains":{"kazoo":-3}}"#,
+        r#"{"mute":["piano"]}"#,
+        r#"{"volume":3}"#,
+        "not json",
+    ] {
+        st.post_json(&format!("/api/tracks/{id}/mix"), bad)
+            .await?
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    }
+    let huge = format!(r#"{{"preset":"{}"}}"#, "x".repeat(100_000));
+    st.post_json(&format!("/api/tracks/{id}/mix"), &huge)
+        .await?
+        .assert_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large")?;
+
+    // The event stream of a finished job: one `job` event, then it ends.
+    let events = st.get(&format!("/api/jobs/{job_id}/events")).await?;
+    assert_eq!(events.headers[header::CONTENT_TYPE], "text/event-stream");
+    let text = String::from_utf8(events.body)?;
+    assert_eq!(text.matches("event: job").count(), 1, "{text}");
+    assert!(text.contains("\"status\":\"done\""), "{text}");
+
+    // Deleting the track removes its files and rows.
+    assert_eq!(
+        st.delete(&format!("/api/tracks/{id}")).await?.status,
+        StatusCode::NO_CONTENT
+    );
+    assert!(!dir.exists());
+    assert_eq!(st.count("stems").await?, 0);
+    assert_eq!(st.count("jobs").await?, 0);
+    st.assert_clean().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_are_cancelled_and_bad_models_refused() -> Result<()> {
+    // No workers: jobs stay queued.
+    let st = station_with(|_| {}, false).await?;
+    let id = st.upload("t.wav", &wav(0.5, 200.0, 300.0)?).await?.json()?["id"]
+        .as_i64()
+        .context("id")?;
+    for (body, status, code) in [
+        (
+            r#"{"model":"../../etc/passwd"}"#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            r#"{"model":"nope"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "model_unavailable",
+        ),
+        (
+            r#"{"model":"htdemucs_6s"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "model_unavailable",
+        ),
+        (r#"{"model":3}"#, StatusCode::BAD_REQUEST, "bad_request"),
+    ] {
+        let detail = st
+            .post_json(&format!("/api/tracks/{id}/separate"), body)
+            .await?
+            .assert_error(status, code)?;
+        if body.contains("6s") {
+            assert!(
+                detail.contains("sonantica models pull htdemucs_6s"),
+                "{detail}"
+            );
+        }
+    }
+    assert_eq!(st.count("jobs").await?, 0);
+
+    let job = st
+        .post_json(&format!("/api/tracks/{id}/separate"), "")
+        .await?
+        .json()?;
+    let job_id = job["id"].as_i64().context("job id")?;
+    assert_eq!(job["status"], "queued");
+    let listed = st.get("/api/jobs?status=queued").await?.json()?;
+    assert_eq!(listed[0]["id"], job_id);
+    st.get("/api/jobs?status=sleeping")
+        .await?
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    let cancelled = st.delete(&format!("/api/jobs/{job_id}")).await?;
+    assert_eq!(cancelled.status, StatusCode::OK);
+    assert_eq!(cancelled.json()?["status"], "cancelled");
+    st.delete(&format!("/api/jobs/{job_id}"))
+        .await?
+        .assert_error(StatusCode::CONFLICT, "conflict")?;
+    // After a cancel, a new request queues a new job.
+    let next = st
+        .post_json(&format!("/api/tracks/{id}/separate"), "")
+        .await?;
+    assert_eq!(next.status, StatusCode::ACCEPTED);
+    assert_ne!(next.json()?["id"], job_id);
+    // A batch skips tracks with an active job.
+    let batch = st.post_json("/api/library/separate", "").await?;
+    assert_eq!(batch.status, StatusCode::ACCEPTED);
+    assert_eq!(batch.json()?["queued"], 0);
+    let models = st.get("/api/models").await?.json()?;
+    let small = models
+        .as_array()
+        .context("models")?
+        .iter()
+        .find(|m| m["name"] == "small4")
+        .context("the default model is listed")?;
+    assert_eq!(small["installed"], true);
+    assert_eq!(small["default"], true);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interactive_jobs_run_before_library_batches() -> Result<()> {
+    let st = station_with(|_| {}, false).await?;
+    let mut ids = Vec::new();
+    for k in 0..3 {
+        let t = st
+            .upload(&format!("{k}.wav"), &wav(0.3, 200.0, 300.0)?)
+            .await?
+            .json()?;
+        ids.push(t["id"].as_i64().context("id")?);
+    }
+    let batch = st.post_json("/api/library/separate", "").await?.json()?;
+    assert_eq!(batch["queued"], 3);
+    // The last track is then asked for interactively: its job already exists at
+    // batch priority, so a new interactive one is not created...
+    let (first, _) = st.app.enqueue(ids[2], None, 0).await?;
+    // ...but a track added later and asked for directly jumps the queue.
+    let late = st
+        .upload("late.wav", &wav(0.3, 200.0, 300.0)?)
+        .await?
+        .json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let interactive = st
+        .post_json(&format!("/api/tracks/{late}/separate"), "")
+        .await?
+        .json()?;
+    let claimed = st.app.claim_job("test-worker").await?.context("a job")?;
+    assert_eq!(claimed.id, interactive["id"].as_i64().context("id")?);
+    let second = st.app.claim_job("test-worker").await?.context("a job")?;
+    assert_eq!(second.track_id, ids[0], "then the batch, oldest first");
+    assert_ne!(first.id, claimed.id);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_worker_stopped_is_taken_again_after_its_lease() -> Result<()> {
+    let st = station_with(|c| c.job_lease = Duration::from_millis(300), false).await?;
+    let id = st.upload("t.wav", &wav(0.3, 200.0, 300.0)?).await?.json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let job = st
+        .post_json(&format!("/api/tracks/{id}/separate"), "")
+        .await?
+        .json()?;
+    let claimed = st
+        .app
+        .claim_job("worker-that-dies")
+        .await?
+        .context("claimed")?;
+    assert_eq!(claimed.id, job["id"].as_i64().context("id")?);
+    assert!(
+        st.app.claim_job("other").await?.is_none(),
+        "held under lease"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let again = st.app.claim_job("other").await?.context("taken again")?;
+    assert_eq!(again.id, claimed.id);
+    assert_eq!(again.attempts, 2);
+    assert_eq!(again.worker.as_deref(), Some("other"));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_records_its_error_and_leaves_no_stems() -> Result<()> {
+    let st = station().await?;
+    let id = st.upload("t.wav", &wav(1.0, 200.0, 300.0)?).await?.json()?["id"]
+        .as_i64()
+        .context("id")?;
+    // Damage the stored file: the header declares more audio than is there.
+    let upload = std::fs::read_dir(st.media().join("uploads"))?
+        .next()
+        .context("the upload")??
+        .path();
+    let bytes = std::fs::read(&upload)?;
+    std::fs::write(&upload, &bytes[..bytes.len() / 2])?;
+    let job = st
+        .post_json(&format!("/api/tracks/{id}/separate"), "")
+        .await?
+        .json()?;
+    let done = st
+        .wait_job(job["id"].as_i64().context("id")?, &["done", "failed"])
+        .await?;
+    assert_eq!(done["status"], "failed");
+    let error = done["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("truncated") || error.contains("incomplete"),
+        "{error}"
+    );
+    assert_eq!(st.count("stems").await?, 0);
+    assert!(!st.media().join(format!("stems/{id}/small4")).exists());
+    st.assert_clean().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn library_scan_follows_the_folder_without_touching_it() -> Result<()> {
+    let lib = tempfile::tempdir()?;
+    std::fs::create_dir(lib.path().join("album"))?;
+    write_tone(
+        &lib.path().join("album/one.flac"),
+        0.5,
+        200.0,
+        300.0,
+        OutputFormat::Flac16,
+    )?;
+    write_tone(
+        &lib.path().join("two.wav"),
+        0.5,
+        250.0,
+        350.0,
+        OutputFormat::Wav16,
+    )?;
+    std::fs::write(lib.path().join("fake.mp3"), "not audio")?;
+    std::fs::write(lib.path().join("cover.jpg"), "not considered")?;
+    let snapshot = |root: &Path| -> Result<Vec<(PathBuf, Vec<u8>)>> {
+        let mut v = Vec::new();
+        for e in walkdir::WalkDir::new(root).sort_by_file_name() {
+            let e = e?;
+            if e.file_type().is_file() {
+                v.push((e.path().to_path_buf(), std::fs::read(e.path())?));
+            }
+        }
+        Ok(v)
+    };
+    let before = snapshot(lib.path())?;
+    let root = lib.path().to_path_buf();
+    let st = station_with(move |c| c.library = Some(root), false).await?;
+    let r = st.post_json("/api/library/scan", "").await?;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = r.json()?;
+    assert_eq!(
+        (r["added"].as_i64(), r["failed"][0][0].as_str()),
+        (Some(2), Some("fake.mp3"))
+    );
+    let again = st.post_json("/api/library/scan", "").await?.json()?;
+    assert_eq!(
+        (again["added"].as_i64(), again["unchanged"].as_i64()),
+        (Some(0), Some(2))
+    );
+    let list = st.get("/api/tracks").await?.json()?;
+    let paths: Vec<&str> = list["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .filter_map(|t| t["library_path"].as_str())
+        .collect();
+    assert_eq!(paths.len(), 2);
+    assert!(paths.contains(&"album/one.flac") && paths.contains(&"two.wav"));
+    // Library audio is served from the folder.
+    let two = list["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .find(|t| t["library_path"] == "two.wav")
+        .context("two")?;
+    let audio = st.get(&format!("/api/tracks/{}/audio", two["id"])).await?;
+    assert_eq!(audio.body, std::fs::read(lib.path().join("two.wav"))?);
+    // Library tracks cannot be deleted through the API.
+    st.delete(&format!("/api/tracks/{}", two["id"]))
+        .await?
+        .assert_error(StatusCode::CONFLICT, "conflict")?;
+    assert_eq!(
+        snapshot(lib.path())?,
+        before,
+        "the library folder is unchanged"
+    );
+
+    // Changed and removed files.
+    std::thread::sleep(Duration::from_millis(20));
+    write_tone(
+        &lib.path().join("two.wav"),
+        1.0,
+        250.0,
+        350.0,
+        OutputFormat::Wav16,
+    )?;
+    std::fs::remove_file(lib.path().join("album/one.flac"))?;
+    let r = st.post_json("/api/library/scan", "").await?.json()?;
+    assert_eq!(
+        (r["changed"].as_i64(), r["removed"].as_i64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    let t = st
+        .get(&format!("/api/tracks/{}", two["id"]))
+        .await?
+        .json()?;
+    assert_eq!(t["duration_s"], 1.0);
+    assert_eq!(st.count("tracks").await?, 1);
+
+    // Without a library folder there is nothing to scan.
+    let plain = station_with(|_| {}, false).await?;
+    plain
+        .post_json("/api/library/scan", "")
+        .await?
+        .assert_error(StatusCode::CONFLICT, "conflict")?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route() -> Result<()> {
+    let st = station().await?;
+    let doc = st.get("/api/openapi.json").await?.json()?;
+    let paths = doc["paths"].as_object().context("paths")?;
+    for (path, methods) in [
+        ("/api/health", &["get"][..]),
+        ("/api/login", &["post"]),
+        ("/api/logout", &["post"]),
+        ("/api/tracks", &["get", "post"]),
+        ("/api/tracks/{id}", &["get", "delete"]),
+        ("/api/tracks/{id}/audio", &["get"]),
+        ("/api/tracks/{id}/stems", &["get"]),
+        ("/api/tracks/{id}/stems/{source}", &["get"]),
+        ("/api/tracks/{id}/stems.zip", &["get"]),
+        ("/api/tracks/{id}/mix", &["post"]),
+        ("/api/tracks/{id}/separate", &["post"]),
+        ("/api/jobs", &["get"]),
+        ("/api/jobs/{id}", &["get", "delete"]),
+        ("/api/jobs/{id}/events", &["get"]),
+        ("/api/library/scan", &["post"]),
+        ("/api/library/separate", &["post"]),
+        ("/api/models", &["get"]),
+    ] {
+        for m in methods {
+            assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
+        }
+    }
+    assert_eq!(paths.len(), 17, "documented paths: {:?}", paths.keys());
+    assert!(doc["components"]["schemas"]["TrackDto"].is_object());
+    assert!(doc["components"]["securitySchemes"]["token"].is_object());
+    Ok(())
+}
