@@ -13,7 +13,7 @@ mod serve;
 
 /// Sonántica Neural Acoustic: an active listening station.
 #[derive(Debug, Parser)]
-#[command(name = "sonantica", version, about, long_about = None)]
+#[command(name = "sonantica", version, about, long_about = None, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

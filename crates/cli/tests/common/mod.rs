@@ -1,6 +1,8 @@
 //! Helpers shared by the tests that run the real `sonantica` binary.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -372,6 +372,30 @@ impl App {
         .await?)
     }
 
+    /// The stems of several tracks at once (for a page of the library).
+    pub async fn stems_of(&self, track_ids: &[i64]) -> AppResult<HashMap<i64, Vec<StemFile>>> {
+        let mut out: HashMap<i64, Vec<StemFile>> = HashMap::new();
+        if track_ids.is_empty() {
+            return Ok(out);
+        }
+        // The ids are integers from the database, so they can be inlined safely.
+        let list = track_ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let rows: Vec<StemFile> = sqlx::query_as(&format!(
+            "SELECT track_id, model, source, path FROM stems WHERE track_id IN ({list})
+             ORDER BY track_id, model, rowid"
+        ))
+        .fetch_all(&self.inner.db)
+        .await?;
+        for r in rows {
+            out.entry(r.track_id).or_default().push(r);
+        }
+        Ok(out)
+    }
+
     /// The stems of one model (the default model's when it has stems, else the
     /// first model that has); `NotFound` when the track is not separated.
     pub async fn model_stems(

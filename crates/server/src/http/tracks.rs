@@ -47,11 +47,15 @@ pub(crate) async fn list_tracks(
         return Err(AppError::BadRequest("offset must be ≥ 0 and limit 1..=500".into()).into());
     }
     let (tracks, total) = app.list_tracks(q.q.as_deref(), offset, limit).await?;
-    let mut items = Vec::with_capacity(tracks.len());
-    for t in tracks {
-        let stems = app.stems(t.id).await?;
-        items.push(TrackDto::new(t, &stems));
-    }
+    let ids: Vec<i64> = tracks.iter().map(|t| t.id).collect();
+    let mut stems = app.stems_of(&ids).await?;
+    let items = tracks
+        .into_iter()
+        .map(|t| {
+            let s = stems.remove(&t.id).unwrap_or_default();
+            TrackDto::new(t, &s)
+        })
+        .collect();
     Ok(Json(TrackPage {
         items,
         total,
