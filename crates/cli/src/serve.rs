@@ -61,8 +61,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
     if !(args.job_lease_secs > 0.0 && args.job_lease_secs.is_finite()) {
         bail!("--job-lease-secs must be positive");
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,symphonia=warn,sqlx=warn,tower_http=warn")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
