@@ -147,3 +147,57 @@ fn served_stems_match_the_cli_and_a_killed_job_completes_once_after_restart() ->
     assert!(std::fs::read_dir(data.join("media/tmp"))?.next().is_none());
     Ok(())
 }
+
+#[test]
+fn a_full_disk_fails_uploads_and_jobs_cleanly() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    // 4096 blocks: 2 MiB per file. The database stays far below it.
+    let server = Server::start_with_file_limit(&data, 4096)?;
+    let big = dir.path().join("big.wav");
+    song(&big, 15.0)?; // 2.6 MB
+    let boundary = "b";
+    let mut body =
+        b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.wav\"\r\n\r\n"
+            .to_vec();
+    body.extend(std::fs::read(&big)?);
+    body.extend(b"\r\n--b--\r\n");
+    let (status, err) = server.post(
+        "/api/tracks",
+        &format!("multipart/form-data; boundary={boundary}"),
+        body,
+    )?;
+    assert_eq!(status, 507, "{err}");
+    assert_eq!(err["error"], "disk_full");
+    assert!(std::fs::read_dir(data.join("media/tmp"))?.next().is_none());
+    assert!(std::fs::read_dir(data.join("media/uploads"))?
+        .next()
+        .is_none());
+
+    // 6 s of 16-bit stereo (1.1 MB) fits, but the job's float staging (2.1 MB)
+    // does not: the job fails with the reason and leaves no stems.
+    let input = dir.path().join("song.wav");
+    song(&input, 6.0)?;
+    let track = server.upload(&input)?;
+    let (status, job) = server.post(
+        &format!("/api/tracks/{track}/separate"),
+        "application/json",
+        Vec::new(),
+    )?;
+    assert_eq!(status, 202, "{job}");
+    let done = server.wait(
+        job["id"].as_i64().context("job id")?,
+        |j| j["status"] != "queued" && j["status"] != "running",
+        Duration::from_secs(60),
+    )?;
+    assert_eq!(done["status"], "failed", "{done}");
+    let error = done["error"].as_str().unwrap_or_default();
+    assert!(error.contains("too large"), "{error}");
+    assert_eq!(
+        server.json(&format!("/api/tracks/{track}/stems"))?,
+        serde_json::json!([])
+    );
+    let stems_dir = data.join(format!("media/stems/{track}"));
+    assert!(!stems_dir.exists() || stem_files(&stems_dir)?.is_empty());
+    Ok(())
+}

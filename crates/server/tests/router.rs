@@ -743,6 +743,53 @@ async fn jobs_are_cancelled_and_bad_models_refused() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_running_job_stops_it_and_leaves_no_stems() -> Result<()> {
+    let st = station().await?;
+    let id = st
+        .upload("long.wav", &wav(120.0, 200.0, 300.0)?)
+        .await?
+        .json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let job = st
+        .post_json(&format!("/api/tracks/{id}/separate"), "")
+        .await?
+        .json()?;
+    let job_id = job["id"].as_i64().context("job id")?;
+    let mut running = Value::Null;
+    for _ in 0..600 {
+        running = st.get(&format!("/api/jobs/{job_id}")).await?.json()?;
+        if running["status"] == "running" && running["progress"].as_f64() > Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(running["status"], "running", "{running}");
+    assert!(
+        running["eta_s"].as_f64().is_some(),
+        "a running job has an ETA: {running}"
+    );
+    let cancelled = st.delete(&format!("/api/jobs/{job_id}")).await?;
+    assert_eq!(cancelled.status, StatusCode::OK);
+    assert_eq!(cancelled.json()?["status"], "cancelled");
+    // The worker notices between segments and cleans up its staging folder.
+    let staging = st.media().join(format!("stems/{id}"));
+    for _ in 0..200 {
+        let busy = staging.exists() && std::fs::read_dir(&staging)?.next().is_some();
+        if !busy {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = st.get(&format!("/api/jobs/{job_id}")).await?.json()?;
+    assert_eq!(after["status"], "cancelled", "{after}");
+    assert!(after["progress"].as_f64() < Some(1.0));
+    assert_eq!(st.count("stems").await?, 0);
+    st.assert_clean().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interactive_jobs_run_before_library_batches() -> Result<()> {
     let st = station_with(|_| {}, false).await?;
     let mut ids = Vec::new();

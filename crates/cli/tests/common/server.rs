@@ -25,8 +25,25 @@ impl Server {
     /// Starts a server on a free port with the small fixture model, 2 threads
     /// and a 2 s job lease; `extra` adds or overrides flags.
     pub fn start(data: &Path, extra: &[&str]) -> Result<Server> {
+        Self::spawn(Command::new(env!("CARGO_BIN_EXE_sonantica")), data, extra)
+    }
+
+    /// Like [`Server::start`], with RLIMIT_FSIZE set so that any write past
+    /// `blocks` 512-byte blocks of one file fails (EFBIG), the way a full disk
+    /// fails with ENOSPC.
+    pub fn start_with_file_limit(data: &Path, blocks: u64) -> Result<Server> {
+        let mut sh = Command::new("sh");
+        sh.args([
+            "-c",
+            &format!("trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""),
+            env!("CARGO_BIN_EXE_sonantica"),
+        ]);
+        Self::spawn(sh, data, &[])
+    }
+
+    fn spawn(mut command: Command, data: &Path, extra: &[&str]) -> Result<Server> {
         let model = demucs_fixtures().join("small4.safetensors");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sonantica"))
+        let mut child = command
             .args([
                 "serve",
                 "--data-dir",
