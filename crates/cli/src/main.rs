@@ -10,6 +10,7 @@ mod models;
 mod render;
 mod separate;
 mod serve;
+mod worker;
 
 /// Sonántica Neural Acoustic: an active listening station.
 #[derive(Debug, Parser)]
@@ -37,6 +38,9 @@ enum Command {
     /// Run the listening station: the library, separation as background jobs, and
     /// the HTTP API (on 127.0.0.1:7878 by default).
     Serve(serve::ServeArgs),
+    /// Take separation jobs from a station's Redis queue (`serve --queue`) on this
+    /// machine: separate locally, upload the stems to the station.
+    Worker(worker::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
         Command::Separate(args) => separate::run(args).map(|()| ExitCode::SUCCESS),
         Command::Models(args) => models::run(args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Worker(args) => worker::run(args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

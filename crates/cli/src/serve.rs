@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Largest upload accepted, in MB.
     #[arg(long, value_name = "MB", default_value_t = 1024)]
     max_upload_mb: u64,
+    /// Put separation jobs on this Redis queue for `sonantica worker` processes
+    /// (on this or other machines) instead of running them here.
+    #[arg(long, value_name = "redis://HOST:PORT")]
+    queue: Option<String>,
     /// Seconds a worker holds a job without renewing it before another worker may
     /// take it over (after a crash).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, hide = true)]
@@ -85,6 +89,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
     config.token = args.token;
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
     config.job_lease = Duration::from_secs_f64(args.job_lease_secs);
+    if let Some(url) = &args.queue {
+        // Checked now, so that a typo is an error at start-up.
+        let mut q = sonantica_server::app::redis_queue::RedisQueue::new(url)?;
+        if let Err(e) = q.ping() {
+            eprintln!("note: {e}; jobs wait in the database until Redis is reachable");
+        }
+    }
+    config.queue = args.queue;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

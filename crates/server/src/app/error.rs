@@ -60,6 +60,9 @@ pub enum AppError {
     /// The database could not be migrated to this version's schema.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The job queue (Redis) cannot be reached or refused a command.
+    #[error("{0}")]
+    Queue(String),
     /// Work was cancelled (by the user or by shutdown).
     #[error("cancelled")]
     Cancelled,

@@ -243,7 +243,7 @@ impl App {
         self.inner.job_events.subscribe()
     }
 
-    fn job_changed(&self, id: i64) {
+    pub(crate) fn job_changed(&self, id: i64) {
         let _ = self.inner.job_events.send(id);
     }
 
@@ -331,7 +331,13 @@ impl App {
 
     /// Renews `worker`'s lease on a job and records its progress. False when the
     /// job is no longer this worker's (cancelled, or taken after a lapse).
-    async fn renew_job(&self, id: i64, worker: &str, progress: f64, eta: Option<f64>) -> bool {
+    pub(crate) async fn renew_job(
+        &self,
+        id: i64,
+        worker: &str,
+        progress: f64,
+        eta: Option<f64>,
+    ) -> bool {
         let lease = now_ms() + self.inner.config.job_lease.as_millis() as i64;
         sqlx::query(
             "UPDATE jobs SET lease_until = ?, progress = ?, eta_s = ?
@@ -461,7 +467,7 @@ impl App {
         self.job_changed(id);
     }
 
-    async fn fail_job(&self, id: i64, worker: &str, error: &str) -> AppResult<()> {
+    pub(crate) async fn fail_job(&self, id: i64, worker: &str, error: &str) -> AppResult<()> {
         sqlx::query(
             "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_until = NULL,
                 eta_s = NULL
@@ -563,7 +569,7 @@ impl App {
 
     /// Moves the staged stems into place and records them, in one transaction
     /// that first checks the job is still this worker's.
-    async fn finish_job(
+    pub(crate) async fn finish_job(
         &self,
         job: &Job,
         worker: &str,

@@ -14,6 +14,8 @@ mod error;
 pub mod jobs;
 pub mod library;
 pub mod models;
+pub mod redis_queue;
+pub mod remote;
 pub mod render;
 pub mod separate;
 
@@ -52,6 +54,9 @@ pub struct Config {
     pub job_lease: Duration,
     /// Sets the access token (stored hashed) instead of generating one.
     pub token: Option<String>,
+    /// `redis://HOST:PORT`: put jobs on Redis for `sonantica worker` processes
+    /// instead of running them here.
+    pub queue: Option<String>,
 }
 
 impl Config {
@@ -69,6 +74,7 @@ impl Config {
             max_upload_bytes: 1 << 30,
             job_lease: Duration::from_secs(30),
             token: None,
+            queue: None,
         }
     }
 }
@@ -208,9 +214,14 @@ impl App {
     /// library scan. They stop when [`App::shutdown`] is called.
     pub fn start_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles = Vec::new();
-        for n in 0..self.inner.config.workers.max(1) {
+        if let Some(url) = self.inner.config.queue.clone() {
             let app = self.clone();
-            handles.push(tokio::spawn(async move { app.worker_loop(n).await }));
+            handles.push(tokio::spawn(async move { app.dispatch_loop(url).await }));
+        } else {
+            for n in 0..self.inner.config.workers.max(1) {
+                let app = self.clone();
+                handles.push(tokio::spawn(async move { app.worker_loop(n).await }));
+            }
         }
         let app = self.clone();
         handles.push(tokio::spawn(async move { app.analysis_loop().await }));

@@ -51,6 +51,7 @@ pub fn classify(e: &AppError) -> (StatusCode, &'static str) {
         AppError::Database(_) | AppError::Migrate(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, "database_error")
         }
+        AppError::Queue(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
         AppError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
         AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
     }

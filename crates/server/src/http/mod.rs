@@ -5,6 +5,7 @@ pub mod dto;
 pub mod error;
 mod jobs;
 mod tracks;
+pub mod workers;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::handler::Handler;
@@ -147,6 +148,8 @@ impl Modify for BearerAuth {
         tracks::mix_track, tracks::separate_track,
         jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_events,
         jobs::scan_library, jobs::separate_library, jobs::list_models,
+        workers::claim, workers::progress, workers::put_stem, workers::complete,
+        workers::fail, workers::release,
     ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
@@ -204,6 +207,15 @@ pub fn router(app: App) -> Router {
         .route("/api/library/scan", post(jobs::scan_library))
         .route("/api/library/separate", post(jobs::separate_library))
         .route("/api/models", get(jobs::list_models))
+        .route("/api/worker/jobs/{id}/claim", post(workers::claim))
+        .route("/api/worker/jobs/{id}/progress", post(workers::progress))
+        .route(
+            "/api/worker/jobs/{id}/stems/{source}",
+            axum::routing::put(workers::put_stem.layer(DefaultBodyLimit::max(upload_limit))),
+        )
+        .route("/api/worker/jobs/{id}/complete", post(workers::complete))
+        .route("/api/worker/jobs/{id}/fail", post(workers::fail))
+        .route("/api/worker/jobs/{id}/release", post(workers::release))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             require_token,

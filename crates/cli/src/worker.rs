@@ -1,0 +1,498 @@
+//! `sonantica worker`: takes separation jobs from a station's Redis queue,
+//! separates locally and uploads the stems to the station. It needs no shared
+//! filesystem and no database: only the station's URL and token, and Redis.
+//!
+//! A job's Redis message is acknowledged only once the station has stored the
+//! stems (or says the job needs no work). While working, the worker reports
+//! progress (which renews its hold on the job) and refreshes its message, so no
+//! other worker takes it; if this process dies, the message goes to another
+//! worker after the visibility timeout. On SIGTERM or Ctrl-C the current job is
+//! stopped and handed back to the queue.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::{json, Value};
+use sonantica_demucs::{load_separator, Separator};
+use sonantica_server::app::models::{
+    display_name, is_model_name, resolve, resolve_name, store_dir,
+};
+use sonantica_server::app::redis_queue::{Delivery, RedisQueue};
+use sonantica_server::app::separate::{separate_file, SeparateSettings};
+use sonantica_server::AppError;
+
+use crate::interrupt;
+
+/// Arguments of `sonantica worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The station's address, e.g. http://station.local:7878.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The station's access token.
+    #[arg(long, env = "SONANTICA_TOKEN", hide_env_values = true)]
+    token: String,
+    /// The Redis queue the station was started with (`serve --queue`).
+    #[arg(long, value_name = "redis://HOST:PORT")]
+    queue: String,
+    /// Threads for separation (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// The model used for jobs that name it: htdemucs, htdemucs_ft, htdemucs_6s
+    /// (from this machine's model store) or a model file (jobs name it by its
+    /// file stem). Jobs naming other models are looked up in the store.
+    #[arg(long, default_value = "htdemucs", env = "SONANTICA_MODEL")]
+    model: String,
+    /// This machine's model store (default: $SONANTICA_MODELS or
+    /// ~/.local/share/sonantica/models).
+    #[arg(long, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+    /// Seconds a job's message may go without a heartbeat before another worker
+    /// takes it over.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    visibility_timeout: f64,
+    /// This worker's name in job status (default: HOST:PID).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// The station's API, with retries through restarts.
+struct Station {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+/// A reply: status and body.
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Result<Value> {
+        serde_json::from_slice(&self.body).context("the station's answer is not JSON")
+    }
+
+    fn detail(&self) -> String {
+        self.json()
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned())
+    }
+}
+
+impl Station {
+    /// Sends a request, retrying while the station cannot be reached or answers
+    /// 5xx (it may be restarting), until `give_up` says stop.
+    fn call(
+        &self,
+        what: &str,
+        give_up: &dyn Fn() -> bool,
+        send: &dyn Fn(&ureq::Agent, &str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Reply> {
+        let auth = format!("Bearer {}", self.token);
+        let mut wait = Duration::from_millis(200);
+        let mut warned = false;
+        loop {
+            let outcome = send(&self.agent, &auth).and_then(|mut r| {
+                let status = r.status().as_u16();
+                let body = r.body_mut().with_config().limit(1 << 20).read_to_vec()?;
+                Ok(Reply { status, body })
+            });
+            match outcome {
+                Ok(r) if r.status < 500 => return Ok(r),
+                Ok(r) => {
+                    if !warned {
+                        eprintln!(
+                            "{what}: the station answered {} ({}); retrying",
+                            r.status,
+                            r.detail()
+                        );
+                        warned = true;
+                    }
+                }
+                Err(e) => {
+                    if !warned {
+                        eprintln!("{what}: {e}; retrying until the station is back");
+                        warned = true;
+                    }
+                }
+            }
+            if give_up() {
+                bail!("{what}: stopped while the station was unreachable");
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    fn post(&self, path: &str, body: &Value, give_up: &dyn Fn() -> bool) -> Result<Reply> {
+        let url = format!("{}{path}", self.base);
+        let text = body.to_string();
+        self.call(path, give_up, &|a, auth| {
+            a.post(&url)
+                .header("Authorization", auth)
+                .header("Content-Type", "application/json")
+                .send(text.as_str())
+        })
+    }
+
+    /// Downloads `path` into `dest`.
+    fn download(&self, path: &str, dest: &Path, give_up: &dyn Fn() -> bool) -> Result<()> {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let mut wait = Duration::from_millis(200);
+        loop {
+            let attempt = (|| -> Result<Option<String>> {
+                let mut r = self.agent.get(&url).header("Authorization", &auth).call()?;
+                if r.status() != 200 {
+                    let mut b = Vec::new();
+                    let _ = r.body_mut().as_reader().take(4096).read_to_end(&mut b);
+                    return Ok(Some(format!(
+                        "{}: {}",
+                        r.status(),
+                        String::from_utf8_lossy(&b)
+                    )));
+                }
+                let mut f = std::fs::File::create(dest)?;
+                std::io::copy(&mut r.body_mut().as_reader(), &mut f)?;
+                Ok(None)
+            })();
+            match attempt {
+                Ok(None) => return Ok(()),
+                Ok(Some(err)) if !err.starts_with('5') => bail!("downloading {path}: {err}"),
+                _ if give_up() => bail!("downloading {path}: stopped"),
+                _ => {
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    fn put_file(&self, path: &str, file: &Path, give_up: &dyn Fn() -> bool) -> Result<Reply> {
+        let url = format!("{}{path}", self.base);
+        self.call(path, give_up, &|a, auth| {
+            let f = std::fs::File::open(file).map_err(ureq::Error::Io)?;
+            a.put(&url)
+                .header("Authorization", auth)
+                .header("Content-Type", "audio/flac")
+                .send(f)
+        })
+    }
+}
+
+/// Runs the worker until SIGTERM or Ctrl-C.
+pub fn run(args: WorkerArgs) -> Result<()> {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    if !(args.visibility_timeout > 0.0 && args.visibility_timeout.is_finite()) {
+        bail!("--visibility-timeout must be positive");
+    }
+    sonantica_demucs::ops::set_threads(threads);
+    let name = args.name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "worker".into());
+        format!("{host}:{}", std::process::id())
+    });
+    if !sonantica_server::app::remote::is_worker_name(&name) {
+        bail!("--name {name:?}: use 1-128 letters, digits and ._:#@-");
+    }
+    let store = store_dir(args.models_dir.as_deref());
+    let station = Station {
+        base: args.server.trim_end_matches('/').to_owned(),
+        token: args.token.clone(),
+        agent: ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .build()
+            .into(),
+    };
+    let mut queue = RedisQueue::new(&args.queue)?;
+    let visibility = Duration::from_secs_f64(args.visibility_timeout);
+    let mut models: HashMap<PathBuf, Arc<Separator>> = HashMap::new();
+    eprintln!(
+        "worker {name}: taking jobs from {} for {} ({threads} threads)",
+        args.queue, station.base
+    );
+    let mut queue_down = false;
+    while !interrupt::interrupted() {
+        let delivery = match queue.next(&name, visibility, Duration::from_secs(1)) {
+            Ok(d) => {
+                if queue_down {
+                    eprintln!("worker {name}: Redis is reachable again");
+                    queue_down = false;
+                }
+                d
+            }
+            Err(e) => {
+                if !queue_down {
+                    eprintln!("worker {name}: {e}; retrying");
+                    queue_down = true;
+                }
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Some(d) = delivery else { continue };
+        let job = Job {
+            station: &station,
+            queue: &mut queue,
+            delivery: d,
+            name: &name,
+            model_flag: &args.model,
+            store: &store,
+        };
+        if let Err(e) = job.run(&mut models) {
+            eprintln!("worker {name}: {e:#}");
+        }
+    }
+    eprintln!("worker {name}: stopped");
+    Ok(())
+}
+
+struct Job<'a> {
+    station: &'a Station,
+    queue: &'a mut RedisQueue,
+    delivery: Delivery,
+    name: &'a str,
+    model_flag: &'a str,
+    store: &'a Path,
+}
+
+impl Job<'_> {
+    /// Acknowledges the message, retrying while Redis is away (a message left
+    /// unacknowledged would only be delivered again and found finished).
+    fn ack(&mut self) {
+        for _ in 0..30 {
+            if self.queue.ack(&self.delivery).is_ok() {
+                return;
+            }
+            if interrupt::interrupted() {
+                return;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    fn model_path(&self, model: &str) -> Result<PathBuf> {
+        let default_name = if is_model_name(self.model_flag) {
+            self.model_flag.to_owned()
+        } else {
+            display_name(Path::new(self.model_flag))
+        };
+        Ok(if model == default_name {
+            resolve(self.model_flag, self.store)?
+        } else {
+            resolve_name(model, self.store)?
+        })
+    }
+
+    fn run(mut self, models: &mut HashMap<PathBuf, Arc<Separator>>) -> Result<()> {
+        let id = self.delivery.job_id;
+        let never = || false;
+        let stopping = || interrupt::interrupted();
+        let claim = self.station.post(
+            &format!("/api/worker/jobs/{id}/claim"),
+            &json!({ "worker": self.name }),
+            &stopping,
+        )?;
+        if claim.status == 404 {
+            self.ack();
+            return Ok(());
+        }
+        if claim.status != 200 {
+            bail!(
+                "job {id}: claim refused: {} {}",
+                claim.status,
+                claim.detail()
+            );
+        }
+        let reply = claim.json()?;
+        match reply["outcome"].as_str() {
+            Some("claimed") => {}
+            Some("finished") => {
+                self.ack();
+                return Ok(());
+            }
+            // Another live worker has it; its message comes back if it dies.
+            _ => return Ok(()),
+        }
+        let model = reply["job"]["model"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let track = reply["job"]["track_id"].as_i64().unwrap_or_default();
+        let audio_url = reply["audio_url"].as_str().unwrap_or_default().to_owned();
+        let started = Instant::now();
+        eprintln!("job {id}: separating track {track} with {model}");
+
+        let fail = |this: &mut Self, error: String| -> Result<()> {
+            eprintln!("job {id}: failed: {error}");
+            this.station.post(
+                &format!("/api/worker/jobs/{id}/fail"),
+                &json!({ "worker": this.name, "error": error }),
+                &never,
+            )?;
+            this.ack();
+            Ok(())
+        };
+        let separator = match self.model_path(&model).and_then(|p| {
+            if let Some(s) = models.get(&p) {
+                return Ok(Arc::clone(s));
+            }
+            let s = Arc::new(load_separator(&p)?);
+            models.clear();
+            models.insert(p, Arc::clone(&s));
+            Ok(s)
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!("on worker {}: {e:#}", self.name);
+                return fail(&mut self, msg);
+            }
+        };
+        let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+        let input = work.path().join("input");
+        self.station.download(&audio_url, &input, &stopping)?;
+
+        // Separate on a thread; report progress and refresh the message here.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let progress = Arc::new(Mutex::new((0.0f64, None::<f64>)));
+        let out_dir = work.path().join("stems");
+        let handle = {
+            let cancel = Arc::clone(&cancel);
+            let progress = Arc::clone(&progress);
+            let out_dir = out_dir.clone();
+            let separator = Arc::clone(&separator);
+            std::thread::spawn(move || {
+                let t0 = Instant::now();
+                separate_file(
+                    &input,
+                    &separator,
+                    &out_dir,
+                    &SeparateSettings::default(),
+                    &mut |p| {
+                        let frac = p.done as f64 / p.total.max(1) as f64;
+                        let eta = (p.done > 0).then(|| {
+                            t0.elapsed().as_secs_f64() / p.done as f64 * (p.total - p.done) as f64
+                        });
+                        if let Ok(mut g) = progress.lock() {
+                            *g = (frac.min(1.0), eta);
+                        }
+                    },
+                    &|| cancel.load(Ordering::SeqCst) || interrupt::interrupted(),
+                )
+            })
+        };
+        let mut last_beat = Instant::now() - Duration::from_secs(10);
+        while !handle.is_finished() {
+            if last_beat.elapsed() >= Duration::from_secs(1) {
+                last_beat = Instant::now();
+                let (p, eta) = progress.lock().map(|g| *g).unwrap_or((0.0, None));
+                let url = format!("/api/worker/jobs/{id}/progress");
+                // One attempt per beat: a station that is restarting is skipped.
+                let r = self.station.post(
+                    &url,
+                    &json!({ "worker": self.name, "progress": p, "eta_s": eta }),
+                    &|| true,
+                );
+                if let Ok(r) = r {
+                    let go_on = r.json().ok().and_then(|v| v["continue"].as_bool());
+                    if r.status == 200 && go_on == Some(false) || r.status == 404 {
+                        cancel.store(true, Ordering::SeqCst);
+                    }
+                }
+                let _ = self.queue.touch(&self.delivery, self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let result = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the separation thread panicked"))?;
+        match result {
+            Err(AppError::Cancelled) if interrupt::interrupted() => {
+                // Shutting down: hand the job back; the station queues it again.
+                eprintln!("job {id}: handed back to the queue");
+                self.station.post(
+                    &format!("/api/worker/jobs/{id}/release"),
+                    &json!({ "worker": self.name }),
+                    &never,
+                )?;
+                self.ack();
+                Ok(())
+            }
+            Err(AppError::Cancelled) => {
+                eprintln!("job {id}: cancelled on the station");
+                self.ack();
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("on worker {}: {e}", self.name);
+                fail(&mut self, msg)
+            }
+            Ok(done) => {
+                self.upload(id, &done.stems)?;
+                eprintln!(
+                    "job {id}: done in {:.1} s ({:.1} s of audio)",
+                    started.elapsed().as_secs_f64(),
+                    done.seconds
+                );
+                self.ack();
+                Ok(())
+            }
+        }
+    }
+
+    /// Uploads every stem and completes the job; again from the start if the
+    /// station lost uploads in a restart.
+    fn upload(&mut self, id: i64, stems: &[(String, PathBuf)]) -> Result<()> {
+        let never = || false;
+        for attempt in 1..=5 {
+            for (source, path) in stems {
+                let r = self.station.put_file(
+                    &format!("/api/worker/jobs/{id}/stems/{source}?worker={}", self.name),
+                    path,
+                    &never,
+                )?;
+                if r.status == 409 {
+                    eprintln!("job {id}: {}; dropping the result", r.detail());
+                    return Ok(());
+                }
+                if r.status != 204 {
+                    bail!("job {id}: uploading {source}: {} {}", r.status, r.detail());
+                }
+            }
+            let sources: Vec<&str> = stems.iter().map(|(s, _)| s.as_str()).collect();
+            let r = self.station.post(
+                &format!("/api/worker/jobs/{id}/complete"),
+                &json!({ "worker": self.name, "sources": sources }),
+                &never,
+            )?;
+            match r.status {
+                200 => return Ok(()),
+                409 if r.detail().contains("upload them again") && attempt < 5 => continue,
+                409 => {
+                    eprintln!("job {id}: {}; dropping the result", r.detail());
+                    return Ok(());
+                }
+                s => bail!("job {id}: completing: {s} {}", r.detail()),
+            }
+        }
+        bail!("job {id}: the station kept losing the uploaded stems")
+    }
+}

@@ -1,0 +1,207 @@
+//! The API of remote `sonantica worker` processes (with `--queue redis://…`):
+//! claim, progress, stem uploads, complete, fail, release. Every call names the
+//! worker; the server checks that it holds the job.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
+
+use super::dto::JobDto;
+use super::error::{ApiError, ErrorBody};
+use super::{AppJson, AppPath, AppQuery};
+use crate::app::remote::Claim;
+use crate::app::{App, AppError};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Names the calling worker.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WorkerRequest {
+    /// The worker's name (unique per process, e.g. `host:pid`).
+    pub worker: String,
+}
+
+/// The answer to a claim.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClaimReply {
+    /// `claimed` (work on it), `finished` (acknowledge the message, nothing to do)
+    /// or `busy` (another live worker holds it: leave the message).
+    pub outcome: String,
+    /// The job.
+    pub job: JobDto,
+    /// Where to fetch the track's audio.
+    pub audio_url: String,
+}
+
+/// A progress report.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProgressRequest {
+    /// The worker's name.
+    pub worker: String,
+    /// Fraction done, 0..1.
+    pub progress: f64,
+    /// Estimated seconds left.
+    pub eta_s: Option<f64>,
+}
+
+/// Whether to go on.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProgressReply {
+    /// False when the job was cancelled or taken over: stop and acknowledge.
+    #[serde(rename = "continue")]
+    pub go_on: bool,
+}
+
+/// The stems uploaded, to store as the job's result.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CompleteRequest {
+    /// The worker's name.
+    pub worker: String,
+    /// The sources uploaded with `PUT …/stems/{source}`.
+    pub sources: Vec<String>,
+}
+
+/// Why a job failed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FailRequest {
+    /// The worker's name.
+    pub worker: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The worker named in a query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorkerQuery {
+    /// The worker's name.
+    pub worker: String,
+}
+
+/// Claim a job delivered by the queue.
+#[utoipa::path(post, path = "/api/worker/jobs/{id}/claim", tag = "workers",
+    params(("id" = i64, Path, description = "job id")), request_body = WorkerRequest,
+    responses((status = 200, body = ClaimReply), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn claim(
+    State(app): State<App>,
+    AppPath(id): AppPath<i64>,
+    AppJson(req): AppJson<WorkerRequest>,
+) -> ApiResult<Json<ClaimReply>> {
+    let (outcome, job) = match app.remote_claim(id, &req.worker).await? {
+        Claim::Claimed(j) => ("claimed", j),
+        Claim::Finished(j) => ("finished", j),
+        Claim::Busy(j) => ("busy", j),
+    };
+    Ok(Json(ClaimReply {
+        outcome: outcome.into(),
+        audio_url: format!("/api/tracks/{}/audio", job.track_id),
+        job: job.into(),
+    }))
+}
+
+/// Report progress; renews the worker's hold on the job.
+#[utoipa::path(post, path = "/api/worker/jobs/{id}/progress", tag = "workers",
+    params(("id" = i64, Path, description = "job id")), request_body = ProgressRequest,
+    responses((status = 200, body = ProgressReply), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn progress(
+    State(app): State<App>,
+    AppPath(id): AppPath<i64>,
+    AppJson(req): AppJson<ProgressRequest>,
+) -> ApiResult<Json<ProgressReply>> {
+    let go_on = app
+        .remote_progress(id, &req.worker, req.progress, req.eta_s)
+        .await?;
+    Ok(Json(ProgressReply { go_on }))
+}
+
+/// Upload one stem (24-bit FLAC as the body).
+#[utoipa::path(put, path = "/api/worker/jobs/{id}/stems/{source}", tag = "workers",
+    params(("id" = i64, Path, description = "job id"), ("source" = String, Path, description = "source name"), WorkerQuery),
+    request_body(content_type = "audio/flac", description = "the stem"),
+    responses((status = 204, description = "stored"), (status = 409, body = ErrorBody),
+        (status = 415, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn put_stem(
+    State(app): State<App>,
+    AppPath((id, source)): AppPath<(i64, String)>,
+    AppQuery(q): AppQuery<WorkerQuery>,
+    req: Request,
+) -> ApiResult<StatusCode> {
+    let tmp_dir = app.media_dir().join("tmp");
+    let staged = tempfile::Builder::new()
+        .prefix(".stem-")
+        .tempfile_in(&tmp_dir)
+        .map_err(|e| AppError::io(&tmp_dir, e))?;
+    let io = |e| AppError::io(staged.path(), e);
+    let mut file = tokio::fs::File::from_std(staged.reopen().map_err(io)?);
+    let max = app.config().max_upload_bytes;
+    let mut received = 0u64;
+    let mut body = req.into_body().into_data_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("stem upload: {e}")))?;
+        received += chunk.len() as u64;
+        if received > max {
+            return Err(
+                AppError::TooLarge("the stem is larger than --max-upload-mb".into()).into(),
+            );
+        }
+        file.write_all(&chunk).await.map_err(io)?;
+    }
+    file.flush().await.map_err(io)?;
+    file.sync_all().await.map_err(io)?;
+    drop(file);
+    app.remote_put_stem(id, &q.worker, &source, staged).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Store the uploaded stems as the job's result (idempotent).
+#[utoipa::path(post, path = "/api/worker/jobs/{id}/complete", tag = "workers",
+    params(("id" = i64, Path, description = "job id")), request_body = CompleteRequest,
+    responses((status = 200, body = JobDto), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn complete(
+    State(app): State<App>,
+    AppPath(id): AppPath<i64>,
+    AppJson(req): AppJson<CompleteRequest>,
+) -> ApiResult<Json<JobDto>> {
+    Ok(Json(
+        app.remote_complete(id, &req.worker, &req.sources)
+            .await?
+            .into(),
+    ))
+}
+
+/// Record that the job failed.
+#[utoipa::path(post, path = "/api/worker/jobs/{id}/fail", tag = "workers",
+    params(("id" = i64, Path, description = "job id")), request_body = FailRequest,
+    responses((status = 204), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn fail(
+    State(app): State<App>,
+    AppPath(id): AppPath<i64>,
+    AppJson(req): AppJson<FailRequest>,
+) -> ApiResult<StatusCode> {
+    let error: String = req.error.chars().take(4000).collect();
+    app.remote_fail(id, &req.worker, &error).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Hand the job back to the queue (the worker is shutting down).
+#[utoipa::path(post, path = "/api/worker/jobs/{id}/release", tag = "workers",
+    params(("id" = i64, Path, description = "job id")), request_body = WorkerRequest,
+    responses((status = 204), (status = 409, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn release(
+    State(app): State<App>,
+    AppPath(id): AppPath<i64>,
+    AppJson(req): AppJson<WorkerRequest>,
+) -> ApiResult<StatusCode> {
+    app.remote_release(id, &req.worker).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
