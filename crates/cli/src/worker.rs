@@ -278,9 +278,18 @@ impl Job<'_> {
     /// Acknowledges the message, retrying while Redis is away (a message left
     /// unacknowledged would only be delivered again and found finished).
     fn ack(&mut self) {
-        for _ in 0..30 {
-            if self.queue.ack(&self.delivery).is_ok() {
-                return;
+        for attempt in 0..30 {
+            match self.queue.ack(&self.delivery) {
+                Ok(()) => {
+                    if attempt > 0 {
+                        eprintln!("job {}: acknowledged on Redis", self.delivery.job_id);
+                    }
+                    return;
+                }
+                Err(e) if attempt == 0 => {
+                    eprintln!("job {}: acknowledging: {e}; retrying", self.delivery.job_id);
+                }
+                Err(_) => {}
             }
             if interrupt::interrupted() {
                 return;

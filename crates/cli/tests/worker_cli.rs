@@ -1,0 +1,332 @@
+//! Scale-out with the real binaries on loopback: one `sonantica serve --queue`,
+//! two `sonantica worker` processes and a real `redis-server` (with append-only
+//! persistence). A batch is separated with every job done exactly once; a worker
+//! killed mid-job has its job finished by the other; Redis and then the station
+//! are killed and restarted mid-batch, and nothing is lost or done twice.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use common::server::{song, Server, TOKEN};
+use common::{demucs_fixtures, s};
+use serde_json::Value;
+use sonantica_audio::Decoder;
+
+fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A redis-server child with append-only persistence in `dir`.
+struct Redis {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start(port: u16, dir: &Path) -> Result<Redis> {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                s(dir),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("redis-server must be installed (Debian: apt-get install redis-server)")?;
+        let redis = Redis {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+        };
+        let client = redis::Client::open(redis.url().as_str())?;
+        let start = Instant::now();
+        while client.get_connection().is_err() {
+            if start.elapsed() > Duration::from_secs(10) {
+                bail!("redis-server did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(redis)
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills Redis with SIGKILL (only its append-only file survives) and starts
+    /// it again on the same port and data after `downtime`.
+    fn restart(&mut self, downtime: Duration) -> Result<()> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(downtime);
+        *self = Redis::start(self.port, &self.dir.clone())?;
+        Ok(())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `sonantica worker` child.
+struct Worker(Child);
+
+impl Worker {
+    fn start(station: &str, queue: &str, name: &str) -> Result<Worker> {
+        Self::start_logged(station, queue, name, Stdio::inherit())
+    }
+
+    fn start_logged(station: &str, queue: &str, name: &str, log: Stdio) -> Result<Worker> {
+        let model = demucs_fixtures().join("small4.safetensors");
+        Ok(Worker(
+            Command::new(env!("CARGO_BIN_EXE_sonantica"))
+                .args([
+                    "worker",
+                    "--server",
+                    station,
+                    "--queue",
+                    queue,
+                    "--model",
+                    s(&model),
+                    "--threads",
+                    "1",
+                    "--visibility-timeout",
+                    "3",
+                    "--name",
+                    name,
+                ])
+                .env("SONANTICA_TOKEN", TOKEN)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()?,
+        ))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn station(data: &Path, port: u16, queue: &str) -> Result<Server> {
+    Server::start(
+        data,
+        &[
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--queue",
+            queue,
+            "--job-lease-secs",
+            "3",
+        ],
+    )
+}
+
+fn jobs(server: &Server) -> Result<Vec<Value>> {
+    Ok(server
+        .json("/api/jobs?limit=1000")?
+        .as_array()
+        .context("jobs")?
+        .clone())
+}
+
+fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> Result<bool>) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        // The station may be restarting: errors count as "not yet".
+        if ok().unwrap_or(false) {
+            return Ok(());
+        }
+        if start.elapsed() > limit {
+            bail!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn done_count(server: &Server) -> Result<usize> {
+    Ok(jobs(server)?
+        .iter()
+        .filter(|j| j["status"] == "done")
+        .count())
+}
+
+/// Every track has exactly one complete set of stems, each as long as the input,
+/// and no staging folder is left.
+fn check_stems(server: &Server, data: &Path, tracks: &[(i64, usize)]) -> Result<()> {
+    for &(track, frames) in tracks {
+        let stems = server.json(&format!("/api/tracks/{track}/stems"))?;
+        assert_eq!(
+            stems.as_array().map(Vec::len),
+            Some(4),
+            "track {track}: {stems}"
+        );
+        let dir = data.join(format!("media/stems/{track}"));
+        let entries: Vec<String> = std::fs::read_dir(&dir)?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+        assert_eq!(entries, ["small4"], "track {track}");
+        for source in ["drums", "bass", "other", "vocals"] {
+            let (_, audio) = Decoder::read_all(dir.join(format!("small4/{source}.flac")))?;
+            assert_eq!(audio[0].len(), frames, "track {track} {source}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn two_workers_share_a_batch_and_a_killed_workers_job_is_finished_by_the_other() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let redis_dir = dir.path().join("redis");
+    std::fs::create_dir(&redis_dir)?;
+    let redis = Redis::start(free_port()?, &redis_dir)?;
+    let port = free_port()?;
+    let server = station(&data, port, &redis.url())?;
+    let base = server.base.clone();
+
+    let long = dir.path().join("long.wav");
+    song(&long, 60.0)?;
+    let short = dir.path().join("short.wav");
+    song(&short, 4.0)?;
+    let mut tracks = vec![(server.upload(&long)?, 60 * 44_100)];
+    for _ in 0..5 {
+        tracks.push((server.upload(&short)?, 4 * 44_100));
+    }
+    let mut w1 = Some(Worker::start(&base, &redis.url(), "w1")?);
+    let mut w2 = Some(Worker::start(&base, &redis.url(), "w2")?);
+    let (status, batch) = server.post("/api/library/separate", "application/json", Vec::new())?;
+    assert_eq!(
+        (status, batch["queued"].as_i64()),
+        (202, Some(6)),
+        "{batch}"
+    );
+
+    // Kill the worker that runs the long job, mid-job.
+    let long_job = jobs(&server)?
+        .iter()
+        .find(|j| j["track_id"] == tracks[0].0)
+        .and_then(|j| j["id"].as_i64())
+        .context("the long job")?;
+    let running = server.wait(
+        long_job,
+        |j| j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.0,
+        Duration::from_secs(60),
+    )?;
+    let victim = running["worker"].as_str().unwrap_or_default().to_owned();
+    match victim.as_str() {
+        "w1" => drop(w1.take()),
+        "w2" => drop(w2.take()),
+        other => bail!("unexpected worker {other:?}"),
+    }
+
+    wait_until("every job done", Duration::from_secs(240), || {
+        Ok(done_count(&server)? == 6)
+    })?;
+    let all = jobs(&server)?;
+    assert_eq!(all.len(), 6, "one job per track");
+    for j in &all {
+        assert_eq!(j["status"], "done", "{j}");
+        if j["id"] == long_job {
+            assert_eq!(j["attempts"], 2, "taken over once: {j}");
+            assert_ne!(
+                j["worker"],
+                victim.as_str(),
+                "finished by the other worker: {j}"
+            );
+        } else {
+            assert_eq!(j["attempts"], 1, "{j}");
+        }
+    }
+    check_stems(&server, &data, &tracks)?;
+    drop((w1, w2));
+    Ok(())
+}
+
+#[test]
+fn restarting_redis_and_the_station_mid_batch_loses_and_repeats_nothing() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let redis_dir = dir.path().join("redis");
+    std::fs::create_dir(&redis_dir)?;
+    let mut redis = Redis::start(free_port()?, &redis_dir)?;
+    let port = free_port()?;
+    let mut server = station(&data, port, &redis.url())?;
+    let base = server.base.clone();
+
+    let short = dir.path().join("short.wav");
+    song(&short, 6.0)?;
+    let mut tracks = Vec::new();
+    for _ in 0..10 {
+        tracks.push((server.upload(&short)?, 6 * 44_100));
+    }
+    let logs: Vec<PathBuf> = ["w1", "w2"]
+        .iter()
+        .map(|n| dir.path().join(format!("{n}.log")))
+        .collect();
+    let mut workers = Vec::new();
+    for (name, log) in ["w1", "w2"].iter().zip(&logs) {
+        let file = std::fs::File::create(log)?;
+        workers.push(Worker::start_logged(
+            &base,
+            &redis.url(),
+            name,
+            file.into(),
+        )?);
+    }
+    let (status, _) = server.post("/api/library/separate", "application/json", Vec::new())?;
+    assert_eq!(status, 202);
+
+    // Each outage lasts long enough for both workers to run into it.
+    wait_until("two jobs done", Duration::from_secs(120), || {
+        Ok(done_count(&server)? >= 2)
+    })?;
+    redis.restart(Duration::from_secs(3))?;
+    wait_until("five jobs done", Duration::from_secs(120), || {
+        Ok(done_count(&server)? >= 5)
+    })?;
+    drop(server); // SIGKILL
+    std::thread::sleep(Duration::from_secs(3));
+    server = station(&data, port, &redis.url())?;
+    wait_until("every job done", Duration::from_secs(240), || {
+        Ok(done_count(&server)? == 10)
+    })?;
+    let all = jobs(&server)?;
+    assert_eq!(all.len(), 10, "one job per track");
+    assert!(all.iter().all(|j| j["status"] == "done"));
+    check_stems(&server, &data, &tracks)?;
+    drop(workers);
+    let text: String = logs
+        .iter()
+        .map(std::fs::read_to_string)
+        .collect::<Result<_, _>>()?;
+    assert!(
+        text.contains("Redis"),
+        "the workers saw Redis go away:\n{text}"
+    );
+    assert!(
+        text.contains("station"),
+        "the workers saw the station go away:\n{text}"
+    );
+    Ok(())
+}
