@@ -251,6 +251,12 @@ async fn every_api_call_but_health_and_login_needs_the_token() -> Result<()> {
         (Method::POST, "/api/library/scan"),
         (Method::POST, "/api/library/separate"),
         (Method::GET, "/api/models"),
+        (Method::POST, "/api/worker/jobs/1/claim"),
+        (Method::POST, "/api/worker/jobs/1/progress"),
+        (Method::PUT, "/api/worker/jobs/1/stems/vocals"),
+        (Method::POST, "/api/worker/jobs/1/complete"),
+        (Method::POST, "/api/worker/jobs/1/fail"),
+        (Method::POST, "/api/worker/jobs/1/release"),
     ] {
         let none = st
             .send(
@@ -1011,13 +1017,208 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
         ("/api/library/scan", &["post"]),
         ("/api/library/separate", &["post"]),
         ("/api/models", &["get"]),
+        ("/api/worker/jobs/{id}/claim", &["post"]),
+        ("/api/worker/jobs/{id}/progress", &["post"]),
+        ("/api/worker/jobs/{id}/stems/{source}", &["put"]),
+        ("/api/worker/jobs/{id}/complete", &["post"]),
+        ("/api/worker/jobs/{id}/fail", &["post"]),
+        ("/api/worker/jobs/{id}/release", &["post"]),
     ] {
         for m in methods {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
         }
     }
-    assert_eq!(paths.len(), 17, "documented paths: {:?}", paths.keys());
+    assert_eq!(paths.len(), 23, "documented paths: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["TrackDto"].is_object());
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> Result<()> {
+    use sonantica_server::app::separate::{separate_file, SeparateSettings};
+    let st = station_with(|_| {}, false).await?;
+    let track = st.upload("t.wav", &wav(1.0, 200.0, 300.0)?).await?.json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let job = st
+        .post_json(&format!("/api/tracks/{track}/separate"), "")
+        .await?
+        .json()?;
+    let id = job["id"].as_i64().context("job id")?;
+    // What a worker computes, done here with the same code.
+    let work = tempfile::tempdir()?;
+    let input = work.path().join("in.wav");
+    std::fs::write(&input, wav(1.0, 200.0, 300.0)?)?;
+    let separator = sonantica_demucs::load_separator(&fixtures().join("small4.safetensors"))?;
+    let done = separate_file(
+        &input,
+        &separator,
+        &work.path().join("stems"),
+        &SeparateSettings::default(),
+        &mut |_| {},
+        &|| false,
+    )?;
+    let base = format!("/api/worker/jobs/{id}");
+    let put = |source: &str, worker: &str, body: Vec<u8>| {
+        st.req(
+            Method::PUT,
+            &format!("{base}/stems/{source}?worker={worker}"),
+        )
+        .body(Body::from(body))
+    };
+
+    st.post_json(&format!("{base}/claim"), r#"{"worker":"a b"}"#)
+        .await?
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    let claim = st
+        .post_json(&format!("{base}/claim"), r#"{"worker":"wA"}"#)
+        .await?
+        .json()?;
+    assert_eq!(claim["outcome"], "claimed", "{claim}");
+    assert_eq!(claim["audio_url"], format!("/api/tracks/{track}/audio"));
+    let busy = st
+        .post_json(&format!("{base}/claim"), r#"{"worker":"wB"}"#)
+        .await?
+        .json()?;
+    assert_eq!(busy["outcome"], "busy");
+    let p = st
+        .post_json(
+            &format!("{base}/progress"),
+            r#"{"worker":"wA","progress":0.5,"eta_s":2}"#,
+        )
+        .await?
+        .json()?;
+    assert_eq!(p["continue"], true);
+    let shown = st.get(&format!("/api/jobs/{id}")).await?.json()?;
+    assert_eq!(
+        (shown["progress"].as_f64(), shown["worker"].as_str()),
+        (Some(0.5), Some("wA"))
+    );
+    let p = st
+        .post_json(
+            &format!("{base}/progress"),
+            r#"{"worker":"wB","progress":0.5}"#,
+        )
+        .await?
+        .json()?;
+    assert_eq!(p["continue"], false, "not wB's job");
+
+    let stem_bytes: Vec<(String, Vec<u8>)> = done
+        .stems
+        .iter()
+        .map(|(s, p)| Ok((s.clone(), std::fs::read(p)?)))
+        .collect::<Result<_>>()?;
+    st.send(put("vocals", "wB", stem_bytes[3].1.clone())?)
+        .await?
+        .assert_error(StatusCode::CONFLICT, "conflict")?;
+    st.send(put("vocals", "wA", wav(0.2, 100.0, 100.0)?)?)
+        .await?
+        .assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media")?;
+    st.send(put("..%2F..%2Fx", "wA", stem_bytes[3].1.clone())?)
+        .await?
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    let complete = r#"{"worker":"wA","sources":["drums","bass","other","vocals"]}"#;
+    let detail = st
+        .post_json(&format!("{base}/complete"), complete)
+        .await?
+        .assert_error(StatusCode::CONFLICT, "conflict")?;
+    assert!(detail.contains("upload them again"), "{detail}");
+    for (source, bytes) in &stem_bytes {
+        let r = st.send(put(source, "wA", bytes.clone())?).await?;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{source}");
+    }
+    let finished = st.post_json(&format!("{base}/complete"), complete).await?;
+    assert_eq!(finished.status, StatusCode::OK);
+    assert_eq!(finished.json()?["status"], "done");
+    let stored = |source: &str| {
+        std::fs::read(
+            st.media()
+                .join(format!("stems/{track}/small4/{source}.flac")),
+        )
+    };
+    for (source, bytes) in &stem_bytes {
+        assert_eq!(&stored(source)?, bytes, "{source}");
+    }
+
+    // The message delivered again: nothing to do. A late duplicate upload and a
+    // repeated completion change nothing.
+    let again = st
+        .post_json(&format!("{base}/claim"), r#"{"worker":"wB"}"#)
+        .await?
+        .json()?;
+    assert_eq!(again["outcome"], "finished");
+    st.send(put("vocals", "wA", stem_bytes[0].1.clone())?)
+        .await?
+        .assert_error(StatusCode::CONFLICT, "conflict")?;
+    assert_eq!(
+        st.post_json(&format!("{base}/complete"), complete)
+            .await?
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        stored("vocals")?,
+        stem_bytes[3].1,
+        "the stored vocals are untouched"
+    );
+    assert_eq!(
+        st.get(&format!("/api/jobs/{id}")).await?.json()?["attempts"],
+        1
+    );
+    st.assert_clean().await?;
+
+    // Handing back and failing.
+    let other = st.upload("u.wav", &wav(0.5, 200.0, 300.0)?).await?.json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let j2 = st
+        .post_json(&format!("/api/tracks/{other}/separate"), "")
+        .await?
+        .json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let b2 = format!("/api/worker/jobs/{j2}");
+    st.post_json(&format!("{b2}/claim"), r#"{"worker":"wA"}"#)
+        .await?;
+    st.send(
+        st.req(Method::PUT, &format!("{b2}/stems/drums?worker=wA"))
+            .body(Body::from(stem_bytes[0].1.clone()))?,
+    )
+    .await?;
+    assert_eq!(
+        st.post_json(&format!("{b2}/release"), r#"{"worker":"wA"}"#)
+            .await?
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let released = st.get(&format!("/api/jobs/{j2}")).await?.json()?;
+    assert_eq!(
+        (released["status"].as_str(), released["attempts"].as_i64()),
+        (Some("queued"), Some(0))
+    );
+    st.assert_clean().await?;
+    st.post_json(&format!("{b2}/claim"), r#"{"worker":"wB"}"#)
+        .await?;
+    st.post_json(&format!("{b2}/fail"), r#"{"worker":"wA","error":"x"}"#)
+        .await?
+        .assert_error(StatusCode::CONFLICT, "conflict")?;
+    assert_eq!(
+        st.post_json(
+            &format!("{b2}/fail"),
+            r#"{"worker":"wB","error":"out of memory"}"#
+        )
+        .await?
+        .status,
+        StatusCode::NO_CONTENT
+    );
+    let failed = st.get(&format!("/api/jobs/{j2}")).await?.json()?;
+    assert_eq!(
+        (failed["status"].as_str(), failed["error"].as_str()),
+        (Some("failed"), Some("out of memory"))
+    );
+    st.post_json("/api/worker/jobs/999/claim", r#"{"worker":"wA"}"#)
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
     Ok(())
 }
