@@ -259,7 +259,37 @@ fn two_workers_share_a_batch_and_a_killed_workers_job_is_finished_by_the_other()
         }
     }
     check_stems(&server, &data, &tracks)?;
-    drop((w1, w2));
+
+    // SIGTERM hands the current job back; another worker then finishes it.
+    let mut survivor = w1.or(w2).context("one worker is left")?;
+    let again = server.upload(&long)?;
+    let (_, job) = server.post(
+        &format!("/api/tracks/{again}/separate"),
+        "application/json",
+        Vec::new(),
+    )?;
+    let job = job["id"].as_i64().context("job id")?;
+    server.wait(
+        job,
+        |j| j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.0,
+        Duration::from_secs(60),
+    )?;
+    let term = Command::new("kill")
+        .args(["-TERM", &survivor.0.id().to_string()])
+        .status()?;
+    assert!(term.success());
+    let status = survivor.0.wait()?;
+    assert!(status.success(), "the worker exits cleanly: {status}");
+    let back = server.json(&format!("/api/jobs/{job}"))?;
+    assert_eq!(back["status"], "queued", "handed back: {back}");
+    assert_eq!(back["attempts"], 0);
+    let _w3 = Worker::start(&base, &redis.url(), "w3")?;
+    let done = server.wait(job, |j| j["status"] == "done", Duration::from_secs(120))?;
+    assert_eq!(
+        (done["worker"].as_str(), done["attempts"].as_i64()),
+        (Some("w3"), Some(1))
+    );
+    check_stems(&server, &data, &[(again, 60 * 44_100)])?;
     Ok(())
 }
 
