@@ -6,127 +6,15 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use common::server::{song, Server, TOKEN};
-use common::{demucs_fixtures, s};
+use common::scale::{free_port, Redis, Worker};
+use common::server::{song, Server};
 use serde_json::Value;
 use sonantica_audio::Decoder;
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// A redis-server child with append-only persistence in `dir`.
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    fn start(port: u16, dir: &Path) -> Result<Redis> {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--dir",
-                s(dir),
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("redis-server must be installed (Debian: apt-get install redis-server)")?;
-        let redis = Redis {
-            child,
-            port,
-            dir: dir.to_path_buf(),
-        };
-        let client = redis::Client::open(redis.url().as_str())?;
-        let start = Instant::now();
-        while client.get_connection().is_err() {
-            if start.elapsed() > Duration::from_secs(10) {
-                bail!("redis-server did not start");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(redis)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills Redis with SIGKILL (only its append-only file survives) and starts
-    /// it again on the same port and data after `downtime`.
-    fn restart(&mut self, downtime: Duration) -> Result<()> {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        std::thread::sleep(downtime);
-        *self = Redis::start(self.port, &self.dir.clone())?;
-        Ok(())
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A `sonantica worker` child.
-struct Worker(Child);
-
-impl Worker {
-    fn start(station: &str, queue: &str, name: &str) -> Result<Worker> {
-        Self::start_logged(station, queue, name, Stdio::inherit())
-    }
-
-    fn start_logged(station: &str, queue: &str, name: &str, log: Stdio) -> Result<Worker> {
-        let model = demucs_fixtures().join("small4.safetensors");
-        Ok(Worker(
-            Command::new(env!("CARGO_BIN_EXE_sonantica"))
-                .args([
-                    "worker",
-                    "--server",
-                    station,
-                    "--queue",
-                    queue,
-                    "--model",
-                    s(&model),
-                    "--threads",
-                    "1",
-                    "--visibility-timeout",
-                    "3",
-                    "--name",
-                    name,
-                ])
-                .env("SONANTICA_TOKEN", TOKEN)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()?,
-        ))
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn station(data: &Path, port: u16, queue: &str) -> Result<Server> {
     Server::start(

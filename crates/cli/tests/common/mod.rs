@@ -1,6 +1,7 @@
 //! Helpers shared by the tests that run the real `sonantica` binary.
 #![allow(dead_code)]
 
+pub mod scale;
 pub mod server;
 
 use std::path::{Path, PathBuf};
