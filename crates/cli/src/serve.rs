@@ -122,7 +122,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
                 "note: listening on {addr}: other machines on the network can reach this station"
             );
         }
-        if let Err(e) = app.model_path(&app.default_model_name()) {
+        if app.config().queue.is_some() {
+            println!("Separation jobs go to the Redis queue for `sonantica worker` processes.");
+        } else if let Err(e) = app.model_path(&app.default_model_name()) {
             eprintln!("note: separation will not work until the model is installed: {e}");
         }
         println!(

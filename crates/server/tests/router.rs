@@ -1222,3 +1222,25 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         .assert_error(StatusCode::NOT_FOUND, "not_found")?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_redis_queue_the_models_live_on_the_workers() -> Result<()> {
+    // Jobs go to remote workers, which have their own model stores: a model the
+    // station does not have is accepted; a name that is not a name is not.
+    let st = station_with(|c| c.queue = Some("redis://127.0.0.1:9".into()), false).await?;
+    let id = st.upload("t.wav", &wav(0.3, 200.0, 300.0)?).await?.json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let r = st
+        .post_json(
+            &format!("/api/tracks/{id}/separate"),
+            r#"{"model":"htdemucs_6s"}"#,
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    assert_eq!(r.json()?["model"], "htdemucs_6s");
+    st.post_json(&format!("/api/tracks/{id}/separate"), r#"{"model":"../x"}"#)
+        .await?
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    Ok(())
+}

@@ -25,7 +25,7 @@ pub const PRIORITY_INTERACTIVE: i64 = 10;
 /// Priority of jobs queued for a whole library.
 pub const PRIORITY_BATCH: i64 = 0;
 /// A job whose worker died this many times is failed rather than retried.
-const MAX_ATTEMPTS: i64 = 3;
+pub(crate) const MAX_ATTEMPTS: i64 = 3;
 
 /// A job as stored (with live progress merged in by [`App::job`]).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -98,6 +98,23 @@ impl App {
         resolve_name(name, &self.inner.config.models_dir)
     }
 
+    /// Refuses a model that cannot run, with the fix, rather than failing in the
+    /// worker. With a Redis queue the models live on the worker machines, so only
+    /// the name is checked here.
+    fn check_model(&self, model: &str) -> AppResult<()> {
+        if self.inner.config.queue.is_some() {
+            if is_model_name(model) {
+                Ok(())
+            } else {
+                Err(AppError::BadRequest(format!(
+                    "{model:?} is not a model name"
+                )))
+            }
+        } else {
+            self.model_path(model).map(|_| ())
+        }
+    }
+
     /// Queues a separation of a track (the default model when `model` is `None`).
     /// Returns the job and whether it is new: while a job for the same track and
     /// model is queued or running, or once its stems exist, that job is returned.
@@ -111,8 +128,7 @@ impl App {
             Some(m) => m.to_owned(),
             None => self.default_model_name(),
         };
-        // Refuse now, with the fix, rather than fail in the worker.
-        self.model_path(&model)?;
+        self.check_model(&model)?;
         self.track(track_id).await?;
         if let Some(job) = self.existing_job(track_id, &model).await? {
             return Ok((job, false));
@@ -179,7 +195,7 @@ impl App {
             Some(m) => m.to_owned(),
             None => self.default_model_name(),
         };
-        self.model_path(&model)?;
+        self.check_model(&model)?;
         let ids: Vec<(i64,)> = sqlx::query_as(
             "SELECT id FROM tracks t WHERE NOT EXISTS
                 (SELECT 1 FROM stems s WHERE s.track_id = t.id AND s.model = ?)
