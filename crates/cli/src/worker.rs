@@ -69,6 +69,10 @@ struct Station {
     agent: ureq::Agent,
 }
 
+/// Sends one request with the agent and the `Authorization` value.
+type Send<'a> =
+    &'a dyn Fn(&ureq::Agent, &str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>;
+
 /// A reply: status and body.
 struct Reply {
     status: u16,
@@ -91,12 +95,7 @@ impl Reply {
 impl Station {
     /// Sends a request, retrying while the station cannot be reached or answers
     /// 5xx (it may be restarting), until `give_up` says stop.
-    fn call(
-        &self,
-        what: &str,
-        give_up: &dyn Fn() -> bool,
-        send: &dyn Fn(&ureq::Agent, &str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Reply> {
+    fn call(&self, what: &str, give_up: &dyn Fn() -> bool, send: Send<'_>) -> Result<Reply> {
         let auth = format!("Bearer {}", self.token);
         let mut wait = Duration::from_millis(200);
         let mut warned = false;
