@@ -137,6 +137,18 @@ impl Station {
         .await
     }
 
+    /// Uploads and returns the new track's id.
+    async fn upload_id(&self, name: &str, bytes: &[u8]) -> Result<i64> {
+        let r = self.upload(name, bytes).await?;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()?["id"].as_i64().context("id")
+    }
+
     fn media(&self) -> PathBuf {
         self.dir.path().join("data/media")
     }
@@ -480,9 +492,7 @@ async fn unknown_ids_are_404_and_malformed_ids_400() -> Result<()> {
         .await?;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     // A track without stems has none to serve.
-    let id = st.upload("t.wav", &wav(0.5, 200.0, 300.0)?).await?.json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let id = st.upload_id("t.wav", &wav(0.5, 200.0, 300.0)?).await?;
     let detail = st
         .get(&format!("/api/tracks/{id}/stems/vocals"))
         .await?
@@ -497,12 +507,7 @@ async fn unknown_ids_are_404_and_malformed_ids_400() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()> {
     let st = station().await?;
-    let id = st
-        .upload("mix.wav", &wav(2.0, 220.0, 330.0)?)
-        .await?
-        .json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let id = st.upload_id("mix.wav", &wav(2.0, 220.0, 330.0)?).await?;
     let queued = st
         .post_json(&format!("/api/tracks/{id}/separate"), "")
         .await?;
@@ -675,9 +680,7 @@ async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()>
 async fn jobs_are_cancelled_and_bad_models_refused() -> Result<()> {
     // No workers: jobs stay queued.
     let st = station_with(|_| {}, false).await?;
-    let id = st.upload("t.wav", &wav(0.5, 200.0, 300.0)?).await?.json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let id = st.upload_id("t.wav", &wav(0.5, 200.0, 300.0)?).await?;
     for (body, status, code) in [
         (
             r#"{"model":"../../etc/passwd"}"#,
@@ -751,12 +754,7 @@ async fn jobs_are_cancelled_and_bad_models_refused() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_running_job_stops_it_and_leaves_no_stems() -> Result<()> {
     let st = station().await?;
-    let id = st
-        .upload("long.wav", &wav(120.0, 200.0, 300.0)?)
-        .await?
-        .json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let id = st.upload_id("long.wav", &wav(120.0, 200.0, 300.0)?).await?;
     let job = st
         .post_json(&format!("/api/tracks/{id}/separate"), "")
         .await?
@@ -812,12 +810,7 @@ async fn interactive_jobs_run_before_library_batches() -> Result<()> {
     // batch priority, so a new interactive one is not created...
     let (first, _) = st.app.enqueue(ids[2], None, 0).await?;
     // ...but a track added later and asked for directly jumps the queue.
-    let late = st
-        .upload("late.wav", &wav(0.3, 200.0, 300.0)?)
-        .await?
-        .json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let late = st.upload_id("late.wav", &wav(0.3, 200.0, 300.0)?).await?;
     let interactive = st
         .post_json(&format!("/api/tracks/{late}/separate"), "")
         .await?
@@ -833,9 +826,7 @@ async fn interactive_jobs_run_before_library_batches() -> Result<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_worker_stopped_is_taken_again_after_its_lease() -> Result<()> {
     let st = station_with(|c| c.job_lease = Duration::from_millis(300), false).await?;
-    let id = st.upload("t.wav", &wav(0.3, 200.0, 300.0)?).await?.json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let id = st.upload_id("t.wav", &wav(0.3, 200.0, 300.0)?).await?;
     let job = st
         .post_json(&format!("/api/tracks/{id}/separate"), "")
         .await?
@@ -861,9 +852,7 @@ async fn a_job_whose_worker_stopped_is_taken_again_after_its_lease() -> Result<(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_job_records_its_error_and_leaves_no_stems() -> Result<()> {
     let st = station().await?;
-    let id = st.upload("t.wav", &wav(1.0, 200.0, 300.0)?).await?.json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let id = st.upload_id("t.wav", &wav(1.0, 200.0, 300.0)?).await?;
     // Damage the stored file: the header declares more audio than is there.
     let upload = std::fs::read_dir(st.media().join("uploads"))?
         .next()
@@ -1038,9 +1027,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
 async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> Result<()> {
     use sonantica_server::app::separate::{separate_file, SeparateSettings};
     let st = station_with(|_| {}, false).await?;
-    let track = st.upload("t.wav", &wav(1.0, 200.0, 300.0)?).await?.json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let track = st.upload_id("t.wav", &wav(1.0, 200.0, 300.0)?).await?;
     let job = st
         .post_json(&format!("/api/tracks/{track}/separate"), "")
         .await?
@@ -1169,9 +1156,7 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
     st.assert_clean().await?;
 
     // Handing back and failing.
-    let other = st.upload("u.wav", &wav(0.5, 200.0, 300.0)?).await?.json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let other = st.upload_id("u.wav", &wav(0.5, 200.0, 300.0)?).await?;
     let j2 = st
         .post_json(&format!("/api/tracks/{other}/separate"), "")
         .await?
@@ -1228,9 +1213,7 @@ async fn with_a_redis_queue_the_models_live_on_the_workers() -> Result<()> {
     // Jobs go to remote workers, which have their own model stores: a model the
     // station does not have is accepted; a name that is not a name is not.
     let st = station_with(|c| c.queue = Some("redis://127.0.0.1:9".into()), false).await?;
-    let id = st.upload("t.wav", &wav(0.3, 200.0, 300.0)?).await?.json()?["id"]
-        .as_i64()
-        .context("id")?;
+    let id = st.upload_id("t.wav", &wav(0.3, 200.0, 300.0)?).await?;
     let r = st
         .post_json(
             &format!("/api/tracks/{id}/separate"),

@@ -186,6 +186,43 @@ impl Probed {
     }
 }
 
+/// The `file_size` .. `tags` columns of a probed file, bound in table order: the
+/// same for a new track and a changed one.
+trait BindProbed<'q> {
+    fn bind_probed(self, p: &'q Probed) -> Self;
+}
+
+macro_rules! bind_probed_impl {
+    ($t:ty) => {
+        impl<'q> BindProbed<'q> for $t {
+            fn bind_probed(self, p: &'q Probed) -> Self {
+                self.bind(p.size)
+                    .bind(p.mtime)
+                    .bind(&p.title)
+                    .bind(p.info.tag("artist"))
+                    .bind(p.info.tag("album"))
+                    .bind(&p.info.codec)
+                    .bind(i64::from(p.info.sample_rate))
+                    .bind(p.info.channels as i64)
+                    .bind(p.info.layout.to_string())
+                    .bind(p.info.bits_per_sample.map(i64::from))
+                    .bind(p.info.duration_s())
+                    .bind(tags_json(&p.info))
+            }
+        }
+    };
+}
+
+type SqliteArgs<'q> = sqlx::sqlite::SqliteArguments<'q>;
+bind_probed_impl!(sqlx::query::Query<'q, sqlx::Sqlite, SqliteArgs<'q>>);
+bind_probed_impl!(sqlx::query::QueryAs<'q, sqlx::Sqlite, (i64,), SqliteArgs<'q>>);
+
+impl Probed {
+    fn bind<'q, Q: BindProbed<'q>>(&'q self, query: Q) -> Q {
+        query.bind_probed(self)
+    }
+}
+
 /// The file name without its extension, for a title.
 fn name_stem(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
@@ -208,30 +245,17 @@ impl App {
         original_name: Option<&str>,
         p: &Probed,
     ) -> AppResult<Track> {
-        let id: (i64,) = sqlx::query_as(
-            "INSERT INTO tracks (origin, path, file_size, file_mtime, original_name, title, artist,
-                album, codec, sample_rate, channels, layout, bits_per_sample, duration_s, tags,
-                created_at)
+        let query = sqlx::query_as(
+            "INSERT INTO tracks (origin, path, original_name, created_at, file_size, file_mtime,
+                title, artist, album, codec, sample_rate, channels, layout, bits_per_sample,
+                duration_s, tags)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(origin)
         .bind(path)
-        .bind(p.size)
-        .bind(p.mtime)
         .bind(original_name)
-        .bind(&p.title)
-        .bind(p.info.tag("artist"))
-        .bind(p.info.tag("album"))
-        .bind(&p.info.codec)
-        .bind(i64::from(p.info.sample_rate))
-        .bind(p.info.channels as i64)
-        .bind(p.info.layout.to_string())
-        .bind(p.info.bits_per_sample.map(i64::from))
-        .bind(p.info.duration_s())
-        .bind(tags_json(&p.info))
-        .bind(now_ms())
-        .fetch_one(&self.inner.db)
-        .await?;
+        .bind(now_ms());
+        let id: (i64,) = p.bind(query).fetch_one(&self.inner.db).await?;
         self.inner.analysis_queued.notify_one();
         self.track(id.0).await
     }
@@ -528,28 +552,14 @@ impl App {
                 (Some(id), Ok(p)) => {
                     self.cancel_track_jobs(id).await?;
                     let mut tx = self.inner.db.begin().await?;
-                    sqlx::query(
+                    let update = sqlx::query(
                         "UPDATE tracks SET file_size = ?, file_mtime = ?, title = ?, artist = ?,
                             album = ?, codec = ?, sample_rate = ?, channels = ?, layout = ?,
                             bits_per_sample = ?, duration_s = ?, tags = ?,
                             analysis_status = 'pending', analysis = NULL, analysis_error = NULL
                          WHERE id = ?",
-                    )
-                    .bind(p.size)
-                    .bind(p.mtime)
-                    .bind(&p.title)
-                    .bind(p.info.tag("artist"))
-                    .bind(p.info.tag("album"))
-                    .bind(&p.info.codec)
-                    .bind(i64::from(p.info.sample_rate))
-                    .bind(p.info.channels as i64)
-                    .bind(p.info.layout.to_string())
-                    .bind(p.info.bits_per_sample.map(i64::from))
-                    .bind(p.info.duration_s())
-                    .bind(tags_json(&p.info))
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                    );
+                    p.bind(update).bind(id).execute(&mut *tx).await?;
                     sqlx::query("DELETE FROM stems WHERE track_id = ?")
                         .bind(id)
                         .execute(&mut *tx)
