@@ -408,6 +408,7 @@ impl Job<'_> {
             })
         };
         let mut last_beat = Instant::now() - Duration::from_secs(10);
+        let mut touch_failed = false;
         while !handle.is_finished() {
             if last_beat.elapsed() >= Duration::from_secs(1) {
                 last_beat = Instant::now();
@@ -425,7 +426,15 @@ impl Job<'_> {
                         cancel.store(true, Ordering::SeqCst);
                     }
                 }
-                let _ = self.queue.touch(&self.delivery, self.name);
+                match self.queue.touch(&self.delivery, self.name) {
+                    Ok(()) => touch_failed = false,
+                    Err(e) if !touch_failed => {
+                        // The job goes on; its message is acknowledged later.
+                        eprintln!("job {id}: refreshing the message: {e}");
+                        touch_failed = true;
+                    }
+                    Err(_) => {}
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
