@@ -1,0 +1,397 @@
+//! The Inspector and the Stem Engine for the browser, as a plain C ABI over the
+//! wasm module's linear memory, for an AudioWorklet to call.
+//!
+//! Why no wasm-bindgen: an AudioWorklet has no module loader for its generated
+//! JS glue, and the worklet only needs to move blocks of `f32` in and out. Each
+//! object owns its planar buffers (up to [`MAX_FRAMES`] frames a channel); the
+//! worklet writes samples into `Float32Array` views of them, calls `process`, and
+//! reads the results the same way. Nothing allocates after construction.
+//!
+//! Objects are created with `son_*_new`, which returns a pointer (0 on invalid
+//! arguments), and must be freed with the matching `son_*_free`. Functions that
+//! can fail return 0 on success and a negative number on bad arguments.
+
+// The C ABI hands raw pointers to JavaScript and back: that is this crate's job.
+// Every dereference is of a pointer made by `Box::into_raw` here (checked non-null).
+#![allow(unsafe_code)]
+
+use sonantica_meter::{ChannelLayout, Inspector, InspectorConfig, LoudnessHistory, Readings};
+use sonantica_mix::{MatrixParams, Source, StemEngine, PRESETS};
+
+/// Most frames one `process` call takes (a Web Audio quantum is 128).
+pub const MAX_FRAMES: usize = 4096;
+
+/// Most goniometer points one `son_meter_goniometer` call returns.
+pub const MAX_POINTS: usize = 2048;
+
+/// Number of values [`son_meter_readings`] writes. In order: seconds measured,
+/// momentary LUFS, short-term LUFS, integrated LUFS, loudness range LU, true peak
+/// dBTP (highest so far), sample peak dBFS (highest so far), crest factor dB
+/// (300 ms), correlation (300 ms, -1..1), width (0..1), balance (-1..1), clip
+/// events so far. Values that do not exist yet (silence) are NaN.
+pub const READINGS: usize = 12;
+
+/// A live Inspector with its input buffers.
+pub struct Meter {
+    inspector: Inspector,
+    inputs: Vec<Vec<f32>>,
+    readings: [f64; READINGS],
+    points: Vec<(f32, f32)>,
+    flat: Vec<f32>,
+}
+
+fn opt(v: Option<f64>) -> f64 {
+    v.unwrap_or(f64::NAN)
+}
+
+fn flatten(r: &Readings, out: &mut [f64; READINGS]) {
+    *out = [
+        r.time_s,
+        opt(r.momentary_lufs),
+        opt(r.short_term_lufs),
+        opt(r.integrated_lufs),
+        opt(r.loudness_range_lu),
+        opt(r.true_peak_dbtp),
+        opt(r.sample_peak_dbfs),
+        opt(r.crest_db),
+        opt(r.correlation),
+        opt(r.width),
+        opt(r.balance),
+        r.clip_events as f64,
+    ];
+}
+
+/// A live Inspector for `channels` channels (1-8, default layout for the count)
+/// at `sample_rate`; its loudness history is bounded (a histogram), so it can run
+/// for ever. 0 on invalid arguments.
+#[no_mangle]
+pub extern "C" fn son_meter_new(sample_rate: u32, channels: u32) -> *mut Meter {
+    let channels = channels as usize;
+    if !(1..=8).contains(&channels) || sample_rate == 0 {
+        return std::ptr::null_mut();
+    }
+    let mut config = InspectorConfig::new(sample_rate, ChannelLayout::default_for(channels));
+    config.history = LoudnessHistory::Bounded;
+    match Inspector::new(config) {
+        Ok(inspector) => Box::into_raw(Box::new(Meter {
+            inspector,
+            inputs: vec![vec![0.0; MAX_FRAMES]; channels],
+            readings: [f64::NAN; READINGS],
+            points: vec![(0.0, 0.0); MAX_POINTS],
+            flat: vec![0.0; 2 * MAX_POINTS],
+        })),
+        Err(_) => std::ptr::null_mut(),
+    }
+}
+
+/// # Safety
+/// `m` is 0 or a pointer from [`son_meter_new`] not yet freed.
+unsafe fn meter<'a>(m: *mut Meter) -> Option<&'a mut Meter> {
+    // SAFETY: the caller passes a live pointer from son_meter_new (or null).
+    unsafe { m.as_mut() }
+}
+
+/// The input buffer of `channel` ([`MAX_FRAMES`] floats); 0 if out of range.
+///
+/// # Safety
+/// `m` is 0 or a live pointer from [`son_meter_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_meter_input(m: *mut Meter, channel: u32) -> *mut f32 {
+    // SAFETY: see the function's contract.
+    match unsafe { meter(m) }.and_then(|m| m.inputs.get_mut(channel as usize)) {
+        Some(buf) => buf.as_mut_ptr(),
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// Measures the first `frames` samples of each input buffer.
+///
+/// # Safety
+/// `m` is 0 or a live pointer from [`son_meter_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_meter_process(m: *mut Meter, frames: u32) -> i32 {
+    // SAFETY: see the function's contract.
+    let Some(m) = (unsafe { meter(m) }) else {
+        return -1;
+    };
+    let n = frames as usize;
+    if n > MAX_FRAMES {
+        return -2;
+    }
+    let mut refs: [&[f32]; 8] = [&[]; 8];
+    for (r, buf) in refs.iter_mut().zip(&m.inputs) {
+        *r = &buf[..n];
+    }
+    match m.inspector.process(&refs[..m.inputs.len()]) {
+        Ok(()) => 0,
+        Err(_) => -3,
+    }
+}
+
+/// The current readings ([`READINGS`] doubles, see there); 0 on a bad pointer.
+///
+/// # Safety
+/// `m` is 0 or a live pointer from [`son_meter_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_meter_readings(m: *mut Meter) -> *const f64 {
+    // SAFETY: see the function's contract.
+    let Some(m) = (unsafe { meter(m) }) else {
+        return std::ptr::null();
+    };
+    let r = m.inspector.readings();
+    flatten(&r, &mut m.readings);
+    m.readings.as_ptr()
+}
+
+/// Copies the latest goniometer points (at most `max`, up to [`MAX_POINTS`],
+/// oldest first) as (x, y) pairs into the buffer [`son_meter_points`] returns;
+/// the number of points.
+///
+/// # Safety
+/// `m` is 0 or a live pointer from [`son_meter_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_meter_goniometer(m: *mut Meter, max: u32) -> u32 {
+    // SAFETY: see the function's contract.
+    let Some(m) = (unsafe { meter(m) }) else {
+        return 0;
+    };
+    let want = (max as usize).min(MAX_POINTS);
+    let n = m.inspector.goniometer().latest(&mut m.points[..want]);
+    for (i, (x, y)) in m.points[..n].iter().enumerate() {
+        m.flat[2 * i] = *x;
+        m.flat[2 * i + 1] = *y;
+    }
+    n as u32
+}
+
+/// The goniometer point buffer (2 × [`MAX_POINTS`] floats).
+///
+/// # Safety
+/// `m` is 0 or a live pointer from [`son_meter_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_meter_points(m: *mut Meter) -> *const f32 {
+    // SAFETY: see the function's contract.
+    unsafe { meter(m) }.map_or(std::ptr::null(), |m| m.flat.as_ptr())
+}
+
+/// Starts measuring afresh (a new track).
+///
+/// # Safety
+/// `m` is 0 or a live pointer from [`son_meter_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_meter_reset(m: *mut Meter) {
+    // SAFETY: see the function's contract.
+    if let Some(m) = unsafe { meter(m) } {
+        m.inspector.reset();
+    }
+}
+
+/// Frees a meter.
+///
+/// # Safety
+/// `m` is 0 or a live pointer from [`son_meter_new`], not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn son_meter_free(m: *mut Meter) {
+    if !m.is_null() {
+        // SAFETY: made by Box::into_raw in son_meter_new and not freed before.
+        drop(unsafe { Box::from_raw(m) });
+    }
+}
+
+/// A Stem Engine with its input and output buffers.
+pub struct Engine {
+    engine: StemEngine,
+    sources: &'static [Source],
+    inputs: Vec<Vec<f32>>,
+    outputs: Vec<Vec<f32>>,
+}
+
+/// A Stem Engine for `stems` stereo stems (4: drums, bass, other, vocals; 6: plus
+/// guitar, piano) to `channels` output channels (1 mono, 2 stereo, 3 2.1, 6 5.1,
+/// 8 7.1) at `sample_rate`, with the default matrix parameters. 0 on invalid
+/// arguments.
+#[no_mangle]
+pub extern "C" fn son_engine_new(stems: u32, channels: u32, sample_rate: u32) -> *mut Engine {
+    let sources: &'static [Source] = match stems {
+        4 => &Source::FOUR,
+        6 => &Source::SIX,
+        _ => return std::ptr::null_mut(),
+    };
+    let layout = match channels {
+        1 | 2 | 3 | 6 | 8 => ChannelLayout::default_for(channels as usize),
+        _ => return std::ptr::null_mut(),
+    };
+    match StemEngine::new(sources, layout, sample_rate, MatrixParams::default()) {
+        Ok(engine) => Box::into_raw(Box::new(Engine {
+            engine,
+            sources,
+            inputs: vec![vec![0.0; MAX_FRAMES]; 2 * sources.len()],
+            outputs: vec![vec![0.0; MAX_FRAMES]; layout.channels()],
+        })),
+        Err(_) => std::ptr::null_mut(),
+    }
+}
+
+/// # Safety
+/// `e` is 0 or a pointer from [`son_engine_new`] not yet freed.
+unsafe fn engine<'a>(e: *mut Engine) -> Option<&'a mut Engine> {
+    // SAFETY: the caller passes a live pointer from son_engine_new (or null).
+    unsafe { e.as_mut() }
+}
+
+/// The input buffer `index` = 2 × stem + side (0 left, 1 right), stems in
+/// Demucs order; [`MAX_FRAMES`] floats; 0 if out of range.
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_input(e: *mut Engine, index: u32) -> *mut f32 {
+    // SAFETY: see the function's contract.
+    match unsafe { engine(e) }.and_then(|e| e.inputs.get_mut(index as usize)) {
+        Some(b) => b.as_mut_ptr(),
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// The output buffer of channel `ch` (in the layout's WAVE order); 0 if out of range.
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_output(e: *mut Engine, ch: u32) -> *mut f32 {
+    // SAFETY: see the function's contract.
+    match unsafe { engine(e) }.and_then(|e| e.outputs.get_mut(ch as usize)) {
+        Some(b) => b.as_mut_ptr(),
+        None => std::ptr::null_mut(),
+    }
+}
+
+/// Mixes the first `frames` samples of the inputs into the outputs.
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_process(e: *mut Engine, frames: u32) -> i32 {
+    // SAFETY: see the function's contract.
+    let Some(e) = (unsafe { engine(e) }) else {
+        return -1;
+    };
+    let n = frames as usize;
+    if n > MAX_FRAMES {
+        return -2;
+    }
+    let (ni, no) = (e.inputs.len(), e.outputs.len());
+    let mut ins: [&[f32]; 12] = [&[]; 12];
+    for (r, buf) in ins.iter_mut().zip(&e.inputs) {
+        *r = &buf[..n];
+    }
+    let mut outs: [&mut [f32]; 8] = Default::default();
+    for (o, buf) in outs.iter_mut().zip(e.outputs.iter_mut()) {
+        *o = &mut buf[..n];
+    }
+    match e.engine.process(&ins[..ni], &mut outs[..no]) {
+        Ok(()) => 0,
+        Err(_) => -3,
+    }
+}
+
+fn source(e: &Engine, stem: u32) -> Option<Source> {
+    e.sources.get(stem as usize).copied()
+}
+
+/// Sets a stem's gain in dB (ramped; `-inf` silences).
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_set_gain_db(e: *mut Engine, stem: u32, db: f32) -> i32 {
+    // SAFETY: see the function's contract.
+    let Some(e) = (unsafe { engine(e) }) else {
+        return -1;
+    };
+    match source(e, stem).map(|s| e.engine.mixer().set_gain_db(s, db)) {
+        Some(Ok(())) => 0,
+        _ => -2,
+    }
+}
+
+/// Mutes (`on` ≠ 0) or unmutes a stem.
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_set_mute(e: *mut Engine, stem: u32, on: u32) -> i32 {
+    // SAFETY: see the function's contract.
+    let Some(e) = (unsafe { engine(e) }) else {
+        return -1;
+    };
+    match source(e, stem).map(|s| e.engine.mixer().set_mute(s, on != 0)) {
+        Some(Ok(())) => 0,
+        _ => -2,
+    }
+}
+
+/// Solos (`on` ≠ 0) or unsolos a stem.
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_set_solo(e: *mut Engine, stem: u32, on: u32) -> i32 {
+    // SAFETY: see the function's contract.
+    let Some(e) = (unsafe { engine(e) }) else {
+        return -1;
+    };
+    match source(e, stem).map(|s| e.engine.mixer().set_solo(s, on != 0)) {
+        Some(Ok(())) => 0,
+        _ => -2,
+    }
+}
+
+/// Applies preset `index` of `sonantica_mix::PRESETS` (0 original, 1 karaoke, …).
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_apply_preset(e: *mut Engine, index: u32) -> i32 {
+    // SAFETY: see the function's contract.
+    let Some(e) = (unsafe { engine(e) }) else {
+        return -1;
+    };
+    match PRESETS.get(index as usize) {
+        Some(p) => {
+            e.engine.apply_preset(p);
+            0
+        }
+        None => -2,
+    }
+}
+
+/// Jumps to the current settings without ramps and clears filter state (a seek).
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_reset(e: *mut Engine) {
+    // SAFETY: see the function's contract.
+    if let Some(e) = unsafe { engine(e) } {
+        e.engine.reset();
+    }
+}
+
+/// Frees an engine.
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`], not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_free(e: *mut Engine) {
+    if !e.is_null() {
+        // SAFETY: made by Box::into_raw in son_engine_new and not freed before.
+        drop(unsafe { Box::from_raw(e) });
+    }
+}
+
+/// Number of presets in `sonantica_mix::PRESETS`.
+#[no_mangle]
+pub extern "C" fn son_preset_count() -> u32 {
+    PRESETS.len() as u32
+}
