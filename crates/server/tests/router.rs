@@ -254,6 +254,7 @@ async fn every_api_call_but_health_and_login_needs_the_token() -> Result<()> {
         (Method::GET, "/api/tracks/1/stems"),
         (Method::GET, "/api/tracks/1/stems/vocals"),
         (Method::GET, "/api/tracks/1/stems.zip"),
+        (Method::GET, "/api/tracks/1/multistem"),
         (Method::POST, "/api/tracks/1/mix"),
         (Method::POST, "/api/tracks/1/separate"),
         (Method::GET, "/api/jobs"),
@@ -462,6 +463,7 @@ async fn unknown_ids_are_404_and_malformed_ids_400() -> Result<()> {
         "/api/tracks/999/stems",
         "/api/tracks/999/stems/vocals",
         "/api/tracks/999/stems.zip",
+        "/api/tracks/999/multistem",
         "/api/jobs/999",
         "/api/jobs/999/events",
         "/api/nothing-here",
@@ -599,6 +601,33 @@ async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()>
         std::io::Read::read_to_end(&mut entry, &mut bytes)?;
         assert_eq!(bytes, std::fs::read(f)?, "{s}");
     }
+
+    // All stems in one 8-channel file: channel 2k and 2k+1 are stem k's left and
+    // right, sample for sample (both 24-bit FLAC of the same samples).
+    let multi = st.get(&format!("/api/tracks/{id}/multistem")).await?;
+    assert_eq!(multi.status, StatusCode::OK);
+    assert_eq!(multi.headers[header::CONTENT_TYPE], "audio/flac");
+    let mp = tempfile::tempdir()?;
+    let multi_path = mp.path().join("all.flac");
+    std::fs::write(&multi_path, &multi.body)?;
+    let all = decode(&multi_path)?;
+    assert_eq!(all.len(), 8);
+    for (k, f) in files.iter().enumerate() {
+        let stem = decode(f)?;
+        assert_eq!(all[2 * k], stem[0], "stem {k} left");
+        assert_eq!(all[2 * k + 1], stem[1], "stem {k} right");
+    }
+    let part = st
+        .send(
+            st.req(Method::GET, &format!("/api/tracks/{id}/multistem"))
+                .header(header::RANGE, "bytes=0-9")
+                .body(Body::empty())?,
+        )
+        .await?;
+    assert_eq!(
+        (part.status, part.body.as_slice()),
+        (StatusCode::PARTIAL_CONTENT, &multi.body[..10])
+    );
 
     // Karaoke = drums + bass + other: checked against the sum of the decoded stems.
     let mix = st
@@ -998,6 +1027,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
         ("/api/tracks/{id}/stems", &["get"]),
         ("/api/tracks/{id}/stems/{source}", &["get"]),
         ("/api/tracks/{id}/stems.zip", &["get"]),
+        ("/api/tracks/{id}/multistem", &["get"]),
         ("/api/tracks/{id}/mix", &["post"]),
         ("/api/tracks/{id}/separate", &["post"]),
         ("/api/jobs", &["get"]),
@@ -1017,7 +1047,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
         }
     }
-    assert_eq!(paths.len(), 23, "documented paths: {:?}", paths.keys());
+    assert_eq!(paths.len(), 24, "documented paths: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["TrackDto"].is_object());
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     Ok(())

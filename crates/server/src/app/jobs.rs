@@ -624,6 +624,10 @@ impl App {
             return Err(AppError::io(&final_dir, e));
         }
         let _ = std::fs::remove_dir_all(&old);
+        // The multichannel file of the old stems, if any, is stale now.
+        for ext in ["flac", "wav"] {
+            let _ = std::fs::remove_file(stems_dir.join(format!("{}.all.{ext}", job.model)));
+        }
         let recorded = async {
             sqlx::query("DELETE FROM stems WHERE track_id = ? AND model = ?")
                 .bind(job.track_id)

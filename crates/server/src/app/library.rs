@@ -454,6 +454,65 @@ impl App {
         Ok((chosen, stems))
     }
 
+    /// Every stem of one model in one multichannel file, for players that need all
+    /// stems on one clock: 8-channel 24-bit FLAC for four stereo stems, 12-channel
+    /// 16-bit WAV for six (FLAC holds at most 8 channels); channels are the stems'
+    /// left and right in the model's source order. Built on first request and kept
+    /// next to the stems (dropped when they are replaced).
+    pub async fn multistem(&self, track_id: i64, model: Option<&str>) -> AppResult<PathBuf> {
+        let (model, stems) = self.model_stems(track_id, model).await?;
+        let files: Vec<PathBuf> = stems
+            .iter()
+            .map(|s| self.media_file(&s.path))
+            .collect::<AppResult<_>>()?;
+        let (format, ext) = if files.len() * 2 <= 8 {
+            (sonantica_audio::OutputFormat::Flac24, "flac")
+        } else {
+            (sonantica_audio::OutputFormat::Wav16, "wav")
+        };
+        let out = self
+            .inner
+            .media
+            .join("stems")
+            .join(track_id.to_string())
+            .join(format!("{model}.all.{ext}"));
+        if out.is_file() {
+            return Ok(out);
+        }
+        tokio::task::spawn_blocking(move || -> AppResult<PathBuf> {
+            let mut readers = Vec::new();
+            for f in &files {
+                readers.push(sonantica_audio::BlockReader::new(Decoder::open(f)?));
+            }
+            let rate = readers.first().map_or(44_100, |r| r.info().sample_rate);
+            let channels = 2 * readers.len();
+            let layout = sonantica_audio::ChannelLayout::Discrete(channels as u16);
+            let mut w = sonantica_audio::AudioWriter::create(&out, format, rate, layout)?;
+            let mut bufs: Vec<Vec<Vec<f32>>> = readers
+                .iter()
+                .map(|r| vec![Vec::new(); r.info().channels.clamp(1, 2)])
+                .collect();
+            loop {
+                let mut n = usize::MAX;
+                for (r, b) in readers.iter_mut().zip(bufs.iter_mut()) {
+                    n = n.min(r.read(4096, b)?);
+                }
+                if n == 0 || n == usize::MAX {
+                    break;
+                }
+                let planes: Vec<&[f32]> = bufs
+                    .iter()
+                    .flat_map(|b| [&b[0][..n], &b[b.len() - 1][..n]])
+                    .collect();
+                w.write(&planes)?;
+            }
+            w.finish()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("building the multistem file failed: {e}")))?
+    }
+
     /// Removes an uploaded track: its row, jobs, stems and files. Library tracks
     /// follow the library folder and cannot be deleted here.
     pub async fn delete_track(&self, id: i64) -> AppResult<()> {

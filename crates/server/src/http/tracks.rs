@@ -229,6 +229,25 @@ pub(crate) async fn get_stem(
     Ok(serve_file(path, req).await)
 }
 
+/// Every stem in one multichannel file (HTTP Range supported): what the Studio
+/// plays, so that all stems stream on one clock.
+#[utoipa::path(get, path = "/api/tracks/{id}/multistem", tag = "media",
+    params(("id" = i64, Path, description = "track id"), ModelQuery),
+    responses((status = 200, description = "8-channel 24-bit FLAC (four stems) or 12-channel 16-bit WAV (six); channels: each stem's left and right, in the model's source order"),
+        (status = 206, description = "a range of it"), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn multistem(
+    State(app): State<App>,
+    AppPath(id): AppPath<i64>,
+    AppQuery(q): AppQuery<ModelQuery>,
+    req: Request,
+) -> ApiResult<Response> {
+    check_model_param(q.model.as_deref())?;
+    app.track(id).await?;
+    let path = app.multistem(id, q.model.as_deref()).await?;
+    Ok(serve_file(path, req).await)
+}
+
 fn attachment(name: &str) -> HeaderValue {
     let safe: String = name
         .chars()
