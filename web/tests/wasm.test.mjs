@@ -147,3 +147,16 @@ test('5.1: the centre carries the vocal stem', () => {
   // Nothing of the vocal in the LFE (it is not low-frequency content of the rhythm).
   assert.ok(out[3].every((v) => v === 0), 'LFE carries no vocal');
 });
+
+test('preset gains come from sonantica_mix::PRESETS (as the README lists them)', () => {
+  const g = (preset, stem) => x.son_preset_gain_db(preset, 4, stem);
+  // 0 original, 1 karaoke, 2 a cappella, 3 musician, 4 bass practice, 5 drum practice;
+  // stems: 0 drums, 1 bass, 2 other, 3 vocals.
+  assert.deepEqual([0, 1, 2, 3].map((s) => g(0, s)), [0, 0, 0, 0]);
+  assert.deepEqual([0, 1, 2, 3].map((s) => g(1, s)), [0, 0, 0, -Infinity]);
+  assert.deepEqual([0, 1, 2, 3].map((s) => g(3, s)), [3, 4, 0, -9]);
+  assert.equal(g(4, 1), -Infinity);
+  assert.equal(g(5, 0), -Infinity);
+  assert.ok(Number.isNaN(x.son_preset_gain_db(9, 4, 0)));
+  assert.equal(x.son_preset_count(), 6);
+});

@@ -1257,3 +1257,42 @@ async fn with_a_redis_queue_the_models_live_on_the_workers() -> Result<()> {
         .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_studio_and_its_wasm_module_are_served_without_a_token() -> Result<()> {
+    let st = station_with(|_| {}, false).await?;
+    for (path, kind, start) in [
+        ("/", "text/html", &b"<!doctype html>"[..]),
+        ("/app.js", "text/javascript", b"// The Studio"),
+        (
+            "/worklet.js",
+            "text/javascript",
+            b"// The Studio's AudioWorklet",
+        ),
+        ("/style.css", "text/css", b"/*"),
+        ("/sonantica.wasm", "application/wasm", b"\0asm"),
+    ] {
+        let r = st.send(Request::get(path).body(Body::empty())?).await?;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(
+            r.headers[header::CONTENT_TYPE].to_str()?.starts_with(kind),
+            "{path}"
+        );
+        assert!(r.body.starts_with(start), "{path}");
+    }
+    // The module exports what the worklet calls.
+    let wasm = sonantica_server::http::studio::WASM;
+    for name in [
+        "son_meter_new",
+        "son_meter_process",
+        "son_engine_new",
+        "son_engine_process",
+        "son_preset_gain_db",
+    ] {
+        assert!(
+            wasm.windows(name.len()).any(|w| w == name.as_bytes()),
+            "the module exports {name}"
+        );
+    }
+    Ok(())
+}

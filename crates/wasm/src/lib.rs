@@ -390,6 +390,22 @@ pub unsafe extern "C" fn son_engine_free(e: *mut Engine) {
     }
 }
 
+/// The gain in dB that preset `index` gives stem `stem` of a `stems`-stem set
+/// (−∞ for a stem it silences); NaN on bad arguments. The Studio's faders move
+/// relative to it.
+#[no_mangle]
+pub extern "C" fn son_preset_gain_db(index: u32, stems: u32, stem: u32) -> f32 {
+    let sources: &[Source] = match stems {
+        4 => &Source::FOUR,
+        6 => &Source::SIX,
+        _ => return f32::NAN,
+    };
+    match (PRESETS.get(index as usize), sources.get(stem as usize)) {
+        (Some(p), Some(s)) => p.gain_db(*s),
+        _ => f32::NAN,
+    }
+}
+
 /// Number of presets in `sonantica_mix::PRESETS`.
 #[no_mangle]
 pub extern "C" fn son_preset_count() -> u32 {

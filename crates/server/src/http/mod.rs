@@ -4,6 +4,7 @@
 pub mod dto;
 pub mod error;
 mod jobs;
+pub mod studio;
 mod tracks;
 pub mod workers;
 
@@ -227,6 +228,7 @@ pub fn router(app: App) -> Router {
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
         .route("/api/openapi.json", get(openapi))
+        .merge(studio::routes())
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,0 +1,62 @@
+//! The Studio: the web player's static files (`web/`), embedded in the binary,
+//! and the wasm module built from `sonantica-wasm` by `build.rs`. Served without
+//! a token: the page asks for one (`/api/login`) before it shows anything.
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+use crate::app::App;
+
+const INDEX: &str = include_str!("../../../../web/index.html");
+const APP: &str = include_str!("../../../../web/app.js");
+const WORKLET: &str = include_str!("../../../../web/worklet.js");
+const STYLE: &str = include_str!("../../../../web/style.css");
+/// The Inspector and Stem Engine for the AudioWorklet.
+pub const WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sonantica.wasm"));
+
+fn file(body: &'static [u8], content_type: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            // Small files, always revalidated: a new binary serves its own page.
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The Studio's routes.
+pub(crate) fn routes() -> Router<App> {
+    Router::new()
+        .route(
+            "/",
+            get(|| async { file(INDEX.as_bytes(), "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/index.html",
+            get(|| async { file(INDEX.as_bytes(), "text/html; charset=utf-8") }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { file(APP.as_bytes(), "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/worklet.js",
+            get(|| async { file(WORKLET.as_bytes(), "text/javascript; charset=utf-8") }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { file(STYLE.as_bytes(), "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/sonantica.wasm",
+            get(|| async { file(WASM, "application/wasm") }),
+        )
+}

@@ -1,0 +1,398 @@
+// The Studio: library, player, live Inspector and stem mixer. Plain ES module, no
+// build step. Audio runs through one AudioWorklet (worklet.js) with the wasm
+// build of sonantica-meter and sonantica-mix.
+
+const $ = (s) => document.querySelector(s);
+const SOURCES4 = ['drums', 'bass', 'other', 'vocals'];
+const SOURCES6 = ['drums', 'bass', 'other', 'vocals', 'guitar', 'piano'];
+// Index = sonantica_mix::PRESETS order.
+const PRESETS = [
+  ['original', 'Original'], ['karaoke', 'Karaoke'], ['acappella', 'A cappella'],
+  ['musician', 'Musician'], ['bass-practice', 'Bass practice'], ['drum-practice', 'Drum practice'],
+];
+const LAYOUTS = [['stereo', 2], ['mono', 1], ['2.1', 3], ['5.1', 6], ['7.1', 8]];
+
+const state = {
+  tracks: [], current: null, ctx: null, module: null, node: null, source: null,
+  gain: null, mode: 'track', layout: 'stereo', mixer: null, clipHold: 0, trail: [],
+};
+window.studio = state; // for the browser tests
+
+async function api(path, options = {}) {
+  const res = await fetch(path, { credentials: 'same-origin', ...options });
+  if (res.status === 401) {
+    showLogin();
+    throw new Error('unauthorized');
+  }
+  if (!res.ok) {
+    let detail = res.statusText;
+    try { detail = (await res.json()).detail; } catch { /* not JSON */ }
+    throw new Error(detail);
+  }
+  return res;
+}
+
+function showLogin() {
+  $('#studio').hidden = true;
+  $('#login').hidden = false;
+  $('#token').focus();
+}
+
+$('#login-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const res = await fetch('/api/login', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ token: $('#token').value.trim() }),
+  });
+  if (res.ok) {
+    $('#login').hidden = true;
+    start();
+  } else {
+    $('#login-error').textContent = 'That token is not right.';
+  }
+});
+
+const fmtTime = (s) => (Number.isFinite(s) ? `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}` : '–');
+const fmt = (v, digits, unit) => (v == null || Number.isNaN(v) ? '–' : `${v.toFixed(digits)}${unit}`);
+
+async function loadTracks() {
+  const q = encodeURIComponent($('#q').value);
+  const page = await (await api(`/api/tracks?limit=500&q=${q}`)).json();
+  state.tracks = page.items;
+  $('#count').textContent = `(${page.total})`;
+  const list = $('#tracks');
+  list.replaceChildren(...page.items.map(trackRow));
+}
+
+function trackRow(t) {
+  const li = document.createElement('li');
+  li.dataset.id = t.id;
+  li.tabIndex = 0;
+  li.setAttribute('aria-current', String(state.current?.id === t.id));
+  const a = t.analysis || {};
+  li.innerHTML = `<span class="title"></span><span class="actions"></span>
+    <span class="meta"></span><span class="badge"></span>`;
+  li.querySelector('.title').textContent = t.title;
+  li.querySelector('.meta').textContent = [t.artist, fmtTime(t.duration_s),
+    a.integrated_lufs != null ? `${a.integrated_lufs.toFixed(1)} LUFS` : null,
+    a.dr != null ? `DR ${a.dr}` : null].filter(Boolean).join(' · ');
+  li.querySelector('.badge').textContent = t.is_separated ? 'separated' : '';
+  const actions = li.querySelector('.actions');
+  if (!t.is_separated) {
+    const b = document.createElement('button');
+    b.textContent = 'Separate';
+    b.setAttribute('aria-label', `Separate ${t.title} into stems`);
+    b.addEventListener('click', (e) => { e.stopPropagation(); separate(t, actions); });
+    actions.append(b);
+  }
+  li.addEventListener('click', () => select(t.id));
+  li.addEventListener('keydown', (e) => { if (e.key === 'Enter') select(t.id); });
+  return li;
+}
+
+async function separate(track, slot) {
+  const job = await (await api(`/api/tracks/${track.id}/separate`, { method: 'POST' })).json();
+  const bar = document.createElement('progress');
+  bar.max = 1;
+  bar.setAttribute('aria-label', `Separating ${track.title}`);
+  const eta = document.createElement('span');
+  eta.className = 'meta';
+  slot.replaceChildren(bar, eta);
+  const events = new EventSource(job.events_url);
+  events.addEventListener('job', async (e) => {
+    const j = JSON.parse(e.data);
+    bar.value = j.progress;
+    eta.textContent = j.status === 'running' && j.eta_s != null ? ` ${Math.ceil(j.eta_s)} s left` : ` ${j.status}`;
+    if (['done', 'failed', 'cancelled'].includes(j.status)) {
+      events.close();
+      if (j.status === 'failed') eta.textContent = ` failed: ${j.error}`;
+      await loadTracks();
+      if (state.current?.id === track.id) select(track.id, { keepPlaying: true });
+    }
+  });
+}
+
+async function upload(files) {
+  for (const f of files) {
+    const body = new FormData();
+    body.append('file', f, f.name);
+    try { await api('/api/tracks', { method: 'POST', body }); } catch (e) { alert(`${f.name}: ${e.message}`); }
+  }
+  await loadTracks();
+}
+
+$('#upload').addEventListener('change', (e) => upload(e.target.files));
+document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
+document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
+document.addEventListener('drop', (e) => {
+  e.preventDefault();
+  document.body.classList.remove('dragging');
+  upload(e.dataTransfer.files);
+});
+$('#search').addEventListener('submit', (e) => { e.preventDefault(); loadTracks(); });
+$('#q').addEventListener('input', () => { clearTimeout(state.searchTimer); state.searchTimer = setTimeout(loadTracks, 250); });
+
+function showAnalysis(t) {
+  const a = t.analysis || {};
+  const rows = [
+    ['Integrated', fmt(a.integrated_lufs, 1, ' LUFS')], ['LRA', fmt(a.loudness_range_lu, 1, ' LU')],
+    ['True peak', fmt(a.true_peak_dbtp, 1, ' dBTP')], ['DR', a.dr ?? '–'],
+    ['Crest', fmt(a.crest_factor_db, 1, ' dB')], ['Correlation', fmt(a.correlation, 2, '')],
+    ['Width', a.width == null ? '–' : `${Math.round(a.width * 100)} %`], ['Clipping', a.clip_events ?? '–'],
+  ];
+  $('#analysis').replaceChildren(...rows.map(([k, v]) => {
+    const d = document.createElement('div');
+    d.innerHTML = '<dt></dt><dd></dd>';
+    d.querySelector('dt').textContent = k;
+    d.querySelector('dd').textContent = v;
+    return d;
+  }));
+}
+
+async function ensureAudio() {
+  if (state.ctx) return;
+  state.ctx = new AudioContext({ latencyHint: 'playback' });
+  await state.ctx.audioWorklet.addModule('/worklet.js');
+  state.module = await WebAssembly.compileStreaming(fetch('/sonantica.wasm'));
+  state.wasm = await WebAssembly.instantiate(state.module, {});
+  state.source = state.ctx.createMediaElementSource($('#audio'));
+  state.gain = state.ctx.createGain();
+  state.gain.connect(state.ctx.destination);
+  state.gain.gain.value = $('#volume').value / 100;
+  const max = state.ctx.destination.maxChannelCount;
+  $('#layout').replaceChildren(...LAYOUTS.filter(([, n]) => n <= Math.max(max, 2)).map(([name, n]) => {
+    const o = document.createElement('option');
+    o.value = name; o.textContent = `${name} (${n} ch)`;
+    return o;
+  }));
+}
+
+/// (Re)builds the worklet for the current mode and layout.
+function connectWorklet(inputChannels, stems) {
+  const { ctx } = state;
+  if (state.node) { state.source.disconnect(); state.node.disconnect(); }
+  const channels = state.mode === 'stems' ? LAYOUTS.find(([n]) => n === state.layout)[1] : 2;
+  ctx.destination.channelCount = Math.min(channels, ctx.destination.maxChannelCount);
+  ctx.destination.channelInterpretation = channels > 2 ? 'discrete' : 'speakers';
+  state.node = new AudioWorkletNode(ctx, 'sonantica', {
+    numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [channels],
+    channelCount: inputChannels, channelCountMode: 'explicit', channelInterpretation: 'discrete',
+    processorOptions: { module: state.module, mode: state.mode, channels, stems },
+  });
+  state.node.port.onmessage = (e) => showReadings(e.data);
+  state.source.connect(state.node).connect(state.gain);
+  if (state.mixer) state.mixer.replay();
+}
+
+async function select(id, { keepPlaying = false } = {}) {
+  await ensureAudio();
+  const t = await (await api(`/api/tracks/${id}`)).json();
+  const audio = $('#audio');
+  const wasPlaying = keepPlaying && !audio.paused;
+  const at = audio.currentTime;
+  state.current = t;
+  document.querySelectorAll('#tracks li').forEach((li) => li.setAttribute('aria-current', String(li.dataset.id == id)));
+  $('#detail-title').textContent = t.title;
+  $('#detail-meta').textContent = [t.artist, t.album, `${t.codec} · ${t.sample_rate / 1000} kHz · ${t.layout}`].filter(Boolean).join(' · ');
+  showAnalysis(t);
+  const stems = t.is_separated ? t.stems.filter((s) => s.model === t.stems[0].model) : [];
+  state.mode = stems.length ? 'stems' : 'track';
+  if (stems.length) {
+    const model = stems[0].model;
+    audio.src = `/api/tracks/${t.id}/multistem?model=${encodeURIComponent(model)}`;
+    $('#zip').href = `/api/tracks/${t.id}/stems.zip?model=${encodeURIComponent(model)}`;
+    state.mixer = buildMixer(stems.length === 6 ? SOURCES6 : SOURCES4, model);
+    connectWorklet(stems.length * 2, stems.length);
+  } else {
+    audio.src = t.audio_url;
+    state.mixer = null;
+    $('#mixer').hidden = true;
+    connectWorklet(Math.min(Math.max(t.channels, 1), 8), 0);
+  }
+  state.node.port.postMessage({ type: 'reset' });
+  state.clipHold = 0;
+  if (keepPlaying) audio.currentTime = at;
+  if (wasPlaying || !keepPlaying) await play();
+}
+
+function buildMixer(sources, model) {
+  $('#mixer').hidden = false;
+  const settings = { preset: 0, gains: sources.map(() => 0), mute: sources.map(() => false), solo: sources.map(() => false) };
+  const send = (m) => state.node?.port.postMessage(m);
+  const presetButtons = PRESETS.map(([id, label], i) => {
+    const b = document.createElement('button');
+    b.textContent = label;
+    b.dataset.preset = id;
+    b.setAttribute('aria-pressed', String(i === 0));
+    b.addEventListener('click', () => {
+      settings.preset = i;
+      settings.gains = sources.map(() => 0);
+      presetButtons.forEach((p, k) => p.setAttribute('aria-pressed', String(k === i)));
+      strips.forEach((s) => { s.fader.value = 0; s.value.textContent = '0.0 dB'; });
+      send({ type: 'preset', index: i });
+    });
+    return b;
+  });
+  $('#presets').replaceChildren(...presetButtons);
+  const strips = sources.map((name, k) => {
+    const div = document.createElement('div');
+    div.className = 'strip';
+    div.innerHTML = `<span class="name"></span><meter min="-60" max="0" aria-label="${name} level"></meter>
+      <input type="range" min="-30" max="12" step="0.5" value="0" aria-label="${name} gain in dB">
+      <output>0.0 dB</output><span><button class="solo" aria-pressed="false" aria-label="Solo ${name}">S</button>
+      <button class="mute" aria-pressed="false" aria-label="Mute ${name}">M</button></span>`;
+    div.querySelector('.name').textContent = name;
+    const fader = div.querySelector('input');
+    const value = div.querySelector('output');
+    fader.addEventListener('input', () => {
+      settings.gains[k] = Number(fader.value);
+      value.textContent = `${Number(fader.value).toFixed(1)} dB`;
+      send({ type: 'gain', stem: k, db: presetGain(settings.preset, sources, name) + settings.gains[k] });
+    });
+    for (const [cls, key] of [['solo', 'solo'], ['mute', 'mute']]) {
+      const b = div.querySelector(`.${cls}`);
+      b.addEventListener('click', () => {
+        settings[key][k] = !settings[key][k];
+        b.setAttribute('aria-pressed', String(settings[key][k]));
+        send({ type: key, stem: k, on: settings[key][k] });
+      });
+    }
+    return { div, fader, value, meter: div.querySelector('meter') };
+  });
+  $('#strips').replaceChildren(...strips.map((s) => s.div));
+  return {
+    sources, model, settings, strips,
+    // Re-sends every setting to a new worklet (layout change, new track).
+    replay() {
+      send({ type: 'preset', index: settings.preset });
+      sources.forEach((name, k) => {
+        send({ type: 'gain', stem: k, db: presetGain(settings.preset, sources, name) + settings.gains[k] });
+        send({ type: 'mute', stem: k, on: settings.mute[k] });
+        send({ type: 'solo', stem: k, on: settings.solo[k] });
+      });
+    },
+  };
+}
+
+// The dB a preset gives a stem, from sonantica_mix::PRESETS through the wasm
+// module, so that a fader moves relative to the preset.
+function presetGain(preset, sources, name) {
+  return state.wasm.exports.son_preset_gain_db(preset, sources.length, sources.indexOf(name));
+}
+
+$('#layout').addEventListener('change', () => {
+  state.layout = $('#layout').value;
+  if (state.mode === 'stems') connectWorklet(state.mixer.sources.length * 2, state.mixer.sources.length);
+});
+
+$('#save-mix').addEventListener('click', async () => {
+  const t = state.current;
+  const m = state.mixer;
+  if (!t || !m) return;
+  const gains = {};
+  m.sources.forEach((name, k) => { if (m.settings.gains[k]) gains[name] = m.settings.gains[k]; });
+  const body = {
+    model: m.model, preset: PRESETS[m.settings.preset][0], gains, layout: state.layout,
+    mute: m.sources.filter((_, k) => m.settings.mute[k]), solo: m.sources.filter((_, k) => m.settings.solo[k]),
+  };
+  const res = await api(`/api/tracks/${t.id}/mix`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+  });
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(await res.blob());
+  a.download = `${t.title} (${body.preset}, ${state.layout}).flac`;
+  a.click();
+  URL.revokeObjectURL(a.href);
+});
+
+function showReadings({ readings: r, stems, points }) {
+  const [, mom, short, int, lra, tp, , crest, corr, width, , clips] = r;
+  const set = (id, v, text) => {
+    const el = $(id);
+    el.querySelector('meter').value = Number.isNaN(v) ? el.querySelector('meter').min : v;
+    el.querySelector('output').textContent = text;
+  };
+  set('#m-corr', corr, fmt(corr, 2, ''));
+  set('#m-width', width, Number.isNaN(width) ? '–' : `${Math.round(width * 100)} %`);
+  set('#m-crest', crest, fmt(crest, 1, ' dB'));
+  set('#m-mom', mom, fmt(mom, 1, ' LUFS'));
+  set('#m-short', short, fmt(short, 1, ' LUFS'));
+  $('#r-int').textContent = fmt(int, 1, ' LUFS');
+  $('#r-tp').textContent = fmt(tp, 1, ' dBTP');
+  $('#r-lra').textContent = fmt(lra, 1, ' LU');
+  // The clip indicator holds for two seconds after the count last rose.
+  if (clips > (state.lastClips ?? 0)) state.clipHold = performance.now() + 2000;
+  state.lastClips = clips;
+  const clip = $('#r-clip');
+  clip.textContent = String(clips);
+  clip.classList.toggle('on', performance.now() < state.clipHold);
+  if (state.mixer) stems.forEach((s, k) => { state.mixer.strips[k].meter.value = Number.isNaN(s[1]) ? -60 : s[1]; });
+  state.lastReadings = r;
+  drawGoniometer(points);
+}
+
+function drawGoniometer(points) {
+  const c = $('#goniometer');
+  const g = c.getContext('2d');
+  const w = c.width;
+  // Phosphor: the old trace fades instead of disappearing.
+  g.fillStyle = 'rgba(12, 13, 15, 0.25)';
+  g.fillRect(0, 0, w, w);
+  g.strokeStyle = '#2c3036';
+  g.beginPath(); g.moveTo(w / 2, 0); g.lineTo(w / 2, w); g.moveTo(0, w / 2); g.lineTo(w, w / 2); g.stroke();
+  g.fillStyle = 'rgba(216, 166, 87, 0.7)';
+  for (let i = 0; i < points.length; i += 2) {
+    // x = side (L-R), y = mid (L+R): a mono signal is a vertical line.
+    const px = w / 2 + points[i] * (w / 2) * 0.9;
+    const py = w / 2 - points[i + 1] * (w / 2) * 0.9;
+    g.fillRect(px, py, 1.5, 1.5);
+  }
+}
+
+async function play() {
+  await state.ctx.resume();
+  await $('#audio').play();
+}
+
+const audio = $('#audio');
+$('#play').addEventListener('click', () => (audio.paused ? play() : audio.pause()));
+audio.addEventListener('play', () => { $('#play').textContent = '⏸'; $('#play').setAttribute('aria-label', 'Pause (Space)'); });
+audio.addEventListener('pause', () => { $('#play').textContent = '▶'; $('#play').setAttribute('aria-label', 'Play (Space)'); });
+audio.addEventListener('timeupdate', () => {
+  $('#clock').textContent = `${fmtTime(audio.currentTime)} / ${fmtTime(audio.duration)}`;
+  if (audio.duration) $('#seek').value = Math.round((audio.currentTime / audio.duration) * 1000);
+});
+audio.addEventListener('ended', () => step(1));
+$('#seek').addEventListener('input', () => {
+  if (audio.duration) audio.currentTime = ($('#seek').value / 1000) * audio.duration;
+});
+$('#volume').addEventListener('input', () => { if (state.gain) state.gain.gain.value = $('#volume').value / 100; });
+$('#prev').addEventListener('click', () => step(-1));
+$('#next').addEventListener('click', () => step(1));
+
+function step(d) {
+  const i = state.tracks.findIndex((t) => t.id === state.current?.id);
+  const next = state.tracks[i + d];
+  if (next) select(next.id);
+}
+
+document.addEventListener('keydown', (e) => {
+  if (e.target.matches('input[type=search], input[type=password], input[type=text]')) return;
+  if (e.key === ' ' && !e.target.matches('button')) { e.preventDefault(); $('#play').click(); }
+  else if (e.key === 'ArrowRight' && e.target === document.body) audio.currentTime += 5;
+  else if (e.key === 'ArrowLeft' && e.target === document.body) audio.currentTime -= 5;
+  else if (e.key === 'n') step(1);
+  else if (e.key === 'p') step(-1);
+  else if (e.key === '/') { e.preventDefault(); $('#q').focus(); }
+});
+
+async function start() {
+  try {
+    await loadTracks();
+    $('#studio').hidden = false;
+  } catch (e) {
+    if (e.message !== 'unauthorized') throw e;
+  }
+}
+
+start();

@@ -1,0 +1,114 @@
+// The Studio's AudioWorklet: runs sonantica-meter (the Inspector) and
+// sonantica-mix (the Stem Engine) compiled to wasm on the audio thread.
+//
+// Two modes, chosen by processorOptions.mode:
+// - "track": input = the track's channels; they pass through unchanged and are
+//   measured.
+// - "stems": input = every stem on one clock (8 channels: four stereo stems, or
+//   12 for six), mixed by the Stem Engine to the output layout, which is measured;
+//   each stem also has its own meter for its fader's level display.
+//
+// The module is compiled on the main thread and passed in processorOptions; the
+// processor copies each 128-frame quantum into the module's memory, calls
+// `process`, and copies the result out. Readings are posted to the page about 20
+// times a second.
+
+const Q = 128;
+const READINGS = 12;
+
+class SonanticaProcessor extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const o = options.processorOptions;
+    this.mode = o.mode;
+    this.channels = o.channels; // output channels
+    this.stems = o.stems || 0;
+    this.instance = new WebAssembly.Instance(o.module, {});
+    this.x = this.instance.exports;
+    this.meter = this.x.son_meter_new(sampleRate, Math.min(this.channels, 8));
+    this.engine = 0;
+    this.stemMeters = [];
+    if (this.mode === 'stems') {
+      this.engine = this.x.son_engine_new(this.stems, this.channels, sampleRate);
+      for (let k = 0; k < this.stems; k++) this.stemMeters.push(this.x.son_meter_new(sampleRate, 2));
+    }
+    this.frames = 0;
+    this.nextPost = 0;
+    this.port.onmessage = (e) => this.command(e.data);
+  }
+
+  command(m) {
+    const x = this.x;
+    switch (m.type) {
+      case 'gain': x.son_engine_set_gain_db(this.engine, m.stem, m.db); break;
+      case 'mute': x.son_engine_set_mute(this.engine, m.stem, m.on ? 1 : 0); break;
+      case 'solo': x.son_engine_set_solo(this.engine, m.stem, m.on ? 1 : 0); break;
+      case 'preset': x.son_engine_apply_preset(this.engine, m.index); break;
+      case 'reset':
+        x.son_meter_reset(this.meter);
+        for (const s of this.stemMeters) x.son_meter_reset(s);
+        if (this.engine) x.son_engine_reset(this.engine);
+        break;
+      default: break;
+    }
+  }
+
+  view(ptr, n) {
+    return new Float32Array(this.x.memory.buffer, ptr, n);
+  }
+
+  readings(meter) {
+    const r = new Float64Array(this.x.memory.buffer, this.x.son_meter_readings(meter), READINGS);
+    return Array.from(r);
+  }
+
+  process(inputs, outputs) {
+    const input = inputs[0] || [];
+    const output = outputs[0];
+    const n = output[0] ? output[0].length : Q;
+    const x = this.x;
+    if (this.mode === 'stems') {
+      for (let k = 0; k < 2 * this.stems; k++) {
+        const buf = this.view(x.son_engine_input(this.engine, k), n);
+        const src = input[k] || input[k % 2] || null;
+        if (src) buf.set(src); else buf.fill(0);
+      }
+      for (let k = 0; k < this.stems; k++) {
+        for (let side = 0; side < 2; side++) {
+          this.view(x.son_meter_input(this.stemMeters[k], side), n)
+            .set(this.view(x.son_engine_input(this.engine, 2 * k + side), n));
+        }
+        x.son_meter_process(this.stemMeters[k], n);
+      }
+      x.son_engine_process(this.engine, n);
+      for (let c = 0; c < output.length; c++) {
+        const out = this.view(x.son_engine_output(this.engine, c), n);
+        output[c].set(out);
+        if (c < 8) this.view(x.son_meter_input(this.meter, c), n).set(out);
+      }
+    } else {
+      for (let c = 0; c < output.length; c++) {
+        const src = input[c] || input[0];
+        if (src) output[c].set(src); else output[c].fill(0);
+        if (c < 8) this.view(x.son_meter_input(this.meter, c), n).set(output[c]);
+      }
+    }
+    x.son_meter_process(this.meter, n);
+    this.frames += n;
+    if (this.frames >= this.nextPost) {
+      this.nextPost = this.frames + Math.round(sampleRate / 20);
+      const count = x.son_meter_goniometer(this.meter, 512);
+      const points = new Float32Array(this.view(x.son_meter_points(this.meter), 2 * count));
+      this.port.postMessage({
+        type: 'readings',
+        frames: this.frames,
+        readings: this.readings(this.meter),
+        stems: this.stemMeters.map((m) => this.readings(m)),
+        points,
+      }, [points.buffer]);
+    }
+    return true;
+  }
+}
+
+registerProcessor('sonantica', SonanticaProcessor);
