@@ -356,8 +356,8 @@ async function play() {
 
 const audio = $('#audio');
 $('#play').addEventListener('click', () => (audio.paused ? play() : audio.pause()));
-audio.addEventListener('play', () => { $('#play').textContent = '⏸'; $('#play').setAttribute('aria-label', 'Pause (Space)'); });
-audio.addEventListener('pause', () => { $('#play').textContent = '▶'; $('#play').setAttribute('aria-label', 'Play (Space)'); });
+audio.addEventListener('play', () => { $('#play').textContent = 'Pause'; $('#play').setAttribute('aria-label', 'Pause (Space)'); });
+audio.addEventListener('pause', () => { $('#play').textContent = 'Play'; $('#play').setAttribute('aria-label', 'Play (Space)'); });
 audio.addEventListener('timeupdate', () => {
   $('#clock').textContent = `${fmtTime(audio.currentTime)} / ${fmtTime(audio.duration)}`;
   if (audio.duration) $('#seek').value = Math.round((audio.currentTime / audio.duration) * 1000);
