@@ -18,6 +18,13 @@ const state = {
 };
 window.studio = state; // for the browser tests
 
+/// The worklet's next `frames` frames of input and output (quanta of planar
+/// channels), for the browser tests.
+state.capture = (frames) => new Promise((resolve) => {
+  state.onCapture = (d) => { state.onCapture = null; resolve(d); };
+  state.node.port.postMessage({ type: 'capture', frames });
+});
+
 async function api(path, options = {}) {
   const res = await fetch(path, { credentials: 'same-origin', ...options });
   if (res.status === 401) {
@@ -179,7 +186,10 @@ function connectWorklet(inputChannels, stems) {
     channelCount: inputChannels, channelCountMode: 'explicit', channelInterpretation: 'discrete',
     processorOptions: { module: state.module, mode: state.mode, channels, stems },
   });
-  state.node.port.onmessage = (e) => showReadings(e.data);
+  state.node.port.onmessage = (e) => {
+    if (e.data.type === 'readings') showReadings(e.data);
+    else if (e.data.type === 'capture') state.onCapture?.(e.data);
+  };
   state.source.connect(state.node).connect(state.gain);
   if (state.mixer) state.mixer.replay();
 }

@@ -44,6 +44,11 @@ class SonanticaProcessor extends AudioWorkletProcessor {
       case 'mute': x.son_engine_set_mute(this.engine, m.stem, m.on ? 1 : 0); break;
       case 'solo': x.son_engine_set_solo(this.engine, m.stem, m.on ? 1 : 0); break;
       case 'preset': x.son_engine_apply_preset(this.engine, m.index); break;
+      case 'capture':
+        // The next `frames` frames of input and output, for the browser tests
+        // (and anyone who wants to see what the worklet computes).
+        this.capture = { left: m.frames, inputs: [], outputs: [] };
+        break;
       case 'reset':
         x.son_meter_reset(this.meter);
         for (const s of this.stemMeters) x.son_meter_reset(s);
@@ -91,6 +96,16 @@ class SonanticaProcessor extends AudioWorkletProcessor {
         const src = input[c] || input[0];
         if (src) output[c].set(src); else output[c].fill(0);
         if (c < 8) this.view(x.son_meter_input(this.meter, c), n).set(output[c]);
+      }
+    }
+    if (this.capture) {
+      const cap = this.capture;
+      cap.inputs.push(Array.from(input, (ch) => Float32Array.from(ch)));
+      cap.outputs.push(Array.from(output, (ch) => Float32Array.from(ch)));
+      cap.left -= n;
+      if (cap.left <= 0) {
+        this.capture = null;
+        this.port.postMessage({ type: 'capture', inputs: cap.inputs, outputs: cap.outputs });
       }
     }
     x.son_meter_process(this.meter, n);

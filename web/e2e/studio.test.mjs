@@ -113,3 +113,44 @@ test('the live Inspector reads a known sine: -20 LUFS, correlation +1, peak -20 
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('separated with the fixture model, karaoke takes the vocal stem out of the worklet output', async () => {
+  const track = await upload('Mix for stems.wav', sineWav(12, -12));
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${server.base}/`);
+  await page.fill('#token', TOKEN);
+  await page.click('#login-form button');
+  const row = page.locator(`#tracks li[data-id="${track.id}"]`);
+  await row.locator('button').click();
+  await page.waitForSelector(`#tracks li[data-id="${track.id}"] .badge:text("separated")`, { timeout: 120000 });
+  await page.locator(`#tracks li[data-id="${track.id}"]`).click();
+  await page.waitForSelector('#mixer:not([hidden])');
+  await page.waitForFunction(() => window.studio.mode === 'stems' && window.studio.lastReadings?.[0] > 1);
+  await page.click('button[data-preset="karaoke"]');
+  await page.waitForTimeout(300); // past the gain ramp
+  const { inputs, outputs } = await page.evaluate(async () => {
+    const d = await window.studio.capture(4096);
+    const plain = (q) => q.map((chs) => chs.map((c) => Array.from(c)));
+    return { inputs: plain(d.inputs), outputs: plain(d.outputs) };
+  });
+  // Inputs: 8 channels (drums, bass, other, vocals × L/R); output: stereo.
+  let worst = 0;
+  let vocal = 0;
+  for (let q = 0; q < inputs.length; q++) {
+    assert.equal(inputs[q].length, 8);
+    for (let side = 0; side < 2; side++) {
+      for (let i = 0; i < outputs[q][side].length; i++) {
+        const rest = inputs[q][side][i] + inputs[q][2 + side][i] + inputs[q][4 + side][i];
+        worst = Math.max(worst, Math.abs(outputs[q][side][i] - rest));
+        vocal = Math.max(vocal, Math.abs(inputs[q][6 + side][i]));
+      }
+    }
+  }
+  assert.ok(vocal > 1e-3, `the vocal stem carries signal (${vocal})`);
+  assert.ok(worst < 1e-5, `karaoke output differs from drums + bass + other by ${worst}`);
+  await page.screenshot({ path: join(SHOTS, 'mixer.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
