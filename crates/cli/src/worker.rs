@@ -20,9 +20,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{json, Value};
 use sonantica_demucs::{load_separator, Separator};
-use sonantica_server::app::models::{
-    display_name, is_model_name, resolve, resolve_name, store_dir,
-};
+use sonantica_server::app::models::{resolve_job_model, store_dir};
 use sonantica_server::app::redis_queue::{Delivery, RedisQueue};
 use sonantica_server::app::separate::{separate_file, SeparateSettings};
 use sonantica_server::AppError;
@@ -298,16 +296,7 @@ impl Job<'_> {
     }
 
     fn model_path(&self, model: &str) -> Result<PathBuf> {
-        let default_name = if is_model_name(self.model_flag) {
-            self.model_flag.to_owned()
-        } else {
-            display_name(Path::new(self.model_flag))
-        };
-        Ok(if model == default_name {
-            resolve(self.model_flag, self.store)?
-        } else {
-            resolve_name(model, self.store)?
-        })
+        Ok(resolve_job_model(model, self.model_flag, self.store)?)
     }
 
     fn run(mut self, models: &mut HashMap<PathBuf, Arc<Separator>>) -> Result<()> {

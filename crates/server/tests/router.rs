@@ -837,7 +837,16 @@ async fn interactive_jobs_run_before_library_batches() -> Result<()> {
     assert_eq!(batch["queued"], 3);
     // The last track is then asked for interactively: its job already exists at
     // batch priority, so a new interactive one is not created...
-    let (first, _) = st.app.enqueue(ids[2], None, 0).await?;
+    let (first, created) = st
+        .app
+        .enqueue(
+            ids[2],
+            None,
+            sonantica_server::app::jobs::PRIORITY_INTERACTIVE,
+        )
+        .await?;
+    assert!(!created, "the batch job is returned");
+    assert_eq!((first.track_id, first.priority), (ids[2], 0));
     // ...but a track added later and asked for directly jumps the queue.
     let late = st.upload_id("late.wav", &wav(0.3, 200.0, 300.0)?).await?;
     let interactive = st

@@ -295,8 +295,28 @@ pub unsafe extern "C" fn son_engine_process(e: *mut Engine, frames: u32) -> i32 
     }
 }
 
-fn source(e: &Engine, stem: u32) -> Option<Source> {
-    e.sources.get(stem as usize).copied()
+/// Applies a mixer setting to stem `stem`: 0, -1 for a bad engine, -2 for a bad
+/// stem or value.
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+unsafe fn with_stem(
+    e: *mut Engine,
+    stem: u32,
+    set: impl FnOnce(&mut sonantica_mix::StemMixer, Source) -> Result<(), sonantica_mix::MixError>,
+) -> i32 {
+    // SAFETY: see the function's contract.
+    let Some(e) = (unsafe { engine(e) }) else {
+        return -1;
+    };
+    match e
+        .sources
+        .get(stem as usize)
+        .map(|s| set(e.engine.mixer(), *s))
+    {
+        Some(Ok(())) => 0,
+        _ => -2,
+    }
 }
 
 /// Sets a stem's gain in dB (ramped; `-inf` silences).
@@ -306,13 +326,7 @@ fn source(e: &Engine, stem: u32) -> Option<Source> {
 #[no_mangle]
 pub unsafe extern "C" fn son_engine_set_gain_db(e: *mut Engine, stem: u32, db: f32) -> i32 {
     // SAFETY: see the function's contract.
-    let Some(e) = (unsafe { engine(e) }) else {
-        return -1;
-    };
-    match source(e, stem).map(|s| e.engine.mixer().set_gain_db(s, db)) {
-        Some(Ok(())) => 0,
-        _ => -2,
-    }
+    unsafe { with_stem(e, stem, |m, s| m.set_gain_db(s, db)) }
 }
 
 /// Mutes (`on` ≠ 0) or unmutes a stem.
@@ -322,13 +336,7 @@ pub unsafe extern "C" fn son_engine_set_gain_db(e: *mut Engine, stem: u32, db: f
 #[no_mangle]
 pub unsafe extern "C" fn son_engine_set_mute(e: *mut Engine, stem: u32, on: u32) -> i32 {
     // SAFETY: see the function's contract.
-    let Some(e) = (unsafe { engine(e) }) else {
-        return -1;
-    };
-    match source(e, stem).map(|s| e.engine.mixer().set_mute(s, on != 0)) {
-        Some(Ok(())) => 0,
-        _ => -2,
-    }
+    unsafe { with_stem(e, stem, |m, s| m.set_mute(s, on != 0)) }
 }
 
 /// Solos (`on` ≠ 0) or unsolos a stem.
@@ -338,13 +346,7 @@ pub unsafe extern "C" fn son_engine_set_mute(e: *mut Engine, stem: u32, on: u32)
 #[no_mangle]
 pub unsafe extern "C" fn son_engine_set_solo(e: *mut Engine, stem: u32, on: u32) -> i32 {
     // SAFETY: see the function's contract.
-    let Some(e) = (unsafe { engine(e) }) else {
-        return -1;
-    };
-    match source(e, stem).map(|s| e.engine.mixer().set_solo(s, on != 0)) {
-        Some(Ok(())) => 0,
-        _ => -2,
-    }
+    unsafe { with_stem(e, stem, |m, s| m.set_solo(s, on != 0)) }
 }
 
 /// Applies preset `index` of `sonantica_mix::PRESETS` (0 original, 1 karaoke, …).

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use sonantica_demucs::{load_separator, ApplyOptions, Separator};
 
-use super::models::{display_name, is_model_name, resolve, resolve_name};
+use super::models::{is_model_name, model_name, resolve_job_model};
 use super::separate::{separate_file, SeparateSettings};
 use super::{now_ms, App, AppError, AppResult, Live};
 
@@ -25,7 +25,7 @@ pub const PRIORITY_INTERACTIVE: i64 = 10;
 /// Priority of jobs queued for a whole library.
 pub const PRIORITY_BATCH: i64 = 0;
 /// A job whose worker died this many times is failed rather than retried.
-pub(crate) const MAX_ATTEMPTS: i64 = 3;
+const MAX_ATTEMPTS: i64 = 3;
 
 /// A job as stored (with live progress merged in by [`App::job`]).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -78,24 +78,14 @@ enum Outcome {
 impl App {
     /// The name of the default model (a file's stem when it is a path).
     pub fn default_model_name(&self) -> String {
-        let m = &self.inner.config.default_model;
-        if is_model_name(m) {
-            m.clone()
-        } else {
-            display_name(std::path::Path::new(m))
-        }
+        model_name(&self.inner.config.default_model)
     }
 
     /// The model file for a model name: the configured default (which may be a
     /// path), or a model in the store. Names from requests never become paths.
     pub fn model_path(&self, name: &str) -> AppResult<PathBuf> {
-        if name == self.default_model_name() {
-            return resolve(
-                &self.inner.config.default_model,
-                &self.inner.config.models_dir,
-            );
-        }
-        resolve_name(name, &self.inner.config.models_dir)
+        let c = &self.inner.config;
+        resolve_job_model(name, &c.default_model, &c.models_dir)
     }
 
     /// Refuses a model that cannot run, with the fix, rather than failing in the
@@ -218,36 +208,42 @@ impl App {
 
     /// A job, with the live progress of a running one.
     pub async fn job(&self, id: i64) -> AppResult<Job> {
-        let mut job: Job = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
+        let job: Job = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.inner.db)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("no job with id {id}")))?;
+        Ok(self.with_live_progress(job))
+    }
+
+    /// Recent jobs, newest first, optionally only those with `status`.
+    pub async fn list_jobs(&self, status: Option<&str>, limit: i64) -> AppResult<Vec<Job>> {
+        let rows: Vec<Job> = sqlx::query_as(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1)
+             ORDER BY id DESC LIMIT ?2"
+        ))
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.inner.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|j| self.with_live_progress(j))
+            .collect())
+    }
+
+    /// A running job's progress and ETA as its worker thread has them now (the
+    /// database has them as of the last lease renewal).
+    fn with_live_progress(&self, mut job: Job) -> Job {
         if job.status == "running" {
-            if let Some(live) = self.live(id) {
+            if let Some(live) = self.live(job.id) {
                 if let Ok(p) = live.progress.lock() {
                     job.progress = job.progress.max(p.0);
                     job.eta_s = p.1;
                 }
             }
         }
-        Ok(job)
-    }
-
-    /// Recent jobs, newest first, optionally only those with `status`.
-    pub async fn list_jobs(&self, status: Option<&str>, limit: i64) -> AppResult<Vec<Job>> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
-            "SELECT id FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2",
-        )
-        .bind(status)
-        .bind(limit)
-        .fetch_all(&self.inner.db)
-        .await?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        for (id,) in rows {
-            jobs.push(self.job(id).await?);
-        }
-        Ok(jobs)
+        job
     }
 
     fn live(&self, id: i64) -> Option<Arc<Live>> {
@@ -311,18 +307,7 @@ impl App {
     pub async fn claim_job(&self, worker: &str) -> AppResult<Option<Job>> {
         let now = now_ms();
         let lease = now + self.inner.config.job_lease.as_millis() as i64;
-        let failed = sqlx::query(
-            "UPDATE jobs SET status = 'failed', finished_at = ?1, lease_until = NULL,
-                error = 'the worker running this job stopped ' || attempts || ' times'
-             WHERE status = 'running' AND lease_until < ?1 AND attempts >= ?2",
-        )
-        .bind(now)
-        .bind(MAX_ATTEMPTS)
-        .execute(&self.inner.db)
-        .await?;
-        if failed.rows_affected() > 0 {
-            let _ = self.inner.job_events.send(-1);
-        }
+        self.fail_abandoned_jobs(now).await?;
         let id: Option<(i64,)> = sqlx::query_as(
             "UPDATE jobs SET status = 'running', worker = ?1, lease_until = ?2,
                 attempts = attempts + 1, started_at = COALESCE(started_at, ?3), error = NULL
@@ -343,6 +328,26 @@ impl App {
             }
             None => Ok(None),
         }
+    }
+
+    /// Fails running jobs whose lease ran out before `expired_before` and whose
+    /// worker already stopped [`MAX_ATTEMPTS`] times (say, the job runs workers out
+    /// of memory), rather than handing them out for ever.
+    pub(crate) async fn fail_abandoned_jobs(&self, expired_before: i64) -> AppResult<()> {
+        let failed = sqlx::query(
+            "UPDATE jobs SET status = 'failed', finished_at = ?1, lease_until = NULL,
+                error = 'the worker running this job stopped ' || attempts || ' times'
+             WHERE status = 'running' AND lease_until < ?2 AND attempts >= ?3",
+        )
+        .bind(now_ms())
+        .bind(expired_before)
+        .bind(MAX_ATTEMPTS)
+        .execute(&self.inner.db)
+        .await?;
+        if failed.rows_affected() > 0 {
+            let _ = self.inner.job_events.send(-1);
+        }
+        Ok(())
     }
 
     /// Renews `worker`'s lease on a job and records its progress. False when the

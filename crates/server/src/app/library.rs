@@ -186,40 +186,25 @@ impl Probed {
     }
 }
 
-/// The `file_size` .. `tags` columns of a probed file, bound in table order: the
-/// same for a new track and a changed one.
-trait BindProbed<'q> {
-    fn bind_probed(self, p: &'q Probed) -> Self;
-}
-
-macro_rules! bind_probed_impl {
-    ($t:ty) => {
-        impl<'q> BindProbed<'q> for $t {
-            fn bind_probed(self, p: &'q Probed) -> Self {
-                self.bind(p.size)
-                    .bind(p.mtime)
-                    .bind(&p.title)
-                    .bind(p.info.tag("artist"))
-                    .bind(p.info.tag("album"))
-                    .bind(&p.info.codec)
-                    .bind(i64::from(p.info.sample_rate))
-                    .bind(p.info.channels as i64)
-                    .bind(p.info.layout.to_string())
-                    .bind(p.info.bits_per_sample.map(i64::from))
-                    .bind(p.info.duration_s())
-                    .bind(tags_json(&p.info))
-            }
-        }
-    };
-}
-
-type SqliteArgs<'q> = sqlx::sqlite::SqliteArguments<'q>;
-bind_probed_impl!(sqlx::query::Query<'q, sqlx::Sqlite, SqliteArgs<'q>>);
-bind_probed_impl!(sqlx::query::QueryAs<'q, sqlx::Sqlite, (i64,), SqliteArgs<'q>>);
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 impl Probed {
-    fn bind<'q, Q: BindProbed<'q>>(&'q self, query: Q) -> Q {
-        query.bind_probed(self)
+    /// Binds the `file_size` .. `tags` columns, in table order: the same for a new
+    /// track and a changed one.
+    fn bind<'q>(&'q self, query: SqliteQuery<'q>) -> SqliteQuery<'q> {
+        query
+            .bind(self.size)
+            .bind(self.mtime)
+            .bind(&self.title)
+            .bind(self.info.tag("artist"))
+            .bind(self.info.tag("album"))
+            .bind(&self.info.codec)
+            .bind(i64::from(self.info.sample_rate))
+            .bind(self.info.channels as i64)
+            .bind(self.info.layout.to_string())
+            .bind(self.info.bits_per_sample.map(i64::from))
+            .bind(self.info.duration_s())
+            .bind(tags_json(&self.info))
     }
 }
 
@@ -245,19 +230,23 @@ impl App {
         original_name: Option<&str>,
         p: &Probed,
     ) -> AppResult<Track> {
-        let query = sqlx::query_as(
+        let query = sqlx::query(
             "INSERT INTO tracks (origin, path, original_name, created_at, file_size, file_mtime,
                 title, artist, album, codec, sample_rate, channels, layout, bits_per_sample,
                 duration_s, tags)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(origin)
         .bind(path)
         .bind(original_name)
         .bind(now_ms());
-        let id: (i64,) = p.bind(query).fetch_one(&self.inner.db).await?;
+        let id = p
+            .bind(query)
+            .execute(&self.inner.db)
+            .await?
+            .last_insert_rowid();
         self.inner.analysis_queued.notify_one();
-        self.track(id.0).await
+        self.track(id).await
     }
 
     /// Adds an uploaded file (already received into `staged`, a temporary file in

@@ -132,6 +132,27 @@ pub fn display_name(path: &Path) -> String {
     }
 }
 
+/// The name jobs know a `--model` argument by: the name itself, or a model
+/// file's [`display_name`].
+pub fn model_name(arg: &str) -> String {
+    if is_model_name(arg) {
+        arg.to_owned()
+    } else {
+        display_name(Path::new(arg))
+    }
+}
+
+/// The model file for a job's model `name`: the configured `default` argument
+/// (which may be a path) when the name is its name, else a model in the store.
+/// Names from requests and queues never become paths.
+pub fn resolve_job_model(name: &str, default: &str, store: &Path) -> AppResult<PathBuf> {
+    if name == model_name(default) {
+        resolve(default, store)
+    } else {
+        resolve_name(name, store)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

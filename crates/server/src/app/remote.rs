@@ -300,18 +300,7 @@ impl App {
     async fn dispatch_once(&self, queue: &Arc<Mutex<RedisQueue>>) -> AppResult<usize> {
         let now = now_ms();
         let lease = self.inner.config.job_lease.as_millis() as i64;
-        // A job that keeps losing its worker (say, it runs them out of memory) is
-        // failed rather than handed out forever.
-        sqlx::query(
-            "UPDATE jobs SET status = 'failed', finished_at = ?1, lease_until = NULL,
-                error = 'the worker running this job stopped ' || attempts || ' times'
-             WHERE status = 'running' AND lease_until < ?2 AND attempts >= ?3",
-        )
-        .bind(now)
-        .bind(now - 2 * lease)
-        .bind(super::jobs::MAX_ATTEMPTS)
-        .execute(&self.inner.db)
-        .await?;
+        self.fail_abandoned_jobs(now - 2 * lease).await?;
         sqlx::query(
             "UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, dispatched = 0
              WHERE status = 'running' AND lease_until < ?",

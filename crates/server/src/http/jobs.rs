@@ -11,9 +11,9 @@ use futures_util::Stream;
 
 use super::dto::{BatchQueued, JobDto, JobQuery, ModelDto, SeparateRequest};
 use super::error::{ApiError, ErrorBody};
-use super::{AppBytes, AppPath, AppQuery};
+use super::{check_model_param, AppPath, AppQuery, OptionalJson};
 use crate::app::library::ScanReport;
-use crate::app::models::{is_model_name, KNOWN};
+use crate::app::models::KNOWN;
 use crate::app::{App, AppError};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -152,19 +152,9 @@ pub(crate) async fn scan_library(State(app): State<App>) -> ApiResult<Json<ScanR
     security(("token" = [])))]
 pub(crate) async fn separate_library(
     State(app): State<App>,
-    AppBytes(body): AppBytes,
+    OptionalJson(req): OptionalJson<SeparateRequest>,
 ) -> ApiResult<(StatusCode, Json<BatchQueued>)> {
-    let req: SeparateRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        SeparateRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| AppError::BadRequest(format!("separate request: {e}")))?
-    };
-    if let Some(m) = &req.model {
-        if !is_model_name(m) {
-            return Err(AppError::BadRequest(format!("{m:?} is not a model name")).into());
-        }
-    }
+    check_model_param(req.model.as_deref())?;
     let queued = app.enqueue_library(req.model.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(BatchQueued { queued })))
 }

@@ -38,6 +38,34 @@ impl<S: Send + Sync> FromRequest<S> for AppBytes {
     }
 }
 
+/// An optional JSON body: none (or only whitespace) is `T::default()`; errors
+/// are JSON errors.
+pub(crate) struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let AppBytes(body) = AppBytes::from_request(req, state).await?;
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        serde_json::from_slice(&body)
+            .map(OptionalJson)
+            .map_err(|e| ApiError(AppError::BadRequest(format!("the JSON body: {e}"))))
+    }
+}
+
+/// Refuses a `model` parameter that is not a model name (before it is looked up).
+pub(crate) fn check_model_param(model: Option<&str>) -> Result<(), ApiError> {
+    match model {
+        Some(m) if !crate::app::models::is_model_name(m) => Err(ApiError(AppError::BadRequest(
+            format!("{m:?} is not a model name"),
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// `Path` whose rejections are JSON errors.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]

@@ -19,9 +19,8 @@ use super::dto::{
     JobDto, MixRequest, ModelQuery, SeparateRequest, StemDto, TrackDto, TrackPage, TrackQuery,
 };
 use super::error::{ApiError, ErrorBody};
-use super::{AppBytes, AppPath, AppQuery};
+use super::{check_model_param, AppPath, AppQuery, OptionalJson};
 use crate::app::jobs::PRIORITY_INTERACTIVE;
-use crate::app::models::is_model_name;
 use crate::app::render::{check_complete, render_mix, MixSettings};
 use crate::app::{App, AppError};
 
@@ -172,15 +171,6 @@ pub(crate) async fn track_audio(
     let track = app.track(id).await?;
     let path = app.track_file(&track)?;
     Ok(serve_file(path, req).await)
-}
-
-fn check_model_param(model: Option<&str>) -> Result<(), ApiError> {
-    match model {
-        Some(m) if !is_model_name(m) => {
-            Err(AppError::BadRequest(format!("{m:?} is not a model name")).into())
-        }
-        _ => Ok(()),
-    }
 }
 
 /// The stems of a track.
@@ -431,14 +421,8 @@ fn mix_settings(req: &MixRequest) -> Result<MixSettings, AppError> {
 pub(crate) async fn mix_track(
     State(app): State<App>,
     AppPath(id): AppPath<i64>,
-    AppBytes(body): AppBytes,
+    OptionalJson(req): OptionalJson<MixRequest>,
 ) -> ApiResult<Response> {
-    let req: MixRequest = if body.is_empty() {
-        MixRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| AppError::BadRequest(format!("mix settings: {e}")))?
-    };
     check_model_param(req.model.as_deref())?;
     let settings = mix_settings(&req)?;
     let track = app.track(id).await?;
@@ -492,14 +476,8 @@ pub(crate) async fn mix_track(
 pub(crate) async fn separate_track(
     State(app): State<App>,
     AppPath(id): AppPath<i64>,
-    AppBytes(body): AppBytes,
+    OptionalJson(req): OptionalJson<SeparateRequest>,
 ) -> ApiResult<(StatusCode, Json<JobDto>)> {
-    let req: SeparateRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        SeparateRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| AppError::BadRequest(format!("separate request: {e}")))?
-    };
     check_model_param(req.model.as_deref())?;
     let (job, created) = app
         .enqueue(id, req.model.as_deref(), PRIORITY_INTERACTIVE)
