@@ -98,7 +98,18 @@ function trackRow(t) {
 }
 
 async function separate(track, slot) {
-  const job = await (await api(`/api/tracks/${track.id}/separate`, { method: 'POST' })).json();
+  let job;
+  try {
+    job = await (await api(`/api/tracks/${track.id}/separate`, { method: 'POST' })).json();
+  } catch (e) {
+    // E.g. the model is not installed: say so where the button was.
+    const msg = document.createElement('span');
+    msg.className = 'meta';
+    msg.setAttribute('role', 'alert');
+    msg.textContent = e.message;
+    slot.replaceChildren(msg);
+    return;
+  }
   const bar = document.createElement('progress');
   bar.max = 1;
   bar.setAttribute('aria-label', `Separating ${track.title}`);
