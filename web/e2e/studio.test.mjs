@@ -127,7 +127,13 @@ test('separated with the fixture model, karaoke takes the vocal stem out of the 
   await page.waitForSelector(`#tracks li[data-id="${track.id}"] .badge:text("separated")`, { timeout: 120000 });
   await page.locator(`#tracks li[data-id="${track.id}"]`).click();
   await page.waitForSelector('#mixer:not([hidden])');
-  await page.waitForFunction(() => window.studio.mode === 'stems' && window.studio.lastReadings?.[0] > 1);
+  // The worklet counts time from its start even before audio arrives: wait until
+  // the multistem file really plays and the meters see signal.
+  await page.waitForFunction(() => {
+    const a = document.querySelector('#audio');
+    const r = window.studio.lastReadings;
+    return window.studio.mode === 'stems' && !a.paused && a.currentTime > 1 && r && Number.isFinite(r[1]);
+  }, null, { timeout: 30000 });
   await page.click('button[data-preset="karaoke"]');
   await page.waitForTimeout(300); // past the gain ramp
   const { inputs, outputs } = await page.evaluate(async () => {
