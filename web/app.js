@@ -11,6 +11,12 @@ const PRESETS = [
   ['musician', 'Musician'], ['bass-practice', 'Bass practice'], ['drum-practice', 'Drum practice'],
 ];
 const LAYOUTS = [['stereo', 2], ['mono', 1], ['2.1', 3], ['5.1', 6], ['7.1', 8]];
+// Channel order of each layout (WAVE order, ffmpeg's labels), as sonantica-mix writes it.
+const SPEAKERS = {
+  mono: ['FC'], stereo: ['FL', 'FR'], '2.1': ['FL', 'FR', 'LFE'],
+  '5.1': ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR'], '7.1': ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'SL', 'SR'],
+};
+const layoutChannels = (name) => LAYOUTS.find(([n]) => n === name)[1];
 
 const state = {
   tracks: [], current: null, ctx: null, module: null, node: null, source: null,
@@ -74,10 +80,11 @@ async function loadTracks() {
 function trackRow(t) {
   const li = document.createElement('li');
   li.dataset.id = t.id;
-  li.tabIndex = 0;
   li.setAttribute('aria-current', String(state.current?.id === t.id));
   const a = t.analysis || {};
-  li.innerHTML = `<span class="title"></span><span class="actions"></span>
+  // The title is the row's button (a keyboard and screen reader reach it); a
+  // click anywhere on the row does the same.
+  li.innerHTML = `<button class="title" type="button"></button><span class="actions"></span>
     <span class="meta"></span><span class="badge"></span>`;
   li.querySelector('.title').textContent = t.title;
   li.querySelector('.meta').textContent = [t.artist, fmtTime(t.duration_s),
@@ -93,7 +100,6 @@ function trackRow(t) {
     actions.append(b);
   }
   li.addEventListener('click', () => select(t.id));
-  li.addEventListener('keydown', (e) => { if (e.key === 'Enter') select(t.id); });
   return li;
 }
 
@@ -140,6 +146,7 @@ async function upload(files) {
 }
 
 $('#upload').addEventListener('change', (e) => upload(e.target.files));
+$('#upload-button').addEventListener('click', () => $('#upload').click());
 document.addEventListener('dragover', (e) => { e.preventDefault(); document.body.classList.add('dragging'); });
 document.addEventListener('dragleave', () => document.body.classList.remove('dragging'));
 document.addEventListener('drop', (e) => {
@@ -178,31 +185,125 @@ async function ensureAudio() {
   state.gain.connect(state.ctx.destination);
   state.gain.gain.value = $('#volume').value / 100;
   const max = state.ctx.destination.maxChannelCount;
-  $('#layout').replaceChildren(...LAYOUTS.filter(([, n]) => n <= Math.max(max, 2)).map(([name, n]) => {
+  const options = (list) => list.map(([name, n]) => {
     const o = document.createElement('option');
     o.value = name; o.textContent = `${name} (${n} ch)`;
     return o;
-  }));
+  });
+  // Live output: what the sound card can take. Export and channel check: any.
+  $('#layout').replaceChildren(...options(LAYOUTS.filter(([, n]) => n <= Math.max(max, 2))));
+  $('#export-layout').replaceChildren(...options(LAYOUTS));
 }
 
 /// (Re)builds the worklet for the current mode and layout.
 function connectWorklet(inputChannels, stems) {
   const { ctx } = state;
   if (state.node) { state.source.disconnect(); state.node.disconnect(); }
-  const channels = state.mode === 'stems' ? LAYOUTS.find(([n]) => n === state.layout)[1] : 2;
+  const channels = state.mode === 'stems' ? layoutChannels(state.layout) : 2;
   ctx.destination.channelCount = Math.min(channels, ctx.destination.maxChannelCount);
   ctx.destination.channelInterpretation = channels > 2 ? 'discrete' : 'speakers';
   state.node = new AudioWorkletNode(ctx, 'sonantica', {
     numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [channels],
     channelCount: inputChannels, channelCountMode: 'explicit', channelInterpretation: 'discrete',
-    processorOptions: { module: state.module, mode: state.mode, channels, stems },
+    processorOptions: {
+      module: state.module, mode: state.mode, channels, stems,
+      settings: state.mixer ? engineSettings(state.mixer) : null,
+    },
   });
   state.node.port.onmessage = (e) => {
     if (e.data.type === 'readings') showReadings(e.data);
     else if (e.data.type === 'capture') state.onCapture?.(e.data);
   };
   state.source.connect(state.node).connect(state.gain);
-  if (state.mixer) state.mixer.replay();
+}
+
+/// The Stem Engine's settings for the mixer's state: absolute gains in dB (the
+/// preset's plus the fader's), mutes and solos.
+function engineSettings(m) {
+  const { preset, gains, mute, solo } = m.settings;
+  return {
+    preset,
+    gains: m.sources.map((name, k) => presetGain(preset, m.sources, name) + gains[k]),
+    mute: [...mute], solo: [...solo],
+  };
+}
+
+/// Renders `input` (an AudioBuffer with each stem's left and right, in source
+/// order) to `layout` through the same worklet and wasm Stem Engine as live
+/// playback, in an OfflineAudioContext: any layout, whatever the sound card has.
+/// Output sample i comes from input sample i.
+state.renderStems = async (input, layout, settings) => {
+  const channels = layoutChannels(layout);
+  const stems = input.numberOfChannels / 2;
+  const ctx = new OfflineAudioContext({ numberOfChannels: channels, length: input.length, sampleRate: input.sampleRate });
+  await ctx.audioWorklet.addModule('/worklet.js');
+  state.module ??= await WebAssembly.compileStreaming(fetch('/sonantica.wasm'));
+  const node = new AudioWorkletNode(ctx, 'sonantica', {
+    numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [channels],
+    channelCount: 2 * stems, channelCountMode: 'explicit', channelInterpretation: 'discrete',
+    processorOptions: { module: state.module, mode: 'stems', channels, stems, settings },
+  });
+  ctx.destination.channelInterpretation = 'discrete';
+  const source = new AudioBufferSourceNode(ctx, { buffer: input });
+  source.connect(node).connect(ctx.destination);
+  source.start(0);
+  return ctx.startRendering();
+};
+
+/// The sample rate in a WAV file's `fmt ` chunk.
+function wavRate(bytes) {
+  const v = new DataView(bytes);
+  for (let at = 12; at + 8 <= v.byteLength; at += 8 + v.getUint32(at + 4, true) + (v.getUint32(at + 4, true) % 2)) {
+    if (String.fromCharCode(v.getUint8(at), v.getUint8(at + 1), v.getUint8(at + 2), v.getUint8(at + 3)) === 'fmt ') {
+      return v.getUint32(at + 12, true);
+    }
+  }
+  throw new Error('the server sent a WAV without a fmt chunk');
+}
+
+/// Channel check: renders ten seconds of the mix from the playing position to
+/// the export layout offline and shows each output channel's level, so a
+/// listener with a stereo sound card sees where the stems land in 5.1 or 7.1.
+async function channelCheck() {
+  const t = state.current;
+  const m = state.mixer;
+  const layout = $('#export-layout').value;
+  const seconds = 10;
+  const from = Math.max(0, Math.min($('#audio').currentTime || 0, (t.duration_s || seconds) - seconds));
+  const out = $('#channels');
+  out.dataset.ready = 'false';
+  out.replaceChildren(Object.assign(document.createElement('p'), { className: 'meta', textContent: `Rendering ${layout}…` }));
+  try {
+    const res = await api(`/api/tracks/${t.id}/multistem?model=${encodeURIComponent(m.model)}&start_s=${from.toFixed(3)}&duration_s=${seconds}`);
+    const bytes = await res.arrayBuffer();
+    const rate = wavRate(bytes);
+    const input = await new OfflineAudioContext(1, 1, rate).decodeAudioData(bytes);
+    const output = await state.renderStems(input, layout, engineSettings(m));
+    state.lastCheck = { layout, from, input, output };
+    out.replaceChildren(...SPEAKERS[layout].map((name, c) => channelRow(name, output.getChannelData(c))));
+  } catch (e) {
+    out.replaceChildren(Object.assign(document.createElement('p'), { className: 'meta', textContent: `Channel check failed: ${e.message}` }));
+  }
+  out.dataset.ready = 'true';
+}
+
+function channelRow(name, data) {
+  let sum = 0;
+  let peak = 0;
+  for (const v of data) { sum += v * v; peak = Math.max(peak, Math.abs(v)); }
+  const db = (x) => (x > 0 ? 20 * Math.log10(x) : -Infinity);
+  const rms = db(Math.sqrt(sum / Math.max(data.length, 1)));
+  const div = document.createElement('div');
+  div.className = 'meter';
+  div.dataset.channel = name;
+  div.innerHTML = '<span></span><meter min="-60" max="0"></meter><output></output>';
+  div.querySelector('span').textContent = name;
+  const meter = div.querySelector('meter');
+  meter.value = Math.max(rms, -60);
+  meter.setAttribute('aria-label', `${name} level`);
+  const text = (x) => (Number.isFinite(x) ? x.toFixed(1) : '−∞');
+  div.querySelector('output').textContent = `${text(rms)} dB RMS · peak ${text(db(peak))}`;
+  return div;
 }
 
 async function select(id, { keepPlaying = false } = {}) {
@@ -249,7 +350,7 @@ function buildMixer(sources, model) {
       settings.preset = i;
       settings.gains = sources.map(() => 0);
       presetButtons.forEach((p, k) => p.setAttribute('aria-pressed', String(k === i)));
-      strips.forEach((s) => { s.fader.value = 0; s.value.textContent = '0.0 dB'; });
+      strips.forEach((s) => { s.fader.value = 0; s.value.textContent = '0.0 dB'; s.fader.setAttribute('aria-valuetext', '0.0 dB'); });
       send({ type: 'preset', index: i });
     });
     return b;
@@ -259,7 +360,7 @@ function buildMixer(sources, model) {
     const div = document.createElement('div');
     div.className = 'strip';
     div.innerHTML = `<span class="name"></span><meter min="-60" max="0" aria-label="${name} level"></meter>
-      <input type="range" min="-30" max="12" step="0.5" value="0" aria-label="${name} gain in dB">
+      <input type="range" min="-30" max="12" step="0.5" value="0" aria-label="${name} gain in dB" aria-valuetext="0.0 dB">
       <output>0.0 dB</output><span><button class="solo" aria-pressed="false" aria-label="Solo ${name}">S</button>
       <button class="mute" aria-pressed="false" aria-label="Mute ${name}">M</button></span>`;
     div.querySelector('.name').textContent = name;
@@ -268,6 +369,7 @@ function buildMixer(sources, model) {
     fader.addEventListener('input', () => {
       settings.gains[k] = Number(fader.value);
       value.textContent = `${Number(fader.value).toFixed(1)} dB`;
+      fader.setAttribute('aria-valuetext', value.textContent);
       send({ type: 'gain', stem: k, db: presetGain(settings.preset, sources, name) + settings.gains[k] });
     });
     for (const [cls, key] of [['solo', 'solo'], ['mute', 'mute']]) {
@@ -281,18 +383,8 @@ function buildMixer(sources, model) {
     return { div, fader, value, meter: div.querySelector('meter') };
   });
   $('#strips').replaceChildren(...strips.map((s) => s.div));
-  return {
-    sources, model, settings, strips,
-    // Re-sends every setting to a new worklet (layout change, new track).
-    replay() {
-      send({ type: 'preset', index: settings.preset });
-      sources.forEach((name, k) => {
-        send({ type: 'gain', stem: k, db: presetGain(settings.preset, sources, name) + settings.gains[k] });
-        send({ type: 'mute', stem: k, on: settings.mute[k] });
-        send({ type: 'solo', stem: k, on: settings.solo[k] });
-      });
-    },
-  };
+  $('#channels').replaceChildren();
+  return { sources, model, settings, strips };
 }
 
 // The dB a preset gives a stem, from sonantica_mix::PRESETS through the wasm
@@ -306,6 +398,7 @@ $('#layout').addEventListener('change', () => {
   if (state.mode === 'stems') connectWorklet(state.mixer.sources.length * 2, state.mixer.sources.length);
 });
 
+$('#check').addEventListener('click', channelCheck);
 $('#save-mix').addEventListener('click', async () => {
   const t = state.current;
   const m = state.mixer;
@@ -313,7 +406,7 @@ $('#save-mix').addEventListener('click', async () => {
   const gains = {};
   m.sources.forEach((name, k) => { if (m.settings.gains[k]) gains[name] = m.settings.gains[k]; });
   const body = {
-    model: m.model, preset: PRESETS[m.settings.preset][0], gains, layout: state.layout,
+    model: m.model, preset: PRESETS[m.settings.preset][0], gains, layout: $('#export-layout').value,
     mute: m.sources.filter((_, k) => m.settings.mute[k]), solo: m.sources.filter((_, k) => m.settings.solo[k]),
   };
   const res = await api(`/api/tracks/${t.id}/mix`, {
@@ -321,7 +414,7 @@ $('#save-mix').addEventListener('click', async () => {
   });
   const a = document.createElement('a');
   a.href = URL.createObjectURL(await res.blob());
-  a.download = `${t.title} (${body.preset}, ${state.layout}).flac`;
+  a.download = `${t.title} (${body.preset}, ${body.layout}).flac`;
   a.click();
   URL.revokeObjectURL(a.href);
 });
@@ -382,6 +475,7 @@ audio.addEventListener('pause', () => { $('#play').textContent = 'Play'; $('#pla
 audio.addEventListener('timeupdate', () => {
   $('#clock').textContent = `${fmtTime(audio.currentTime)} / ${fmtTime(audio.duration)}`;
   if (audio.duration) $('#seek').value = Math.round((audio.currentTime / audio.duration) * 1000);
+  $('#seek').setAttribute('aria-valuetext', `${fmtTime(audio.currentTime)} of ${fmtTime(audio.duration)}`);
 });
 audio.addEventListener('ended', () => step(1));
 $('#seek').addEventListener('input', () => {

@@ -1,7 +1,8 @@
 // The Studio's AudioWorklet: runs sonantica-meter (the Inspector) and
 // sonantica-mix (the Stem Engine) compiled to wasm on the audio thread.
 //
-// Two modes, chosen by processorOptions.mode:
+// Two modes, chosen by processorOptions.mode (the same processor renders the
+// Studio's live output and its offline channel check, in an OfflineAudioContext):
 // - "track": input = the track's channels; they pass through unchanged and are
 //   measured.
 // - "stems": input = every stem on one clock (8 channels: four stereo stems, or
@@ -31,6 +32,16 @@ class SonanticaProcessor extends AudioWorkletProcessor {
     if (this.mode === 'stems') {
       this.engine = this.x.son_engine_new(this.stems, this.channels, sampleRate);
       for (let k = 0; k < this.stems; k++) this.stemMeters.push(this.x.son_meter_new(sampleRate, 2));
+      // The mixer's settings at creation (a new layout or track, an offline
+      // render) take effect at once, without the gain ramps.
+      const s = o.settings;
+      if (s) {
+        this.command({ type: 'preset', index: s.preset });
+        s.gains.forEach((db, k) => this.command({ type: 'gain', stem: k, db }));
+        s.mute.forEach((on, k) => this.command({ type: 'mute', stem: k, on }));
+        s.solo.forEach((on, k) => this.command({ type: 'solo', stem: k, on }));
+        this.x.son_engine_reset(this.engine);
+      }
     }
     this.frames = 0;
     this.nextPost = 0;

@@ -1,7 +1,10 @@
 // The Studio in a real browser (Debian's chromium through playwright-core)
 // against the real `sonantica serve`: a generated track is uploaded and played,
 // and the live meters (sonantica-meter as wasm in the AudioWorklet) read what the
-// signal is known to be. Writes screenshots to docs/screenshots/.
+// signal is known to be; it is separated from the page, remixed (Karaoke), and
+// rendered to 5.1 offline; the worklet is shown to keep stems sample-aligned; the
+// page is checked at tablet width and for names a screen reader can announce.
+// Writes docs/screenshots/{library,inspector,mixer,tablet}.png.
 //
 // Run by scripts/test after `cargo test` has built target/debug/sonantica:
 //   npm ci --prefix web/e2e && node --test web/e2e/
@@ -123,7 +126,7 @@ test('separated with the fixture model, karaoke takes the vocal stem out of the 
   await page.fill('#token', TOKEN);
   await page.click('#login-form button');
   const row = page.locator(`#tracks li[data-id="${track.id}"]`);
-  await row.locator('button').click();
+  await row.locator('.actions button').click();
   await page.waitForSelector(`#tracks li[data-id="${track.id}"] .badge:text("separated")`, { timeout: 120000 });
   await page.locator(`#tracks li[data-id="${track.id}"]`).click();
   await page.waitForSelector('#mixer:not([hidden])');
@@ -156,7 +159,152 @@ test('separated with the fixture model, karaoke takes the vocal stem out of the 
   }
   assert.ok(vocal > 1e-3, `the vocal stem carries signal (${vocal})`);
   assert.ok(worst < 1e-5, `karaoke output differs from drums + bass + other by ${worst}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+/// Logs in at `viewport` and opens the separated "Mix for stems" track (the
+/// previous test separated it) in the mixer.
+async function openMixer(viewport) {
+  const res = await fetch(`${server.base}/api/tracks?q=Mix%20for%20stems`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  const track = (await res.json()).items.find((t) => t.is_separated);
+  assert.ok(track, 'the karaoke test separated "Mix for stems"');
+  const page = await browser.newPage({ viewport });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${server.base}/`);
+  await page.fill('#token', TOKEN);
+  await page.click('#login-form button');
+  await page.locator(`#tracks li[data-id="${track.id}"]`).click();
+  await page.waitForSelector('#mixer:not([hidden])');
+  return { page, errors };
+}
+
+// In the page: how the centre of the last channel check relates to the vocal
+// stem's mid (inputs 6 and 7): the least-squares scale, what is left after it,
+// the correlation, and the vocal's own peak.
+function centreVsVocal() {
+  const { input, output } = window.studio.lastCheck;
+  const [vl, vr] = [input.getChannelData(6), input.getChannelData(7)];
+  const c = output.getChannelData(2);
+  let cv = 0, vv = 0, cc = 0, vocalPeak = 0, centrePeak = 0;
+  for (let i = 0; i < c.length; i++) {
+    const mid = 0.5 * (vl[i] + vr[i]);
+    cv += c[i] * mid; vv += mid * mid; cc += c[i] * c[i];
+    vocalPeak = Math.max(vocalPeak, Math.abs(mid));
+    centrePeak = Math.max(centrePeak, Math.abs(c[i]));
+  }
+  const scale = cv / vv;
+  let residual = 0;
+  for (let i = 0; i < c.length; i++) residual = Math.max(residual, Math.abs(c[i] - scale * 0.5 * (vl[i] + vr[i])));
+  return {
+    frames: c.length, channels: output.numberOfChannels, scale, residual, vocalPeak, centrePeak,
+    rho: cv / Math.sqrt(cc * vv),
+    rows: [...document.querySelectorAll('#channels .meter')].map((r) => [r.dataset.channel, r.querySelector('output').textContent]),
+  };
+}
+
+test('5.1 through an OfflineAudioContext: the centre carries the vocal stem and nothing else', async () => {
+  const { page, errors } = await openMixer({ width: 1280, height: 1100 });
+  await page.click('button[data-preset="original"]');
+  await page.selectOption('#export-layout', '5.1');
+  const check = async () => {
+    await page.click('#check');
+    await page.waitForSelector('#channels[data-ready="true"] .meter', { timeout: 30000 });
+    return page.evaluate(centreVsVocal);
+  };
+  const on = await check();
+  assert.equal(on.channels, 6);
+  assert.ok(on.frames > 44100, `${on.frames} frames rendered`);
+  assert.deepEqual(on.rows.map(([name]) => name), ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR']);
+  assert.ok(on.vocalPeak > 1e-3, `the vocal stem carries signal (${on.vocalPeak})`);
+  // sonantica-mix's default keeps 20 % of the vocal in front: C = 0.8·√2·mid.
+  assert.ok(Math.abs(on.scale - 0.8 * Math.SQRT2) < 1e-4, `centre = ${on.scale} × vocal mid`);
+  assert.ok(on.residual < 1e-5, `the centre holds something besides the vocal (${on.residual})`);
+  assert.ok(on.rho > 0.99999, `correlation ${on.rho}`);
+  assert.match(on.rows[2][1], /^-?\d+\.\d dB RMS/);
   await page.screenshot({ path: join(SHOTS, 'mixer.png'), fullPage: true });
+
+  // Vocals muted: the centre is silent, so nothing else was ever in it.
+  await page.click('button[aria-label="Mute vocals"]');
+  const off = await check();
+  assert.ok(off.centrePeak < 1e-7, `centre peak with the vocals muted: ${off.centrePeak}`);
+  assert.match(off.rows[2][1], /^−∞ dB RMS/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('stem playback is sample-aligned: a click at the same sample in every stem comes out at that sample', async () => {
+  const { page, errors } = await openMixer({ width: 1280, height: 900 });
+  const at = 1111; // not on a 128-frame quantum boundary
+  const found = await page.evaluate(async (at) => {
+    const results = {};
+    for (const stems of [4, 6]) {
+      const input = new AudioBuffer({ numberOfChannels: 2 * stems, length: 4096, sampleRate: 44100 });
+      for (let c = 0; c < 2 * stems; c++) input.getChannelData(c)[at] = 0.25;
+      const flat = { preset: 0, gains: Array(stems).fill(0), mute: Array(stems).fill(false), solo: Array(stems).fill(false) };
+      for (const layout of ['stereo', '5.1']) {
+        const out = await window.studio.renderStems(input, layout, flat);
+        results[`${stems} stems, ${layout}`] = Array.from({ length: out.numberOfChannels }, (_, c) => {
+          const d = out.getChannelData(c);
+          let peak = 0;
+          for (let i = 1; i < d.length; i++) if (Math.abs(d[i]) > Math.abs(d[peak])) peak = i;
+          let elsewhere = 0;
+          for (let i = 0; i < d.length; i++) if (i !== peak) elsewhere = Math.max(elsewhere, Math.abs(d[i]));
+          return { peak, value: d[peak], elsewhere };
+        });
+      }
+    }
+    return results;
+  }, at);
+  for (const stems of [4, 6]) {
+    // Stereo is the plain sum: every stem's click lands on the same sample.
+    for (const ch of found[`${stems} stems, stereo`]) {
+      assert.equal(ch.peak, at);
+      assert.ok(Math.abs(ch.value - 0.25 * stems) < 1e-6, `${stems} stems: ${ch.value}`);
+      assert.ok(ch.elsewhere < 1e-7, `${stems} stems: ${ch.elsewhere} off the click`);
+    }
+    // 5.1: the fronts and the centre (the LFE is low-passed and the surrounds
+    // deliberately decorrelated, so they are not clicks).
+    const [fl, fr, fc] = found[`${stems} stems, 5.1`];
+    for (const ch of [fl, fr, fc]) assert.equal(ch.peak, at, `${stems} stems 5.1: ${JSON.stringify(ch)}`);
+    assert.ok(Math.abs(fc.value - 0.8 * Math.SQRT2 * 0.25) < 1e-6, `centre ${fc.value}`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('at tablet width nothing scrolls sideways, and every control has a name for screen readers', async () => {
+  const { page, errors } = await openMixer({ width: 820, height: 1180 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
+  // Every control is on the screen and wide enough to touch.
+  const small = await page.evaluate(() => [...document.querySelectorAll('#studio button, #studio input, #studio select, #studio a.button')]
+    .filter((el) => el.offsetParent !== null)
+    .map((el) => { const r = el.getBoundingClientRect(); return { el: el.getAttribute('aria-label') || el.textContent || el.id, w: r.width, h: r.height, right: r.right }; })
+    .filter((b) => b.right > window.innerWidth || Math.max(b.w, b.h) < 24));
+  assert.deepEqual(small, []);
+  await page.screenshot({ path: join(SHOTS, 'tablet.png'), fullPage: true });
+  // What a screen reader gets: no button, slider, list box, meter or link without a name.
+  const tree = await page.locator('body').ariaSnapshot();
+  const unnamed = tree.split('\n').filter((line) => /^\s*- (button|slider|combobox|meter|link|textbox|searchbox|img|progressbar)\b(?! ")/.test(line));
+  assert.deepEqual(unnamed, [], tree);
+  if (process.env.SHOW_TREE) console.log(tree);
+  for (const name of ['button "Mix for stems"', 'button "Upload"', 'button "Solo vocals"', 'button "Mute drums"',
+    'slider "vocals gain in dB"', 'button "Previous track (P)"', 'img "Goniometer', 'button "Channel check"']) {
+    assert.ok(tree.includes(name), `${name} is announced`);
+  }
+  // The live readouts change 20 times a second: shown, never read out.
+  const chatty = await page.$$eval('#inspector output', (els) => els.filter((e) => e.getAttribute('aria-live') !== 'off').length);
+  assert.equal(chatty, 0);
+  // The keyboard alone: Tab to a fader, arrow it up, and its value is spoken in dB.
+  await page.focus('#strips input[aria-label="vocals gain in dB"]');
+  await page.keyboard.press('ArrowUp');
+  assert.equal(await page.getAttribute('#strips input[aria-label="vocals gain in dB"]', 'aria-valuetext'), '0.5 dB');
+  // ... and Enter on another track's title plays it.
+  await page.focus('#tracks li:not([aria-current="true"]) button.title');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => document.querySelector('#detail-title').textContent.startsWith('Sine'));
   assert.deepEqual(errors, []);
   await page.close();
 });

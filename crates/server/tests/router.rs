@@ -617,6 +617,41 @@ async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()>
         assert_eq!(all[2 * k], stem[0], "stem {k} left");
         assert_eq!(all[2 * k + 1], stem[1], "stem {k} right");
     }
+    // A window of it: 32-bit float WAV of exactly those frames of every channel.
+    let rate = 44_100.0;
+    let win = st
+        .get(&format!(
+            "/api/tracks/{id}/multistem?start_s=0.5&duration_s=0.25"
+        ))
+        .await?;
+    assert_eq!(win.status, StatusCode::OK);
+    assert_eq!(win.headers[header::CONTENT_TYPE], "audio/wav");
+    let win_path = mp.path().join("window.wav");
+    std::fs::write(&win_path, &win.body)?;
+    let (win_info, window) = Decoder::read_all(&win_path)?;
+    assert_eq!((win_info.sample_rate, window.len()), (44_100, 8));
+    let (from, len) = ((0.5 * rate) as usize, (0.25 * rate) as usize);
+    for (c, ch) in window.iter().enumerate() {
+        assert_eq!(
+            ch.as_slice(),
+            &all[c][from..from + len],
+            "window channel {c}"
+        );
+    }
+    for (query, why) in [
+        ("duration_s=0", "duration_s"),
+        ("duration_s=61", "at most 60"),
+        ("start_s=-1", "start_s"),
+        ("start_s=NaN", "start_s"),
+        ("start_s=3600", "past the end"),
+    ] {
+        let bad = st
+            .get(&format!("/api/tracks/{id}/multistem?{query}"))
+            .await?;
+        let detail = bad.assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+        assert!(detail.contains(why), "{query}: {detail}");
+    }
+    st.assert_clean().await?;
     let part = st
         .send(
             st.req(Method::GET, &format!("/api/tracks/{id}/multistem"))

@@ -88,6 +88,9 @@ const AUDIO_EXTENSIONS: &[&str] = &[
     "flac", "wav", "wave", "mp3", "ogg", "oga", "m4a", "mp4", "aac", "aif", "aiff", "caf",
 ];
 
+/// The longest window `GET /api/tracks/{id}/multistem?duration_s=` cuts, in seconds.
+pub const MULTISTEM_WINDOW_MAX_S: f64 = 60.0;
+
 /// The audio formats named in error messages.
 pub const SUPPORTED: &str = "FLAC, WAV, MP3, Ogg Vorbis, AAC/M4A, ALAC, AIFF";
 
@@ -500,6 +503,80 @@ impl App {
         })
         .await
         .map_err(|e| AppError::Internal(format!("building the multistem file failed: {e}")))?
+    }
+
+    /// A window of [`Self::multistem`] as 32-bit float WAV bytes: `duration_s`
+    /// seconds (at most [`MULTISTEM_WINDOW_MAX_S`]) from `start_s`, shorter at the
+    /// end of the track. What the Studio renders offline (its channel check), so a
+    /// browser never has to decode a whole track's stems for a few seconds of them.
+    pub async fn multistem_window(
+        &self,
+        track_id: i64,
+        model: Option<&str>,
+        start_s: f64,
+        duration_s: f64,
+    ) -> AppResult<Vec<u8>> {
+        if !(start_s.is_finite() && start_s >= 0.0) {
+            return Err(AppError::BadRequest(format!(
+                "start_s must be a number of seconds ≥ 0, not {start_s}"
+            )));
+        }
+        if !(duration_s > 0.0 && duration_s <= MULTISTEM_WINDOW_MAX_S) {
+            return Err(AppError::BadRequest(format!(
+                "duration_s must be more than 0 and at most {MULTISTEM_WINDOW_MAX_S} s, not {duration_s}"
+            )));
+        }
+        let all = self.multistem(track_id, model).await?;
+        let tmp = self.inner.media.join("tmp");
+        tokio::task::spawn_blocking(move || -> AppResult<Vec<u8>> {
+            let mut reader = sonantica_audio::BlockReader::new(Decoder::open(&all)?);
+            let info = reader.info().clone();
+            let rate = f64::from(info.sample_rate);
+            let mut skip = (start_s * rate).round() as u64;
+            let mut left = ((duration_s * rate).round() as usize).max(1);
+            let mut buf = vec![Vec::new(); info.channels];
+            while skip > 0 {
+                let n = reader.read(skip.min(1 << 16) as usize, &mut buf)?;
+                if n == 0 {
+                    return Err(AppError::BadRequest(format!(
+                        "start_s {start_s} is past the end of the track ({:.2} s)",
+                        info.duration_s().unwrap_or(0.0)
+                    )));
+                }
+                skip -= n as u64;
+            }
+            // Removed when dropped, whatever happens below.
+            let out = tempfile::Builder::new()
+                .prefix(".window-")
+                .suffix(".wav")
+                .tempfile_in(&tmp)
+                .map_err(|e| AppError::io(&tmp, e))?
+                .into_temp_path();
+            let mut w = sonantica_audio::AudioWriter::create(
+                &out,
+                sonantica_audio::OutputFormat::WavF32,
+                info.sample_rate,
+                sonantica_audio::ChannelLayout::Discrete(info.channels as u16),
+            )?;
+            while left > 0 {
+                let n = reader.read(left.min(1 << 16), &mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                let planes: Vec<&[f32]> = buf.iter().map(|c| &c[..n]).collect();
+                w.write(&planes)?;
+                left -= n;
+            }
+            if w.frames_written() == 0 {
+                return Err(AppError::BadRequest(format!(
+                    "start_s {start_s} is past the end of the track"
+                )));
+            }
+            w.finish()?;
+            std::fs::read(&out).map_err(|e| AppError::io(&out, e))
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("cutting the multistem window failed: {e}")))?
     }
 
     /// Removes an uploaded track: its row, jobs, stems and files. Library tracks

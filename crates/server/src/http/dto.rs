@@ -223,6 +223,19 @@ pub struct ModelQuery {
     pub model: Option<String>,
 }
 
+/// Model choice and an optional window for the multistem file.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MultistemQuery {
+    /// Model whose stems to use (default: the default model's, else the first).
+    pub model: Option<String>,
+    /// Start of a window, in seconds (default 0). With `start_s` or `duration_s`
+    /// the answer is that window as 32-bit float WAV instead of the whole file.
+    pub start_s: Option<f64>,
+    /// Length of the window in seconds (default 10, at most 60).
+    pub duration_s: Option<f64>,
+}
+
 /// Body of `POST /api/tracks/{id}/mix`: the Stem Engine's settings.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

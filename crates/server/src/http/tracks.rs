@@ -16,7 +16,8 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::dto::{
-    JobDto, MixRequest, ModelQuery, SeparateRequest, StemDto, TrackDto, TrackPage, TrackQuery,
+    JobDto, MixRequest, ModelQuery, MultistemQuery, SeparateRequest, StemDto, TrackDto, TrackPage,
+    TrackQuery,
 };
 use super::error::{ApiError, ErrorBody};
 use super::{check_model_param, AppPath, AppQuery, OptionalJson};
@@ -220,20 +221,36 @@ pub(crate) async fn get_stem(
 }
 
 /// Every stem in one multichannel file (HTTP Range supported): what the Studio
-/// plays, so that all stems stream on one clock.
+/// plays, so that all stems stream on one clock. With `start_s`/`duration_s`, a
+/// window of it as 32-bit float WAV (what the Studio's channel check renders).
 #[utoipa::path(get, path = "/api/tracks/{id}/multistem", tag = "media",
-    params(("id" = i64, Path, description = "track id"), ModelQuery),
-    responses((status = 200, description = "8-channel 24-bit FLAC (four stems) or 12-channel 16-bit WAV (six); channels: each stem's left and right, in the model's source order"),
-        (status = 206, description = "a range of it"), (status = 404, body = ErrorBody)),
+    params(("id" = i64, Path, description = "track id"), MultistemQuery),
+    responses((status = 200, description = "8-channel 24-bit FLAC (four stems) or 12-channel 16-bit WAV (six); channels: each stem's left and right, in the model's source order. A window: 32-bit float WAV, same channels"),
+        (status = 206, description = "a range of it"), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn multistem(
     State(app): State<App>,
     AppPath(id): AppPath<i64>,
-    AppQuery(q): AppQuery<ModelQuery>,
+    AppQuery(q): AppQuery<MultistemQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     check_model_param(q.model.as_deref())?;
     app.track(id).await?;
+    if q.start_s.is_some() || q.duration_s.is_some() {
+        let bytes = app
+            .multistem_window(
+                id,
+                q.model.as_deref(),
+                q.start_s.unwrap_or(0.0),
+                q.duration_s.unwrap_or(10.0),
+            )
+            .await?;
+        let mut res = Response::new(Body::from(bytes));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+        return Ok(res);
+    }
     let path = app.multistem(id, q.model.as_deref()).await?;
     Ok(serve_file(path, req).await)
 }
