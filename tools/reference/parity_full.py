@@ -4,7 +4,7 @@
 Not part of CI (it needs the reference demucs and takes minutes):
 
     ~/demucs-venv/bin/python tools/reference/parity_full.py [--arch htdemucs|htdemucs_6s] \
-        [--input TRACK] [--seconds 30] [--threads 2] [--work DIR]
+        [--input TRACK] [--seconds 30] [--threads 2] [--repeat 3] [--work DIR]
 
 It builds a random-weight network with the official kwargs of the chosen
 architecture (LayerScales and norms randomised as in make_fixtures.py, weights
@@ -14,7 +14,9 @@ file, and separates the same 44.1 kHz stereo excerpt with:
     `--threads` torch threads, in a child process whose peak RSS is measured;
   - `target/release/sonantica separate --shifts 0 --format wav-f32 --threads N`,
     timed and measured with /usr/bin/time.
-It prints the SNR of every stem, both wall times and peak RSS, and the ratios.
+The two run in `--repeat` interleaved pairs (the machine's speed drifts); it
+prints every pair, the SNR of every stem, the median wall times, the peak RSS,
+and the ratios.
 """
 import argparse
 import json
@@ -77,6 +79,7 @@ def main():
     p.add_argument("--seconds", type=float, default=30.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default=None)
+    p.add_argument("--repeat", type=int, default=3, help="interleaved (reference, ours) pairs")
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -100,20 +103,34 @@ def main():
     ref_dir, our_dir = work / "reference", work / "sonantica"
     ref_dir.mkdir(exist_ok=True)
     our_dir.mkdir(exist_ok=True)
-    child = subprocess.run(
-        [sys.executable, __file__, "--threads", str(args.threads), "--child", str(model_path), str(wav_path), str(ref_dir)],
-        check=True, capture_output=True, text=True)
-    ref_stats = json.loads(child.stdout.strip().splitlines()[-1])
-
     binary = REPO / "target/release/sonantica"
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-    start = time.time()
-    run = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", str(binary), "separate", str(wav_path), "--model", str(model_path),
-         "--out", str(our_dir), "--shifts", "0", "--format", "wav-f32", "--threads", str(args.threads)],
-        check=True, capture_output=True, text=True)
-    ours_s = time.time() - start
-    ours_rss = int(run.stderr.strip().splitlines()[-1]) / 1024
+
+    def reference():
+        child = subprocess.run(
+            [sys.executable, __file__, "--threads", str(args.threads), "--child", str(model_path), str(wav_path),
+             str(ref_dir)],
+            check=True, capture_output=True, text=True)
+        stats = json.loads(child.stdout.strip().splitlines()[-1])
+        return stats["seconds"], stats["rss_mb"]
+
+    def ours():
+        start = time.time()
+        run = subprocess.run(
+            ["/usr/bin/time", "-f", "%M", str(binary), "separate", str(wav_path), "--model", str(model_path),
+             "--out", str(our_dir), "--shifts", "0", "--format", "wav-f32", "--threads", str(args.threads)],
+            check=True, capture_output=True, text=True)
+        return time.time() - start, int(run.stderr.strip().splitlines()[-1]) / 1024
+
+    # Interleaved (reference, ours) pairs: this shared machine's speed drifts by
+    # tens of percent over minutes, so each pair runs under the same conditions
+    # and the medians and per-pair ratios are reported, not one lucky run.
+    pairs = []
+    for i in range(args.repeat):
+        r, o = reference(), ours()
+        pairs.append((r, o))
+        print(f"  run {i + 1}: reference {r[0]:.1f} s, sonantica {o[0]:.1f} s, ratio {r[0] / o[0]:.2f}x",
+              flush=True)
 
     print(f"{args.arch}, random weights, {args.seconds:.0f} s of {Path(args.input).name}, {args.threads} threads")
     worst = float("inf")
@@ -123,10 +140,16 @@ def main():
         snr = snr_db(ref.reshape(-1), got.reshape(-1))
         worst = min(worst, snr)
         print(f"  {name:<7} SNR {snr:6.1f} dB")
-    print(f"  reference apply_model: {ref_stats['seconds']:.1f} s, peak RSS {ref_stats['rss_mb']:.0f} MB")
-    print(f"  sonantica separate:    {ours_s:.1f} s (whole command, decode and encode included), peak RSS {ours_rss:.0f} MB")
-    print(f"  speed ratio (reference / sonantica): {ref_stats['seconds'] / ours_s:.2f}x; "
-          f"RSS ratio (sonantica / reference): {ours_rss / ref_stats['rss_mb']:.2f}")
+    ref_s = float(np.median([r[0] for r, _ in pairs]))
+    ours_s = float(np.median([o[0] for _, o in pairs]))
+    ref_rss = max(r[1] for r, _ in pairs)
+    ours_rss = max(o[1] for _, o in pairs)
+    ratios = [r[0] / o[0] for r, o in pairs]
+    print(f"  reference apply_model: median {ref_s:.1f} s of {args.repeat}, peak RSS {ref_rss:.0f} MB")
+    print(f"  sonantica separate:    median {ours_s:.1f} s of {args.repeat} (whole command, decode and encode "
+          f"included), peak RSS {ours_rss:.0f} MB")
+    print(f"  speed ratio (reference / sonantica): {ref_s / ours_s:.2f}x of the medians; per pair "
+          f"{min(ratios):.2f}x to {max(ratios):.2f}x; RSS ratio (sonantica / reference): {ours_rss / ref_rss:.2f}")
     print(f"  worst stem: {worst:.1f} dB ({'PASS' if worst >= 100 else 'FAIL'} at 100 dB)")
 
 

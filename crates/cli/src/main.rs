@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod alloc;
 mod analyze;
 mod interrupt;
 mod models;
@@ -48,6 +49,9 @@ fn main() -> ExitCode {
     if !matches!(cli.command, Command::Serve(_)) {
         // The server handles its own signals (graceful shutdown).
         interrupt::install();
+    }
+    if matches!(cli.command, Command::Separate(_) | Command::Worker(_)) {
+        alloc::keep_freed_memory();
     }
     let result = match cli.command {
         Command::Analyze(args) => analyze::run(args),

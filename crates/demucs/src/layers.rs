@@ -212,14 +212,29 @@ impl Conv2d {
                                     } else {
                                         let src = &x[(ci * h + iy as usize) * w
                                             ..(ci * h + iy as usize + 1) * w];
-                                        for (j, slot) in dst.iter_mut().enumerate() {
-                                            let ix = ((ox + j) * stride.1 + kj) as isize
-                                                - pad.1 as isize;
-                                            *slot = if ix >= 0 && (ix as usize) < w {
-                                                src[ix as usize]
-                                            } else {
-                                                0.0
-                                            };
+                                        if stride.1 == 1 {
+                                            // The usual case (HTDemucs convolves over
+                                            // frequency only): a run is one copy, with
+                                            // zeros where it reads outside the row.
+                                            let at = (ox + kj) as isize - pad.1 as isize;
+                                            let lo = (-at).clamp(0, run as isize) as usize;
+                                            let hi = (w as isize - at)
+                                                .clamp(lo as isize, run as isize)
+                                                as usize;
+                                            let from = (at + lo as isize) as usize;
+                                            dst[..lo].fill(0.0);
+                                            dst[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+                                            dst[hi..].fill(0.0);
+                                        } else {
+                                            for (j, slot) in dst.iter_mut().enumerate() {
+                                                let ix = ((ox + j) * stride.1 + kj) as isize
+                                                    - pad.1 as isize;
+                                                *slot = if ix >= 0 && (ix as usize) < w {
+                                                    src[ix as usize]
+                                                } else {
+                                                    0.0
+                                                };
+                                            }
                                         }
                                     }
                                     o += run;
@@ -422,20 +437,22 @@ impl DConv {
                 let fb = rows_per_block.min(f - f0);
                 let nb = fb * t;
                 // im2col of the dilated convolution, row by row (no leakage across rows).
+                // Output step o reads input step o + shift; the steps whose input
+                // falls outside the row are the zero padding. One copy per row
+                // and tap instead of a bounds check per element.
                 for ci in 0..c {
                     for kk in 0..k {
                         let r = ci * k + kk;
+                        let shift = (kk * dil) as isize - pad as isize;
+                        let lo = (-shift).clamp(0, t as isize) as usize;
+                        let hi = (t as isize - shift).clamp(lo as isize, t as isize) as usize;
                         for fi in 0..fb {
                             let src = &x[(ci * f + f0 + fi) * t..(ci * f + f0 + fi + 1) * t];
                             let dst = &mut cols[r * nb + fi * t..r * nb + (fi + 1) * t];
-                            for (o, slot) in dst.iter_mut().enumerate() {
-                                let pos = (o + kk * dil) as isize - pad as isize;
-                                *slot = if pos >= 0 && (pos as usize) < t {
-                                    src[pos as usize]
-                                } else {
-                                    0.0
-                                };
-                            }
+                            dst[..lo].fill(0.0);
+                            let from = (lo as isize + shift) as usize;
+                            dst[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+                            dst[hi..].fill(0.0);
                         }
                     }
                 }

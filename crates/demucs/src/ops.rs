@@ -193,9 +193,10 @@ fn gelu_avx2(x: &mut [f32]) {
 pub fn glu_inplace(x: &mut Vec<f32>, c: usize, n: usize) {
     let half = c * n;
     let (a, b) = x.split_at_mut(half);
+    // The branch-free `exp` lets this loop vectorise (libm's expf is scalar).
     a.iter_mut()
         .zip(&b[..half])
-        .for_each(|(a, b)| *a /= 1.0 + (-*b).exp());
+        .for_each(|(a, b)| *a /= 1.0 + exp(-*b));
     x.truncate(half);
     x.shrink_to_fit();
 }
@@ -268,8 +269,11 @@ pub fn layer_norm(x: &mut [f32], d: usize, weight: &[f32], bias: &[f32], eps: f3
     }
 }
 
-/// Softmax of each row of `x` = `[rows, n]`, in place.
-pub fn softmax_rows(x: &mut [f32], n: usize) {
+/// Softmax of each row of `x` = `[rows, n]` without its last step: each row
+/// becomes e^(x - max) and `inv_sums[row]` gets 1 / Σ, for the caller to apply
+/// to something smaller than the row (attention scales `[rows, d]` after the
+/// product with V instead of `[rows, n]` before it).
+pub fn softmax_rows_unnormalised(x: &mut [f32], n: usize, inv_sums: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
@@ -278,12 +282,12 @@ pub fn softmax_rows(x: &mut [f32], n: usize) {
             // all the target_feature function requires.
             #[allow(unsafe_code)]
             unsafe {
-                softmax_rows_avx2(x, n)
+                softmax_rows_avx2(x, n, inv_sums)
             };
             return;
         }
     }
-    softmax_rows_portable(x, n);
+    softmax_rows_portable(x, n, inv_sums);
 }
 
 /// The same code compiled for AVX2/FMA: the exponentials of the attention softmax
@@ -291,20 +295,44 @@ pub fn softmax_rows(x: &mut [f32], n: usize) {
 /// arithmetic is identical; only the instruction width differs.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn softmax_rows_avx2(x: &mut [f32], n: usize) {
-    softmax_rows_portable(x, n);
+fn softmax_rows_avx2(x: &mut [f32], n: usize, inv_sums: &mut [f32]) {
+    softmax_rows_portable(x, n, inv_sums);
 }
 
+/// Max and sum run over eight independent lanes: a plain fold is a chain of
+/// dependent scalar operations (floating-point order is kept, so the compiler
+/// may not vectorise it), the lanes are one vector register.
 #[inline(always)]
-fn softmax_rows_portable(x: &mut [f32], n: usize) {
-    for row in x.chunks_exact_mut(n) {
-        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        for v in row.iter_mut() {
-            *v = exp(*v - max);
+fn softmax_rows_portable(x: &mut [f32], n: usize, inv_sums: &mut [f32]) {
+    const L: usize = 8;
+    for (row, inv) in x.chunks_exact_mut(n).zip(inv_sums.iter_mut()) {
+        let mut m = [f32::NEG_INFINITY; L];
+        let mut chunks = row.chunks_exact(L);
+        for ch in &mut chunks {
+            for l in 0..L {
+                m[l] = if ch[l] > m[l] { ch[l] } else { m[l] };
+            }
         }
-        let sum: f32 = row.iter().sum();
-        let inv = 1.0 / sum;
-        row.iter_mut().for_each(|v| *v *= inv);
+        let max = chunks
+            .remainder()
+            .iter()
+            .chain(&m)
+            .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        let mut s = [0.0f32; L];
+        let mut chunks = row.chunks_exact_mut(L);
+        for ch in &mut chunks {
+            for l in 0..L {
+                let e = exp(ch[l] - max);
+                ch[l] = e;
+                s[l] += e;
+            }
+        }
+        let mut sum: f32 = s.iter().sum();
+        for v in chunks.into_remainder() {
+            *v = exp(*v - max);
+            sum += *v;
+        }
+        *inv = 1.0 / sum;
     }
 }
 

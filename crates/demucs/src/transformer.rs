@@ -162,6 +162,7 @@ impl Attention {
         const QB: usize = 64;
         let mut scores = vec![0.0; QB.min(tq) * tk];
         let mut oh = vec![0.0; QB.min(tq) * d];
+        let mut inv = vec![0.0; QB.min(tq)];
         for head in 0..h {
             for i in 0..tq {
                 for j in 0..d {
@@ -188,7 +189,7 @@ impl Attention {
                     d,
                     false,
                 );
-                ops::softmax_rows(sc, tk);
+                ops::softmax_rows_unnormalised(sc, tk, &mut inv[..qb]);
                 ops::matmul(
                     &mut oh[..qb * d],
                     sc,
@@ -201,8 +202,10 @@ impl Attention {
                     false,
                 );
                 for i in 0..qb {
-                    ctx[(q0 + i) * c + head * d..(q0 + i) * c + (head + 1) * d]
-                        .copy_from_slice(&oh[i * d..(i + 1) * d]);
+                    let dst = &mut ctx[(q0 + i) * c + head * d..(q0 + i) * c + (head + 1) * d];
+                    for (o, v) in dst.iter_mut().zip(&oh[i * d..(i + 1) * d]) {
+                        *o = v * inv[i];
+                    }
                 }
             }
         }

@@ -1,0 +1,28 @@
+//! Allocator tuning for the commands that run a separation model.
+
+/// Keeps memory that a separation frees inside the process for the next layer.
+///
+/// The network allocates and frees activation buffers of tens to hundreds of MB
+/// per layer. glibc serves blocks above its mmap threshold (at most 32 MB) with
+/// fresh `mmap`s and returns them with `munmap` on free, so every layer paid page
+/// faults, kernel zeroing and TLB shootdowns between the two segment threads:
+/// about 9 % of the CPU time of `separate` went to the kernel. With both
+/// thresholds raised the blocks are reused instead (measured on the full-size
+/// htdemucs, 30 s, 2 threads: system time 5.0 s → 1.8 s; peak RSS unchanged).
+///
+/// Only for processes that exist to separate (`separate`, `worker`): the station
+/// keeps the default so that an idle server hands its memory back.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const LIMIT: libc::c_int = 1 << 30;
+        // SAFETY: mallopt only changes two of glibc's malloc parameters; it is
+        // called before any separation thread starts, and a refusal (return 0)
+        // just leaves the defaults.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, LIMIT);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, LIMIT);
+        }
+    }
+}
