@@ -1,7 +1,8 @@
 // The Studio in a real browser (Debian's chromium through playwright-core)
 // against the real `sonantica serve`: a generated track is uploaded and played,
 // and the live meters (sonantica-meter as wasm in the AudioWorklet) read what the
-// signal is known to be; it is separated from the page, remixed (Karaoke), and
+// signal is known to be; it is separated from the page (and a second track with
+// the six-source fixture through the API), remixed (Karaoke), and
 // rendered to 5.1 offline; the worklet is shown to keep stems sample-aligned; the
 // page is checked at tablet width and for names a screen reader can announce.
 // Writes docs/screenshots/{library,inspector,mixer,tablet}.png.
@@ -11,7 +12,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, copyFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -40,8 +41,15 @@ function sineWav(seconds, dbfs, rate = 48000) {
 async function startServer() {
   const data = await mkdtemp(join(tmpdir(), 'sonantica-e2e-'));
   const bin = join(ROOT, 'target/debug/sonantica');
-  const model = join(ROOT, 'crates/demucs/tests/fixtures/small4.safetensors');
-  const child = spawn(bin, ['serve', '--data-dir', data, '--listen', '127.0.0.1:0', '--model', model], {
+  const fixtures = join(ROOT, 'crates/demucs/tests/fixtures');
+  const model = join(fixtures, 'small4.safetensors');
+  // A model store with the six-source fixture as the one-model bag "six".
+  const store = join(data, 'store');
+  await mkdir(store, { recursive: true });
+  await copyFile(join(fixtures, 'small6.safetensors'), join(store, 'small6.safetensors'));
+  await writeFile(join(store, 'six.yaml'), "models: ['small6']\n");
+  const child = spawn(bin, ['serve', '--data-dir', data, '--listen', '127.0.0.1:0', '--model', model,
+    '--models-dir', store], {
     env: { ...process.env, SONANTICA_TOKEN: TOKEN, RUST_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -159,6 +167,60 @@ test('separated with the fixture model, karaoke takes the vocal stem out of the 
   }
   assert.ok(vocal > 1e-3, `the vocal stem carries signal (${vocal})`);
   assert.ok(worst < 1e-5, `karaoke output differs from drums + bass + other by ${worst}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('six stems: the 12-channel stream plays through the worklet, and karaoke keeps the five others', async () => {
+  const track = await upload('Six stems.wav', sineWav(6, -12));
+  const auth = { Authorization: `Bearer ${TOKEN}` };
+  const res = await fetch(`${server.base}/api/tracks/${track.id}/separate`, {
+    method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ model: 'six' }),
+  });
+  assert.equal(res.status, 202);
+  const job = await res.json();
+  for (let status = job.status; status !== 'done';) {
+    assert.ok(['queued', 'running'].includes(status), `job ${status}`);
+    await new Promise((r) => setTimeout(r, 250));
+    status = (await (await fetch(`${server.base}/api/jobs/${job.id}`, { headers: auth })).json()).status;
+  }
+  const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${server.base}/`);
+  await page.fill('#token', TOKEN);
+  await page.click('#login-form button');
+  await page.locator(`#tracks li[data-id="${track.id}"]`).click();
+  await page.waitForSelector('#mixer:not([hidden])');
+  assert.deepEqual(await page.$$eval('#strips .name', (els) => els.map((e) => e.textContent)),
+    ['drums', 'bass', 'other', 'vocals', 'guitar', 'piano']);
+  await page.waitForFunction(() => {
+    const a = document.querySelector('#audio');
+    const r = window.studio.lastReadings;
+    return window.studio.mode === 'stems' && !a.paused && a.currentTime > 1 && r && Number.isFinite(r[1]);
+  }, null, { timeout: 30000 });
+  await page.click('button[data-preset="karaoke"]');
+  await page.waitForTimeout(300); // past the gain ramp
+  const { inputs, outputs } = await page.evaluate(async () => {
+    const d = await window.studio.capture(4096);
+    const plain = (q) => q.map((chs) => chs.map((c) => Array.from(c)));
+    return { inputs: plain(d.inputs), outputs: plain(d.outputs) };
+  });
+  let worst = 0;
+  let vocal = 0;
+  for (let q = 0; q < inputs.length; q++) {
+    assert.equal(inputs[q].length, 12);
+    for (let side = 0; side < 2; side++) {
+      for (let i = 0; i < outputs[q][side].length; i++) {
+        let rest = 0;
+        for (const k of [0, 1, 2, 4, 5]) rest += inputs[q][2 * k + side][i];
+        worst = Math.max(worst, Math.abs(outputs[q][side][i] - rest));
+        vocal = Math.max(vocal, Math.abs(inputs[q][6 + side][i]));
+      }
+    }
+  }
+  assert.ok(vocal > 1e-3, `the vocal stem carries signal (${vocal})`);
+  assert.ok(worst < 1e-5, `karaoke output differs from the five other stems by ${worst}`);
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -302,7 +364,7 @@ test('at tablet width nothing scrolls sideways, and every control has a name for
   await page.keyboard.press('ArrowUp');
   assert.equal(await page.getAttribute('#strips input[aria-label="vocals gain in dB"]', 'aria-valuetext'), '0.5 dB');
   // ... and Enter on another track's title plays it.
-  await page.focus('#tracks li:not([aria-current="true"]) button.title');
+  await page.locator('#tracks button.title', { hasText: 'Sine 1 kHz' }).focus();
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelector('#detail-title').textContent.startsWith('Sine'));
   assert.deepEqual(errors, []);
