@@ -10,13 +10,14 @@ const PRESETS = [
   ['original', 'Original'], ['karaoke', 'Karaoke'], ['acappella', 'A cappella'],
   ['musician', 'Musician'], ['bass-practice', 'Bass practice'], ['drum-practice', 'Drum practice'],
 ];
-const LAYOUTS = [['stereo', 2], ['mono', 1], ['2.1', 3], ['5.1', 6], ['7.1', 8]];
-// Channel order of each layout (WAVE order, ffmpeg's labels), as sonantica-mix writes it.
+// Output layouts in menu order, each with its channels in WAVE order (ffmpeg's
+// labels), as sonantica-mix writes them.
 const SPEAKERS = {
-  mono: ['FC'], stereo: ['FL', 'FR'], '2.1': ['FL', 'FR', 'LFE'],
+  stereo: ['FL', 'FR'], mono: ['FC'], '2.1': ['FL', 'FR', 'LFE'],
   '5.1': ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR'], '7.1': ['FL', 'FR', 'FC', 'LFE', 'BL', 'BR', 'SL', 'SR'],
 };
-const layoutChannels = (name) => LAYOUTS.find(([n]) => n === name)[1];
+const LAYOUTS = Object.keys(SPEAKERS);
+const layoutChannels = (name) => SPEAKERS[name].length;
 
 const state = {
   tracks: [], current: null, ctx: null, module: null, node: null, source: null,
@@ -185,13 +186,13 @@ async function ensureAudio() {
   state.gain.connect(state.ctx.destination);
   state.gain.gain.value = $('#volume').value / 100;
   const max = state.ctx.destination.maxChannelCount;
-  const options = (list) => list.map(([name, n]) => {
+  const options = (list) => list.map((name) => {
     const o = document.createElement('option');
-    o.value = name; o.textContent = `${name} (${n} ch)`;
+    o.value = name; o.textContent = `${name} (${layoutChannels(name)} ch)`;
     return o;
   });
   // Live output: what the sound card can take. Export and channel check: any.
-  $('#layout').replaceChildren(...options(LAYOUTS.filter(([, n]) => n <= Math.max(max, 2))));
+  $('#layout').replaceChildren(...options(LAYOUTS.filter((name) => layoutChannels(name) <= Math.max(max, 2))));
   $('#export-layout').replaceChildren(...options(LAYOUTS));
 }
 
@@ -272,7 +273,8 @@ async function channelCheck() {
   const from = Math.max(0, Math.min($('#audio').currentTime || 0, (t.duration_s || seconds) - seconds));
   const out = $('#channels');
   out.dataset.ready = 'false';
-  out.replaceChildren(Object.assign(document.createElement('p'), { className: 'meta', textContent: `Rendering ${layout}…` }));
+  const say = (text) => out.replaceChildren(Object.assign(document.createElement('p'), { className: 'meta', textContent: text }));
+  say(`Rendering ${layout}…`);
   try {
     const res = await api(`/api/tracks/${t.id}/multistem?model=${encodeURIComponent(m.model)}&start_s=${from.toFixed(3)}&duration_s=${seconds}`);
     const bytes = await res.arrayBuffer();
@@ -282,7 +284,7 @@ async function channelCheck() {
     state.lastCheck = { layout, from, input, output };
     out.replaceChildren(...SPEAKERS[layout].map((name, c) => channelRow(name, output.getChannelData(c))));
   } catch (e) {
-    out.replaceChildren(Object.assign(document.createElement('p'), { className: 'meta', textContent: `Channel check failed: ${e.message}` }));
+    say(`Channel check failed: ${e.message}`);
   }
   out.dataset.ready = 'true';
 }

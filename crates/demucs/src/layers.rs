@@ -214,17 +214,9 @@ impl Conv2d {
                                             ..(ci * h + iy as usize + 1) * w];
                                         if stride.1 == 1 {
                                             // The usual case (HTDemucs convolves over
-                                            // frequency only): a run is one copy, with
-                                            // zeros where it reads outside the row.
+                                            // frequency only): a run is one copy.
                                             let at = (ox + kj) as isize - pad.1 as isize;
-                                            let lo = (-at).clamp(0, run as isize) as usize;
-                                            let hi = (w as isize - at)
-                                                .clamp(lo as isize, run as isize)
-                                                as usize;
-                                            let from = (at + lo as isize) as usize;
-                                            dst[..lo].fill(0.0);
-                                            dst[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
-                                            dst[hi..].fill(0.0);
+                                            copy_shifted(dst, src, at);
                                         } else {
                                             for (j, slot) in dst.iter_mut().enumerate() {
                                                 let ix = ((ox + j) * stride.1 + kj) as isize
@@ -436,23 +428,19 @@ impl DConv {
             for f0 in (0..f).step_by(rows_per_block) {
                 let fb = rows_per_block.min(f - f0);
                 let nb = fb * t;
-                // im2col of the dilated convolution, row by row (no leakage across rows).
-                // Output step o reads input step o + shift; the steps whose input
-                // falls outside the row are the zero padding. One copy per row
-                // and tap instead of a bounds check per element.
+                // im2col of the dilated convolution, row by row (no leakage across rows):
+                // output step o of tap kk reads input step o + kk·dil − pad.
                 for ci in 0..c {
                     for kk in 0..k {
                         let r = ci * k + kk;
                         let shift = (kk * dil) as isize - pad as isize;
-                        let lo = (-shift).clamp(0, t as isize) as usize;
-                        let hi = (t as isize - shift).clamp(lo as isize, t as isize) as usize;
                         for fi in 0..fb {
                             let src = &x[(ci * f + f0 + fi) * t..(ci * f + f0 + fi + 1) * t];
-                            let dst = &mut cols[r * nb + fi * t..r * nb + (fi + 1) * t];
-                            dst[..lo].fill(0.0);
-                            let from = (lo as isize + shift) as usize;
-                            dst[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
-                            dst[hi..].fill(0.0);
+                            copy_shifted(
+                                &mut cols[r * nb + fi * t..r * nb + (fi + 1) * t],
+                                src,
+                                shift,
+                            );
                         }
                     }
                 }
@@ -501,6 +489,19 @@ impl DConv {
 }
 
 /// GroupNorm with one group applied to each row of `x` = `[c, rows, t]` separately.
+/// `dst[j] = src[at + j]` where that index lies inside `src`, 0 elsewhere (the
+/// zero padding of a convolution): one copy and two fills instead of a bounds
+/// check per element, for the im2col loops.
+fn copy_shifted(dst: &mut [f32], src: &[f32], at: isize) {
+    let n = dst.len() as isize;
+    let lo = (-at).clamp(0, n) as usize;
+    let hi = (src.len() as isize - at).clamp(lo as isize, n) as usize;
+    let from = (at + lo as isize) as usize;
+    dst[..lo].fill(0.0);
+    dst[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+    dst[hi..].fill(0.0);
+}
+
 fn group_norm_rows(x: &mut [f32], c: usize, rows: usize, t: usize, gn: &GroupNorm) {
     let nb = rows * t;
     for fi in 0..rows {

@@ -538,10 +538,7 @@ impl App {
             while skip > 0 {
                 let n = reader.read(skip.min(1 << 16) as usize, &mut buf)?;
                 if n == 0 {
-                    return Err(AppError::BadRequest(format!(
-                        "start_s {start_s} is past the end of the track ({:.2} s)",
-                        info.duration_s().unwrap_or(0.0)
-                    )));
+                    break; // past the end: nothing is written below
                 }
                 skip -= n as u64;
             }
@@ -569,7 +566,8 @@ impl App {
             }
             if w.frames_written() == 0 {
                 return Err(AppError::BadRequest(format!(
-                    "start_s {start_s} is past the end of the track"
+                    "start_s {start_s} is past the end of the track ({:.2} s)",
+                    info.duration_s().unwrap_or(0.0)
                 )));
             }
             w.finish()?;
