@@ -208,25 +208,23 @@ function connectWorklet(inputChannels, stems) {
     channelCount: inputChannels, channelCountMode: 'explicit', channelInterpretation: 'discrete',
     processorOptions: {
       module: state.module, mode: state.mode, channels, stems,
-      settings: state.mixer ? engineSettings(state.mixer) : null,
+      settings: state.mixer ? mixSettings(state.mixer, state.layout) : null,
     },
   });
   state.node.port.onmessage = (e) => {
     if (e.data.type === 'readings') showReadings(e.data);
     else if (e.data.type === 'capture') state.onCapture?.(e.data);
+    else if (e.data.type === 'applied') state.applied = e.data.status; // 0: the engine took the mix
   };
   state.source.connect(state.node).connect(state.gain);
 }
 
-/// The Stem Engine's settings for the mixer's state: absolute gains in dB (the
-/// preset's plus the fader's), mutes and solos.
-function engineSettings(m) {
-  const { preset, gains, mute, solo } = m.settings;
-  return {
-    preset,
-    gains: m.sources.map((name, k) => presetGain(preset, m.sources, name) + gains[k]),
-    mute: [...mute], solo: [...solo],
-  };
+/// The mix as sonantica_mix::MixSettings for `layout`: the one description that
+/// the worklet applies and Save mix posts (gains are what each stem plays at,
+/// null for off).
+function mixSettings(m, layout) {
+  const { preset, gains, mute, solo } = m.mix;
+  return { preset, gains: { ...gains }, mute: [...mute], solo: [...solo], layout };
 }
 
 /// Renders `input` (an AudioBuffer with each stem's left and right, in source
@@ -242,7 +240,7 @@ state.renderStems = async (input, layout, settings) => {
   const node = new AudioWorkletNode(ctx, 'sonantica', {
     numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [channels],
     channelCount: 2 * stems, channelCountMode: 'explicit', channelInterpretation: 'discrete',
-    processorOptions: { module: state.module, mode: 'stems', channels, stems, settings },
+    processorOptions: { module: state.module, mode: 'stems', channels, stems, settings: { ...settings, layout } },
   });
   ctx.destination.channelInterpretation = 'discrete';
   const source = new AudioBufferSourceNode(ctx, { buffer: input });
@@ -280,7 +278,7 @@ async function channelCheck() {
     const bytes = await res.arrayBuffer();
     const rate = wavRate(bytes);
     const input = await new OfflineAudioContext(1, 1, rate).decodeAudioData(bytes);
-    const output = await state.renderStems(input, layout, engineSettings(m));
+    const output = await state.renderStems(input, layout, mixSettings(m, layout));
     state.lastCheck = { layout, from, input, output };
     out.replaceChildren(...SPEAKERS[layout].map((name, c) => channelRow(name, output.getChannelData(c))));
   } catch (e) {
@@ -339,60 +337,81 @@ async function select(id, { keepPlaying = false } = {}) {
   if (wasPlaying || !keepPlaying) await play();
 }
 
+const FADER_MIN = -30; // the fader's bottom is off (−∞ dB)
+const dbText = (db) => (db === null ? '−∞ dB' : `${db.toFixed(1)} dB`);
+
 function buildMixer(sources, model) {
   $('#mixer').hidden = false;
-  const settings = { preset: 0, gains: sources.map(() => 0), mute: sources.map(() => false), solo: sources.map(() => false) };
-  const send = (m) => state.node?.port.postMessage(m);
-  const presetButtons = PRESETS.map(([id, label], i) => {
+  // The mix: a preset as the starting point, then what each stem really plays
+  // at. The screen shows exactly this, and it is what the worklet plays and
+  // Save mix renders.
+  const m = { sources, model, mix: null, strips: [], presetButtons: [] };
+  const send = () => state.node?.port.postMessage({ type: 'settings', settings: mixSettings(m, state.layout) });
+  const show = () => {
+    const { preset, gains, mute, solo } = m.mix;
+    m.presetButtons.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.preset === preset)));
+    m.strips.forEach((s, k) => {
+      const db = gains[sources[k]];
+      s.fader.value = db === null ? FADER_MIN : db;
+      s.value.textContent = dbText(db);
+      s.fader.setAttribute('aria-valuetext', db === null ? 'off' : s.value.textContent);
+      s.solo.setAttribute('aria-pressed', String(solo.includes(sources[k])));
+      s.mute.setAttribute('aria-pressed', String(mute.includes(sources[k])));
+    });
+  };
+  // A preset starts the mix afresh: its gains on the faders, no mute or solo.
+  const fromPreset = (i) => {
+    const gains = {};
+    sources.forEach((name, k) => {
+      const db = presetGain(i, sources, k);
+      gains[name] = Number.isFinite(db) ? db : null;
+    });
+    m.mix = { preset: PRESETS[i][0], gains, mute: [], solo: [] };
+  };
+  m.presetButtons = PRESETS.map(([id, label], i) => {
     const b = document.createElement('button');
     b.textContent = label;
     b.dataset.preset = id;
-    b.setAttribute('aria-pressed', String(i === 0));
-    b.addEventListener('click', () => {
-      settings.preset = i;
-      settings.gains = sources.map(() => 0);
-      presetButtons.forEach((p, k) => p.setAttribute('aria-pressed', String(k === i)));
-      strips.forEach((s) => { s.fader.value = 0; s.value.textContent = '0.0 dB'; s.fader.setAttribute('aria-valuetext', '0.0 dB'); });
-      send({ type: 'preset', index: i });
-    });
+    b.addEventListener('click', () => { fromPreset(i); show(); send(); });
     return b;
   });
-  $('#presets').replaceChildren(...presetButtons);
-  const strips = sources.map((name, k) => {
+  $('#presets').replaceChildren(...m.presetButtons);
+  m.strips = sources.map((name) => {
     const div = document.createElement('div');
     div.className = 'strip';
     div.innerHTML = `<span class="name"></span><meter min="-60" max="0" aria-label="${name} level"></meter>
-      <input type="range" min="-30" max="12" step="0.5" value="0" aria-label="${name} gain in dB" aria-valuetext="0.0 dB">
+      <input type="range" min="${FADER_MIN}" max="12" step="0.5" value="0" aria-label="${name} gain in dB" aria-valuetext="0.0 dB">
       <output>0.0 dB</output><span><button class="solo" aria-pressed="false" aria-label="Solo ${name}">S</button>
       <button class="mute" aria-pressed="false" aria-label="Mute ${name}">M</button></span>`;
     div.querySelector('.name').textContent = name;
-    const fader = div.querySelector('input');
-    const value = div.querySelector('output');
-    fader.addEventListener('input', () => {
-      settings.gains[k] = Number(fader.value);
-      value.textContent = `${Number(fader.value).toFixed(1)} dB`;
-      fader.setAttribute('aria-valuetext', value.textContent);
-      send({ type: 'gain', stem: k, db: presetGain(settings.preset, sources, name) + settings.gains[k] });
+    const strip = { div, fader: div.querySelector('input'), value: div.querySelector('output'), meter: div.querySelector('meter'),
+      solo: div.querySelector('.solo'), mute: div.querySelector('.mute') };
+    strip.fader.addEventListener('input', () => {
+      const v = Number(strip.fader.value);
+      m.mix.gains[name] = v <= FADER_MIN ? null : v;
+      show(); send();
     });
-    for (const [cls, key] of [['solo', 'solo'], ['mute', 'mute']]) {
-      const b = div.querySelector(`.${cls}`);
-      b.addEventListener('click', () => {
-        settings[key][k] = !settings[key][k];
-        b.setAttribute('aria-pressed', String(settings[key][k]));
-        send({ type: key, stem: k, on: settings[key][k] });
+    for (const key of ['solo', 'mute']) {
+      strip[key].addEventListener('click', () => {
+        const list = m.mix[key];
+        m.mix[key] = list.includes(name) ? list.filter((s) => s !== name) : [...list, name];
+        show(); send();
       });
     }
-    return { div, fader, value, meter: div.querySelector('meter') };
+    return strip;
   });
-  $('#strips').replaceChildren(...strips.map((s) => s.div));
+  $('#strips').replaceChildren(...m.strips.map((s) => s.div));
   $('#channels').replaceChildren();
-  return { sources, model, settings, strips };
+  $('#save-status').textContent = '';
+  fromPreset(0);
+  show();
+  return m;
 }
 
-// The dB a preset gives a stem, from sonantica_mix::PRESETS through the wasm
-// module, so that a fader moves relative to the preset.
-function presetGain(preset, sources, name) {
-  return state.wasm.exports.son_preset_gain_db(preset, sources.length, sources.indexOf(name));
+// The dB preset `index` of sonantica_mix::PRESETS gives stem `k` (−∞ for off),
+// from the wasm module: the presets are defined once, in Rust.
+function presetGain(index, sources, k) {
+  return state.wasm.exports.son_preset_gain_db(index, sources.length, k);
 }
 
 $('#layout').addEventListener('change', () => {
@@ -405,20 +424,32 @@ $('#save-mix').addEventListener('click', async () => {
   const t = state.current;
   const m = state.mixer;
   if (!t || !m) return;
-  const gains = {};
-  m.sources.forEach((name, k) => { if (m.settings.gains[k]) gains[name] = m.settings.gains[k]; });
-  const body = {
-    model: m.model, preset: PRESETS[m.settings.preset][0], gains, layout: $('#export-layout').value,
-    mute: m.sources.filter((_, k) => m.settings.mute[k]), solo: m.sources.filter((_, k) => m.settings.solo[k]),
-  };
-  const res = await api(`/api/tracks/${t.id}/mix`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
-  });
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(await res.blob());
-  a.download = `${t.title} (${body.preset}, ${body.layout}).flac`;
-  a.click();
-  URL.revokeObjectURL(a.href);
+  const [format, depth] = $('#export-format').value.split('/');
+  const layout = $('#export-layout').value;
+  const body = { ...mixSettings(m, layout), model: m.model, format, bit_depth: depth };
+  const status = $('#save-status');
+  const button = $('#save-mix');
+  button.disabled = true;
+  status.textContent = `Rendering ${m.mix.preset} mix (${layout}, ${format})…`;
+  try {
+    const res = await api(`/api/tracks/${t.id}/mix`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    if (!res.ok) {
+      const err = await res.json().catch(() => ({}));
+      throw new Error(err.detail || `the station answered ${res.status}`);
+    }
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(await res.blob());
+    a.download = `${t.title} (${m.mix.preset}, ${layout}).${format}`;
+    a.click();
+    URL.revokeObjectURL(a.href);
+    status.textContent = `Saved ${a.download}`;
+  } catch (e) {
+    status.textContent = `Save mix failed: ${e.message}`;
+  } finally {
+    button.disabled = false;
+  }
 });
 
 function showReadings({ readings: r, stems, points }) {

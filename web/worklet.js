@@ -32,14 +32,10 @@ class SonanticaProcessor extends AudioWorkletProcessor {
     if (this.mode === 'stems') {
       this.engine = this.x.son_engine_new(this.stems, this.channels, sampleRate);
       for (let k = 0; k < this.stems; k++) this.stemMeters.push(this.x.son_meter_new(sampleRate, 2));
-      // The mixer's settings at creation (a new layout or track, an offline
+      // The mix's settings at creation (a new layout or track, an offline
       // render) take effect at once, without the gain ramps.
-      const s = o.settings;
-      if (s) {
-        this.command({ type: 'preset', index: s.preset });
-        s.gains.forEach((db, k) => this.command({ type: 'gain', stem: k, db }));
-        s.mute.forEach((on, k) => this.command({ type: 'mute', stem: k, on }));
-        s.solo.forEach((on, k) => this.command({ type: 'solo', stem: k, on }));
+      if (o.settings) {
+        this.apply(o.settings);
         this.x.son_engine_reset(this.engine);
       }
     }
@@ -48,13 +44,27 @@ class SonanticaProcessor extends AudioWorkletProcessor {
     this.port.onmessage = (e) => this.command(e.data);
   }
 
+  /// Hands a whole sonantica_mix::MixSettings (the object the page also posts
+  /// to /api/tracks/{id}/mix) to the Stem Engine, which applies it in one place.
+  apply(settings) {
+    // ASCII JSON (anything else \u-escaped): an AudioWorkletGlobalScope need
+    // not have a TextEncoder.
+    const json = JSON.stringify(settings)
+      .replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const ptr = this.x.son_engine_settings_buffer(this.engine, json.length);
+    let status = -1;
+    if (ptr) {
+      const bytes = new Uint8Array(this.x.memory.buffer, ptr, json.length);
+      for (let i = 0; i < json.length; i++) bytes[i] = json.charCodeAt(i);
+      status = this.x.son_engine_apply(this.engine);
+    }
+    this.port.postMessage({ type: 'applied', status });
+  }
+
   command(m) {
     const x = this.x;
     switch (m.type) {
-      case 'gain': x.son_engine_set_gain_db(this.engine, m.stem, m.db); break;
-      case 'mute': x.son_engine_set_mute(this.engine, m.stem, m.on ? 1 : 0); break;
-      case 'solo': x.son_engine_set_solo(this.engine, m.stem, m.on ? 1 : 0); break;
-      case 'preset': x.son_engine_apply_preset(this.engine, m.index); break;
+      case 'settings': if (this.engine) this.apply(m.settings); break;
       case 'capture':
         // The next `frames` frames of input and output, for the browser tests
         // (and anyone who wants to see what the worklet computes).

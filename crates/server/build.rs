@@ -18,6 +18,7 @@ fn main() {
         println!("cargo:rerun-if-changed={dir}");
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    ensure_wasm_target();
     let target_dir = out.join("wasm-target");
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
@@ -53,4 +54,42 @@ fn main() {
     let built = target_dir.join("wasm32-unknown-unknown/wasm/sonantica_wasm.wasm");
     std::fs::copy(&built, out.join("sonantica.wasm"))
         .unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+}
+
+/// A toolchain installed before `rust-toolchain.toml` asked for the wasm32 target
+/// (rustup adds listed targets only when it installs the toolchain) lacks it:
+/// add it with rustup, so that `cargo run --release -- serve` works on a fresh
+/// clone with nothing else to do. Without rustup, the nested build says what is
+/// missing.
+fn ensure_wasm_target() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let has_target = Command::new(&rustc)
+        .args([
+            "--print",
+            "target-libdir",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .is_some_and(|dir| dir.is_dir());
+    if has_target {
+        return;
+    }
+    println!(
+        "cargo:warning=adding the wasm32-unknown-unknown target with rustup (once) for the Studio's module"
+    );
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", "wasm32-unknown-unknown"]);
+    if let Ok(toolchain) = std::env::var("RUSTUP_TOOLCHAIN") {
+        add.args(["--toolchain", &toolchain]);
+    }
+    match add.status() {
+        Ok(s) if s.success() => {}
+        Ok(_) | Err(_) => println!(
+            "cargo:warning=could not add the wasm32-unknown-unknown target; run `rustup target add wasm32-unknown-unknown`"
+        ),
+    }
 }

@@ -281,7 +281,7 @@ test('stem playback is sample-aligned: a click at the same sample in every stem 
     for (const stems of [4, 6]) {
       const input = new AudioBuffer({ numberOfChannels: 2 * stems, length: 4096, sampleRate: 44100 });
       for (let c = 0; c < 2 * stems; c++) input.getChannelData(c)[at] = 0.25;
-      const flat = { preset: 0, gains: Array(stems).fill(0), mute: Array(stems).fill(false), solo: Array(stems).fill(false) };
+      const flat = {}; // MixSettings' defaults: every stem at 0 dB
       for (const layout of ['stereo', '5.1']) {
         const out = await window.studio.renderStems(input, layout, flat);
         results[`${stems} stems, ${layout}`] = Array.from({ length: out.numberOfChannels }, (_, c) => {
@@ -344,6 +344,236 @@ test('at tablet width nothing scrolls sideways, and every control has a name for
   await page.locator('#tracks button.title', { hasText: 'Sine 1 kHz' }).focus();
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => document.querySelector('#detail-title').textContent.startsWith('Sine'));
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+/// Samples of a WAV file (16-bit PCM or 32-bit float, plain or extensible):
+/// `{ rate, channels: [Float32Array, ...] }`.
+function parseWav(buf) {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let fmt = null;
+  for (let at = 12; at + 8 <= v.byteLength;) {
+    const id = String.fromCharCode(...buf.subarray(at, at + 4));
+    const size = v.getUint32(at + 4, true);
+    if (id === 'fmt ') {
+      fmt = { tag: v.getUint16(at + 8, true), channels: v.getUint16(at + 10, true), rate: v.getUint32(at + 12, true), bits: v.getUint16(at + 22, true) };
+      if (fmt.tag === 0xfffe) fmt.tag = v.getUint16(at + 32, true);
+    } else if (id === 'data') {
+      assert.ok(fmt, 'fmt before data');
+      const bytes = fmt.bits / 8;
+      const frames = Math.floor(Math.min(size, v.byteLength - at - 8) / (bytes * fmt.channels));
+      const channels = Array.from({ length: fmt.channels }, () => new Float32Array(frames));
+      for (let i = 0; i < frames; i++) {
+        for (let c = 0; c < fmt.channels; c++) {
+          const o = at + 8 + (i * fmt.channels + c) * bytes;
+          channels[c][i] = fmt.tag === 3 ? v.getFloat32(o, true) : v.getInt16(o, true) / 32768;
+        }
+      }
+      return { rate: fmt.rate, channels };
+    }
+    at += 8 + size + (size % 2);
+  }
+  throw new Error('no data chunk');
+}
+
+/// A 16-bit stereo WAV that never repeats: three drifting partials and noise,
+/// different in each channel (so a stretch of it can be found in its stems).
+function musicWav(seconds, rate) {
+  const n = Math.round(seconds * rate);
+  const buf = Buffer.alloc(44 + n * 4);
+  buf.write('RIFF', 0); buf.writeUInt32LE(36 + n * 4, 4); buf.write('WAVE', 8);
+  buf.write('fmt ', 12); buf.writeUInt32LE(16, 16); buf.writeUInt16LE(1, 20); buf.writeUInt16LE(2, 22);
+  buf.writeUInt32LE(rate, 24); buf.writeUInt32LE(rate * 4, 28); buf.writeUInt16LE(4, 32); buf.writeUInt16LE(16, 34);
+  buf.write('data', 36); buf.writeUInt32LE(n * 4, 40);
+  let s = 12345;
+  const rnd = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 - 0.5; };
+  for (let i = 0; i < n; i++) {
+    const t = i / rate;
+    const tone = 0.2 * Math.sin(2 * Math.PI * (110 + 3 * t) * t) + 0.1 * Math.sin(2 * Math.PI * 523 * t * (1 + 0.01 * Math.sin(t)))
+      + 0.05 * Math.sin(2 * Math.PI * 2200 * t);
+    buf.writeInt16LE(Math.round((tone + 0.05 * rnd()) * 32767), 44 + 4 * i);
+    buf.writeInt16LE(Math.round((0.8 * tone + 0.05 * rnd()) * 32767), 46 + 4 * i);
+  }
+  return buf;
+}
+
+/// The stems a mix description makes audible, with their linear gains, in the
+/// mixer's source order (sonantica_mix::MixSettings' rules, written again here
+/// from the README so that the check does not share the code it checks).
+function linearGains(sources, mix) {
+  return sources.map((name) => {
+    const db = mix.gains[name];
+    const soloed = mix.solo.length === 0 || mix.solo.includes(name);
+    return db === null || mix.mute.includes(name) || !soloed ? 0 : 10 ** (db / 20);
+  });
+}
+
+/// What the strips show: each stem's gain text and S/M states.
+const shownMix = (page) => page.$$eval('#strips .strip', (strips) => strips.map((s) => ({
+  name: s.querySelector('.name').textContent,
+  text: s.querySelector('output').textContent,
+  solo: s.querySelector('.solo').getAttribute('aria-pressed') === 'true',
+  mute: s.querySelector('.mute').getAttribute('aria-pressed') === 'true',
+})));
+
+/// Clicks Save mix (as 32-bit float WAV in `layout`) and reads the download.
+async function saveMix(page, layout) {
+  await page.selectOption('#export-layout', layout);
+  await page.selectOption('#export-format', 'wav/32f');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#save-mix')]);
+  const { readFile } = await import('node:fs/promises');
+  return parseWav(await readFile(await download.path()));
+}
+
+/// Where `frames` (planar channels) start inside `stems` (planar channels), to
+/// the sample; -1 if nowhere.
+function locate(frames, stems) {
+  const len = Math.min(64, frames[0].length);
+  const n = stems[0].length - frames[0].length;
+  for (let o = 0; o <= n; o++) {
+    let ok = true;
+    for (let c = 0; c < frames.length && ok; c++) {
+      for (let i = 0; i < len; i++) if (Math.abs(frames[c][i] - stems[c][o + i]) > 1e-6) { ok = false; break; }
+    }
+    if (ok) return o;
+  }
+  return -1;
+}
+
+test('what you hear is what you save: the worklet output equals the Save mix file for five mixes', async () => {
+  // The track at the audio context's rate, so that nothing is resampled between
+  // the stems, the worklet and the saved file.
+  const probe = await browser.newPage();
+  const rate = await probe.evaluate(() => new AudioContext().sampleRate);
+  await probe.close();
+  const seconds = 10;
+  const track = await upload('What you hear.wav', musicWav(seconds, rate));
+  const auth = { Authorization: `Bearer ${TOKEN}` };
+  const res = await fetch(`${server.base}/api/tracks/${track.id}/separate`, { method: 'POST', headers: auth });
+  const job = await res.json();
+  for (let status = job.status; status !== 'done';) {
+    assert.ok(['queued', 'running'].includes(status), `job ${status}`);
+    await new Promise((r) => setTimeout(r, 250));
+    status = (await (await fetch(`${server.base}/api/jobs/${job.id}`, { headers: auth })).json()).status;
+  }
+  // Every stem, as the station serves it to the Studio (32-bit float).
+  const window = await fetch(`${server.base}/api/tracks/${track.id}/multistem?start_s=0&duration_s=${seconds}`, { headers: auth });
+  assert.equal(window.status, 200);
+  const stems = parseWav(Buffer.from(await window.arrayBuffer()));
+  assert.equal(stems.rate, rate);
+  assert.equal(stems.channels.length, 8);
+
+  const { page, errors } = await login({ width: 1280, height: 1100 });
+  await page.locator(`#tracks li[data-id="${track.id}"]`).click();
+  await page.waitForSelector('#mixer:not([hidden])');
+  await page.evaluate(() => { document.querySelector('#audio').loop = true; });
+  await page.waitForFunction(() => window.studio.mode === 'stems' && !document.querySelector('#audio').paused
+    && document.querySelector('#audio').currentTime > 0.5, null, { timeout: 30000 });
+  const sources = ['drums', 'bass', 'other', 'vocals'];
+  const fader = (name) => page.locator(`#strips input[aria-label="${name} gain in dB"]`);
+
+  const cases = [
+    ['Musician, drums fader +2 dB', async () => {
+      await page.click('button[data-preset="musician"]');
+      await fader('drums').focus();
+      for (let i = 0; i < 4; i++) await page.keyboard.press('ArrowUp'); // 0.5 dB a step
+    }, { preset: 'musician', gains: { drums: 5, bass: 4, other: 0, vocals: -9 }, mute: [], solo: [] }],
+    ['Karaoke, vocal fader raised to -12 dB', async () => {
+      await page.click('button[data-preset="karaoke"]');
+      await fader('vocals').fill('-12');
+    }, { preset: 'karaoke', gains: { drums: 0, bass: 0, other: 0, vocals: -12 }, mute: [], solo: [] }],
+    ['mute drums, then Bass practice', async () => {
+      await page.click('button[aria-label="Mute drums"]');
+      await page.click('button[data-preset="bass-practice"]');
+    }, { preset: 'bass-practice', gains: { drums: 0, bass: null, other: 0, vocals: 0 }, mute: [], solo: [] }],
+    ['solo bass and vocals', async () => {
+      await page.click('button[data-preset="original"]');
+      await page.click('button[aria-label="Solo bass"]');
+      await page.click('button[aria-label="Solo vocals"]');
+    }, { preset: 'original', gains: { drums: 0, bass: 0, other: 0, vocals: 0 }, mute: [], solo: ['bass', 'vocals'] }],
+  ];
+  for (const [name, act, want] of cases) {
+    await act();
+    // The screen shows the mix being played.
+    const shown = await shownMix(page);
+    assert.deepEqual(shown, sources.map((s) => ({
+      name: s, text: want.gains[s] === null ? '−∞ dB' : `${want.gains[s].toFixed(1)} dB`,
+      solo: want.solo.includes(s), mute: want.mute.includes(s),
+    })), name);
+    await page.waitForTimeout(300); // past the 20 ms gain ramps
+    assert.equal(await page.evaluate(() => window.studio.applied), 0, `${name}: the engine took the settings`);
+    // 4096 frames of the worklet, away from the loop's seam.
+    let cap;
+    let at = -1;
+    for (let tries = 0; tries < 5 && (at < 0 || at + 4096 > stems.channels[0].length); tries++) {
+      cap = await page.evaluate(async () => {
+        const d = await window.studio.capture(4096);
+        const join = (q, c) => q.flatMap((chs) => Array.from(chs[c] || []));
+        return {
+          inputs: Array.from({ length: 8 }, (_, c) => join(d.inputs, c)),
+          outputs: Array.from({ length: 2 }, (_, c) => join(d.outputs, c)),
+        };
+      });
+      at = locate(cap.inputs, stems.channels);
+    }
+    assert.ok(at >= 0 && at + cap.outputs[0].length <= stems.channels[0].length,
+      `${name}: the captured stems are found in the track's stems (at ${at})`);
+    const saved = await saveMix(page, 'stereo');
+    assert.equal(saved.channels.length, 2);
+    assert.equal(saved.channels[0].length, stems.channels[0].length, `${name}: the saved mix is as long as the track`);
+    const g = linearGains(sources, want);
+    let heard = 0;
+    let played = 0;
+    let described = 0;
+    for (let c = 0; c < 2; c++) {
+      for (let i = 0; i < cap.outputs[c].length; i++) {
+        heard = Math.max(heard, Math.abs(cap.outputs[c][i]));
+        played = Math.max(played, Math.abs(cap.outputs[c][i] - saved.channels[c][at + i]));
+      }
+      // ... and the file is the mix the screen describes, everywhere.
+      for (let i = 0; i < saved.channels[c].length; i++) {
+        let want = 0;
+        for (let k = 0; k < 4; k++) want += g[k] * stems.channels[2 * k + c][i];
+        described = Math.max(described, Math.abs(saved.channels[c][i] - want));
+      }
+    }
+    assert.ok(heard > 1e-3, `${name}: the worklet plays something (${heard})`);
+    assert.ok(played < 1e-4, `${name}: what the worklet played differs from the saved mix by ${played}`);
+    assert.ok(described < 1e-4, `${name}: the saved mix differs from the mix on screen by ${described}`);
+  }
+
+  // 5.1 (more channels than the sound card has): the channel check renders the
+  // mix through the same worklet offline, from the start of the track.
+  await page.click('button[data-preset="musician"]');
+  await page.click('button[aria-label="Mute other"]');
+  await page.evaluate(() => { const a = document.querySelector('#audio'); a.pause(); a.currentTime = 0; });
+  await page.selectOption('#export-layout', '5.1');
+  await page.click('#check');
+  await page.waitForSelector('#channels[data-ready="true"] .meter', { timeout: 30000 });
+  const check = await page.evaluate(() => {
+    const { from, output } = window.studio.lastCheck;
+    const b64 = (f) => {
+      const u8 = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+      let s = '';
+      for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
+      return btoa(s);
+    };
+    return { from, channels: Array.from({ length: output.numberOfChannels }, (_, c) => b64(output.getChannelData(c))) };
+  });
+  assert.equal(check.from, 0);
+  const offline = check.channels.map((s) => { const b = Buffer.from(s, 'base64'); return new Float32Array(b.buffer, b.byteOffset, b.length / 4); });
+  const surround = await saveMix(page, '5.1');
+  assert.equal(surround.channels.length, 6);
+  let worst = 0;
+  let centre = 0;
+  for (let c = 0; c < 6; c++) {
+    for (let i = 0; i < offline[c].length; i++) worst = Math.max(worst, Math.abs(offline[c][i] - surround.channels[c][i]));
+  }
+  for (const v of surround.channels[2]) centre = Math.max(centre, Math.abs(v));
+  assert.ok(offline[0].length >= rate * 9, `${offline[0].length} frames checked`);
+  assert.ok(centre > 1e-3, `the centre carries the vocals (${centre})`);
+  assert.ok(worst < 1e-4, `5.1: the channel check differs from the saved mix by ${worst}`);
   assert.deepEqual(errors, []);
   await page.close();
 });

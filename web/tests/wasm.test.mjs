@@ -78,6 +78,15 @@ function noise(seed) {
   };
 }
 
+/// Hands `settings` (sonantica_mix::MixSettings as JSON) to the engine; its answer.
+function applySettings(e, settings) {
+  const bytes = new TextEncoder().encode(JSON.stringify(settings));
+  const ptr = x.son_engine_settings_buffer(e, bytes.length);
+  assert.notEqual(ptr, 0);
+  new Uint8Array(x.memory.buffer, ptr, bytes.length).set(bytes);
+  return x.son_engine_apply(e);
+}
+
 function engineRun(stems, channels, frames, setup, input) {
   const e = x.son_engine_new(stems.length, channels, RATE);
   assert.notEqual(e, 0);
@@ -103,7 +112,7 @@ test('karaoke removes the vocal stem: the output is drums + bass + other', () =>
     return Float32Array.from({ length: frames }, g);
   });
   const out = engineRun(['drums', 'bass', 'other', 'vocals'], 2, frames, (e) => {
-    assert.equal(x.son_engine_apply_preset(e, 1), 0); // karaoke
+    assert.equal(applySettings(e, { preset: 'karaoke' }), 0);
     x.son_engine_reset(e); // start at the preset, no ramp
   }, (k, i) => data[k][i]);
   let worst = 0;
@@ -134,7 +143,7 @@ test('5.1: the centre carries the vocal stem', () => {
   const g = noise(99);
   const vocal = Float32Array.from({ length: frames }, g);
   const out = engineRun(['drums', 'bass', 'other', 'vocals'], 6, frames, (e) => {
-    assert.equal(x.son_engine_set_solo(e, 3, 1), 0);
+    assert.equal(applySettings(e, { solo: ['vocals'], layout: '5.1' }), 0);
     x.son_engine_reset(e);
   }, (k, i) => (k >= 6 ? vocal[i] : 0));
   const centre = out[2];
@@ -146,6 +155,24 @@ test('5.1: the centre carries the vocal stem', () => {
   assert.ok(rho > 0.999, `centre vs vocal correlation ${rho}`);
   // Nothing of the vocal in the LFE (it is not low-frequency content of the rhythm).
   assert.ok(out[3].every((v) => v === 0), 'LFE carries no vocal');
+});
+
+test('settings the engine cannot play are refused whole, and a gain of null is off', () => {
+  const e = x.son_engine_new(4, 2, RATE);
+  assert.equal(applySettings(e, { gains: { vocals: 'loud' } }), -2); // not a number
+  assert.equal(applySettings(e, { preset: 'polka' }), -2);
+  assert.equal(applySettings(e, { gains: { vocals: 30 } }), -2); // above +24 dB
+  assert.equal(applySettings(e, { mute: ['guitar'] }), -3); // a four-stem engine
+  assert.equal(applySettings(e, { layout: '5.1' }), -3); // a stereo engine
+  assert.equal(applySettings(e, { gains: { vocals: null, drums: -6 } }), 0);
+  x.son_engine_free(e);
+  const out = engineRun(['drums', 'bass', 'other', 'vocals'], 2, Q, (e) => {
+    assert.equal(applySettings(e, { preset: 'musician', gains: { vocals: null, drums: -6 } }), 0);
+    x.son_engine_reset(e);
+  }, (k) => [1, 0, 0, 0, 0, 0, 1, 1][k]);
+  // drums at -6 dB (replacing Musician's +3), vocals off.
+  assert.ok(Math.abs(out[0][5] - 10 ** (-6 / 20)) < 1e-6, `${out[0][5]}`);
+  assert.ok(Math.abs(out[1][5]) < 1e-7, `${out[1][5]}`);
 });
 
 test('preset gains come from sonantica_mix::PRESETS (as the README lists them)', () => {

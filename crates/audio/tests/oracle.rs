@@ -4,82 +4,11 @@
 //! they fail, rather than skip, when the tools are missing.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use sonantica_audio::{AudioError, AudioWriter, ChannelLayout, Decoder, OutputFormat};
-
-fn ffmpeg(args: &[&str]) -> Result<()> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .context("ffmpeg must be installed (apt-get install ffmpeg)")?;
-    if !out.status.success() {
-        bail!(
-            "ffmpeg {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
-
-/// Decodes with ffmpeg to planar f32.
-fn ffmpeg_decode(path: &Path, channels: usize) -> Result<Vec<Vec<f32>>> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-i"])
-        .arg(path)
-        .args(["-f", "f32le", "-acodec", "pcm_f32le", "-"])
-        .output()
-        .context("ffmpeg must be installed")?;
-    if !out.status.success() {
-        bail!(
-            "ffmpeg decode failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let samples: Vec<f32> = out
-        .stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    let mut planes = vec![Vec::with_capacity(samples.len() / channels); channels];
-    for frame in samples.chunks_exact(channels) {
-        for (p, s) in planes.iter_mut().zip(frame) {
-            p.push(*s);
-        }
-    }
-    Ok(planes)
-}
-
-fn ffprobe_layout(path: &Path) -> Result<(String, usize)> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "a:0",
-            "-show_entries",
-            "stream=channel_layout,channels",
-            "-of",
-            "default=noprint_wrappers=1",
-        ])
-        .arg(path)
-        .output()
-        .context("ffprobe must be installed")?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let mut layout = String::new();
-    let mut channels = 0;
-    for line in text.lines() {
-        if let Some(v) = line.strip_prefix("channel_layout=") {
-            layout = v.to_string();
-        }
-        if let Some(v) = line.strip_prefix("channels=") {
-            channels = v.parse()?;
-        }
-    }
-    Ok((layout, channels))
-}
+use sonantica_testkit::oracle::{ffmpeg, ffmpeg_decode, ffprobe_layout};
+use sonantica_testkit::snr::aligned_snr_db;
 
 /// A 3-second stereo test source: different tones left and right plus a little
 /// noise, so channel swaps and offsets show.
@@ -111,29 +40,6 @@ fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
         .zip(b)
         .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
         .fold(0.0, f32::max)
-}
-
-/// SNR of `test` against `reference` after finding the best alignment within
-/// ±`max_lag` frames (lossy decoders may trim encoder delay differently).
-fn aligned_snr_db(reference: &[Vec<f32>], test: &[Vec<f32>], max_lag: usize) -> f64 {
-    let r = &reference[0];
-    let t = &test[0];
-    let mut best = f64::NEG_INFINITY;
-    for lag in -(max_lag as i64)..=(max_lag as i64) {
-        let (mut s, mut e) = (0.0f64, 0.0f64);
-        let n = r.len().min(t.len()) as i64 - max_lag as i64 * 2;
-        for i in max_lag as i64..n {
-            let j = i + lag;
-            if j < 0 || j as usize >= t.len() {
-                continue;
-            }
-            let (a, b) = (f64::from(r[i as usize]), f64::from(t[j as usize]));
-            s += a * a;
-            e += (a - b) * (a - b);
-        }
-        best = best.max(10.0 * (s / e.max(1e-30)).log10());
-    }
-    best
 }
 
 #[test]
@@ -213,7 +119,9 @@ fn lossy_formats_decode_like_ffmpeg() -> Result<()> {
             ours[0].len(),
             theirs[0].len()
         );
-        let snr = aligned_snr_db(&theirs, &ours, 2112);
+        // SNR after finding the best alignment within ±2112 frames (lossy decoders
+        // may trim encoder delay differently), on the first channel.
+        let snr = aligned_snr_db(&theirs[0], &ours[0], 2112);
         assert!(
             snr >= *min_snr,
             "{name}: SNR vs ffmpeg {snr:.1} dB < {min_snr} dB"

@@ -35,7 +35,7 @@ struct FileJson<'a> {
     report: &'a Report,
 }
 
-pub use sonantica_server::app::analysis::{analyze_file, Analysis};
+pub use sonantica_pipeline::analysis::{analyze_file, Analysis};
 
 /// Runs the command; the exit code is 1 when any file failed.
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {

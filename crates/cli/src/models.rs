@@ -1,19 +1,16 @@
 //! `sonantica models list|pull`: the local model store, where named models
-//! (`htdemucs`, `htdemucs_ft`, `htdemucs_6s`) live. Resolving a model argument
-//! is `sonantica_server::app::models`, shared with the server.
+//! (`htdemucs`, `htdemucs_ft`, `htdemucs_6s`) live. The store and downloads are
+//! `sonantica_pipeline::{models, download}`, shared with the station.
 
-use std::path::{Path, PathBuf};
+use std::io::IsTerminal;
+use std::path::PathBuf;
 
-use anyhow::{bail, Result};
-pub use sonantica_server::app::models::{resolve, store_dir, KNOWN};
-
-use std::io::{Read, Write};
-use std::time::Duration;
-
-use anyhow::Context;
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use sha2::{Digest, Sha256};
+use sonantica_pipeline::download::{installed_size, pull, PullEvent};
+pub use sonantica_pipeline::models::{resolve, store_dir, KNOWN};
+use sonantica_pipeline::PipelineError;
 
 /// `sonantica models ...`
 #[derive(Debug, Args)]
@@ -61,188 +58,58 @@ pub fn run(args: ModelsArgs) -> Result<()> {
             Ok(())
         }
         ModelsCommand::Pull { name, base_url } => {
-            pull(&name, base_url.trim_end_matches('/'), &store)
+            let mut bar: Option<ProgressBar> = None;
+            let result = pull(
+                &name,
+                &base_url,
+                &store,
+                &mut |event| show(event, &mut bar),
+                &crate::interrupt::interrupted,
+            );
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            match result {
+                Ok(()) => {
+                    eprintln!("installed {name} in {}", store.display());
+                    Ok(())
+                }
+                Err(PipelineError::Cancelled) => Err(crate::interrupt::Interrupted.into()),
+                Err(e) => Err(e.into()),
+            }
         }
     }
 }
 
-/// Total size of a bag and its members, if all are present.
-fn installed_size(bag: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(bag).ok()?;
-    let members = sonantica_demucs::bag_members(&text).ok()?;
-    let dir = bag.parent()?;
-    let mut total = std::fs::metadata(bag).ok()?.len();
-    for m in members {
-        total += std::fs::metadata(dir.join(format!("{m}.safetensors")))
-            .ok()?
-            .len();
+/// A pull's progress on stderr: a bar on a terminal, a line per file.
+fn show(event: PullEvent, bar: &mut Option<ProgressBar>) {
+    match event {
+        PullEvent::AlreadyPresent(file) => eprintln!("{}: already present", file.display()),
+        PullEvent::Started { file, len } if std::io::stderr().is_terminal() => {
+            let b = ProgressBar::new(len.unwrap_or(0));
+            if let Ok(style) =
+                ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} eta {eta}")
+            {
+                b.set_style(style.progress_chars("=> "));
+            }
+            b.set_message(
+                file.file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default(),
+            );
+            *bar = Some(b);
+        }
+        PullEvent::Received(n) => {
+            if let Some(b) = bar {
+                b.inc(n);
+            }
+        }
+        PullEvent::Verified(file) => {
+            if let Some(b) = bar.take() {
+                b.finish_and_clear();
+            }
+            eprintln!("{}: verified", file.display());
+        }
+        _ => {}
     }
-    Some(total)
 }
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(15)))
-        .build()
-        .into()
-}
-
-/// The SHA-256 a hub response vouches for: Hugging Face sends it as the ETag of
-/// LFS files (`X-Linked-Etag` on the redirect to the CDN).
-fn sha_header(resp: &ureq::http::Response<ureq::Body>) -> Option<String> {
-    ["x-linked-etag", "etag"].iter().find_map(|h| {
-        let v = resp.headers().get(*h)?.to_str().ok()?;
-        let v = v
-            .trim()
-            .trim_start_matches("W/")
-            .trim_matches('"')
-            .to_ascii_lowercase();
-        (v.len() == 64 && v.chars().all(|c| c.is_ascii_hexdigit())).then_some(v)
-    })
-}
-
-/// GETs `url`, following redirects by hand so that the first response's hash
-/// header is kept. Returns the final response and the expected SHA-256, if any.
-fn get(
-    agent: &ureq::Agent,
-    url: &str,
-) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
-    let mut url = url.to_string();
-    let mut sha = None;
-    for _ in 0..10 {
-        let resp = agent
-            .get(&url)
-            .call()
-            .with_context(|| format!("cannot reach {url}"))?;
-        sha = sha.or_else(|| sha_header(&resp));
-        let status = resp.status().as_u16();
-        if (300..400).contains(&status) {
-            let next = resp
-                .headers()
-                .get("location")
-                .and_then(|l| l.to_str().ok())
-                .context("redirect without a location")?
-                .to_string();
-            url = if next.starts_with("http") {
-                next
-            } else {
-                let origin: String = url.split('/').take(3).collect::<Vec<_>>().join("/");
-                format!("{origin}{next}")
-            };
-            continue;
-        }
-        if status != 200 {
-            bail!("{url}: HTTP {status}");
-        }
-        return Ok((resp, sha));
-    }
-    bail!("{url}: too many redirects")
-}
-
-fn pull(name: &str, base: &str, store: &Path) -> Result<()> {
-    let known = KNOWN.iter().find(|k| k.name == name).with_context(|| {
-        format!("unknown model {name:?}: known models are htdemucs, htdemucs_ft, htdemucs_6s")
-    })?;
-    std::fs::create_dir_all(store)
-        .with_context(|| format!("{}: cannot create the model store", store.display()))?;
-    let root = format!("{base}/{}/resolve/main", known.repo);
-    let offline = |e: anyhow::Error| -> anyhow::Error {
-        anyhow::anyhow!(
-            "{e:#}\nOffline? Download {root}/{name}.yaml and every {{model}}.safetensors it lists \
-             (for {name}: see https://huggingface.co/{}/tree/main) into {}",
-            known.repo,
-            store.display()
-        )
-    };
-    let agent = agent();
-    let (resp, _) = get(&agent, &format!("{root}/{name}.yaml")).map_err(offline)?;
-    let yaml = resp
-        .into_body()
-        .read_to_string()
-        .with_context(|| format!("{root}/{name}.yaml"))?;
-    let members =
-        sonantica_demucs::bag_members(&yaml).map_err(|e| anyhow::anyhow!("{name}.yaml: {e}"))?;
-    for sig in &members {
-        let file = store.join(format!("{sig}.safetensors"));
-        if file.is_file() {
-            eprintln!("{}: already present", file.display());
-            continue;
-        }
-        download(&agent, &format!("{root}/{sig}.safetensors"), &file).map_err(offline)?;
-    }
-    // The bag file last: a bag in the store means its members are complete.
-    let mut tmp = tempfile::NamedTempFile::new_in(store)?;
-    tmp.write_all(yaml.as_bytes())?;
-    tmp.persist(store.join(format!("{name}.yaml")))?;
-    eprintln!("installed {name} in {}", store.display());
-    Ok(())
-}
-
-fn download(agent: &ureq::Agent, url: &str, dest: &Path) -> Result<()> {
-    let (resp, sha) = get(agent, url)?;
-    let expected = sha
-        .with_context(|| format!("{url}: the server gave no SHA-256 to verify the file against"))?;
-    let len = resp
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    let bar = if std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(len.unwrap_or(0));
-        if let Ok(style) =
-            ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} eta {eta}")
-        {
-            b.set_style(style.progress_chars("=> "));
-        }
-        b.set_message(
-            dest.file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_default(),
-        );
-        Some(b)
-    } else {
-        None
-    };
-    let mut reader = resp.into_body().into_reader();
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        if crate::interrupt::interrupted() {
-            return Err(crate::interrupt::Interrupted.into());
-        }
-        let n = reader
-            .read(&mut buf)
-            .with_context(|| format!("downloading {url}"))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        tmp.write_all(&buf[..n])
-            .with_context(|| format!("writing {}", dest.display()))?;
-        if let Some(b) = &bar {
-            b.inc(n as u64);
-        }
-    }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    let got: String = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if got != expected {
-        bail!("{url}: SHA-256 mismatch (got {got}, expected {expected}); the file was not kept");
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(dest)
-        .with_context(|| format!("{}", dest.display()))?;
-    eprintln!("{}: verified", dest.display());
-    Ok(())
-}
-
-use std::io::IsTerminal;

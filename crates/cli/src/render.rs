@@ -10,9 +10,9 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sonantica_audio::{ChannelLayout, OutputFormat};
-use sonantica_mix::{MatrixParams, Preset, Source, PRESETS};
-use sonantica_server::app::render::{find_stems, render_mix, MixSettings, Rendered};
-use sonantica_server::AppError;
+use sonantica_mix::{MatrixParams, MixSettings, Preset, Source, PRESETS};
+use sonantica_pipeline::render::{find_stems, render_mix, Rendered};
+use sonantica_pipeline::PipelineError;
 
 use crate::interrupt;
 
@@ -137,10 +137,11 @@ pub fn run(args: RenderArgs) -> Result<()> {
             bail!("there is no {s} stem in {}", args.stems.display());
         }
     }
+    // The same description of a mix the Studio plays and `POST /mix` renders.
     let settings = MixSettings {
         layout: args.layout,
         preset: args.preset,
-        gains: args.gain.clone(),
+        gains_db: args.gain.clone(),
         mute: args.mute.clone(),
         solo: args.solo.clone(),
         params: MatrixParams {
@@ -152,13 +153,13 @@ pub fn run(args: RenderArgs) -> Result<()> {
             mains_highpass: args.mains_highpass,
             ..MatrixParams::default()
         },
-        format,
     };
     let mut bar: Option<ProgressBar> = None;
     let result = render_mix(
         &stems,
         &args.out,
         &settings,
+        format,
         &mut |done, total| {
             if bar.is_none() {
                 bar = progress(total);
@@ -178,7 +179,7 @@ pub fn run(args: RenderArgs) -> Result<()> {
         clipped,
         peak,
     } = match result {
-        Err(AppError::Cancelled) => return Err(interrupt::Interrupted.into()),
+        Err(PipelineError::Cancelled) => return Err(interrupt::Interrupted.into()),
         r => r?,
     };
     let seconds = frames as f64 / f64::from(rate);

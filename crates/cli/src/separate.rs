@@ -10,8 +10,8 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sonantica_demucs::{load_separator, ApplyOptions};
-use sonantica_server::app::separate::{self, SeparateSettings, StemSelection};
-use sonantica_server::AppError;
+use sonantica_pipeline::separate::{self, SeparateSettings, StemSelection};
+use sonantica_pipeline::PipelineError;
 
 use crate::{interrupt, models};
 
@@ -125,7 +125,19 @@ pub fn run(args: SeparateArgs) -> Result<()> {
         },
     };
     // Check the stem names before the long work starts.
-    separate::wanted_stems(separator.sources(), &settings.stems)?;
+    separate::wanted_stems(separator.sources(), &settings.stems).map_err(|e| {
+        match &settings.stems {
+            StemSelection::TwoStems(two) => anyhow::anyhow!("--two-stems {two}: {e}"),
+            StemSelection::Only(list) => {
+                let bad = list
+                    .iter()
+                    .find(|s| !separator.sources().contains(s))
+                    .map_or("", String::as_str);
+                anyhow::anyhow!("--stems {bad}: {e}")
+            }
+            StemSelection::All => e.into(),
+        }
+    })?;
     let bar = progress_bar();
     let started = Instant::now();
     let result = separate::separate_file(
@@ -145,7 +157,7 @@ pub fn run(args: SeparateArgs) -> Result<()> {
         b.finish_and_clear();
     }
     let done = match result {
-        Err(AppError::Cancelled) => return Err(interrupt::Interrupted.into()),
+        Err(PipelineError::Cancelled) => return Err(interrupt::Interrupted.into()),
         r => r?,
     };
     eprintln!(

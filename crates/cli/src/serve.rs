@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use sonantica_server::app::models::default_data_dir;
+use sonantica_pipeline::models::default_data_dir;
 use sonantica_server::{App, Config};
 
 /// Arguments of `sonantica serve`.

@@ -18,12 +18,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sonantica_demucs::{load_separator, Separator};
-use sonantica_server::app::models::{resolve_job_model, store_dir};
+use sonantica_pipeline::models::{resolve_job_model, store_dir};
+use sonantica_pipeline::separate::{separate_file, SeparateSettings};
+use sonantica_pipeline::PipelineError;
 use sonantica_server::app::redis_queue::{Delivery, RedisQueue};
-use sonantica_server::app::separate::{separate_file, SeparateSettings};
-use sonantica_server::AppError;
+use sonantica_server::http::error::{ErrorBody, ErrorCode};
+use sonantica_server::http::workers::{
+    ClaimOutcome, ClaimReply, CompleteRequest, FailRequest, ProgressReply, ProgressRequest,
+    WorkerRequest,
+};
 
 use crate::interrupt;
 
@@ -78,15 +84,25 @@ struct Reply {
 }
 
 impl Reply {
-    fn json(&self) -> Result<Value> {
-        serde_json::from_slice(&self.body).context("the station's answer is not JSON")
+    /// The body as one of the station's reply types.
+    fn json<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_slice(&self.body).context("the station's answer is not what it should be")
+    }
+
+    /// The error body of a refusal, if it is one.
+    fn error(&self) -> Option<ErrorBody> {
+        serde_json::from_slice(&self.body).ok()
     }
 
     fn detail(&self) -> String {
-        self.json()
-            .ok()
-            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+        self.error()
+            .map(|e| e.detail)
             .unwrap_or_else(|| String::from_utf8_lossy(&self.body).into_owned())
+    }
+
+    /// The stable code of a refusal (what to branch on, never the detail's text).
+    fn code(&self) -> Option<ErrorCode> {
+        self.error().map(|e| e.error)
     }
 }
 
@@ -130,9 +146,9 @@ impl Station {
         }
     }
 
-    fn post(&self, path: &str, body: &Value, give_up: &dyn Fn() -> bool) -> Result<Reply> {
+    fn post(&self, path: &str, body: &impl Serialize, give_up: &dyn Fn() -> bool) -> Result<Reply> {
         let url = format!("{}{path}", self.base);
-        let text = body.to_string();
+        let text = serde_json::to_string(body)?;
         self.call(path, give_up, &|a, auth| {
             a.post(&url)
                 .header("Authorization", auth)
@@ -305,7 +321,9 @@ impl Job<'_> {
         let stopping = || interrupt::interrupted();
         let claim = self.station.post(
             &format!("/api/worker/jobs/{id}/claim"),
-            &json!({ "worker": self.name }),
+            &WorkerRequest {
+                worker: self.name.to_owned(),
+            },
             &stopping,
         )?;
         if claim.status == 404 {
@@ -319,22 +337,19 @@ impl Job<'_> {
                 claim.detail()
             );
         }
-        let reply = claim.json()?;
-        match reply["outcome"].as_str() {
-            Some("claimed") => {}
-            Some("finished") => {
+        let reply: ClaimReply = claim.json()?;
+        match reply.outcome {
+            ClaimOutcome::Claimed => {}
+            ClaimOutcome::Finished => {
                 self.ack();
                 return Ok(());
             }
             // Another live worker has it; its message comes back if it dies.
-            _ => return Ok(()),
+            ClaimOutcome::Busy => return Ok(()),
         }
-        let model = reply["job"]["model"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let track = reply["job"]["track_id"].as_i64().unwrap_or_default();
-        let audio_url = reply["audio_url"].as_str().unwrap_or_default().to_owned();
+        let model = reply.job.model;
+        let track = reply.job.track_id;
+        let audio_url = reply.audio_url;
         let started = Instant::now();
         eprintln!("job {id}: separating track {track} with {model}");
 
@@ -342,7 +357,10 @@ impl Job<'_> {
             eprintln!("job {id}: failed: {error}");
             this.station.post(
                 &format!("/api/worker/jobs/{id}/fail"),
-                &json!({ "worker": this.name, "error": error }),
+                &FailRequest {
+                    worker: this.name.to_owned(),
+                    error,
+                },
                 &never,
             )?;
             this.ack();
@@ -406,11 +424,15 @@ impl Job<'_> {
                 // One attempt per beat: a station that is restarting is skipped.
                 let r = self.station.post(
                     &url,
-                    &json!({ "worker": self.name, "progress": p, "eta_s": eta }),
+                    &ProgressRequest {
+                        worker: self.name.to_owned(),
+                        progress: p,
+                        eta_s: eta,
+                    },
                     &|| true,
                 );
                 if let Ok(r) = r {
-                    let go_on = r.json().ok().and_then(|v| v["continue"].as_bool());
+                    let go_on = r.json::<ProgressReply>().ok().map(|v| v.go_on);
                     if r.status == 200 && go_on == Some(false) || r.status == 404 {
                         cancel.store(true, Ordering::SeqCst);
                     }
@@ -431,18 +453,20 @@ impl Job<'_> {
             .join()
             .map_err(|_| anyhow::anyhow!("the separation thread panicked"))?;
         match result {
-            Err(AppError::Cancelled) if interrupt::interrupted() => {
+            Err(PipelineError::Cancelled) if interrupt::interrupted() => {
                 // Shutting down: hand the job back; the station queues it again.
                 eprintln!("job {id}: handed back to the queue");
                 self.station.post(
                     &format!("/api/worker/jobs/{id}/release"),
-                    &json!({ "worker": self.name }),
+                    &WorkerRequest {
+                        worker: self.name.to_owned(),
+                    },
                     &never,
                 )?;
                 self.ack();
                 Ok(())
             }
-            Err(AppError::Cancelled) => {
+            Err(PipelineError::Cancelled) => {
                 eprintln!("job {id}: cancelled on the station");
                 self.ack();
                 Ok(())
@@ -483,15 +507,17 @@ impl Job<'_> {
                     bail!("job {id}: uploading {source}: {} {}", r.status, r.detail());
                 }
             }
-            let sources: Vec<&str> = stems.iter().map(|(s, _)| s.as_str()).collect();
             let r = self.station.post(
                 &format!("/api/worker/jobs/{id}/complete"),
-                &json!({ "worker": self.name, "sources": sources }),
+                &CompleteRequest {
+                    worker: self.name.to_owned(),
+                    sources: stems.iter().map(|(s, _)| s.clone()).collect(),
+                },
                 &never,
             )?;
             match r.status {
                 200 => return Ok(()),
-                409 if r.detail().contains("upload them again") && attempt < 5 => continue,
+                409 if r.code() == Some(ErrorCode::StemsMissing) && attempt < 5 => continue,
                 409 => {
                     eprintln!("job {id}: {}; dropping the result", r.detail());
                     return Ok(());

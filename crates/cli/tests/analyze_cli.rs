@@ -4,22 +4,10 @@ mod common;
 use common::*;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
-
-fn ffmpeg(args: &[&str]) -> Result<String> {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-nostats", "-y"])
-        .args(args)
-        .output()
-        .context("ffmpeg must be installed (apt-get install ffmpeg)")?;
-    if !out.status.success() {
-        bail!("ffmpeg {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    Ok(String::from_utf8_lossy(&out.stderr).to_string())
-}
+use sonantica_testkit::oracle::{ffmpeg, ffmpeg_log};
 
 /// 20 s of music-like stereo: pink noise with a slow tremolo plus a tone, at a
 /// level that gives real loudness range and a few true-peak overs.
@@ -53,7 +41,7 @@ fn field(v: &Value, key: &str) -> f64 {
 
 /// Reads I, LRA and true peak from ffmpeg's ebur128 summary.
 fn ffmpeg_ebur128(path: &Path) -> Result<(f64, f64, f64)> {
-    let log = ffmpeg(&[
+    let log = ffmpeg_log(&[
         "-i",
         path.to_str().context("utf-8")?,
         "-af",
@@ -77,12 +65,8 @@ fn ffmpeg_ebur128(path: &Path) -> Result<(f64, f64, f64)> {
 fn json_output_has_every_documented_key_and_agrees_with_ffmpeg_ebur128() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let path = program(dir.path(), "program.flac")?;
-    let out = sonantica(&["analyze", "--json", path.to_str().context("utf-8")?])?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        sonantica_cmd(&["analyze", "--json", path.to_str().context("utf-8")?]).assert_success();
     let text = String::from_utf8(out.stdout)?;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 1, "one JSON object per file");
@@ -155,12 +139,8 @@ fn bad_files_get_one_line_errors_and_the_rest_are_still_analysed() -> Result<()>
         .collect();
     let mut argv = vec!["analyze", "--json"];
     argv.extend(args.iter().map(String::as_str));
-    let out = sonantica(&argv)?;
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "non-zero exit when a file fails"
-    );
+    // Non-zero exit when a file fails.
+    let out = sonantica_cmd(&argv).assert_exit_code(1);
     let stdout = String::from_utf8(out.stdout)?;
     let stderr = String::from_utf8(out.stderr)?;
     assert_eq!(
@@ -201,12 +181,12 @@ fn table_output_shows_each_file_and_an_album_line() -> Result<()> {
         "pcm_s24le",
         b.to_str().context("utf-8")?,
     ])?;
-    let out = sonantica(&[
+    let out = sonantica_cmd(&[
         "analyze",
         a.to_str().context("utf-8")?,
         b.to_str().context("utf-8")?,
-    ])?;
-    assert!(out.status.success());
+    ])
+    .assert_success();
     let text = String::from_utf8(out.stdout)?;
     for needle in [
         "a.flac",

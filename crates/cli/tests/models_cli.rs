@@ -133,7 +133,7 @@ fn pull_verifies_and_installs_then_separate_finds_the_model_by_name() -> Result<
     let o = sonantica(&["models", "list", "--models-dir", s(&store)])?;
     assert!(String::from_utf8_lossy(&o.stdout).contains("htdemucs     not installed"));
 
-    let o = sonantica(&[
+    sonantica_cmd(&[
         "models",
         "pull",
         "htdemucs",
@@ -141,8 +141,8 @@ fn pull_verifies_and_installs_then_separate_finds_the_model_by_name() -> Result<
         &base,
         "--models-dir",
         s(&store),
-    ])?;
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ])
+    .assert_success();
     assert_eq!(std::fs::read(store.join("small4.safetensors"))?, small4);
     assert!(store.join("htdemucs.yaml").is_file());
     let o = sonantica(&["models", "list", "--models-dir", s(&store)])?;
@@ -152,7 +152,7 @@ fn pull_verifies_and_installs_then_separate_finds_the_model_by_name() -> Result<
         String::from_utf8_lossy(&o.stdout)
     );
 
-    let o = sonantica(&[
+    let o = sonantica_cmd(&[
         "models",
         "pull",
         "htdemucs_6s",
@@ -160,8 +160,8 @@ fn pull_verifies_and_installs_then_separate_finds_the_model_by_name() -> Result<
         &base,
         "--models-dir",
         s(&store),
-    ])?;
-    assert_eq!(o.status.code(), Some(2));
+    ])
+    .assert_exit_code(2);
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("SHA-256 mismatch"),
         "{}",
@@ -186,19 +186,13 @@ fn pull_verifies_and_installs_then_separate_finds_the_model_by_name() -> Result<
     w.write(&[&tone, &tone])?;
     w.finish()?;
     let out = dir.path().join("stems");
-    let o = sonantica(&[
-        "separate",
-        s(&input),
-        "--model",
+    sonantica_cmd(&separate_args(
+        &input,
         "htdemucs",
-        "--models-dir",
-        s(&store),
-        "--out",
-        s(&out),
-        "--shifts",
-        "0",
-    ])?;
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        &out,
+        &["--models-dir", s(&store), "--shifts", "0"],
+    ))
+    .assert_success();
     assert_eq!(std::fs::read_dir(&out)?.count(), 4);
     Ok(())
 }
@@ -207,7 +201,7 @@ fn pull_verifies_and_installs_then_separate_finds_the_model_by_name() -> Result<
 fn pull_without_network_says_which_files_to_fetch() -> Result<()> {
     let dir = tempfile::tempdir()?;
     // Nothing listens on port 9 of loopback.
-    let o = sonantica(&[
+    let o = sonantica_cmd(&[
         "models",
         "pull",
         "htdemucs_ft",
@@ -215,9 +209,9 @@ fn pull_without_network_says_which_files_to_fetch() -> Result<()> {
         "http://127.0.0.1:9",
         "--models-dir",
         s(dir.path()),
-    ])?;
+    ])
+    .assert_exit_code(2);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
         err.contains("Offline?") && err.contains("htdemucs_ft.yaml") && err.contains(s(dir.path())),
         "{err}"

@@ -3,24 +3,19 @@
 mod common;
 use common::*;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat};
+use sonantica_testkit::oracle::ffprobe_layout;
+use sonantica_testkit::signal::XorShift64;
 
 const NAMES: [&str; 4] = ["drums", "bass", "other", "vocals"];
 
+/// Noise in [-0.2, 0.2).
 fn noise(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
-        })
-        .collect()
+    XorShift64::seeded(seed).centred_noise(n, 0.4)
 }
 
 /// Writes a four-stem set of independent stereo noise (24-bit FLAC).
@@ -40,35 +35,18 @@ fn make_stems(dir: &Path, frames: usize, rate: u32) -> Result<()> {
     Ok(())
 }
 
+/// The arguments `render --stems STEMS --out OUT EXTRA...`.
+fn render_args<'a>(stems: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["render", "--stems", s(stems), "--out", s(out)];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn stems_of(dir: &Path) -> Result<Vec<Vec<Vec<f32>>>> {
     NAMES
         .iter()
         .map(|n| Ok(Decoder::read_all(dir.join(format!("{n}.flac")))?.1))
         .collect()
-}
-
-fn ffprobe_layout(path: &Path) -> Result<String> {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=channel_layout",
-            "-of",
-            "csv=p=0",
-            s(path),
-        ])
-        .output()
-        .context("ffprobe must be installed")?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn files_in(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .map(|e| e.map(|e| e.path()))
-        .collect::<Result<_, _>>()?;
-    v.sort();
-    Ok(v)
 }
 
 #[test]
@@ -84,18 +62,12 @@ fn stereo_render_is_the_sum_and_karaoke_drops_the_vocals() -> Result<()> {
         ("acappella", vec![3]),
     ] {
         let out = dir.path().join(format!("{preset}.wav"));
-        let o = sonantica(&[
-            "render",
-            "--stems",
-            s(&stems_dir),
-            "--out",
-            s(&out),
-            "--preset",
-            preset,
-            "--bit-depth",
-            "32f",
-        ])?;
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        sonantica_cmd(&render_args(
+            &stems_dir,
+            &out,
+            &["--preset", preset, "--bit-depth", "32f"],
+        ))
+        .assert_success();
         let (info, mix) = Decoder::read_all(&out)?;
         assert_eq!(info.channels, 2);
         assert_eq!(info.sample_rate, 44_100);
@@ -135,17 +107,8 @@ fn multichannel_renders_carry_their_layout_and_the_centre_carries_the_vocals() -
         ("7.1", "wav", "7.1"),
     ] {
         let out = dir.path().join(format!("mix-{layout}.{ext}"));
-        let o = sonantica(&[
-            "render",
-            "--stems",
-            s(&stems_dir),
-            "--out",
-            s(&out),
-            "--layout",
-            layout,
-        ])?;
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        assert_eq!(ffprobe_layout(&out)?, want, "{layout} .{ext}");
+        sonantica_cmd(&render_args(&stems_dir, &out, &["--layout", layout])).assert_success();
+        assert_eq!(ffprobe_layout(&out)?.0, want, "{layout} .{ext}");
         if layout == "5.1" || layout == "7.1" {
             let (_, ch) = Decoder::read_all(&out)?;
             // Channel 3 (FC in WAVE order) holds the vocals' mid.
@@ -176,11 +139,8 @@ fn bad_stem_sets_and_options_are_clear_errors_that_leave_nothing() -> Result<()>
     std::fs::create_dir(&outdir)?;
     let out = outdir.join("mix.flac");
     let check = |extra: &[&str], needle: &str| -> Result<()> {
-        let mut args = vec!["render", "--stems", s(&stems_dir), "--out", s(&out)];
-        args.extend_from_slice(extra);
-        let o = sonantica(&args)?;
+        let o = sonantica_cmd(&render_args(&stems_dir, &out, extra)).assert_exit_code(2);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
         assert!(
             err.contains(needle),
             "{extra:?}: expected {needle:?} in {err}"
@@ -221,22 +181,10 @@ fn bad_stem_sets_and_options_are_clear_errors_that_leave_nothing() -> Result<()>
     std::fs::remove_file(stems_dir.join("bass.flac"))?;
     check(&[], "missing stem bass")?;
     // Not a folder.
-    let o = sonantica(&[
-        "render",
-        "--stems",
-        s(&dir.path().join("nope")),
-        "--out",
-        s(&out),
-    ])?;
+    let o = sonantica(&render_args(&dir.path().join("nope"), &out, &[]))?;
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a folder of stems"));
     // Output type.
-    let o = sonantica(&[
-        "render",
-        "--stems",
-        s(&stems_dir),
-        "--out",
-        s(&outdir.join("mix.mp3")),
-    ])?;
+    let o = sonantica(&render_args(&stems_dir, &outdir.join("mix.mp3"), &[]))?;
     assert!(String::from_utf8_lossy(&o.stderr).contains(".flac or .wav"));
     assert!(files_in(&outdir)?.is_empty());
     Ok(())
@@ -266,15 +214,11 @@ fn ctrl_c_stops_a_render_and_leaves_no_partial_file() -> Result<()> {
     let outdir = dir.path().join("out");
     std::fs::create_dir(&outdir)?;
     let child = Command::new(env!("CARGO_BIN_EXE_sonantica"))
-        .args([
-            "render",
-            "--stems",
-            s(&stems_dir),
-            "--out",
-            s(&outdir.join("long.wav")),
-            "--layout",
-            "7.1",
-        ])
+        .args(render_args(
+            &stems_dir,
+            &outdir.join("long.wav"),
+            &["--layout", "7.1"],
+        ))
         .stderr(std::process::Stdio::piped())
         .spawn()?;
     std::thread::sleep(std::time::Duration::from_millis(400));

@@ -4,12 +4,14 @@ mod common;
 use common::*;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use anyhow::Result;
 use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat};
 use sonantica_demucs::weights::read_tensors;
 use sonantica_demucs::{load_separator, ApplyOptions};
+use sonantica_testkit::cmd::TestCommand;
+use sonantica_testkit::snr::snr_db;
 
 fn fixture_mix() -> Result<Vec<Vec<f32>>> {
     let t = &read_tensors(&demucs_fixtures().join("mix.safetensors"))?["mix"];
@@ -35,19 +37,13 @@ fn cli_stems_match_the_library_with_reference_normalisation() -> Result<()> {
     write_wav(&input, &mix, 44_100)?;
     let out = dir.path().join("stems");
     let model = demucs_fixtures().join("small4.safetensors");
-    let o = sonantica(&[
-        "separate",
-        s(&input),
-        "--model",
+    sonantica_cmd(&separate_args(
+        &input,
         s(&model),
-        "--out",
-        s(&out),
-        "--shifts",
-        "0",
-        "--format",
-        "wav-f32",
-    ])?;
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        &out,
+        &["--shifts", "0", "--format", "wav-f32"],
+    ))
+    .assert_success();
 
     // The reference CLI: normalise by the mono mix's mean and (unbiased) std,
     // apply_model, undo the normalisation.
@@ -101,25 +97,16 @@ fn subsets_two_stems_rates_and_six_sources() -> Result<()> {
         .collect();
     write_wav(&input, &m48, 48_000)?;
     let model = demucs_fixtures().join("small4.safetensors");
-    let run = |out: &Path, extra: &[&str]| -> Result<Output> {
-        let mut args = vec![
-            "separate",
-            s(&input),
-            "--model",
-            s(&model),
-            "--out",
-            s(out),
-            "--shifts",
-            "0",
-        ];
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = separate_args(&input, s(&model), out, &["--shifts", "0"]);
         if !extra.contains(&"--format") {
             args.extend_from_slice(&["--format", "wav-f32"]);
         }
         args.extend_from_slice(extra);
-        sonantica(&args)
+        sonantica_cmd(&args).assert_success();
     };
     let all = dir.path().join("all");
-    assert!(run(&all, &[])?.status.success());
+    run(&all, &[]);
     let (info, drums) = Decoder::read_all(all.join("drums.wav"))?;
     assert_eq!(
         (info.sample_rate, drums[0].len()),
@@ -128,7 +115,7 @@ fn subsets_two_stems_rates_and_six_sources() -> Result<()> {
     );
 
     let two = dir.path().join("two");
-    assert!(run(&two, &["--two-stems", "vocals"])?.status.success());
+    run(&two, &["--two-stems", "vocals"]);
     let mut names: Vec<String> = std::fs::read_dir(&two)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
@@ -151,34 +138,29 @@ fn subsets_two_stems_rates_and_six_sources() -> Result<()> {
     assert!(snr_db(&sum, &got) > 100.0);
 
     let subset = dir.path().join("subset");
-    assert!(run(
+    run(
         &subset,
         &[
             "--stems",
             "vocals,drums",
             "--keep-model-rate",
             "--format",
-            "flac"
-        ]
-    )?
-    .status
-    .success());
+            "flac",
+        ],
+    );
     let (info, _) = Decoder::read_all(subset.join("vocals.flac"))?;
     assert_eq!(info.sample_rate, 44_100, "--keep-model-rate");
     assert!(subset.join("drums.flac").is_file() && !subset.join("bass.flac").exists());
 
     let six = dir.path().join("six");
-    let o = sonantica(&[
-        "separate",
-        s(&input),
-        "--model",
-        s(&demucs_fixtures().join("small6.safetensors")),
-        "--out",
-        s(&six),
-        "--shifts",
-        "0",
-    ])?;
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let six_model = demucs_fixtures().join("small6.safetensors");
+    sonantica_cmd(&separate_args(
+        &input,
+        s(&six_model),
+        &six,
+        &["--shifts", "0"],
+    ))
+    .assert_success();
     assert_eq!(std::fs::read_dir(&six)?.count(), 6);
     Ok(())
 }
@@ -191,89 +173,39 @@ fn bad_models_inputs_and_options_fail_cleanly() -> Result<()> {
     let out = dir.path().join("out");
     let store = dir.path().join("store");
     let check = |args: &[&str], needle: &str| -> Result<()> {
-        let o = sonantica(args)?;
+        let o = sonantica_cmd(args).assert_exit_code(2);
         let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: want {needle:?} in {err}");
-        assert!(
-            !out.exists() || std::fs::read_dir(&out)?.count() == 0,
-            "{args:?} left files"
-        );
+        assert!(files_in(&out)?.is_empty(), "{args:?} left files");
         Ok(())
     };
     let model = demucs_fixtures().join("small4.safetensors");
     check(
-        &[
-            "separate",
-            s(&input),
-            "--model",
-            "htdemucs",
-            "--models-dir",
-            s(&store),
-            "--out",
-            s(&out),
-        ],
+        &separate_args(&input, "htdemucs", &out, &["--models-dir", s(&store)]),
         "sonantica models pull htdemucs",
     )?;
+    check(&separate_args(&input, "kazoo", &out, &[]), "unknown model")?;
+    let missing = dir.path().join("x.th");
     check(
-        &["separate", s(&input), "--model", "kazoo", "--out", s(&out)],
-        "unknown model",
-    )?;
-    check(
-        &[
-            "separate",
-            s(&input),
-            "--model",
-            s(&dir.path().join("x.th")),
-            "--out",
-            s(&out),
-        ],
+        &separate_args(&input, s(&missing), &out, &[]),
         "no such model file",
     )?;
     check(
-        &[
-            "separate",
-            s(&input),
-            "--model",
-            s(&model),
-            "--out",
-            s(&out),
-            "--stems",
-            "guitar",
-        ],
+        &separate_args(&input, s(&model), &out, &["--stems", "guitar"]),
         "--stems guitar",
     )?;
     check(
-        &[
-            "separate",
-            s(&input),
-            "--model",
-            s(&model),
-            "--out",
-            s(&out),
-            "--two-stems",
-            "piano",
-        ],
+        &separate_args(&input, s(&model), &out, &["--two-stems", "piano"]),
         "--two-stems piano",
     )?;
     let text = dir.path().join("notes.flac");
     std::fs::write(&text, "not audio")?;
-    check(
-        &["separate", s(&text), "--model", s(&model), "--out", s(&out)],
-        "notes.flac",
-    )?;
+    check(&separate_args(&text, s(&model), &out, &[]), "notes.flac")?;
     let truncated = dir.path().join("cut.safetensors");
     let bytes = std::fs::read(&model)?;
     std::fs::write(&truncated, &bytes[..bytes.len() / 3])?;
     check(
-        &[
-            "separate",
-            s(&input),
-            "--model",
-            s(&truncated),
-            "--out",
-            s(&out),
-        ],
+        &separate_args(&input, s(&truncated), &out, &[]),
         "cut.safetensors",
     )?;
     Ok(())
@@ -288,30 +220,19 @@ fn a_failing_disk_gives_a_clear_error_and_leaves_nothing() -> Result<()> {
     write_wav(&input, &fixture_mix()?, 44_100)?;
     let out = dir.path().join("out");
     let model = demucs_fixtures().join("small4.safetensors");
-    let o = Command::new("sh")
+    let o = TestCommand::new("sh")
         .args(["-c", "trap '' XFSZ; ulimit -f 200; exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_sonantica"))
-        .args([
-            "separate",
-            s(&input),
-            "--model",
+        .args(separate_args(
+            &input,
             s(&model),
-            "--out",
-            s(&out),
-            "--shifts",
-            "0",
-            "--format",
-            "wav-f32",
-        ])
-        .output()?;
+            &out,
+            &["--shifts", "0", "--format", "wav-f32"],
+        ))
+        .assert_exit_code(2);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("File too large"), "{err}");
-    let left: Vec<_> = if out.exists() {
-        std::fs::read_dir(&out)?.collect()
-    } else {
-        Vec::new()
-    };
+    let left = files_in(&out)?;
     assert!(left.is_empty(), "files left behind: {left:?}");
     Ok(())
 }
@@ -335,16 +256,7 @@ fn ctrl_c_stops_a_separation_and_leaves_no_stems() -> Result<()> {
     let out = dir.path().join("stems");
     let model = demucs_fixtures().join("small4.safetensors");
     let child = Command::new(env!("CARGO_BIN_EXE_sonantica"))
-        .args([
-            "separate",
-            s(&input),
-            "--model",
-            s(&model),
-            "--out",
-            s(&out),
-            "--shifts",
-            "0",
-        ])
+        .args(separate_args(&input, s(&model), &out, &["--shifts", "0"]))
         .stderr(std::process::Stdio::piped())
         .spawn()?;
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -355,11 +267,7 @@ fn ctrl_c_stops_a_separation_and_leaves_no_stems() -> Result<()> {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
-    let left: Vec<_> = if out.exists() {
-        std::fs::read_dir(&out)?.collect()
-    } else {
-        Vec::new()
-    };
+    let left = files_in(&out)?;
     assert!(left.is_empty(), "files left behind: {left:?}");
     Ok(())
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use common::server::{song, Server};
-use common::{demucs_fixtures, s, sonantica};
+use common::{demucs_fixtures, s, separate_args, sonantica_cmd};
 use serde_json::Value;
 use sonantica_audio::Decoder;
 
@@ -51,21 +51,13 @@ fn served_stems_match_the_cli_and_a_killed_job_completes_once_after_restart() ->
     // The same input through `sonantica separate` with the same model and settings.
     let cli_out = dir.path().join("cli");
     let model = demucs_fixtures().join("small4.safetensors");
-    let out = sonantica(&[
-        "separate",
-        s(&input),
-        "--model",
+    sonantica_cmd(&separate_args(
+        &input,
         s(&model),
-        "--out",
-        s(&cli_out),
-        "--threads",
-        "2",
-    ])?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        &cli_out,
+        &["--threads", "2"],
+    ))
+    .assert_success();
     let stems = server.json(&format!("/api/tracks/{track}/stems"))?;
     let stems = stems.as_array().context("stems")?;
     assert_eq!(stems.len(), 4);

@@ -42,6 +42,28 @@ fn blocked_im2col_product(
     }
 }
 
+/// Stride, padding and dilation of a [`Conv1d`] (as candle's `Conv1dConfig`);
+/// the default is PyTorch's: 1, 0, 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conv1dConfig {
+    /// Step between output positions.
+    pub stride: usize,
+    /// Zeros added at each end.
+    pub padding: usize,
+    /// Spacing between kernel taps.
+    pub dilation: usize,
+}
+
+impl Default for Conv1dConfig {
+    fn default() -> Self {
+        Self {
+            stride: 1,
+            padding: 0,
+            dilation: 1,
+        }
+    }
+}
+
 /// `torch.nn.Conv1d` (with dilation).
 #[derive(Debug, Clone)]
 pub struct Conv1d {
@@ -57,16 +79,13 @@ pub struct Conv1d {
 
 impl Conv1d {
     /// Loads `{prefix}.weight` `[cout, cin, k]` and `{prefix}.bias`.
-    #[allow(clippy::too_many_arguments)]
     pub fn load(
         ck: &mut Checkpoint,
         prefix: &str,
         cin: usize,
         cout: usize,
         k: usize,
-        stride: usize,
-        pad: usize,
-        dilation: usize,
+        cfg: Conv1dConfig,
     ) -> Result<Self, DemucsError> {
         Ok(Self {
             w: ck.take(&format!("{prefix}.weight"), &[cout, cin, k])?,
@@ -74,9 +93,9 @@ impl Conv1d {
             cin,
             cout,
             k,
-            stride,
-            pad,
-            dilation,
+            stride: cfg.stride,
+            pad: cfg.padding,
+            dilation: cfg.dilation,
         })
     }
 
@@ -397,9 +416,27 @@ impl DConv {
             let dil = 1usize << d;
             let p = format!("{prefix}.layers.{d}");
             layers.push((
-                Conv1d::load(ck, &format!("{p}.0"), channels, hidden, 3, 1, dil, dil)?,
+                Conv1d::load(
+                    ck,
+                    &format!("{p}.0"),
+                    channels,
+                    hidden,
+                    3,
+                    Conv1dConfig {
+                        padding: dil,
+                        dilation: dil,
+                        ..Conv1dConfig::default()
+                    },
+                )?,
                 GroupNorm::load(ck, &format!("{p}.1"), 1, hidden)?,
-                Conv1d::load(ck, &format!("{p}.3"), hidden, 2 * channels, 1, 1, 0, 1)?,
+                Conv1d::load(
+                    ck,
+                    &format!("{p}.3"),
+                    hidden,
+                    2 * channels,
+                    1,
+                    Conv1dConfig::default(),
+                )?,
                 GroupNorm::load(ck, &format!("{p}.4"), 1, 2 * channels)?,
                 ck.take(&format!("{p}.6.scale"), &[channels])?,
             ));
@@ -643,7 +680,17 @@ fn rewrite_conv(
             (s.context, s.context),
         )?)
     } else {
-        Conv::Time(Conv1d::load(ck, name, ch, 2 * ch, k, 1, s.context, 1)?)
+        Conv::Time(Conv1d::load(
+            ck,
+            name,
+            ch,
+            2 * ch,
+            k,
+            Conv1dConfig {
+                padding: s.context,
+                ..Conv1dConfig::default()
+            },
+        )?)
     })
 }
 
@@ -664,7 +711,16 @@ impl EncLayer {
             )?)
         } else {
             Conv::Time(Conv1d::load(
-                ck, &name, s.chin, s.chout, s.kernel, s.stride, pad, 1,
+                ck,
+                &name,
+                s.chin,
+                s.chout,
+                s.kernel,
+                Conv1dConfig {
+                    stride: s.stride,
+                    padding: pad,
+                    dilation: 1,
+                },
             )?)
         };
         if s.empty {

@@ -3,7 +3,7 @@
 use realfft::num_complex::Complex32;
 
 use crate::config::Config;
-use crate::layers::{Act, Conv1d, DecLayer, EncLayer, LayerSpec};
+use crate::layers::{Act, Conv1d, Conv1dConfig, DecLayer, EncLayer, LayerSpec};
 use crate::spec::Stft;
 use crate::transformer::CrossTransformer;
 use crate::weights::Checkpoint;
@@ -169,7 +169,7 @@ impl HTDemucs {
         let bottom = if cfg.bottom_channels > 0 {
             let b = cfg.bottom_channels;
             let conv = |ck: &mut Checkpoint, name: &str, i: usize, o: usize| {
-                Conv1d::load(ck, name, i, o, 1, 1, 0, 1)
+                Conv1d::load(ck, name, i, o, 1, Conv1dConfig::default())
             };
             let layers = [
                 conv(ck, "channel_upsampler", tc, b)?,

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use sonantica_demucs::weights::read_tensors;
 use sonantica_demucs::{ApplyOptions, Checkpoint, HTDemucs, Separator};
+use sonantica_testkit::snr::snr_db;
 
 fn mix() -> anyhow::Result<Vec<Vec<f32>>> {
     let t = &read_tensors(&fixture("mix.safetensors"))?["mix"];

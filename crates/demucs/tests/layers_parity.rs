@@ -7,6 +7,7 @@ use common::*;
 
 use sonantica_demucs::weights::read_tensors;
 use sonantica_demucs::{Checkpoint, HTDemucs};
+use sonantica_testkit::snr::snr_db;
 
 #[test]
 fn every_layer_matches_the_reference_at_60_db() -> anyhow::Result<()> {

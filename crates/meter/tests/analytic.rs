@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use sonantica_meter::{ChannelLayout, Report};
+use sonantica_testkit::signal::noise;
 
 const FS: u32 = 44_100;
 

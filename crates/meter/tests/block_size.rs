@@ -3,6 +3,7 @@
 mod common;
 use common::*;
 use sonantica_meter::ChannelLayout;
+use sonantica_testkit::signal::noise;
 
 #[test]
 fn every_meter_is_independent_of_block_size() {

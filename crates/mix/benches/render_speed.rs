@@ -6,24 +6,14 @@
 use std::time::Instant;
 
 use sonantica_mix::{ChannelLayout, MatrixParams, Source, StemEngine};
+use sonantica_testkit::signal::XorShift64;
 
 fn main() {
     const FS: u32 = 44_100;
     const SECONDS: usize = 60;
     let n = SECONDS * FS as usize;
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let stems: Vec<Vec<f32>> = (0..8)
-        .map(|_| {
-            (0..n)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.4
-                })
-                .collect()
-        })
-        .collect();
+    let mut rng = XorShift64::new(0x2545_F491_4F6C_DD1D);
+    let stems: Vec<Vec<f32>> = (0..8).map(|_| rng.centred_noise(n, 0.4)).collect();
     let mut out = vec![vec![0.0f32; n]; 8];
     let mut times = Vec::new();
     for _ in 0..7 {

@@ -4,7 +4,8 @@ use sonantica_audio::ChannelLayout;
 
 use crate::mixer::CHUNK;
 use crate::{
-    check_block, ChannelMatrix, MatrixParams, MixError, Preset, Source, StemMixer, MAX_STEMS,
+    check_block, ChannelMatrix, MatrixParams, MixError, MixSettings, Preset, Source, StemMixer,
+    MAX_STEMS,
 };
 
 /// The whole Stem Engine: stems in (2 × N channels), speakers out.
@@ -40,6 +41,24 @@ impl StemEngine {
     /// The matrix (layout parameters).
     pub fn matrix(&mut self) -> &mut ChannelMatrix {
         &mut self.matrix
+    }
+
+    /// Applies a whole [`MixSettings`]: gains (preset, then per-stem gains), mute,
+    /// solo and the matrix parameters. Its layout must be this engine's (the
+    /// output channels are fixed when the engine is built). Checked first: on an
+    /// error nothing changes. Changes ramp; call [`reset`](Self::reset) after it
+    /// for a render that starts at these settings.
+    pub fn apply(&mut self, settings: &MixSettings) -> Result<(), MixError> {
+        settings.check(self.mixer.sources())?;
+        let layout = self.matrix.layout();
+        if settings.layout != layout {
+            return Err(MixError::InvalidParameter(format!(
+                "the settings are for {}, this engine renders {layout}",
+                settings.layout
+            )));
+        }
+        self.matrix.set_params(settings.params)?;
+        self.mixer.apply(settings)
     }
 
     /// Shorthand for `mixer().apply_preset(..)`.

@@ -6,7 +6,7 @@
 //! - [`ChannelMatrix`]: routes the mixed stems to mono, stereo, 2.1 (Linkwitz-Riley
 //!   LFE), or a stem-driven 5.1/7.1 upmix: vocals to the centre, drums and bass to
 //!   the fronts and their low end to the LFE, "other" to decorrelated surrounds.
-//! - [`StemEngine`]: both, over any block size.
+//! - [`StemEngine`]: both, over any block size, driven by one [`MixSettings`].
 //!
 //! Input stems are stereo and interleaved by stem in planar form: channels
 //! `2k, 2k + 1` are the left and right of stem `k`. Everything is real-time safe:
@@ -21,6 +21,7 @@ mod matrix;
 mod mixer;
 mod preset;
 mod ramp;
+mod settings;
 mod source;
 
 pub use decorrelate::{Decorrelator, MAX_DELAY_S};
@@ -30,6 +31,7 @@ pub use matrix::{ChannelMatrix, MatrixParams};
 pub use mixer::StemMixer;
 pub use preset::{Preset, PRESETS};
 pub use ramp::Ramp;
+pub use settings::{MixSettings, MAX_GAIN_DB};
 pub use sonantica_audio::ChannelLayout;
 pub use source::{ParseSourceError, Role, Source};
 

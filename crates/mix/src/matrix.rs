@@ -54,7 +54,7 @@ impl Default for MatrixParams {
 }
 
 impl MatrixParams {
-    fn validate(&self) -> Result<(), MixError> {
+    pub(crate) fn validate(&self) -> Result<(), MixError> {
         let bad = |what: &str| Err(MixError::InvalidParameter(what.to_string()));
         if !(0.0..=1.0).contains(&self.vocal_front_share) {
             return bad("vocal_front_share must be within 0..1");

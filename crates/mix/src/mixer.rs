@@ -1,6 +1,8 @@
 //! Per-stem gain, mute and solo.
 
-use crate::{check_block, db_to_gain, MixError, Preset, Ramp, Source, MAX_STEMS, RAMP_S};
+use crate::{
+    check_block, db_to_gain, MixError, MixSettings, Preset, Ramp, Source, MAX_STEMS, RAMP_S,
+};
 
 /// Samples processed per inner pass (the ramp scratch size).
 pub(crate) const CHUNK: usize = 256;
@@ -102,6 +104,19 @@ impl StemMixer {
         self.mute.iter_mut().for_each(|m| *m = false);
         self.solo.iter_mut().for_each(|m| *m = false);
         self.update_targets();
+    }
+
+    /// Takes the gains, mutes and solos of `settings` (checked first: on an error
+    /// nothing changes). Changes ramp like any other.
+    pub fn apply(&mut self, settings: &MixSettings) -> Result<(), MixError> {
+        settings.check(&self.sources)?;
+        for (i, s) in self.sources.iter().enumerate() {
+            self.gain_db[i] = settings.gain_db(*s);
+            self.mute[i] = settings.mute.contains(s);
+            self.solo[i] = settings.solo.contains(s);
+        }
+        self.update_targets();
+        Ok(())
     }
 
     /// The linear gain each stem is heading for, after mute and solo.

@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use sonantica_mix::{Band, ChannelLayout, LinkwitzRiley, MatrixParams, Source, StemEngine};
+use sonantica_testkit::signal::noise;
 
 const R: f32 = std::f32::consts::FRAC_1_SQRT_2;
 

@@ -1099,7 +1099,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> Result<()> {
-    use sonantica_server::app::separate::{separate_file, SeparateSettings};
+    use sonantica_pipeline::separate::{separate_file, SeparateSettings};
     let st = station_with(|_| {}, false).await?;
     let track = st.upload_id("t.wav", &wav(1.0, 200.0, 300.0)?).await?;
     let job = st
@@ -1180,10 +1180,11 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         .await?
         .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
     let complete = r#"{"worker":"wA","sources":["drums","bass","other","vocals"]}"#;
+    // A code of its own, so that a worker can tell "upload again" from other conflicts.
     let detail = st
         .post_json(&format!("{base}/complete"), complete)
         .await?
-        .assert_error(StatusCode::CONFLICT, "conflict")?;
+        .assert_error(StatusCode::CONFLICT, "stems_missing")?;
     assert!(detail.contains("upload them again"), "{detail}");
     for (source, bytes) in &stem_bytes {
         let r = st.send(put(source, "wA", bytes.clone())?).await?;

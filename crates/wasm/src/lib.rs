@@ -16,7 +16,7 @@
 #![allow(unsafe_code)]
 
 use sonantica_meter::{ChannelLayout, Inspector, InspectorConfig, LoudnessHistory, Readings};
-use sonantica_mix::{MatrixParams, Source, StemEngine, PRESETS};
+use sonantica_mix::{MatrixParams, MixSettings, Source, StemEngine, PRESETS};
 
 /// Most frames one `process` call takes (a Web Audio quantum is 128).
 pub const MAX_FRAMES: usize = 4096;
@@ -201,10 +201,13 @@ pub unsafe extern "C" fn son_meter_free(m: *mut Meter) {
 /// A Stem Engine with its input and output buffers.
 pub struct Engine {
     engine: StemEngine,
-    sources: &'static [Source],
     inputs: Vec<Vec<f32>>,
     outputs: Vec<Vec<f32>>,
+    settings: Vec<u8>,
 }
+
+/// Longest settings JSON [`son_engine_settings_buffer`] takes.
+pub const MAX_SETTINGS: usize = 64 * 1024;
 
 /// A Stem Engine for `stems` stereo stems (4: drums, bass, other, vocals; 6: plus
 /// guitar, piano) to `channels` output channels (1 mono, 2 stereo, 3 2.1, 6 5.1,
@@ -224,9 +227,9 @@ pub extern "C" fn son_engine_new(stems: u32, channels: u32, sample_rate: u32) ->
     match StemEngine::new(sources, layout, sample_rate, MatrixParams::default()) {
         Ok(engine) => Box::into_raw(Box::new(Engine {
             engine,
-            sources,
             inputs: vec![vec![0.0; MAX_FRAMES]; 2 * sources.len()],
             outputs: vec![vec![0.0; MAX_FRAMES]; layout.channels()],
+            settings: Vec::new(),
         })),
         Err(_) => std::ptr::null_mut(),
     }
@@ -295,76 +298,46 @@ pub unsafe extern "C" fn son_engine_process(e: *mut Engine, frames: u32) -> i32 
     }
 }
 
-/// Applies a mixer setting to stem `stem`: 0, -1 for a bad engine, -2 for a bad
-/// stem or value.
+/// Room for `len` bytes of UTF-8 JSON settings, for [`son_engine_apply`]; 0 on a
+/// bad engine or more than [`MAX_SETTINGS`] bytes. (Allocates: call it from a
+/// message handler, never from `process`.)
 ///
 /// # Safety
 /// `e` is 0 or a live pointer from [`son_engine_new`].
-unsafe fn with_stem(
-    e: *mut Engine,
-    stem: u32,
-    set: impl FnOnce(&mut sonantica_mix::StemMixer, Source) -> Result<(), sonantica_mix::MixError>,
-) -> i32 {
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_settings_buffer(e: *mut Engine, len: u32) -> *mut u8 {
     // SAFETY: see the function's contract.
     let Some(e) = (unsafe { engine(e) }) else {
-        return -1;
+        return std::ptr::null_mut();
     };
-    match e
-        .sources
-        .get(stem as usize)
-        .map(|s| set(e.engine.mixer(), *s))
-    {
-        Some(Ok(())) => 0,
-        _ => -2,
+    if len as usize > MAX_SETTINGS {
+        return std::ptr::null_mut();
     }
+    e.settings.clear();
+    e.settings.resize(len as usize, 0);
+    e.settings.as_mut_ptr()
 }
 
-/// Sets a stem's gain in dB (ramped; `-inf` silences).
+/// Applies the `sonantica_mix::MixSettings` JSON in the settings buffer (the
+/// same JSON `POST /api/tracks/{id}/mix` takes): the whole mix at once, through
+/// `StemEngine::apply`, ramped. 0 on success, -1 for a bad engine, -2 for JSON
+/// that is not valid settings, -3 for settings this engine cannot play (a stem
+/// it does not have, another layout); nothing changes on an error.
 ///
 /// # Safety
 /// `e` is 0 or a live pointer from [`son_engine_new`].
 #[no_mangle]
-pub unsafe extern "C" fn son_engine_set_gain_db(e: *mut Engine, stem: u32, db: f32) -> i32 {
-    // SAFETY: see the function's contract.
-    unsafe { with_stem(e, stem, |m, s| m.set_gain_db(s, db)) }
-}
-
-/// Mutes (`on` ≠ 0) or unmutes a stem.
-///
-/// # Safety
-/// `e` is 0 or a live pointer from [`son_engine_new`].
-#[no_mangle]
-pub unsafe extern "C" fn son_engine_set_mute(e: *mut Engine, stem: u32, on: u32) -> i32 {
-    // SAFETY: see the function's contract.
-    unsafe { with_stem(e, stem, |m, s| m.set_mute(s, on != 0)) }
-}
-
-/// Solos (`on` ≠ 0) or unsolos a stem.
-///
-/// # Safety
-/// `e` is 0 or a live pointer from [`son_engine_new`].
-#[no_mangle]
-pub unsafe extern "C" fn son_engine_set_solo(e: *mut Engine, stem: u32, on: u32) -> i32 {
-    // SAFETY: see the function's contract.
-    unsafe { with_stem(e, stem, |m, s| m.set_solo(s, on != 0)) }
-}
-
-/// Applies preset `index` of `sonantica_mix::PRESETS` (0 original, 1 karaoke, …).
-///
-/// # Safety
-/// `e` is 0 or a live pointer from [`son_engine_new`].
-#[no_mangle]
-pub unsafe extern "C" fn son_engine_apply_preset(e: *mut Engine, index: u32) -> i32 {
+pub unsafe extern "C" fn son_engine_apply(e: *mut Engine) -> i32 {
     // SAFETY: see the function's contract.
     let Some(e) = (unsafe { engine(e) }) else {
         return -1;
     };
-    match PRESETS.get(index as usize) {
-        Some(p) => {
-            e.engine.apply_preset(p);
-            0
-        }
-        None => -2,
+    let Ok(settings) = serde_json::from_slice::<MixSettings>(&e.settings) else {
+        return -2;
+    };
+    match e.engine.apply(&settings) {
+        Ok(()) => 0,
+        Err(_) => -3,
     }
 }
 
@@ -393,8 +366,8 @@ pub unsafe extern "C" fn son_engine_free(e: *mut Engine) {
 }
 
 /// The gain in dB that preset `index` gives stem `stem` of a `stems`-stem set
-/// (−∞ for a stem it silences); NaN on bad arguments. The Studio's faders move
-/// relative to it.
+/// (−∞ for a stem it silences); NaN on bad arguments. The Studio sets its faders
+/// from it when a preset is pressed.
 #[no_mangle]
 pub extern "C" fn son_preset_gain_db(index: u32, stems: u32, stem: u32) -> f32 {
     let sources: &[Source] = match stems {

@@ -40,19 +40,6 @@ pub fn concat(parts: &[Vec<Vec<f32>>]) -> Vec<Vec<f32>> {
     out
 }
 
-/// Deterministic white noise in [-amp, amp).
-pub fn noise(n: usize, amp: f64, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0) as f32 * amp as f32
-        })
-        .collect()
-}
-
 /// An Inspector with exact loudness history.
 pub fn inspector(rate: u32, layout: ChannelLayout) -> Inspector {
     Inspector::new(InspectorConfig::new(rate, layout)).expect("valid config")

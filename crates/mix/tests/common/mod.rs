@@ -2,21 +2,9 @@
 #![allow(dead_code)]
 
 use sonantica_mix::{ChannelLayout, MatrixParams, Source, StemEngine};
+use sonantica_testkit::signal::noise;
 
 pub const FS: u32 = 44_100;
-
-/// Deterministic white noise in [-amp, amp).
-pub fn noise(n: usize, amp: f32, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((((s >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0) as f32) * amp
-        })
-        .collect()
-}
 
 pub fn sine(n: usize, freq: f64, amp: f32) -> Vec<f32> {
     (0..n)

@@ -7,6 +7,7 @@ use sonantica_audio::AudioError;
 use sonantica_demucs::DemucsError;
 use sonantica_meter::MeterError;
 use sonantica_mix::MixError;
+use sonantica_pipeline::PipelineError;
 
 /// Everything the library, job queue and renderers can report.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,10 @@ pub enum AppError {
     /// The request conflicts with the current state (e.g. cancelling a finished job).
     #[error("{0}")]
     Conflict(String),
+    /// A worker completed a job whose stems the station does not have (never
+    /// uploaded, or lost in a restart): it should upload them again.
+    #[error("{0}")]
+    StemsMissing(String),
     /// The access token is missing or wrong.
     #[error("a valid access token is required")]
     Unauthorized,
@@ -77,6 +82,23 @@ impl AppError {
         AppError::Io {
             path: path.as_ref().to_path_buf(),
             source,
+        }
+    }
+}
+
+impl From<PipelineError> for AppError {
+    fn from(e: PipelineError) -> Self {
+        match e {
+            PipelineError::BadInput(m) => AppError::BadRequest(m),
+            PipelineError::ModelUnavailable(m) => AppError::ModelUnavailable(m),
+            PipelineError::Audio(e) => AppError::Audio(e),
+            PipelineError::Model(e) => AppError::Model(e),
+            PipelineError::Mix(e) => AppError::Mix(e),
+            PipelineError::Meter(e) => AppError::Meter(e),
+            PipelineError::Io { path, source } => AppError::Io { path, source },
+            PipelineError::Cancelled => AppError::Cancelled,
+            PipelineError::Internal(m) => AppError::Internal(m),
+            other => AppError::Internal(other.to_string()),
         }
     }
 }

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use sonantica_demucs::{load_separator, ApplyOptions, Separator};
 
-use super::models::{is_model_name, model_name, resolve_job_model};
-use super::separate::{separate_file, SeparateSettings};
-use super::{now_ms, App, AppError, AppResult, Live};
+use super::status::JobStatus;
+use super::{now_ms, App, AppError, AppResult, Live, MediaDir};
+use sonantica_pipeline::models::{is_model_name, model_name, resolve_job_model};
+use sonantica_pipeline::separate::{separate_file, SeparateSettings};
 
 /// Priority of a job a user asked for.
 pub const PRIORITY_INTERACTIVE: i64 = 10;
@@ -36,8 +37,8 @@ pub struct Job {
     pub track_id: i64,
     /// Model name.
     pub model: String,
-    /// `queued`, `running`, `done`, `failed` or `cancelled`.
-    pub status: String,
+    /// Where it stands.
+    pub status: JobStatus,
     /// Priority (higher first).
     pub priority: i64,
     /// Fraction done, 0..1.
@@ -61,9 +62,16 @@ pub struct Job {
 impl Job {
     /// True for done, failed and cancelled jobs.
     pub fn is_finished(&self) -> bool {
-        matches!(self.status.as_str(), "done" | "failed" | "cancelled")
+        self.status.is_finished()
     }
 }
+
+// The statuses as the SQL below spells them (from the type, never by hand).
+const QUEUED: JobStatus = JobStatus::Queued;
+const RUNNING: JobStatus = JobStatus::Running;
+const DONE: JobStatus = JobStatus::Done;
+const FAILED: JobStatus = JobStatus::Failed;
+const CANCELLED: JobStatus = JobStatus::Cancelled;
 
 const JOB_COLUMNS: &str = "id, track_id, model, status, priority, progress, eta_s, error, \
     worker, attempts, created_at, started_at, finished_at";
@@ -85,7 +93,7 @@ impl App {
     /// path), or a model in the store. Names from requests never become paths.
     pub fn model_path(&self, name: &str) -> AppResult<PathBuf> {
         let c = &self.inner.config;
-        resolve_job_model(name, &c.default_model, &c.models_dir)
+        Ok(resolve_job_model(name, &c.default_model, &c.models_dir)?)
     }
 
     /// Refuses a model that cannot run, with the fix, rather than failing in the
@@ -123,10 +131,10 @@ impl App {
         if let Some(job) = self.existing_job(track_id, &model).await? {
             return Ok((job, false));
         }
-        let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
+        let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(&format!(
             "INSERT INTO jobs (track_id, model, status, priority, created_at)
-             VALUES (?, ?, 'queued', ?, ?) RETURNING id",
-        )
+             VALUES (?, ?, '{QUEUED}', ?, ?) RETURNING id"
+        ))
         .bind(track_id)
         .bind(&model)
         .bind(priority)
@@ -156,7 +164,7 @@ impl App {
     async fn existing_job(&self, track_id: i64, model: &str) -> AppResult<Option<Job>> {
         let active: Option<Job> = sqlx::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE track_id = ? AND model = ?
-             AND status IN ('queued', 'running')"
+             AND status IN ('{QUEUED}', '{RUNNING}')"
         ))
         .bind(track_id)
         .bind(model)
@@ -166,7 +174,7 @@ impl App {
             return Ok(active);
         }
         let done: Option<Job> = sqlx::query_as(&format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE track_id = ? AND model = ? AND status = 'done'
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE track_id = ? AND model = ? AND status = '{DONE}'
              AND EXISTS (SELECT 1 FROM stems WHERE stems.track_id = jobs.track_id
                          AND stems.model = jobs.model)
              ORDER BY id DESC LIMIT 1"
@@ -186,13 +194,13 @@ impl App {
             None => self.default_model_name(),
         };
         self.check_model(&model)?;
-        let ids: Vec<(i64,)> = sqlx::query_as(
+        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
             "SELECT id FROM tracks t WHERE NOT EXISTS
                 (SELECT 1 FROM stems s WHERE s.track_id = t.id AND s.model = ?)
              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.track_id = t.id AND j.model = ?
-                             AND j.status IN ('queued', 'running'))
-             ORDER BY id",
-        )
+                             AND j.status IN ('{QUEUED}', '{RUNNING}'))
+             ORDER BY id"
+        ))
         .bind(&model)
         .bind(&model)
         .fetch_all(&self.inner.db)
@@ -217,7 +225,7 @@ impl App {
     }
 
     /// Recent jobs, newest first, optionally only those with `status`.
-    pub async fn list_jobs(&self, status: Option<&str>, limit: i64) -> AppResult<Vec<Job>> {
+    pub async fn list_jobs(&self, status: Option<JobStatus>, limit: i64) -> AppResult<Vec<Job>> {
         let rows: Vec<Job> = sqlx::query_as(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1)
              ORDER BY id DESC LIMIT ?2"
@@ -235,7 +243,7 @@ impl App {
     /// A running job's progress and ETA as its worker thread has them now (the
     /// database has them as of the last lease renewal).
     fn with_live_progress(&self, mut job: Job) -> Job {
-        if job.status == "running" {
+        if job.status == JobStatus::Running {
             if let Some(live) = self.live(job.id) {
                 if let Ok(p) = live.progress.lock() {
                     job.progress = job.progress.max(p.0);
@@ -262,8 +270,8 @@ impl App {
     /// Cancels a queued or running job; a finished job is a conflict.
     pub async fn cancel_job(&self, id: i64) -> AppResult<Job> {
         let changed = sqlx::query(
-            "UPDATE jobs SET status = 'cancelled', finished_at = ?, eta_s = NULL, lease_until = NULL
-             WHERE id = ? AND status IN ('queued', 'running')",
+            &format!("UPDATE jobs SET status = '{CANCELLED}', finished_at = ?, eta_s = NULL, lease_until = NULL
+             WHERE id = ? AND status IN ('{QUEUED}', '{RUNNING}')"),
         )
         .bind(now_ms())
         .bind(id)
@@ -286,9 +294,9 @@ impl App {
 
     /// Cancels every active job of a track (before the track changes or goes).
     pub(crate) async fn cancel_track_jobs(&self, track_id: i64) -> AppResult<()> {
-        let ids: Vec<(i64,)> = sqlx::query_as(
-            "SELECT id FROM jobs WHERE track_id = ? AND status IN ('queued', 'running')",
-        )
+        let ids: Vec<(i64,)> = sqlx::query_as(&format!(
+            "SELECT id FROM jobs WHERE track_id = ? AND status IN ('{QUEUED}', '{RUNNING}')"
+        ))
         .bind(track_id)
         .fetch_all(&self.inner.db)
         .await?;
@@ -308,14 +316,14 @@ impl App {
         let now = now_ms();
         let lease = now + self.inner.config.job_lease.as_millis() as i64;
         self.fail_abandoned_jobs(now).await?;
-        let id: Option<(i64,)> = sqlx::query_as(
-            "UPDATE jobs SET status = 'running', worker = ?1, lease_until = ?2,
+        let id: Option<(i64,)> = sqlx::query_as(&format!(
+            "UPDATE jobs SET status = '{RUNNING}', worker = ?1, lease_until = ?2,
                 attempts = attempts + 1, started_at = COALESCE(started_at, ?3), error = NULL
              WHERE id = (SELECT id FROM jobs
-                         WHERE status = 'queued' OR (status = 'running' AND lease_until < ?3)
+                         WHERE status = '{QUEUED}' OR (status = '{RUNNING}' AND lease_until < ?3)
                          ORDER BY priority DESC, id LIMIT 1)
-             RETURNING id",
-        )
+             RETURNING id"
+        ))
         .bind(worker)
         .bind(lease)
         .bind(now)
@@ -334,11 +342,11 @@ impl App {
     /// worker already stopped [`MAX_ATTEMPTS`] times (say, the job runs workers out
     /// of memory), rather than handing them out for ever.
     pub(crate) async fn fail_abandoned_jobs(&self, expired_before: i64) -> AppResult<()> {
-        let failed = sqlx::query(
-            "UPDATE jobs SET status = 'failed', finished_at = ?1, lease_until = NULL,
+        let failed = sqlx::query(&format!(
+            "UPDATE jobs SET status = '{FAILED}', finished_at = ?1, lease_until = NULL,
                 error = 'the worker running this job stopped ' || attempts || ' times'
-             WHERE status = 'running' AND lease_until < ?2 AND attempts >= ?3",
-        )
+             WHERE status = '{RUNNING}' AND lease_until < ?2 AND attempts >= ?3"
+        ))
         .bind(now_ms())
         .bind(expired_before)
         .bind(MAX_ATTEMPTS)
@@ -360,10 +368,10 @@ impl App {
         eta: Option<f64>,
     ) -> bool {
         let lease = now_ms() + self.inner.config.job_lease.as_millis() as i64;
-        sqlx::query(
+        sqlx::query(&format!(
             "UPDATE jobs SET lease_until = ?, progress = ?, eta_s = ?
-             WHERE id = ? AND worker = ? AND status = 'running'",
-        )
+             WHERE id = ? AND worker = ? AND status = '{RUNNING}'"
+        ))
         .bind(lease)
         .bind(progress)
         .bind(eta)
@@ -439,29 +447,21 @@ impl App {
         if let Ok(mut m) = self.inner.live.lock() {
             m.insert(id, Arc::clone(&live));
         }
-        let stems_dir = self
-            .inner
-            .media
-            .join("stems")
-            .join(job.track_id.to_string());
-        let staging = stems_dir.join(format!(".{}.job{id}.tmp", job.model));
+        let staging = self.inner.media.job_staging(job.track_id, &job.model, id);
         let outcome = self.separate_job(&job, worker, &live, &staging).await;
         if let Ok(mut m) = self.inner.live.lock() {
             m.remove(&id);
         }
         let result = match outcome {
-            Ok(Outcome::Done(stems)) => {
-                self.finish_job(&job, worker, &stems_dir, &staging, stems)
-                    .await
-            }
+            Ok(Outcome::Done(stems)) => self.finish_job(&job, worker, &staging, stems).await,
             Ok(Outcome::Cancelled) => {
                 if self.inner.shutdown.is_cancelled() {
                     // Stopped by shutdown: hand the job back to the queue.
-                    sqlx::query(
-                        "UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL,
+                    sqlx::query(&format!(
+                        "UPDATE jobs SET status = '{QUEUED}', worker = NULL, lease_until = NULL,
                             attempts = attempts - 1, eta_s = NULL
-                         WHERE id = ? AND worker = ? AND status = 'running'",
-                    )
+                         WHERE id = ? AND worker = ? AND status = '{RUNNING}'"
+                    ))
                     .bind(id)
                     .bind(worker)
                     .execute(&self.inner.db)
@@ -489,11 +489,11 @@ impl App {
     }
 
     pub(crate) async fn fail_job(&self, id: i64, worker: &str, error: &str) -> AppResult<()> {
-        sqlx::query(
-            "UPDATE jobs SET status = 'failed', error = ?, finished_at = ?, lease_until = NULL,
+        sqlx::query(&format!(
+            "UPDATE jobs SET status = '{FAILED}', error = ?, finished_at = ?, lease_until = NULL,
                 eta_s = NULL
-             WHERE id = ? AND worker = ? AND status = 'running'",
-        )
+             WHERE id = ? AND worker = ? AND status = '{RUNNING}'"
+        ))
         .bind(error)
         .bind(now_ms())
         .bind(id)
@@ -557,6 +557,7 @@ impl App {
                 },
                 &|| live.cancel.load(Ordering::SeqCst),
             )
+            .map_err(AppError::from)
         });
         let beat = (self.inner.config.job_lease / 3)
             .clamp(Duration::from_millis(100), Duration::from_secs(2));
@@ -594,16 +595,15 @@ impl App {
         &self,
         job: &Job,
         worker: &str,
-        stems_dir: &std::path::Path,
         staging: &std::path::Path,
         stems: Vec<(String, PathBuf)>,
     ) -> AppResult<()> {
         let mut tx = self.inner.db.begin().await?;
-        let ours = sqlx::query(
-            "UPDATE jobs SET status = 'done', progress = 1, eta_s = NULL, finished_at = ?,
+        let ours = sqlx::query(&format!(
+            "UPDATE jobs SET status = '{DONE}', progress = 1, eta_s = NULL, finished_at = ?,
                 lease_until = NULL
-             WHERE id = ? AND worker = ? AND status = 'running'",
-        )
+             WHERE id = ? AND worker = ? AND status = '{RUNNING}'"
+        ))
         .bind(now_ms())
         .bind(job.id)
         .bind(worker)
@@ -619,8 +619,9 @@ impl App {
             );
             return Ok(());
         }
-        let final_dir = stems_dir.join(&job.model);
-        let old = stems_dir.join(format!(".{}.job{}.old", job.model, job.id));
+        let media = &self.inner.media;
+        let final_dir = media.model_stems(job.track_id, &job.model);
+        let old = media.replaced_stems(job.track_id, &job.model, job.id);
         if final_dir.exists() {
             std::fs::rename(&final_dir, &old).map_err(|e| AppError::io(&final_dir, e))?;
         }
@@ -630,8 +631,8 @@ impl App {
         }
         let _ = std::fs::remove_dir_all(&old);
         // The multichannel file of the old stems, if any, is stale now.
-        for ext in ["flac", "wav"] {
-            let _ = std::fs::remove_file(stems_dir.join(format!("{}.all.{ext}", job.model)));
+        for f in media.multistems(job.track_id, &job.model) {
+            let _ = std::fs::remove_file(f);
         }
         let recorded = async {
             sqlx::query("DELETE FROM stems WHERE track_id = ? AND model = ?")
@@ -650,7 +651,7 @@ impl App {
                 .bind(job.track_id)
                 .bind(&job.model)
                 .bind(source)
-                .bind(format!("stems/{}/{}/{name}", job.track_id, job.model))
+                .bind(MediaDir::stem_rel(job.track_id, &job.model, &name))
                 .execute(&mut *tx)
                 .await?;
             }

@@ -3,20 +3,22 @@
 //! and the stems separation produced for them.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use sonantica_audio::{AudioError, AudioInfo, Decoder};
 
-use super::analysis::analyze_file;
-use super::{now_ms, App, AppError, AppResult};
+use super::media::is_plain_relative;
+use super::status::{AnalysisStatus, TrackOrigin};
+use super::{now_ms, App, AppError, AppResult, MediaDir};
+use sonantica_pipeline::analysis::analyze_file;
 
 /// A track as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Track {
     /// Id.
     pub id: i64,
-    /// `upload` or `library`.
-    pub origin: String,
+    /// Uploaded or found in the library folder.
+    pub origin: TrackOrigin,
     /// `uploads/…` under the media folder, or relative to the library folder.
     pub path: String,
     /// File size in bytes when it was read.
@@ -45,8 +47,8 @@ pub struct Track {
     pub duration_s: Option<f64>,
     /// Tags as a JSON object.
     pub tags: String,
-    /// `pending`, `done` or `failed`.
-    pub analysis_status: String,
+    /// Whether the analysis is there.
+    pub analysis_status: AnalysisStatus,
     /// The Inspector report as JSON, once done.
     pub analysis: Option<String>,
     /// Why the analysis failed.
@@ -220,15 +222,10 @@ fn name_stem(name: &str) -> String {
     }
 }
 
-/// True when `rel` is a plain relative path (no root, no `..`).
-fn is_plain_relative(rel: &Path) -> bool {
-    rel.components().all(|c| matches!(c, Component::Normal(_)))
-}
-
 impl App {
     async fn insert_track(
         &self,
-        origin: &str,
+        origin: TrackOrigin,
         path: &str,
         original_name: Option<&str>,
         p: &Probed,
@@ -263,7 +260,7 @@ impl App {
     ) -> AppResult<Track> {
         let shown = original_name.clone().unwrap_or_else(|| "upload".into());
         let title = name_stem(&shown);
-        let uploads = self.inner.media.join("uploads");
+        let uploads = self.inner.media.uploads();
         let (probed, rel, dest) = tokio::task::spawn_blocking(move || -> AppResult<_> {
             let probed = Probed::read(staged.path(), &shown, &title)?;
             let ext = sniff_extension(staged.path());
@@ -275,12 +272,12 @@ impl App {
             staged
                 .persist(&dest)
                 .map_err(|e| AppError::io(&dest, e.error))?;
-            Ok((probed, format!("uploads/{name}"), dest))
+            Ok((probed, MediaDir::upload_rel(&name), dest))
         })
         .await
         .map_err(|e| AppError::Internal(format!("upload check failed: {e}")))??;
         match self
-            .insert_track("upload", &rel, original_name.as_deref(), &probed)
+            .insert_track(TrackOrigin::Upload, &rel, original_name.as_deref(), &probed)
             .await
         {
             Ok(t) => Ok(t),
@@ -340,9 +337,9 @@ impl App {
     /// The audio file of a track, checked to lie inside the media or library folder.
     pub fn track_file(&self, track: &Track) -> AppResult<PathBuf> {
         let rel = Path::new(&track.path);
-        let root = match track.origin.as_str() {
-            "upload" => self.inner.media.clone(),
-            _ => self.inner.library_root.clone().ok_or_else(|| {
+        let root = match track.origin {
+            TrackOrigin::Upload => self.inner.media.root().to_path_buf(),
+            TrackOrigin::Library => self.inner.library_root.clone().ok_or_else(|| {
                 AppError::NotFound(format!(
                     "track {} is in a library folder that is not configured now",
                     track.id
@@ -367,14 +364,7 @@ impl App {
 
     /// A media-relative stored path made absolute, checked to stay inside `media/`.
     pub(crate) fn media_file(&self, rel: &str) -> AppResult<PathBuf> {
-        let rel = Path::new(rel);
-        if !is_plain_relative(rel) {
-            return Err(AppError::Internal(format!(
-                "invalid stored path {}",
-                rel.display()
-            )));
-        }
-        Ok(self.inner.media.join(rel))
+        self.inner.media.resolve(rel)
     }
 
     /// The stems of a track, by model then source.
@@ -462,12 +452,7 @@ impl App {
         } else {
             (sonantica_audio::OutputFormat::Wav16, "wav")
         };
-        let out = self
-            .inner
-            .media
-            .join("stems")
-            .join(track_id.to_string())
-            .join(format!("{model}.all.{ext}"));
+        let out = self.inner.media.multistem(track_id, &model, ext);
         if out.is_file() {
             return Ok(out);
         }
@@ -527,7 +512,7 @@ impl App {
             )));
         }
         let all = self.multistem(track_id, model).await?;
-        let tmp = self.inner.media.join("tmp");
+        let tmp = self.inner.media.tmp();
         tokio::task::spawn_blocking(move || -> AppResult<Vec<u8>> {
             let mut reader = sonantica_audio::BlockReader::new(Decoder::open(&all)?);
             let info = reader.info().clone();
@@ -581,7 +566,7 @@ impl App {
     /// follow the library folder and cannot be deleted here.
     pub async fn delete_track(&self, id: i64) -> AppResult<()> {
         let track = self.track(id).await?;
-        if track.origin != "upload" {
+        if track.origin != TrackOrigin::Upload {
             return Err(AppError::Conflict(format!(
                 "track {id} is from the library folder; remove the file there and rescan"
             )));
@@ -593,7 +578,7 @@ impl App {
             .await?;
         let file = self.media_file(&track.path)?;
         let _ = std::fs::remove_file(file);
-        let _ = std::fs::remove_dir_all(self.inner.media.join("stems").join(id.to_string()));
+        let _ = std::fs::remove_dir_all(self.inner.media.track_stems(id));
         Ok(())
     }
 
@@ -607,11 +592,11 @@ impl App {
             ));
         };
         let _guard = self.inner.scanning.lock().await;
-        let known: Vec<(i64, String, i64, i64)> = sqlx::query_as(
-            "SELECT id, path, file_size, file_mtime FROM tracks WHERE origin = 'library'",
-        )
-        .fetch_all(&self.inner.db)
-        .await?;
+        let known: Vec<(i64, String, i64, i64)> =
+            sqlx::query_as("SELECT id, path, file_size, file_mtime FROM tracks WHERE origin = ?")
+                .bind(TrackOrigin::Library)
+                .fetch_all(&self.inner.db)
+                .await?;
         let known: HashMap<String, (i64, i64, i64)> = known
             .into_iter()
             .map(|(id, p, s, m)| (p, (id, s, m)))
@@ -669,7 +654,8 @@ impl App {
         for (rel, previous, probed) in changes {
             match (previous, probed) {
                 (None, Ok(p)) => {
-                    self.insert_track("library", &rel, None, &p).await?;
+                    self.insert_track(TrackOrigin::Library, &rel, None, &p)
+                        .await?;
                     report.added += 1;
                 }
                 (Some(id), Ok(p)) => {
@@ -679,18 +665,20 @@ impl App {
                         "UPDATE tracks SET file_size = ?, file_mtime = ?, title = ?, artist = ?,
                             album = ?, codec = ?, sample_rate = ?, channels = ?, layout = ?,
                             bits_per_sample = ?, duration_s = ?, tags = ?,
-                            analysis_status = 'pending', analysis = NULL, analysis_error = NULL
+                            analysis_status = ?, analysis = NULL, analysis_error = NULL
                          WHERE id = ?",
                     );
-                    p.bind(update).bind(id).execute(&mut *tx).await?;
+                    p.bind(update)
+                        .bind(AnalysisStatus::Pending)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                     sqlx::query("DELETE FROM stems WHERE track_id = ?")
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
                     tx.commit().await?;
-                    let _ = std::fs::remove_dir_all(
-                        self.inner.media.join("stems").join(id.to_string()),
-                    );
+                    let _ = std::fs::remove_dir_all(self.inner.media.track_stems(id));
                     self.inner.analysis_queued.notify_one();
                     report.changed += 1;
                 }
@@ -720,7 +708,7 @@ impl App {
             .bind(id)
             .execute(&self.inner.db)
             .await?;
-        let _ = std::fs::remove_dir_all(self.inner.media.join("stems").join(id.to_string()));
+        let _ = std::fs::remove_dir_all(self.inner.media.track_stems(id));
         Ok(())
     }
 
@@ -730,8 +718,9 @@ impl App {
         loop {
             let notified = self.inner.analysis_queued.notified();
             let next: Result<Option<(i64,)>, _> = sqlx::query_as(
-                "SELECT id FROM tracks WHERE analysis_status = 'pending' ORDER BY id LIMIT 1",
+                "SELECT id FROM tracks WHERE analysis_status = ? ORDER BY id LIMIT 1",
             )
+            .bind(AnalysisStatus::Pending)
             .fetch_optional(&self.inner.db)
             .await;
             match next {
@@ -771,7 +760,7 @@ impl App {
             Ok(path) => tokio::task::spawn_blocking(move || analyze_file(&path, |_| {}))
                 .await
                 .map_err(|e| AppError::Internal(format!("analysis failed: {e}")))
-                .and_then(|r| r),
+                .and_then(|r| r.map_err(AppError::from)),
             Err(e) => Err(e),
         };
         let q = match result {
@@ -779,16 +768,18 @@ impl App {
                 let json = serde_json::to_string(&a.report)
                     .map_err(|e| AppError::Internal(format!("analysis report: {e}")))?;
                 sqlx::query(
-                    "UPDATE tracks SET analysis_status = 'done', analysis = ?, analysis_error = NULL,
+                    "UPDATE tracks SET analysis_status = ?, analysis = ?, analysis_error = NULL,
                         duration_s = ? WHERE id = ? AND file_mtime = ?",
                 )
+                .bind(AnalysisStatus::Done)
                 .bind(json)
                 .bind(a.report.duration_s)
             }
             Err(e) => sqlx::query(
-                "UPDATE tracks SET analysis_status = 'failed', analysis_error = ?
+                "UPDATE tracks SET analysis_status = ?, analysis_error = ?
                  WHERE id = ? AND file_mtime = ?",
             )
+            .bind(AnalysisStatus::Failed)
             .bind(e.to_string()),
         };
         q.bind(id)

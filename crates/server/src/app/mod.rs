@@ -5,22 +5,21 @@
 //! - [`library`]: tracks from uploads and the library folder, with their analysis.
 //! - [`jobs`]: the durable separation queue and its workers.
 //! - [`auth`]: the access token.
-//! - [`analysis`], [`separate`], [`render`]: the file-level work, shared with the CLI.
-//! - [`models`]: the model store.
+//!
+//! The file-level work (analysis, separation, rendering, the model store) is
+//! `sonantica_pipeline`, shared with the CLI.
 
-pub mod analysis;
 pub mod auth;
 mod error;
 pub mod jobs;
 pub mod library;
-pub mod models;
+pub mod media;
 pub mod redis_queue;
 pub mod remote;
-pub mod render;
-pub mod separate;
+pub mod status;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,6 +31,7 @@ use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
 pub use error::{AppError, AppResult};
+pub use media::MediaDir;
 
 /// How the station is set up (`sonantica serve` flags).
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ pub(crate) struct Live {
 pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) db: SqlitePool,
-    pub(crate) media: PathBuf,
+    pub(crate) media: MediaDir,
     pub(crate) library_root: Option<PathBuf>,
     /// Wakes idle workers when a job is queued.
     pub(crate) jobs_queued: Notify,
@@ -131,15 +131,9 @@ impl App {
     /// an interrupted run left behind, and sets up the access token. Returns the
     /// new token when one was generated (it is stored only hashed: show it once).
     pub async fn open(config: Config) -> AppResult<(App, Option<String>)> {
-        let media = config.data_dir.join("media");
-        for dir in [
-            config.data_dir.clone(),
-            media.join("uploads"),
-            media.join("stems"),
-            media.join("tmp"),
-        ] {
-            std::fs::create_dir_all(&dir).map_err(|e| AppError::io(&dir, e))?;
-        }
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| AppError::io(&config.data_dir, e))?;
+        let media = MediaDir::new(config.data_dir.join("media"));
+        media.create()?;
         let library_root = match &config.library {
             Some(dir) => Some(
                 dir.canonicalize()
@@ -195,8 +189,8 @@ impl App {
         &self.inner.config
     }
 
-    /// The media folder (`DATA/media`).
-    pub fn media_dir(&self) -> &Path {
+    /// The media folder (`DATA/media`) and every path in it.
+    pub fn media(&self) -> &MediaDir {
         &self.inner.media
     }
 
@@ -258,43 +252,11 @@ impl App {
     /// Removes what an interrupted run can leave in `media/`: half-received uploads,
     /// unfinished stem folders and renders, and upload files no track refers to.
     async fn tidy_media(&self) -> AppResult<()> {
-        let media = self.inner.media.clone();
-        let tmp = media.join("tmp");
-        remove_children(&tmp, |_| true)?;
-        let stems = media.join("stems");
-        if let Ok(tracks) = std::fs::read_dir(&stems) {
-            for t in tracks.flatten() {
-                remove_children(&t.path(), |name| name.starts_with('.'))?;
-            }
-        }
-        let known: Vec<(String,)> =
-            sqlx::query_as("SELECT path FROM tracks WHERE origin = 'upload'")
-                .fetch_all(&self.inner.db)
-                .await?;
+        let known: Vec<(String,)> = sqlx::query_as("SELECT path FROM tracks WHERE origin = ?")
+            .bind(status::TrackOrigin::Upload)
+            .fetch_all(&self.inner.db)
+            .await?;
         let known: std::collections::HashSet<String> = known.into_iter().map(|(p,)| p).collect();
-        let uploads = media.join("uploads");
-        remove_children(&uploads, |name| !known.contains(&format!("uploads/{name}")))?;
-        Ok(())
+        self.inner.media.tidy(|rel| known.contains(rel))
     }
-}
-
-/// Removes the entries of `dir` whose names `pick` selects (files and folders).
-fn remove_children(dir: &Path, pick: impl Fn(&str) -> bool) -> AppResult<()> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !pick(&name) {
-            continue;
-        }
-        let path = e.path();
-        let r = if path.is_dir() {
-            std::fs::remove_dir_all(&path)
-        } else {
-            std::fs::remove_file(&path)
-        };
-        r.map_err(|e| AppError::io(&path, e))?;
-    }
-    Ok(())
 }

@@ -14,8 +14,9 @@ use sha2::{Digest, Sha256};
 
 use super::jobs::{Job, PRIORITY_INTERACTIVE};
 use super::redis_queue::RedisQueue;
-use super::render::check_complete;
+use super::status::JobStatus;
 use super::{now_ms, App, AppError, AppResult};
+use sonantica_pipeline::render::check_complete;
 
 /// What a worker's claim found.
 #[derive(Debug, Clone, PartialEq)]
@@ -62,9 +63,7 @@ impl App {
             .collect();
         self.inner
             .media
-            .join("stems")
-            .join(job.track_id.to_string())
-            .join(format!(".{}.job{}.{tag}.tmp", job.model, job.id))
+            .remote_staging(job.track_id, &job.model, job.id, &tag)
     }
 
     /// The job if `worker` holds it (running, under its name), else a conflict
@@ -72,7 +71,7 @@ impl App {
     async fn held_by(&self, id: i64, worker: &str) -> AppResult<Job> {
         check_worker(worker)?;
         let job = self.job(id).await?;
-        if job.status == "running" && job.worker.as_deref() == Some(worker) {
+        if job.status == JobStatus::Running && job.worker.as_deref() == Some(worker) {
             Ok(job)
         } else {
             Err(AppError::Conflict(format!(
@@ -184,7 +183,7 @@ impl App {
     ) -> AppResult<Job> {
         check_worker(worker)?;
         let current = self.job(id).await?;
-        if current.status == "done" {
+        if current.status == JobStatus::Done {
             return Ok(current);
         }
         let job = self.held_by(id, worker).await?;
@@ -203,7 +202,7 @@ impl App {
             }
         }
         if !missing.is_empty() {
-            return Err(AppError::Conflict(format!(
+            return Err(AppError::StemsMissing(format!(
                 "job {id}: stems {} have not been uploaded (or were lost in a restart): upload them again",
                 missing.join(", ")
             )));
@@ -214,14 +213,7 @@ impl App {
             .collect::<Result<_, _>>()
             .map_err(|e: sonantica_mix::ParseSourceError| AppError::BadRequest(e.to_string()))?;
         check_complete(&parsed).map_err(|m| AppError::BadRequest(format!("job {id}: {m}")))?;
-        let stems_dir = self
-            .inner
-            .media
-            .join("stems")
-            .join(job.track_id.to_string());
-        let result = self
-            .finish_job(&job, worker, &stems_dir, &staging, stems)
-            .await;
+        let result = self.finish_job(&job, worker, &staging, stems).await;
         let _ = std::fs::remove_dir_all(&staging);
         result?;
         self.job_changed(id);

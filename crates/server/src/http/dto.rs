@@ -4,10 +4,13 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sonantica_audio::OutputFormat;
+use sonantica_mix::MixSettings;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::jobs::Job;
 use crate::app::library::{StemFile, Track};
+use crate::app::status::{AnalysisStatus, JobStatus, TrackOrigin};
 
 /// A stem file of a track.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -45,7 +48,7 @@ pub struct TrackDto {
     /// Album tag.
     pub album: Option<String>,
     /// `upload` or `library`.
-    pub origin: String,
+    pub origin: TrackOrigin,
     /// The uploaded file's name.
     pub original_name: Option<String>,
     /// Path inside the library folder (library tracks only).
@@ -67,7 +70,7 @@ pub struct TrackDto {
     /// Tags.
     pub tags: BTreeMap<String, String>,
     /// `pending`, `done` or `failed`.
-    pub analysis_status: String,
+    pub analysis_status: AnalysisStatus,
     /// The Inspector report (loudness, true peak, DR, crest, clipping, stereo image).
     #[schema(value_type = Option<Object>)]
     pub analysis: Option<serde_json::Value>,
@@ -91,7 +94,7 @@ impl TrackDto {
             title: t.title,
             artist: t.artist,
             album: t.album,
-            library_path: (t.origin == "library").then(|| t.path.clone()),
+            library_path: (t.origin == TrackOrigin::Library).then(|| t.path.clone()),
             origin: t.origin,
             original_name: t.original_name,
             codec: t.codec,
@@ -147,7 +150,7 @@ pub struct JobDto {
     /// Model.
     pub model: String,
     /// `queued`, `running`, `done`, `failed` or `cancelled`.
-    pub status: String,
+    pub status: JobStatus,
     /// Fraction done, 0..1.
     pub progress: f64,
     /// Estimated seconds left while running.
@@ -236,17 +239,21 @@ pub struct MultistemQuery {
     pub duration_s: Option<f64>,
 }
 
-/// Body of `POST /api/tracks/{id}/mix`: the Stem Engine's settings.
+/// Body of `POST /api/tracks/{id}/mix`: the model, the file format, and the
+/// mix itself as `sonantica_mix::MixSettings` (the same JSON the Studio hands
+/// its worklet). Documentation only: the handler reads the body as a
+/// [`MixBody`], which refuses unknown fields.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct MixRequest {
     /// Model whose stems to mix.
     pub model: Option<String>,
-    /// Preset: original, karaoke, acappella, musician, bass-practice, drum-practice.
+    /// Preset the mix starts from: original, karaoke, acappella, musician,
+    /// bass-practice, drum-practice.
     pub preset: Option<String>,
-    /// Gain per stem in dB, after the preset, e.g. `{"vocals": -6}`.
+    /// Gain per stem in dB, replacing the preset's for that stem, e.g.
+    /// `{"drums": 5, "vocals": null}` (null: off).
     #[serde(default)]
-    pub gains: BTreeMap<String, f32>,
+    pub gains: BTreeMap<String, Option<f32>>,
     /// Muted stems.
     #[serde(default)]
     pub mute: Vec<String>,
@@ -263,10 +270,81 @@ pub struct MixRequest {
     pub crossover_hz: Option<f32>,
     /// Share of vocals kept in the front pair for 5.1/7.1 (default 0.2).
     pub vocal_front_share: Option<f32>,
+    /// Linear gain of "other" kept in the front pair (default 0.707).
+    pub ambience_front: Option<f32>,
     /// Level of the surrounds (default 1).
     pub surround_level: Option<f32>,
+    /// Delay of the left surround in ms (default 15).
+    pub surround_delay_ms: Option<f32>,
     /// LFE level (default 1).
     pub lfe_gain: Option<f32>,
+    /// High-pass the mains at the crossover (default false).
+    pub mains_highpass: Option<bool>,
+}
+
+/// `POST /api/tracks/{id}/mix` as the handler reads it.
+#[derive(Debug, Clone)]
+pub struct MixBody {
+    /// Model whose stems to mix.
+    pub model: Option<String>,
+    /// File format.
+    pub format: OutputFormat,
+    /// The mix.
+    pub settings: MixSettings,
+}
+
+impl Default for MixBody {
+    fn default() -> Self {
+        Self {
+            model: None,
+            format: OutputFormat::Flac24,
+            settings: MixSettings::default(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MixBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        let mut text = |key: &str| -> Result<Option<String>, D::Error> {
+            match map.remove(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s)),
+                Some(other) => Err(D::Error::custom(format!(
+                    "{key}: expected a string, got {other}"
+                ))),
+            }
+        };
+        let model = text("model")?;
+        let format = match (
+            text("format")?.as_deref().unwrap_or("flac"),
+            text("bit_depth")?.as_deref().unwrap_or("24"),
+        ) {
+            ("flac", "16") => OutputFormat::Flac16,
+            ("flac", "24") => OutputFormat::Flac24,
+            ("wav", "16") => OutputFormat::Wav16,
+            ("wav", "24") => OutputFormat::Wav24,
+            ("wav", "32f") => OutputFormat::WavF32,
+            ("flac", "32f") => {
+                return Err(D::Error::custom(
+                    "FLAC cannot hold 32-bit float samples; ask for format wav",
+                ))
+            }
+            (f, b) => {
+                return Err(D::Error::custom(format!(
+                    "format {f:?} / bit_depth {b:?}: use flac or wav, and 16, 24 or 32f"
+                )))
+            }
+        };
+        let settings =
+            MixSettings::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        Ok(MixBody {
+            model,
+            format,
+            settings,
+        })
+    }
 }
 
 /// Body of `POST /api/login`.

@@ -10,11 +10,58 @@ use sonantica_audio::AudioError;
 
 use crate::app::AppError;
 
+/// A stable machine-readable error code: what a client branches on (never the
+/// text of the detail).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// 404.
+    NotFound,
+    /// 400: the request is wrong.
+    BadRequest,
+    /// 415: not audio the station can decode.
+    UnsupportedMedia,
+    /// 413.
+    TooLarge,
+    /// 409: conflicts with the current state.
+    Conflict,
+    /// 409: a worker's stems are not (or no longer) on the station: upload them
+    /// again, then complete.
+    StemsMissing,
+    /// 401.
+    Unauthorized,
+    /// 422: the model is not installed.
+    ModelUnavailable,
+    /// 422: the audio is broken.
+    BadAudio,
+    /// 500: the separation model failed.
+    ModelError,
+    /// 400: the Stem Engine refused its settings.
+    BadMix,
+    /// 500: the Inspector failed.
+    MeterError,
+    /// 507: the disk is full.
+    DiskFull,
+    /// 500: a file operation failed.
+    IoError,
+    /// 500.
+    DatabaseError,
+    /// 503: Redis cannot be reached.
+    QueueUnavailable,
+    /// 409: the work was cancelled.
+    Cancelled,
+    /// 500.
+    Internal,
+}
+
 /// The body of every error response.
 #[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable machine-readable code (`not_found`, `bad_request`, ...).
-    pub error: String,
+    pub error: ErrorCode,
     /// What went wrong and, where there is one, what to do about it.
     pub detail: String,
 }
@@ -30,38 +77,41 @@ impl From<AppError> for ApiError {
 }
 
 /// The status and code of an error.
-pub fn classify(e: &AppError) -> (StatusCode, &'static str) {
+pub fn classify(e: &AppError) -> (StatusCode, ErrorCode) {
+    use ErrorCode as C;
     match e {
-        AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-        AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-        AppError::UnsupportedMedia(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media"),
-        AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-        AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-        AppError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-        AppError::ModelUnavailable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "model_unavailable"),
+        AppError::NotFound(_) => (StatusCode::NOT_FOUND, C::NotFound),
+        AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, C::BadRequest),
+        AppError::UnsupportedMedia(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, C::UnsupportedMedia),
+        AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, C::TooLarge),
+        AppError::Conflict(_) => (StatusCode::CONFLICT, C::Conflict),
+        AppError::StemsMissing(_) => (StatusCode::CONFLICT, C::StemsMissing),
+        AppError::Unauthorized => (StatusCode::UNAUTHORIZED, C::Unauthorized),
+        AppError::ModelUnavailable(_) => (StatusCode::UNPROCESSABLE_ENTITY, C::ModelUnavailable),
         AppError::Audio(a) => match a {
             AudioError::Io { source, .. } => io_status(source),
-            AudioError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            _ => (StatusCode::UNPROCESSABLE_ENTITY, "bad_audio"),
+            AudioError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, C::BadRequest),
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, C::BadAudio),
         },
-        AppError::Model(_) => (StatusCode::INTERNAL_SERVER_ERROR, "model_error"),
-        AppError::Mix(_) => (StatusCode::BAD_REQUEST, "bad_mix"),
-        AppError::Meter(_) => (StatusCode::INTERNAL_SERVER_ERROR, "meter_error"),
+        AppError::Model(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::ModelError),
+        AppError::Mix(_) => (StatusCode::BAD_REQUEST, C::BadMix),
+        AppError::Meter(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::MeterError),
         AppError::Io { source, .. } => io_status(source),
         AppError::Database(_) | AppError::Migrate(_) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, "database_error")
+            (StatusCode::INTERNAL_SERVER_ERROR, C::DatabaseError)
         }
-        AppError::Queue(_) => (StatusCode::SERVICE_UNAVAILABLE, "queue_unavailable"),
-        AppError::Cancelled => (StatusCode::CONFLICT, "cancelled"),
-        AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        AppError::Queue(_) => (StatusCode::SERVICE_UNAVAILABLE, C::QueueUnavailable),
+        AppError::Cancelled => (StatusCode::CONFLICT, C::Cancelled),
+        AppError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::Internal),
     }
 }
 
-fn io_status(e: &std::io::Error) -> (StatusCode, &'static str) {
+fn io_status(e: &std::io::Error) -> (StatusCode, ErrorCode) {
     match e.kind() {
-        std::io::ErrorKind::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
-        std::io::ErrorKind::FileTooLarge => (StatusCode::INSUFFICIENT_STORAGE, "disk_full"),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge => {
+            (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::DiskFull)
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::IoError),
     }
 }
 
@@ -72,7 +122,7 @@ impl IntoResponse for ApiError {
             tracing::error!("{}", self.0);
         }
         let body = Json(ErrorBody {
-            error: code.into(),
+            error: code,
             detail: self.0.to_string(),
         });
         if status == StatusCode::UNAUTHORIZED {

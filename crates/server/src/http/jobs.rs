@@ -13,8 +13,9 @@ use super::dto::{BatchQueued, JobDto, JobQuery, ModelDto, SeparateRequest};
 use super::error::{ApiError, ErrorBody};
 use super::{check_model_param, AppPath, AppQuery, OptionalJson};
 use crate::app::library::ScanReport;
-use crate::app::models::KNOWN;
+use crate::app::status::JobStatus;
 use crate::app::{App, AppError};
+use sonantica_pipeline::models::KNOWN;
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -25,19 +26,17 @@ pub(crate) async fn list_jobs(
     State(app): State<App>,
     AppQuery(q): AppQuery<JobQuery>,
 ) -> ApiResult<Json<Vec<JobDto>>> {
-    if let Some(s) = &q.status {
-        if !["queued", "running", "done", "failed", "cancelled"].contains(&s.as_str()) {
-            return Err(AppError::BadRequest(format!(
-                "status {s:?}: use queued, running, done, failed or cancelled"
-            ))
-            .into());
-        }
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<JobStatus>)
+        .transpose()
+        .map_err(AppError::BadRequest)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(AppError::BadRequest("limit must be 1..=1000".into()).into());
     }
-    let jobs = app.list_jobs(q.status.as_deref(), limit).await?;
+    let jobs = app.list_jobs(status, limit).await?;
     Ok(Json(jobs.into_iter().map(Into::into).collect()))
 }
 
@@ -106,7 +105,7 @@ pub(crate) async fn job_events(
                 }
             };
             if st.last.as_ref() != Some(&job) {
-                let finished = matches!(job.status.as_str(), "done" | "failed" | "cancelled");
+                let finished = job.status.is_finished();
                 let ev = Event::default()
                     .event("job")
                     .json_data(&job)

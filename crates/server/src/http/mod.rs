@@ -59,9 +59,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
 /// Refuses a `model` parameter that is not a model name (before it is looked up).
 pub(crate) fn check_model_param(model: Option<&str>) -> Result<(), ApiError> {
     match model {
-        Some(m) if !crate::app::models::is_model_name(m) => Err(ApiError(AppError::BadRequest(
-            format!("{m:?} is not a model name"),
-        ))),
+        Some(m) if !sonantica_pipeline::models::is_model_name(m) => Err(ApiError(
+            AppError::BadRequest(format!("{m:?} is not a model name")),
+        )),
         _ => Ok(()),
     }
 }

@@ -9,21 +9,20 @@ use axum::extract::{Multipart, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use sonantica_audio::{ChannelLayout, OutputFormat};
-use sonantica_mix::{MatrixParams, Preset, Source, PRESETS};
+use sonantica_mix::Source;
 use tokio::io::AsyncWriteExt;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::dto::{
-    JobDto, MixRequest, ModelQuery, MultistemQuery, SeparateRequest, StemDto, TrackDto, TrackPage,
-    TrackQuery,
+    JobDto, MixBody, MixRequest, ModelQuery, MultistemQuery, SeparateRequest, StemDto, TrackDto,
+    TrackPage, TrackQuery,
 };
 use super::error::{ApiError, ErrorBody};
 use super::{check_model_param, AppPath, AppQuery, OptionalJson};
 use crate::app::jobs::PRIORITY_INTERACTIVE;
-use crate::app::render::{check_complete, render_mix, MixSettings};
 use crate::app::{App, AppError};
+use sonantica_pipeline::render::{check_complete, render_mix};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -90,7 +89,7 @@ pub(crate) async fn upload_track(
                     .collect::<String>()
             })
             .filter(|n| !n.is_empty());
-        let tmp_dir = app.media_dir().join("tmp");
+        let tmp_dir = app.media().tmp();
         // Removed when dropped: an upload that fails leaves nothing behind.
         let staged = tempfile::Builder::new()
             .prefix(".upload-")
@@ -312,7 +311,7 @@ pub(crate) async fn stems_zip(
             Ok((format!("{}.{ext}", s.source), app.media_file(&s.path)?))
         })
         .collect::<Result<_, AppError>>()?;
-    let tmp = app.media_dir().join("tmp");
+    let tmp = app.media().tmp();
     let file = blocking(move || {
         use std::io::Write;
         // An unnamed temporary file: gone when the response is sent (or dropped).
@@ -347,87 +346,6 @@ fn parse_source(name: &str) -> Result<Source, AppError> {
         .map_err(|e| AppError::BadRequest(e.to_string()))
 }
 
-fn mix_settings(req: &MixRequest) -> Result<MixSettings, AppError> {
-    let bad = |m: String| AppError::BadRequest(m);
-    let preset: Option<&'static Preset> = match &req.preset {
-        None => None,
-        Some(p) => Some(Preset::by_id(p).ok_or_else(|| {
-            let ids: Vec<&str> = PRESETS.iter().map(|p| p.id).collect();
-            bad(format!(
-                "unknown preset {p:?}: expected one of {}",
-                ids.join(", ")
-            ))
-        })?),
-    };
-    let layout: ChannelLayout = match &req.layout {
-        None => ChannelLayout::Stereo,
-        Some(l) => l.parse().map_err(|e| bad(format!("layout {l:?}: {e}")))?,
-    };
-    if !matches!(
-        layout,
-        ChannelLayout::Mono
-            | ChannelLayout::Stereo
-            | ChannelLayout::TwoPointOne
-            | ChannelLayout::FivePointOne
-            | ChannelLayout::SevenPointOne
-    ) {
-        return Err(bad(format!(
-            "layout {layout}: use mono, stereo, 2.1, 5.1 or 7.1"
-        )));
-    }
-    let format = match (
-        req.format.as_deref().unwrap_or("flac"),
-        req.bit_depth.as_deref().unwrap_or("24"),
-    ) {
-        ("flac", "16") => OutputFormat::Flac16,
-        ("flac", "24") => OutputFormat::Flac24,
-        ("wav", "16") => OutputFormat::Wav16,
-        ("wav", "24") => OutputFormat::Wav24,
-        ("wav", "32f") => OutputFormat::WavF32,
-        ("flac", "32f") => {
-            return Err(bad(
-                "FLAC cannot hold 32-bit float samples; ask for format wav".into(),
-            ))
-        }
-        (f, d) => {
-            return Err(bad(format!(
-                "format {f:?} / bit_depth {d:?}: use flac or wav, and 16, 24 or 32f"
-            )))
-        }
-    };
-    let mut gains = Vec::new();
-    for (name, db) in &req.gains {
-        if db.is_nan() {
-            return Err(bad(format!("gain of {name} is not a number")));
-        }
-        gains.push((parse_source(name)?, *db));
-    }
-    let defaults = MatrixParams::default();
-    Ok(MixSettings {
-        layout,
-        preset,
-        gains,
-        mute: req
-            .mute
-            .iter()
-            .map(|s| parse_source(s))
-            .collect::<Result<_, _>>()?,
-        solo: req
-            .solo
-            .iter()
-            .map(|s| parse_source(s))
-            .collect::<Result<_, _>>()?,
-        params: MatrixParams {
-            crossover_hz: req.crossover_hz.unwrap_or(defaults.crossover_hz),
-            vocal_front_share: req.vocal_front_share.unwrap_or(defaults.vocal_front_share),
-            surround_level: req.surround_level.unwrap_or(defaults.surround_level),
-            lfe_gain: req.lfe_gain.unwrap_or(defaults.lfe_gain),
-            ..defaults
-        },
-        format,
-    })
-}
-
 /// Render a mix of the stems (preset, gains, layout, format) with the Stem Engine.
 #[utoipa::path(post, path = "/api/tracks/{id}/mix", tag = "media",
     params(("id" = i64, Path, description = "track id")),
@@ -438,38 +356,48 @@ fn mix_settings(req: &MixRequest) -> Result<MixSettings, AppError> {
 pub(crate) async fn mix_track(
     State(app): State<App>,
     AppPath(id): AppPath<i64>,
-    OptionalJson(req): OptionalJson<MixRequest>,
+    OptionalJson(req): OptionalJson<MixBody>,
 ) -> ApiResult<Response> {
     check_model_param(req.model.as_deref())?;
-    let settings = mix_settings(&req)?;
+    let MixBody {
+        model,
+        format,
+        settings,
+    } = req;
     let track = app.track(id).await?;
-    let (_, stems) = app.model_stems(id, req.model.as_deref()).await?;
+    let (_, stems) = app.model_stems(id, model.as_deref()).await?;
     let mut files = Vec::new();
     for s in &stems {
         files.push((parse_source(&s.source)?, app.media_file(&s.path)?));
     }
     check_complete(&files.iter().map(|(s, _)| *s).collect::<Vec<_>>())
         .map_err(|m| AppError::Conflict(format!("track {id}: {m}")))?;
-    let ext = settings.format.extension();
-    let tmp = app.media_dir().join("tmp");
+    let ext = format.extension();
+    let label = settings.preset.map_or("mix", |p| p.id);
+    let layout = settings.layout;
+    let tmp = app.media().tmp();
     let out_path = tmp.join(format!(
         ".mix-{}.{ext}",
         crate::app::auth::generate_token().get(..16).unwrap_or("x")
     ));
     let shutdown = app.shutdown_token();
     let file = blocking(move || {
-        let result = render_mix(&files, &out_path, &settings, &mut |_, _| {}, &|| {
-            shutdown.is_cancelled()
-        });
+        let result = render_mix(
+            &files,
+            &out_path,
+            &settings,
+            format,
+            &mut |_, _| {},
+            &|| shutdown.is_cancelled(),
+        );
         let opened = result
+            .map_err(AppError::from)
             .and_then(|_| std::fs::File::open(&out_path).map_err(|e| AppError::io(&out_path, e)));
         // The open handle keeps the data; the name goes now.
         let _ = std::fs::remove_file(&out_path);
         opened
     })
     .await?;
-    let label = req.preset.as_deref().unwrap_or("mix");
-    let layout = req.layout.as_deref().unwrap_or("stereo");
     stream_file(
         file,
         if ext == "flac" {

@@ -25,12 +25,23 @@ pub struct WorkerRequest {
     pub worker: String,
 }
 
+/// What a claim found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimOutcome {
+    /// The job is this worker's now: work on it.
+    Claimed,
+    /// Nothing to do (done, failed or cancelled): acknowledge the message.
+    Finished,
+    /// Another live worker holds it: leave the message.
+    Busy,
+}
+
 /// The answer to a claim.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ClaimReply {
-    /// `claimed` (work on it), `finished` (acknowledge the message, nothing to do)
-    /// or `busy` (another live worker holds it: leave the message).
-    pub outcome: String,
+    /// What the claim found.
+    pub outcome: ClaimOutcome,
     /// The job.
     pub job: JobDto,
     /// Where to fetch the track's audio.
@@ -93,12 +104,12 @@ pub(crate) async fn claim(
     AppJson(req): AppJson<WorkerRequest>,
 ) -> ApiResult<Json<ClaimReply>> {
     let (outcome, job) = match app.remote_claim(id, &req.worker).await? {
-        Claim::Claimed(j) => ("claimed", j),
-        Claim::Finished(j) => ("finished", j),
-        Claim::Busy(j) => ("busy", j),
+        Claim::Claimed(j) => (ClaimOutcome::Claimed, j),
+        Claim::Finished(j) => (ClaimOutcome::Finished, j),
+        Claim::Busy(j) => (ClaimOutcome::Busy, j),
     };
     Ok(Json(ClaimReply {
-        outcome: outcome.into(),
+        outcome,
         audio_url: format!("/api/tracks/{}/audio", job.track_id),
         job: job.into(),
     }))
@@ -133,7 +144,7 @@ pub(crate) async fn put_stem(
     AppQuery(q): AppQuery<WorkerQuery>,
     req: Request,
 ) -> ApiResult<StatusCode> {
-    let tmp_dir = app.media_dir().join("tmp");
+    let tmp_dir = app.media().tmp();
     let staged = tempfile::Builder::new()
         .prefix(".stem-")
         .tempfile_in(&tmp_dir)

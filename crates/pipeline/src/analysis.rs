@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc};
 use sonantica_audio::{AudioError, AudioInfo, Decoder};
 use sonantica_meter::{Inspector, InspectorConfig, Loudness, LoudnessHistory, Report};
 
-use super::{AppError, AppResult};
+use crate::{PipelineError, PipelineResult};
 
 /// A file measured to the end.
 pub struct Analysis {
@@ -28,7 +28,7 @@ type Block = Arc<Vec<Vec<f32>>>;
 /// one thread decodes and runs the loudness meter (K-weighting and gating), the
 /// caller's runs the true-peak meter (4× oversampling) and the rest of the
 /// Inspector. Each decoded block is shared between them, not copied twice.
-pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> AppResult<Analysis> {
+pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> PipelineResult<Analysis> {
     let mut decoder = Decoder::open(path)?;
     let info = decoder.info().clone();
     let mut config = InspectorConfig::new(info.sample_rate, info.layout);
@@ -55,7 +55,7 @@ pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> AppResult<Ana
         true,
     )?;
 
-    std::thread::scope(|scope| -> AppResult<()> {
+    std::thread::scope(|scope| -> PipelineResult<()> {
         let (tx, rx) = mpsc::sync_channel::<Block>(16);
         let loudness = &mut loudness;
         let reader = scope.spawn(move || -> Result<(), AudioError> {
@@ -77,7 +77,7 @@ pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> AppResult<Ana
         }
         match reader.join() {
             Ok(r) => r.map_err(Into::into),
-            Err(_) => Err(AppError::Internal(format!(
+            Err(_) => Err(PipelineError::Internal(format!(
                 "{}: the decoder thread failed",
                 path.display()
             ))),

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat, Resampler, Speaker};
 use sonantica_demucs::{ApplyOptions, DemucsError, MixSource, Progress, Separator};
 
-use super::{AppError, AppResult};
+use crate::{PipelineError, PipelineResult};
 
 /// Output file format of the stems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,13 +94,13 @@ impl StemFormat {
 }
 
 /// The stem names a selection writes, checked against the model's sources.
-pub fn wanted_stems(sources: &[String], selection: &StemSelection) -> AppResult<Vec<String>> {
+pub fn wanted_stems(sources: &[String], selection: &StemSelection) -> PipelineResult<Vec<String>> {
     match selection {
         StemSelection::All => Ok(sources.to_vec()),
         StemSelection::TwoStems(two) => {
             if !sources.contains(two) {
-                return Err(AppError::BadRequest(format!(
-                    "--two-stems {two}: the model's sources are {}",
+                return Err(PipelineError::BadInput(format!(
+                    "no {two} stem to split off: the model's sources are {}",
                     sources.join(", ")
                 )));
             }
@@ -109,8 +109,8 @@ pub fn wanted_stems(sources: &[String], selection: &StemSelection) -> AppResult<
         StemSelection::Only(list) => {
             for s in list {
                 if !sources.contains(s) {
-                    return Err(AppError::BadRequest(format!(
-                        "--stems {s}: the model's sources are {}",
+                    return Err(PipelineError::BadInput(format!(
+                        "no {s} stem: the model's sources are {}",
                         sources.join(", ")
                     )));
                 }
@@ -124,7 +124,7 @@ pub fn wanted_stems(sources: &[String], selection: &StemSelection) -> AppResult<
 ///
 /// `progress` sees each finished segment; `cancelled` is polled while decoding and
 /// between segments, and when it returns true the call ends with
-/// [`AppError::Cancelled`], leaving no stem file behind.
+/// [`PipelineError::Cancelled`], leaving no stem file behind.
 pub fn separate_file(
     input: &Path,
     separator: &Separator,
@@ -132,24 +132,53 @@ pub fn separate_file(
     settings: &SeparateSettings,
     progress: &mut dyn FnMut(&Progress),
     cancelled: &dyn Fn() -> bool,
-) -> AppResult<Separated> {
+) -> PipelineResult<Separated> {
     if !(0.0..1.0).contains(&settings.apply.overlap) {
-        return Err(AppError::BadRequest(
-            "--overlap must be at least 0 and below 1".into(),
+        return Err(PipelineError::BadInput(
+            "the segment overlap must be at least 0 and below 1".into(),
         ));
     }
-    let sources: Vec<String> = separator.sources().to_vec();
-    let wanted = wanted_stems(&sources, &settings.stems)?;
-    let tmp_err = |e: std::io::Error| AppError::io(out_dir, e);
+    let wanted = wanted_stems(separator.sources(), &settings.stems)?;
+    let (mut mix, info, input_frames) = stage_mix(input, separator, cancelled)?;
+    let (out_rate, out_frames) = if settings.keep_model_rate {
+        (separator.samplerate(), mix.frames)
+    } else {
+        (info.sample_rate, input_frames)
+    };
+    std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::io(out_dir, e))?;
+    let mut stages = separate_to_stages(
+        separator,
+        &mut mix,
+        &wanted,
+        out_dir,
+        (out_rate, out_frames),
+        settings,
+        progress,
+        cancelled,
+    )?;
+    encode_stages(
+        &mut stages,
+        out_dir,
+        (out_rate, out_frames),
+        settings,
+        cancelled,
+    )
+}
 
-    // Pass 1: decode, convert to the model's rate and channels, stage to a temp
-    // file, and measure the mean and spread of the mono mix for normalisation.
+/// Pass 1: decodes `input`, converts it to the model's rate and channels into a
+/// temporary file, and measures the mean and spread of the mono mix for
+/// normalisation. Returns the staged mix, the input's description and how many
+/// frames it decoded to.
+fn stage_mix(
+    input: &Path,
+    separator: &Separator,
+    cancelled: &dyn Fn() -> bool,
+) -> PipelineResult<(TempMix, sonantica_audio::AudioInfo, usize)> {
     let mut decoder = Decoder::open(input)?;
     let info = decoder.info().clone();
-    let model_rate = separator.samplerate();
     let model_ch = separator.audio_channels();
-    let mut resampler = Resampler::new(info.sample_rate, model_rate, model_ch)?;
-    let mut mix_file = tempfile::tempfile().map_err(|e| AppError::io("temporary mix", e))?;
+    let mut resampler = Resampler::new(info.sample_rate, separator.samplerate(), model_ch)?;
+    let mut mix_file = tempfile::tempfile().map_err(|e| PipelineError::io("temporary mix", e))?;
     let mut staged = BufWriter::new(&mut mix_file);
     let (mut frames, mut sum, mut sum_sq) = (0usize, 0f64, 0f64);
     let mut converted = vec![Vec::new(); model_ch];
@@ -173,10 +202,10 @@ pub fn separate_file(
             }
             Ok(())
         };
-    let mix_err = |e: std::io::Error| AppError::io("temporary mix", e);
+    let mix_err = |e: std::io::Error| PipelineError::io("temporary mix", e);
     while let Some(block) = decoder.next_block()? {
         if cancelled() {
-            return Err(AppError::Cancelled);
+            return Err(PipelineError::Cancelled);
         }
         to_model_channels(block, info.layout, model_ch, &mut converted);
         resampler.process(&converted, &mut resampled)?;
@@ -187,43 +216,50 @@ pub fn separate_file(
     staged.flush().map_err(mix_err)?;
     drop(staged);
     if frames < 2 {
-        return Err(AppError::BadRequest(format!(
+        return Err(PipelineError::BadInput(format!(
             "{}: too short to separate",
             input.display()
         )));
     }
     let mean = sum / frames as f64;
     let var = ((sum_sq - frames as f64 * mean * mean) / (frames as f64 - 1.0)).max(0.0);
-    let std = var.sqrt() + 1e-8;
-    let input_frames = decoder.frames_decoded() as usize;
-    let mut mix = TempMix {
+    let mix = TempMix {
         file: mix_file,
         frames,
         channels: model_ch,
         mean,
-        std,
+        std: var.sqrt() + 1e-8,
         raw: Vec::new(),
     };
+    Ok((mix, info, decoder.frames_decoded() as usize))
+}
 
-    // Pass 2: separate, denormalise, back to the output rate, stage as f32.
-    let out_rate = if settings.keep_model_rate {
-        model_rate
-    } else {
-        info.sample_rate
-    };
-    let out_frames = if settings.keep_model_rate {
-        frames
-    } else {
-        input_frames
-    };
-    std::fs::create_dir_all(out_dir).map_err(tmp_err)?;
+/// Pass 2: separates the staged mix segment by segment; each wanted stem is
+/// denormalised, resampled to `out_rate` and staged as f32 (at most
+/// `out_frames` frames) in a temporary file in `out_dir`.
+#[allow(clippy::too_many_arguments)]
+fn separate_to_stages(
+    separator: &Separator,
+    mix: &mut TempMix,
+    wanted: &[String],
+    out_dir: &Path,
+    (out_rate, out_frames): (u32, usize),
+    settings: &SeparateSettings,
+    progress: &mut dyn FnMut(&Progress),
+    cancelled: &dyn Fn() -> bool,
+) -> PipelineResult<Vec<Stage>> {
+    let tmp_err = |e: std::io::Error| PipelineError::io(out_dir, e);
+    let sources = separator.sources();
+    let model_ch = separator.audio_channels();
+    let (mean, std) = (mix.mean, mix.std);
     let mut stages: Vec<Stage> = Vec::new();
-    for name in &wanted {
+    for name in wanted {
         let file = tempfile::tempfile_in(out_dir)
             .or_else(|_| tempfile::tempfile())
             .map_err(tmp_err)?;
         stages.push(Stage {
             name: name.clone(),
+            channels: model_ch,
             file: BufWriter::new(file),
             frames: 0,
             peak: 0.0,
@@ -231,21 +267,20 @@ pub fn separate_file(
     }
     let mut back: Vec<Resampler> = wanted
         .iter()
-        .map(|_| Resampler::new(model_rate, out_rate, model_ch))
+        .map(|_| Resampler::new(separator.samplerate(), out_rate, model_ch))
         .collect::<Result<_, _>>()?;
-    let opts = &settings.apply;
     let mut stem_buf: Vec<Vec<f32>> = vec![Vec::new(); model_ch];
     let mut outs: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); model_ch]; wanted.len()];
-    let mut write_err: Option<AppError> = None;
+    let mut write_err: Option<PipelineError> = None;
     let result = separator.apply_stream(
-        &mut mix,
-        opts,
+        mix,
+        &settings.apply,
         &mut |p| {
             progress(&p);
             !cancelled()
         },
         &mut |block| {
-            let r = (|| -> AppResult<()> {
+            let r = (|| -> PipelineResult<()> {
                 for (w, name) in wanted.iter().enumerate() {
                     // The stem (or the sum of the others for no_SOURCE), denormalised.
                     for (c, buf) in stem_buf.iter_mut().enumerate() {
@@ -285,7 +320,7 @@ pub fn separate_file(
         },
     );
     match result {
-        Err(DemucsError::Cancelled) => return Err(AppError::Cancelled),
+        Err(DemucsError::Cancelled) => return Err(PipelineError::Cancelled),
         Err(e) => return Err(write_err.unwrap_or_else(|| e.into())),
         Ok(()) => {}
     }
@@ -293,8 +328,18 @@ pub fn separate_file(
         r.finish(&mut outs[w])?;
         stage(&mut stages[w], &mut outs[w], out_frames).map_err(tmp_err)?;
     }
+    Ok(stages)
+}
 
-    // Pass 3: encode with one common clipping factor.
+/// Pass 3: encodes every staged stem into `out_dir/{stem}.{ext}` with one common
+/// clipping factor (so the stems still add up to the mix).
+fn encode_stages(
+    stages: &mut [Stage],
+    out_dir: &Path,
+    (out_rate, out_frames): (u32, usize),
+    settings: &SeparateSettings,
+    cancelled: &dyn Fn() -> bool,
+) -> PipelineResult<Separated> {
     let peak = stages.iter().map(|s| s.peak).fold(0.0f32, f32::max);
     let (format, ext) = settings.format.output();
     let factor = if format.is_integer() && settings.clip == ClipMode::Rescale {
@@ -302,18 +347,19 @@ pub fn separate_file(
     } else {
         1.0
     };
-    let layout = ChannelLayout::default_for(model_ch);
     let mut writers = Vec::new();
-    for s in &mut stages {
+    for s in stages.iter_mut() {
         if cancelled() {
-            return Err(AppError::Cancelled);
+            return Err(PipelineError::Cancelled);
         }
         let path = out_dir.join(format!("{}.{ext}", s.name));
+        let layout = ChannelLayout::default_for(s.channels);
         let mut w = AudioWriter::create(&path, format, out_rate, layout)?;
+        let channels = s.channels;
         copy_stage(
             s,
             out_frames,
-            model_ch,
+            channels,
             factor,
             settings.clip == ClipMode::Clamp,
             &mut w,
@@ -437,6 +483,7 @@ fn to_model_channels(block: &[Vec<f32>], layout: ChannelLayout, want: usize, out
 /// One output file being staged as interleaved f32.
 struct Stage {
     name: String,
+    channels: usize,
     file: BufWriter<File>,
     frames: usize,
     peak: f32,
@@ -467,8 +514,8 @@ fn copy_stage(
     factor: f32,
     clamp: bool,
     w: &mut AudioWriter,
-) -> AppResult<()> {
-    let err = |e: std::io::Error| AppError::io("temporary stem", e);
+) -> PipelineResult<()> {
+    let err = |e: std::io::Error| PipelineError::io("temporary stem", e);
     s.file.flush().map_err(err)?;
     let file = s.file.get_mut();
     file.seek(SeekFrom::Start(0)).map_err(err)?;

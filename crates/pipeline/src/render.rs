@@ -4,43 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use sonantica_audio::{AudioWriter, BlockReader, ChannelLayout, Decoder, OutputFormat};
-use sonantica_mix::{MatrixParams, Preset, Source, StemEngine};
+use sonantica_audio::{AudioWriter, BlockReader, Decoder, OutputFormat};
+use sonantica_mix::{MixSettings, Source, StemEngine};
 
-use super::{AppError, AppResult};
-
-/// How to mix.
-#[derive(Debug, Clone)]
-pub struct MixSettings {
-    /// Output speaker layout.
-    pub layout: ChannelLayout,
-    /// Focus preset, applied before the gains.
-    pub preset: Option<&'static Preset>,
-    /// Stem gains in dB (after the preset).
-    pub gains: Vec<(Source, f32)>,
-    /// Muted stems.
-    pub mute: Vec<Source>,
-    /// Soloed stems.
-    pub solo: Vec<Source>,
-    /// Upmix and bass-management parameters.
-    pub params: MatrixParams,
-    /// File format and bit depth.
-    pub format: OutputFormat,
-}
-
-impl Default for MixSettings {
-    fn default() -> Self {
-        MixSettings {
-            layout: ChannelLayout::Stereo,
-            preset: None,
-            gains: Vec::new(),
-            mute: Vec::new(),
-            solo: Vec::new(),
-            params: MatrixParams::default(),
-            format: OutputFormat::Flac24,
-        }
-    }
-}
+use crate::{PipelineError, PipelineResult};
 
 /// What [`render_mix`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,8 +24,8 @@ pub struct Rendered {
 
 /// The stems found in a folder as `{source}.flac` or `{source}.wav`, in Demucs
 /// order; a four- or six-stem set must be complete.
-pub fn find_stems(dir: &Path) -> AppResult<Vec<(Source, PathBuf)>> {
-    let bad = |m: String| Err(AppError::BadRequest(m));
+pub fn find_stems(dir: &Path) -> PipelineResult<Vec<(Source, PathBuf)>> {
+    let bad = |m: String| Err(PipelineError::BadInput(m));
     if !dir.is_dir() {
         return bad(format!("{}: not a folder of stems", dir.display()));
     }
@@ -82,7 +49,7 @@ pub fn find_stems(dir: &Path) -> AppResult<Vec<(Source, PathBuf)>> {
         }
     }
     check_complete(&found.iter().map(|(s, _)| *s).collect::<Vec<_>>())
-        .map_err(|m| AppError::BadRequest(format!("{}: {m}", dir.display())))?;
+        .map_err(|m| PipelineError::BadInput(format!("{}: {m}", dir.display())))?;
     Ok(found)
 }
 
@@ -118,101 +85,39 @@ pub fn check_complete(have: &[Source]) -> Result<(), String> {
     Ok(())
 }
 
-/// Mixes `stems` into `out` (written to a temporary name and renamed when
-/// complete). `progress` gets `(frames done, total frames if known)`; when
-/// `cancelled` returns true the call ends with [`AppError::Cancelled`] and leaves
+/// Mixes `stems` into `out` as `format` (written to a temporary name and renamed
+/// when complete), with the settings applied by `StemEngine::apply` as the
+/// Studio's worklet applies them. `progress` gets `(frames done, total frames if known)`; when
+/// `cancelled` returns true the call ends with [`PipelineError::Cancelled`] and leaves
 /// no file.
 pub fn render_mix(
     stems: &[(Source, PathBuf)],
     out: &Path,
     settings: &MixSettings,
+    format: OutputFormat,
     progress: &mut dyn FnMut(u64, Option<u64>),
     cancelled: &dyn Fn() -> bool,
-) -> AppResult<Rendered> {
-    let bad = |m: String| Err(AppError::BadRequest(m));
-    let format = settings.format;
+) -> PipelineResult<Rendered> {
+    let bad = |m: String| Err(PipelineError::BadInput(m));
     if format.extension() == "flac" && settings.layout.channels() > 8 {
         return bad("FLAC holds at most 8 channels".into());
     }
     let sources: Vec<Source> = stems.iter().map(|(s, _)| *s).collect();
-    for s in settings
-        .gains
-        .iter()
-        .map(|(s, _)| s)
-        .chain(&settings.mute)
-        .chain(&settings.solo)
-    {
-        if !sources.contains(s) {
-            return bad(format!("there is no {s} stem in this set"));
-        }
-    }
+    settings
+        .check(&sources)
+        .map_err(|e| PipelineError::BadInput(e.to_string()))?;
 
     let paths: Vec<PathBuf> = stems.iter().map(|(_, p)| p.clone()).collect();
-    let mut readers = Vec::new();
-    for (source, path) in stems {
-        let reader = BlockReader::new(Decoder::open(path)?);
-        let info = reader.info();
-        if info.channels > 2 {
-            return bad(format!(
-                "{}: stems must be mono or stereo, this has {} channels",
-                path.display(),
-                info.channels
-            ));
-        }
-        readers.push((*source, reader));
-    }
-    let Some(rate) = readers.first().map(|(_, r)| r.info().sample_rate) else {
-        return bad("no stems to mix".into());
-    };
-    for (_, r) in &readers {
-        if r.info().sample_rate != rate {
-            return bad(format!(
-                "stems have different sample rates: {} is {} Hz, {} is {} Hz",
-                readers[0].1.path().display(),
-                rate,
-                r.path().display(),
-                r.info().sample_rate
-            ));
-        }
-    }
-    let declared: Vec<Option<u64>> = readers.iter().map(|(_, r)| r.info().frames).collect();
-    if let (Some(Some(first)), true) = (declared.first(), declared.iter().all(Option::is_some)) {
-        if let Some(((_, r), n)) = readers
-            .iter()
-            .zip(&declared)
-            .find(|(_, n)| **n != Some(*first))
-        {
-            return bad(format!(
-                "stems have different lengths: {} has {} frames, {} has {}",
-                readers[0].1.path().display(),
-                first,
-                r.path().display(),
-                n.unwrap_or_default()
-            ));
-        }
-    }
-
+    let (mut readers, rate, total) = open_stems(stems)?;
     let mut engine = StemEngine::new(&sources, settings.layout, rate, settings.params)?;
-    if let Some(p) = settings.preset {
-        engine.apply_preset(p);
-    }
-    for (s, db) in &settings.gains {
-        engine.mixer().set_gain_db(*s, *db)?;
-    }
-    for s in &settings.mute {
-        engine.mixer().set_mute(*s, true)?;
-    }
-    for s in &settings.solo {
-        engine.mixer().set_solo(*s, true)?;
-    }
+    engine.apply(settings)?;
     // A render starts at its settings, not with a ramp from unity.
     engine.reset();
 
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| AppError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     }
     let mut writer = AudioWriter::create(out, format, rate, settings.layout)?;
-    let total = declared.first().copied().flatten();
 
     const BLOCK: usize = 4096;
     let mut stem_bufs: Vec<Vec<Vec<f32>>> = readers
@@ -224,7 +129,7 @@ pub fn render_mix(
     let (mut frames, mut clipped, mut peak) = (0u64, 0u64, 0.0f32);
     loop {
         if cancelled() {
-            return Err(AppError::Cancelled);
+            return Err(PipelineError::Cancelled);
         }
         let mut got = None;
         for (k, (_, reader)) in readers.iter_mut().enumerate() {
@@ -282,4 +187,60 @@ pub fn render_mix(
         clipped,
         peak,
     })
+}
+
+/// The stems opened for reading: the readers, the common sample rate and the
+/// length in frames where every file declares it.
+type OpenStems = (Vec<(Source, BlockReader)>, u32, Option<u64>);
+
+/// Opens every stem and checks that they belong together: mono or stereo, one
+/// sample rate, one declared length.
+fn open_stems(stems: &[(Source, PathBuf)]) -> PipelineResult<OpenStems> {
+    let bad = |m: String| Err(PipelineError::BadInput(m));
+    let mut readers = Vec::new();
+    for (source, path) in stems {
+        let reader = BlockReader::new(Decoder::open(path)?);
+        let info = reader.info();
+        if info.channels > 2 {
+            return bad(format!(
+                "{}: stems must be mono or stereo, this has {} channels",
+                path.display(),
+                info.channels
+            ));
+        }
+        readers.push((*source, reader));
+    }
+    let Some(rate) = readers.first().map(|(_, r)| r.info().sample_rate) else {
+        return bad("no stems to mix".into());
+    };
+    for (_, r) in &readers {
+        if r.info().sample_rate != rate {
+            return bad(format!(
+                "stems have different sample rates: {} is {} Hz, {} is {} Hz",
+                readers[0].1.path().display(),
+                rate,
+                r.path().display(),
+                r.info().sample_rate
+            ));
+        }
+    }
+    let declared: Vec<Option<u64>> = readers.iter().map(|(_, r)| r.info().frames).collect();
+    if let (Some(Some(first)), true) = (declared.first(), declared.iter().all(Option::is_some)) {
+        if let Some(((_, r), n)) = readers
+            .iter()
+            .zip(&declared)
+            .find(|(_, n)| **n != Some(*first))
+        {
+            return bad(format!(
+                "stems have different lengths: {} has {} frames, {} has {}",
+                readers[0].1.path().display(),
+                first,
+                r.path().display(),
+                n.unwrap_or_default()
+            ));
+        }
+    }
+
+    let total = declared.first().copied().flatten();
+    Ok((readers, rate, total))
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{AppError, AppResult};
+use crate::{PipelineError, PipelineResult};
 
 /// A model this program knows by name: its HF repository and bag file.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +57,7 @@ pub fn store_dir(flag: Option<&Path>) -> PathBuf {
 }
 
 /// Resolves a model argument: an existing file, or a name in the store.
-pub fn resolve(model: &str, store: &Path) -> AppResult<PathBuf> {
+pub fn resolve(model: &str, store: &Path) -> PipelineResult<PathBuf> {
     let as_path = Path::new(model);
     let is_file_like = as_path
         .extension()
@@ -66,7 +66,7 @@ pub fn resolve(model: &str, store: &Path) -> AppResult<PathBuf> {
         return Ok(as_path.to_path_buf());
     }
     if is_file_like {
-        return Err(AppError::ModelUnavailable(format!(
+        return Err(PipelineError::ModelUnavailable(format!(
             "{model}: no such model file"
         )));
     }
@@ -75,9 +75,9 @@ pub fn resolve(model: &str, store: &Path) -> AppResult<PathBuf> {
 
 /// Resolves a model *name* (never a path) in the store; this is what requests from
 /// the network may use.
-pub fn resolve_name(model: &str, store: &Path) -> AppResult<PathBuf> {
+pub fn resolve_name(model: &str, store: &Path) -> PipelineResult<PathBuf> {
     if !is_model_name(model) {
-        return Err(AppError::BadRequest(format!(
+        return Err(PipelineError::BadInput(format!(
             "{model:?} is not a model name (letters, digits, '_' and '-')"
         )));
     }
@@ -86,13 +86,13 @@ pub fn resolve_name(model: &str, store: &Path) -> AppResult<PathBuf> {
         return Ok(bag);
     }
     match KNOWN.iter().find(|k| k.name == model) {
-        Some(k) => Err(AppError::ModelUnavailable(format!(
+        Some(k) => Err(PipelineError::ModelUnavailable(format!(
             "model {model} is not installed in {}: run `sonantica models pull {model}`, or download \
              https://huggingface.co/{}/resolve/main/{model}.yaml and the .safetensors files it lists into that folder",
             store.display(),
             k.repo
         ))),
-        None => Err(AppError::ModelUnavailable(format!(
+        None => Err(PipelineError::ModelUnavailable(format!(
             "unknown model {model:?}: use htdemucs, htdemucs_ft, htdemucs_6s, or a path to a .safetensors, .th or bag .yaml file"
         ))),
     }
@@ -145,7 +145,7 @@ pub fn model_name(arg: &str) -> String {
 /// The model file for a job's model `name`: the configured `default` argument
 /// (which may be a path) when the name is its name, else a model in the store.
 /// Names from requests and queues never become paths.
-pub fn resolve_job_model(name: &str, default: &str, store: &Path) -> AppResult<PathBuf> {
+pub fn resolve_job_model(name: &str, default: &str, store: &Path) -> PipelineResult<PathBuf> {
     if name == model_name(default) {
         resolve(default, store)
     } else {
@@ -162,13 +162,13 @@ mod tests {
         let store = Path::new("/nonexistent");
         for bad in ["../htdemucs", "a/b", "", ".hidden", "x.yaml", "a b"] {
             assert!(
-                matches!(resolve_name(bad, store), Err(AppError::BadRequest(_))),
+                matches!(resolve_name(bad, store), Err(PipelineError::BadInput(_))),
                 "{bad:?}"
             );
         }
         assert!(matches!(
             resolve_name("htdemucs", store),
-            Err(AppError::ModelUnavailable(_))
+            Err(PipelineError::ModelUnavailable(_))
         ));
     }
 

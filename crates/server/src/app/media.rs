@@ -1,0 +1,184 @@
+//! The media folder (`DATA/media`): every path under it is built here, and
+//! nowhere else.
+//!
+//! ```text
+//! media/
+//!   uploads/{random}.{ext}                 uploaded files (the station owns them)
+//!   tmp/                                   uploads being received, renders, zips
+//!   stems/{track}/{model}/{source}.flac    finished stems
+//!   stems/{track}/{model}.all.{flac|wav}   every stem of a model in one file
+//!   stems/{track}/.{model}.job{id}.tmp     a local job's staging folder
+//!   stems/{track}/.{model}.job{id}.{w}.tmp a remote worker's uploads
+//!   stems/{track}/.{model}.job{id}.old     the stems a finishing job replaces
+//! ```
+//! Names starting with `.` under `stems/{track}/` are unfinished work: a start-up
+//! removes them.
+
+use std::path::{Component, Path, PathBuf};
+
+use super::{AppError, AppResult};
+
+/// The media folder and the layout inside it.
+#[derive(Debug, Clone)]
+pub struct MediaDir {
+    root: PathBuf,
+}
+
+impl MediaDir {
+    /// The media folder at `root` (nothing is created yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// Creates the folder and its `uploads/`, `stems/` and `tmp/`.
+    pub fn create(&self) -> AppResult<()> {
+        for dir in [self.uploads(), self.stems_root(), self.tmp()] {
+            std::fs::create_dir_all(&dir).map_err(|e| AppError::io(&dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Temporary files: uploads being received, renders, zips.
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Uploaded files.
+    pub fn uploads(&self) -> PathBuf {
+        self.root.join("uploads")
+    }
+
+    /// The stored (media-relative) path of an upload named `name`.
+    pub fn upload_rel(name: &str) -> String {
+        format!("uploads/{name}")
+    }
+
+    /// Every track's stems.
+    pub fn stems_root(&self) -> PathBuf {
+        self.root.join("stems")
+    }
+
+    /// One track's stems, of every model.
+    pub fn track_stems(&self, track: i64) -> PathBuf {
+        self.stems_root().join(track.to_string())
+    }
+
+    /// One model's stems of a track.
+    pub fn model_stems(&self, track: i64, model: &str) -> PathBuf {
+        self.track_stems(track).join(model)
+    }
+
+    /// The stored (media-relative) path of a stem file named `file` (e.g.
+    /// `vocals.flac`).
+    pub fn stem_rel(track: i64, model: &str, file: &str) -> String {
+        format!("stems/{track}/{model}/{file}")
+    }
+
+    /// Where a local job stages its stems before they move into place.
+    pub fn job_staging(&self, track: i64, model: &str, job: i64) -> PathBuf {
+        self.track_stems(track)
+            .join(format!(".{model}.job{job}.tmp"))
+    }
+
+    /// Where a remote worker's uploads for a job wait (`tag` tells workers apart).
+    pub fn remote_staging(&self, track: i64, model: &str, job: i64, tag: &str) -> PathBuf {
+        self.track_stems(track)
+            .join(format!(".{model}.job{job}.{tag}.tmp"))
+    }
+
+    /// Where the stems a finishing job replaces wait until the swap is done.
+    pub fn replaced_stems(&self, track: i64, model: &str, job: i64) -> PathBuf {
+        self.track_stems(track)
+            .join(format!(".{model}.job{job}.old"))
+    }
+
+    /// The multichannel file of a model's stems (`ext` is `flac` or `wav`).
+    pub fn multistem(&self, track: i64, model: &str, ext: &str) -> PathBuf {
+        self.track_stems(track).join(format!("{model}.all.{ext}"))
+    }
+
+    /// Every multichannel file a model's stems may have (to drop them when the
+    /// stems change).
+    pub fn multistems(&self, track: i64, model: &str) -> [PathBuf; 2] {
+        ["flac", "wav"].map(|ext| self.multistem(track, model, ext))
+    }
+
+    /// A stored media-relative path made absolute, checked to stay inside the
+    /// folder (no root, no `..`).
+    pub fn resolve(&self, rel: &str) -> AppResult<PathBuf> {
+        let path = Path::new(rel);
+        if !is_plain_relative(path) {
+            return Err(AppError::Internal(format!(
+                "invalid stored path {}",
+                path.display()
+            )));
+        }
+        Ok(self.root.join(path))
+    }
+
+    /// Removes what an interrupted run can leave: everything in `tmp/`,
+    /// unfinished stem folders, and uploads that `is_known` does not claim
+    /// (given the stored path, `uploads/{name}`).
+    pub fn tidy(&self, is_known: impl Fn(&str) -> bool) -> AppResult<()> {
+        remove_children(&self.tmp(), |_| true)?;
+        if let Ok(tracks) = std::fs::read_dir(self.stems_root()) {
+            for t in tracks.flatten() {
+                remove_children(&t.path(), |name| name.starts_with('.'))?;
+            }
+        }
+        remove_children(&self.uploads(), |name| !is_known(&Self::upload_rel(name)))
+    }
+}
+
+/// True when `rel` is a plain relative path (no root, no `..`).
+pub(crate) fn is_plain_relative(rel: &Path) -> bool {
+    rel.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Removes the entries of `dir` whose names `pick` selects (files and folders).
+fn remove_children(dir: &Path, pick: impl Fn(&str) -> bool) -> AppResult<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !pick(&name) {
+            continue;
+        }
+        let path = e.path();
+        let r = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        r.map_err(|e| AppError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_paths_resolve_inside_the_folder_only() {
+        let m = MediaDir::new("/data/media");
+        assert_eq!(
+            m.resolve(&MediaDir::stem_rel(3, "htdemucs", "vocals.flac"))
+                .ok(),
+            Some(PathBuf::from("/data/media/stems/3/htdemucs/vocals.flac"))
+        );
+        for bad in ["../etc/passwd", "/etc/passwd", "stems/../../x"] {
+            assert!(m.resolve(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            m.job_staging(3, "htdemucs", 9),
+            PathBuf::from("/data/media/stems/3/.htdemucs.job9.tmp")
+        );
+    }
+}
