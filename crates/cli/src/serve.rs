@@ -124,7 +124,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
         if app.config().queue.is_some() {
             println!("Separation jobs go to the Redis queue for `sonantica worker` processes.");
-        } else if let Err(e) = app.model_path(&app.default_model_name()) {
+        } else if let Err(e) = app.jobs().model_path(&app.jobs().default_model_name()) {
             eprintln!("note: separation will not work until the model is installed: {e}");
         }
         println!(

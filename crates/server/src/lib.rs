@@ -1,9 +1,9 @@
 //! Sonántica's listening station: the library, durable separation jobs and the
 //! HTTP API behind `sonantica serve`.
 //!
-//! - [`app`]: the application (library, jobs, storage, analysis, rendering), with
-//!   no HTTP types; the CLI also uses its file-level work ([`app::separate`],
-//!   [`app::render`], [`app::analysis`], [`app::models`]).
+//! - [`app`]: the application as services (library, jobs, remote workers, the
+//!   access token, the media folder), with no HTTP types. The file-level work it
+//!   runs (analysis, separation, rendering) is `sonantica_pipeline`.
 //! - [`http`]: axum routes, DTOs, authentication, OpenAPI.
 
 pub mod app;

@@ -336,8 +336,8 @@ async fn a_generated_token_is_shown_once_and_stored_hashed() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let (app, shown) = App::open(Config::new(dir.path())).await?;
     let token = shown.context("first run shows a token")?;
-    assert!(app.check_token(&token));
-    assert!(!app.check_token("something else"));
+    assert!(app.auth().check_token(&token));
+    assert!(!app.auth().check_token("something else"));
     let (stored,): (String,) = sqlx::query_as("SELECT value FROM settings")
         .fetch_one(app.db())
         .await?;
@@ -345,7 +345,7 @@ async fn a_generated_token_is_shown_once_and_stored_hashed() -> Result<()> {
     drop(app);
     let (again, shown) = App::open(Config::new(dir.path())).await?;
     assert!(shown.is_none(), "a second start shows nothing");
-    assert!(again.check_token(&token));
+    assert!(again.auth().check_token(&token));
     Ok(())
 }
 
@@ -874,6 +874,7 @@ async fn interactive_jobs_run_before_library_batches() -> Result<()> {
     // batch priority, so a new interactive one is not created...
     let (first, created) = st
         .app
+        .jobs()
         .enqueue(
             ids[2],
             None,
@@ -888,9 +889,19 @@ async fn interactive_jobs_run_before_library_batches() -> Result<()> {
         .post_json(&format!("/api/tracks/{late}/separate"), "")
         .await?
         .json()?;
-    let claimed = st.app.claim_job("test-worker").await?.context("a job")?;
+    let claimed = st
+        .app
+        .jobs()
+        .claim_job("test-worker")
+        .await?
+        .context("a job")?;
     assert_eq!(claimed.id, interactive["id"].as_i64().context("id")?);
-    let second = st.app.claim_job("test-worker").await?.context("a job")?;
+    let second = st
+        .app
+        .jobs()
+        .claim_job("test-worker")
+        .await?
+        .context("a job")?;
     assert_eq!(second.track_id, ids[0], "then the batch, oldest first");
     assert_ne!(first.id, claimed.id);
     Ok(())
@@ -906,16 +917,22 @@ async fn a_job_whose_worker_stopped_is_taken_again_after_its_lease() -> Result<(
         .json()?;
     let claimed = st
         .app
+        .jobs()
         .claim_job("worker-that-dies")
         .await?
         .context("claimed")?;
     assert_eq!(claimed.id, job["id"].as_i64().context("id")?);
     assert!(
-        st.app.claim_job("other").await?.is_none(),
+        st.app.jobs().claim_job("other").await?.is_none(),
         "held under lease"
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let again = st.app.claim_job("other").await?.context("taken again")?;
+    let again = st
+        .app
+        .jobs()
+        .claim_job("other")
+        .await?
+        .context("taken again")?;
     assert_eq!(again.id, claimed.id);
     assert_eq!(again.attempts, 2);
     assert_eq!(again.worker.as_deref(), Some("other"));

@@ -7,7 +7,11 @@
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::{App, AppError, AppResult};
+use std::sync::{Arc, Mutex};
+
+use sqlx::SqlitePool;
+
+use super::{AppError, AppResult};
 
 const TOKEN_KEY: &str = "token_sha256";
 
@@ -37,16 +41,41 @@ pub fn generate_token() -> String {
     hex(&bytes)
 }
 
-impl App {
-    /// Loads the stored token hash, replacing it when a token is configured, or
-    /// generating one on first run (returned so that it can be shown once).
-    pub(crate) async fn setup_token(&self) -> AppResult<Option<String>> {
+struct AuthInner {
+    db: SqlitePool,
+    token_hash: Mutex<[u8; 32]>,
+}
+
+/// The access token: who may use the station. Cheap to clone.
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<AuthInner>,
+}
+
+impl Auth {
+    /// Loads the stored token hash, replacing it when `configured` is given, or
+    /// generating a token on first run (returned so that it can be shown once).
+    pub(crate) async fn open(
+        db: SqlitePool,
+        configured: Option<&str>,
+    ) -> AppResult<(Auth, Option<String>)> {
+        let auth = Auth {
+            inner: Arc::new(AuthInner {
+                db,
+                token_hash: Mutex::new([0; 32]),
+            }),
+        };
+        let shown = auth.setup_token(configured).await?;
+        Ok((auth, shown))
+    }
+
+    async fn setup_token(&self, configured: Option<&str>) -> AppResult<Option<String>> {
         let stored: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE key = ?")
             .bind(TOKEN_KEY)
             .fetch_optional(&self.inner.db)
             .await?;
         let stored = stored.and_then(|(v,)| unhex(&v));
-        let (digest, shown) = match (&self.inner.config.token, stored) {
+        let (digest, shown) = match (configured, stored) {
             (Some(t), _) => {
                 if t.len() < 16 {
                     return Err(AppError::BadRequest(

@@ -9,15 +9,19 @@
 //! job done — and only if the job is still held by that worker — so a job
 //! completes exactly once and a reader never sees half a set of stems.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sonantica_demucs::{load_separator, ApplyOptions, Separator};
+use sqlx::SqlitePool;
+use tokio::sync::{broadcast, Notify};
+use tokio_util::sync::CancellationToken;
 
 use super::status::JobStatus;
-use super::{now_ms, App, AppError, AppResult, Live, MediaDir};
+use super::{now_ms, AppError, AppResult, Config, Library, MediaDir};
 use sonantica_pipeline::models::{is_model_name, model_name, resolve_job_model};
 use sonantica_pipeline::separate::{separate_file, SeparateSettings};
 
@@ -83,7 +87,74 @@ enum Outcome {
     Failed(String),
 }
 
-impl App {
+/// Live state of a running job, shared between its worker thread and the API.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    pub(crate) progress: Mutex<(f64, Option<f64>)>,
+    pub(crate) cancel: AtomicBool,
+}
+
+pub(crate) struct JobsInner {
+    pub(crate) config: Config,
+    pub(crate) db: SqlitePool,
+    pub(crate) media: MediaDir,
+    library: Library,
+    /// Wakes idle workers (and the dispatcher) when a job is queued.
+    pub(crate) jobs_queued: Notify,
+    /// Job ids whose state changed (for event streams).
+    job_events: broadcast::Sender<i64>,
+    live: Mutex<HashMap<i64, Arc<Live>>>,
+    separators: Mutex<HashMap<PathBuf, Arc<Separator>>>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// The durable separation queue: jobs in the database, leases, priorities,
+/// cancellation, progress, and the in-process workers that run them. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Jobs {
+    pub(crate) inner: Arc<JobsInner>,
+}
+
+impl Jobs {
+    pub(crate) fn new(
+        config: &Config,
+        db: SqlitePool,
+        library: Library,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (job_events, _) = broadcast::channel(256);
+        Self {
+            inner: Arc::new(JobsInner {
+                config: config.clone(),
+                db,
+                media: library.media().clone(),
+                library,
+                jobs_queued: Notify::new(),
+                job_events,
+                live: Mutex::new(HashMap::new()),
+                separators: Mutex::new(HashMap::new()),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The station's configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Asks every running job to stop (shutdown: they go back to the queue).
+    pub(crate) fn cancel_running(&self) {
+        if let Ok(live) = self.inner.live.lock() {
+            for l in live.values() {
+                l.cancel.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+impl Jobs {
     /// The name of the default model (a file's stem when it is a path).
     pub fn default_model_name(&self) -> String {
         model_name(&self.inner.config.default_model)
@@ -127,7 +198,7 @@ impl App {
             None => self.default_model_name(),
         };
         self.check_model(&model)?;
-        self.track(track_id).await?;
+        self.inner.library.track(track_id).await?;
         if let Some(job) = self.existing_job(track_id, &model).await? {
             return Ok((job, false));
         }
@@ -516,11 +587,11 @@ impl App {
             Ok(p) => p,
             Err(e) => return Ok(Outcome::Failed(e.to_string())),
         };
-        let track = match self.track(job.track_id).await {
+        let track = match self.inner.library.track(job.track_id).await {
             Ok(t) => t,
             Err(e) => return Ok(Outcome::Failed(e.to_string())),
         };
-        let input = match self.track_file(&track) {
+        let input = match self.inner.library.track_file(&track) {
             Ok(p) => p,
             Err(e) => return Ok(Outcome::Failed(e.to_string())),
         };

@@ -4,12 +4,17 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sqlx::SqlitePool;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use sonantica_audio::{AudioError, AudioInfo, Decoder};
 
 use super::media::is_plain_relative;
 use super::status::{AnalysisStatus, TrackOrigin};
-use super::{now_ms, App, AppError, AppResult, MediaDir};
+use super::{now_ms, AppError, AppResult, Jobs, MediaDir};
 use sonantica_pipeline::analysis::analyze_file;
 
 /// A track as stored.
@@ -222,7 +227,108 @@ fn name_stem(name: &str) -> String {
     }
 }
 
-impl App {
+/// What the library is built from (see [`super::App::open`]).
+pub(crate) struct LibrarySetup {
+    pub(crate) db: SqlitePool,
+    pub(crate) media: MediaDir,
+    /// The read-only library folder, canonical.
+    pub(crate) root: Option<PathBuf>,
+    /// The default model's name: whose stems a player gets when it names none.
+    pub(crate) default_model: String,
+    pub(crate) max_upload_bytes: u64,
+    pub(crate) shutdown: CancellationToken,
+}
+
+pub(crate) struct LibraryInner {
+    db: SqlitePool,
+    media: MediaDir,
+    library_root: Option<PathBuf>,
+    default_model: String,
+    max_upload_bytes: u64,
+    /// Wakes the analysis task when a track is added.
+    analysis_queued: Notify,
+    /// Serialises library scans.
+    scanning: tokio::sync::Mutex<()>,
+    shutdown: CancellationToken,
+}
+
+/// The library: tracks (uploads and the library folder), their analysis, their
+/// stems, and what is made from the stems (multistem files, zips, renders).
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Library {
+    inner: Arc<LibraryInner>,
+}
+
+impl Library {
+    pub(crate) fn new(s: LibrarySetup) -> Self {
+        Self {
+            inner: Arc::new(LibraryInner {
+                db: s.db,
+                media: s.media,
+                library_root: s.root,
+                default_model: s.default_model,
+                max_upload_bytes: s.max_upload_bytes,
+                analysis_queued: Notify::new(),
+                scanning: tokio::sync::Mutex::new(()),
+                shutdown: s.shutdown,
+            }),
+        }
+    }
+
+    /// The media folder.
+    pub fn media(&self) -> &MediaDir {
+        &self.inner.media
+    }
+
+    /// Whether a library folder is configured.
+    pub fn has_folder(&self) -> bool {
+        self.inner.library_root.is_some()
+    }
+
+    /// Removes what an interrupted run can leave in `media/`: half-received
+    /// uploads, unfinished stem folders and renders, and upload files no track
+    /// refers to.
+    pub(crate) async fn tidy_media(&self) -> AppResult<()> {
+        let known: Vec<(String,)> = sqlx::query_as("SELECT path FROM tracks WHERE origin = ?")
+            .bind(TrackOrigin::Upload)
+            .fetch_all(&self.inner.db)
+            .await?;
+        let known: std::collections::HashSet<String> = known.into_iter().map(|(p,)| p).collect();
+        self.inner.media.tidy(|rel| known.contains(rel))
+    }
+
+    /// Receives an upload's bytes (at most the configured size) into `media/tmp/`
+    /// and adds it as [`Self::add_upload`] does. Nothing is left behind when the
+    /// body fails, is too large, empty or not audio.
+    pub async fn upload<S, B, E>(&self, original_name: Option<String>, body: S) -> AppResult<Track>
+    where
+        S: futures_util::Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        AppError: From<E>,
+    {
+        let max = self.inner.max_upload_bytes;
+        let (staged, received) = self
+            .inner
+            .media
+            .receive(".upload-", body, max, || {
+                format!(
+                    "the upload is larger than {} MB (--max-upload-mb)",
+                    max / (1 << 20)
+                )
+            })
+            .await?;
+        if received == 0 {
+            return Err(AppError::UnsupportedMedia(format!(
+                "{}: the file is empty",
+                original_name.as_deref().unwrap_or("upload")
+            )));
+        }
+        self.add_upload(staged, original_name).await
+    }
+}
+
+impl Library {
     async fn insert_track(
         &self,
         origin: TrackOrigin,
@@ -362,6 +468,29 @@ impl App {
         Ok(path)
     }
 
+    /// The file of one stem. The source is matched against the stored stems,
+    /// never joined onto a path.
+    pub async fn stem_file(
+        &self,
+        id: i64,
+        model: Option<&str>,
+        source: &str,
+    ) -> AppResult<PathBuf> {
+        self.track(id).await?;
+        let (model, stems) = self.model_stems(id, model).await?;
+        let stem = stems.iter().find(|s| s.source == source).ok_or_else(|| {
+            AppError::NotFound(format!(
+                "track {id} has no stem {source:?} from {model} (it has {})",
+                stems
+                    .iter()
+                    .map(|s| s.source.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        self.media_file(&stem.path)
+    }
+
     /// A media-relative stored path made absolute, checked to stay inside `media/`.
     pub(crate) fn media_file(&self, rel: &str) -> AppResult<PathBuf> {
         self.inner.media.resolve(rel)
@@ -413,7 +542,7 @@ impl App {
         let chosen = match model {
             Some(m) => m.to_owned(),
             None => {
-                let default = self.default_model_name();
+                let default = self.inner.default_model.clone();
                 if all.iter().any(|s| s.model == default) {
                     default
                 } else {
@@ -564,14 +693,14 @@ impl App {
 
     /// Removes an uploaded track: its row, jobs, stems and files. Library tracks
     /// follow the library folder and cannot be deleted here.
-    pub async fn delete_track(&self, id: i64) -> AppResult<()> {
+    pub async fn delete_track(&self, id: i64, jobs: &Jobs) -> AppResult<()> {
         let track = self.track(id).await?;
         if track.origin != TrackOrigin::Upload {
             return Err(AppError::Conflict(format!(
                 "track {id} is from the library folder; remove the file there and rescan"
             )));
         }
-        self.cancel_track_jobs(id).await?;
+        jobs.cancel_track_jobs(id).await?;
         sqlx::query("DELETE FROM tracks WHERE id = ?")
             .bind(id)
             .execute(&self.inner.db)
@@ -585,7 +714,7 @@ impl App {
     /// Brings the library in line with the library folder: new files are added,
     /// changed ones re-read (their analysis redone, their stems dropped), and
     /// tracks whose file is gone removed. Files are only read, never modified.
-    pub async fn scan_library(&self) -> AppResult<ScanReport> {
+    pub async fn scan_library(&self, jobs: &Jobs) -> AppResult<ScanReport> {
         let Some(root) = self.inner.library_root.clone() else {
             return Err(AppError::Conflict(
                 "no library folder is configured: start the server with --library DIR".into(),
@@ -659,7 +788,7 @@ impl App {
                     report.added += 1;
                 }
                 (Some(id), Ok(p)) => {
-                    self.cancel_track_jobs(id).await?;
+                    jobs.cancel_track_jobs(id).await?;
                     let mut tx = self.inner.db.begin().await?;
                     let update = sqlx::query(
                         "UPDATE tracks SET file_size = ?, file_mtime = ?, title = ?, artist = ?,
@@ -685,7 +814,7 @@ impl App {
                 (previous, Err(e)) => {
                     // A file that became unreadable is treated as gone.
                     if let Some(id) = previous {
-                        self.remove_library_track(id).await?;
+                        self.remove_library_track(id, jobs).await?;
                         report.removed += 1;
                     }
                     report.failed.push((rel, e));
@@ -694,7 +823,7 @@ impl App {
         }
         for (rel, (id, _, _)) in &known {
             if !found.contains(rel) {
-                self.remove_library_track(*id).await?;
+                self.remove_library_track(*id, jobs).await?;
                 report.removed += 1;
             }
         }
@@ -702,8 +831,8 @@ impl App {
         Ok(report)
     }
 
-    async fn remove_library_track(&self, id: i64) -> AppResult<()> {
-        self.cancel_track_jobs(id).await?;
+    async fn remove_library_track(&self, id: i64, jobs: &Jobs) -> AppResult<()> {
+        jobs.cancel_track_jobs(id).await?;
         sqlx::query("DELETE FROM tracks WHERE id = ?")
             .bind(id)
             .execute(&self.inner.db)
@@ -787,6 +916,124 @@ impl App {
             .execute(&self.inner.db)
             .await?;
         Ok(())
+    }
+}
+
+/// A file made for one response (a zip, a render): open, its name already gone,
+/// so it disappears when the response is sent or dropped.
+#[derive(Debug)]
+pub struct Download {
+    /// The open file, at its start.
+    pub file: std::fs::File,
+    /// The name to offer the listener.
+    pub name: String,
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> AppResult<T> + Send + 'static,
+) -> AppResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AppError::Internal(format!("{what} failed: {e}")))?
+}
+
+impl Library {
+    /// Every stem of one model as a zip (stored, not compressed: FLAC already is).
+    pub async fn stems_zip(&self, id: i64, model: Option<&str>) -> AppResult<Download> {
+        let track = self.track(id).await?;
+        let (model, stems) = self.model_stems(id, model).await?;
+        let files: Vec<(String, PathBuf)> = stems
+            .iter()
+            .map(|s| {
+                let ext = s.path.rsplit('.').next().unwrap_or("flac").to_owned();
+                Ok((format!("{}.{ext}", s.source), self.media_file(&s.path)?))
+            })
+            .collect::<AppResult<_>>()?;
+        let tmp = self.inner.media.tmp();
+        let file = blocking("writing the zip", move || {
+            use std::io::{Seek, SeekFrom, Write};
+            // An unnamed temporary file: gone when the response is sent (or dropped).
+            let out = tempfile::tempfile_in(&tmp).map_err(|e| AppError::io(&tmp, e))?;
+            let mut zip = zip::ZipWriter::new(out);
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored)
+                .large_file(true);
+            let zerr =
+                |e: zip::result::ZipError| AppError::Internal(format!("writing the zip: {e}"));
+            for (name, path) in &files {
+                zip.start_file(name.as_str(), options).map_err(zerr)?;
+                let mut f = std::fs::File::open(path).map_err(|e| AppError::io(path, e))?;
+                std::io::copy(&mut f, &mut zip).map_err(|e| AppError::io(path, e))?;
+            }
+            let mut out = zip.finish().map_err(zerr)?;
+            out.flush().map_err(|e| AppError::io(&tmp, e))?;
+            out.seek(SeekFrom::Start(0))
+                .map_err(|e| AppError::io(&tmp, e))?;
+            Ok(out)
+        })
+        .await?;
+        Ok(Download {
+            file,
+            name: format!("{} - stems ({model}).zip", track.title),
+        })
+    }
+
+    /// Renders a mix of one model's stems with `pipeline::render` (what Save mix
+    /// and `sonantica render` run) into a file of `format`.
+    pub async fn render_mix(
+        &self,
+        id: i64,
+        model: Option<&str>,
+        settings: sonantica_mix::MixSettings,
+        format: sonantica_audio::OutputFormat,
+    ) -> AppResult<Download> {
+        let track = self.track(id).await?;
+        let (_, stems) = self.model_stems(id, model).await?;
+        let mut files = Vec::new();
+        for s in &stems {
+            let source: sonantica_mix::Source =
+                s.source
+                    .parse()
+                    .map_err(|e: sonantica_mix::ParseSourceError| {
+                        AppError::BadRequest(e.to_string())
+                    })?;
+            files.push((source, self.media_file(&s.path)?));
+        }
+        sonantica_pipeline::render::check_complete(
+            &files.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        )
+        .map_err(|m| AppError::Conflict(format!("track {id}: {m}")))?;
+        let ext = format.extension();
+        let name = format!(
+            "{} ({}, {}).{ext}",
+            track.title,
+            settings.preset.map_or("mix", |p| p.id),
+            settings.layout
+        );
+        let out_path = self.inner.media.tmp().join(format!(
+            ".mix-{}.{ext}",
+            super::auth::generate_token().get(..16).unwrap_or("x")
+        ));
+        let shutdown = self.inner.shutdown.clone();
+        let file = blocking("rendering the mix", move || {
+            let result = sonantica_pipeline::render::render_mix(
+                &files,
+                &out_path,
+                &settings,
+                format,
+                &mut |_, _| {},
+                &|| shutdown.is_cancelled(),
+            );
+            let opened = result.map_err(AppError::from).and_then(|_| {
+                std::fs::File::open(&out_path).map_err(|e| AppError::io(&out_path, e))
+            });
+            // The open handle keeps the data; the name goes now.
+            let _ = std::fs::remove_file(&out_path);
+            opened
+        })
+        .await?;
+        Ok(Download { file, name })
     }
 }
 

@@ -108,6 +108,46 @@ impl MediaDir {
         ["flac", "wav"].map(|ext| self.multistem(track, model, ext))
     }
 
+    /// Streams `body` into a new temporary file in `tmp/` (named `prefix…`, removed
+    /// when dropped), refusing more than `max` bytes with [`AppError::TooLarge`]
+    /// (`too_large` says what). Returns the file, synced, and its length.
+    pub async fn receive<S, B, E>(
+        &self,
+        prefix: &str,
+        mut body: S,
+        max: u64,
+        too_large: impl Fn() -> String,
+    ) -> AppResult<(tempfile::NamedTempFile, u64)>
+    where
+        S: futures_util::Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        AppError: From<E>,
+    {
+        use futures_util::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        let tmp = self.tmp();
+        let staged = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempfile_in(&tmp)
+            .map_err(|e| AppError::io(&tmp, e))?;
+        let io = |e| AppError::io(staged.path(), e);
+        let mut file = tokio::fs::File::from_std(staged.reopen().map_err(io)?);
+        let mut received = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            let chunk = chunk.as_ref();
+            received += chunk.len() as u64;
+            if received > max {
+                return Err(AppError::TooLarge(too_large()));
+            }
+            file.write_all(chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        file.sync_all().await.map_err(io)?;
+        drop(file);
+        Ok((staged, received))
+    }
+
     /// A stored media-relative path made absolute, checked to stay inside the
     /// folder (no root, no `..`).
     pub fn resolve(&self, rel: &str) -> AppResult<PathBuf> {

@@ -1,10 +1,14 @@
-//! The application layer: library, jobs, storage, analysis and rendering. Nothing
-//! here knows about HTTP; `crate::http` translates requests into these calls.
+//! The application layer: the station's services. Nothing here knows about HTTP;
+//! `crate::http` translates requests into calls of one service each.
 //!
-//! - [`App`]: the running station (database, media folder, job workers).
-//! - [`library`]: tracks from uploads and the library folder, with their analysis.
-//! - [`jobs`]: the durable separation queue and its workers.
-//! - [`auth`]: the access token.
+//! - [`App`]: the running station, which holds the services and starts and stops
+//!   their background work.
+//! - [`Library`]: tracks from uploads and the library folder, their analysis,
+//!   stems, multistem files and renders.
+//! - [`Jobs`]: the durable separation queue and the in-process workers.
+//! - [`Workers`]: remote `sonantica worker` processes and the Redis dispatcher.
+//! - [`Auth`]: the access token.
+//! - [`MediaDir`]: every path under `media/`.
 //!
 //! The file-level work (analysis, separation, rendering, the model store) is
 //! `sonantica_pipeline`, shared with the CLI.
@@ -18,20 +22,20 @@ pub mod redis_queue;
 pub mod remote;
 pub mod status;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use sonantica_demucs::Separator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
-use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
+pub use auth::Auth;
 pub use error::{AppError, AppResult};
+pub use jobs::Jobs;
+pub use library::Library;
 pub use media::MediaDir;
+pub use remote::Workers;
 
 /// How the station is set up (`sonantica serve` flags).
 #[derive(Debug, Clone)]
@@ -79,36 +83,21 @@ impl Config {
     }
 }
 
-/// Live state of a running job, shared between its worker thread and the API.
-#[derive(Debug, Default)]
-pub(crate) struct Live {
-    pub(crate) progress: Mutex<(f64, Option<f64>)>,
-    pub(crate) cancel: AtomicBool,
+struct Inner {
+    config: Config,
+    db: SqlitePool,
+    library: Library,
+    jobs: Jobs,
+    workers: Workers,
+    auth: Auth,
+    shutdown: CancellationToken,
 }
 
-pub(crate) struct Inner {
-    pub(crate) config: Config,
-    pub(crate) db: SqlitePool,
-    pub(crate) media: MediaDir,
-    pub(crate) library_root: Option<PathBuf>,
-    /// Wakes idle workers when a job is queued.
-    pub(crate) jobs_queued: Notify,
-    /// Wakes the analysis task when a track is added.
-    pub(crate) analysis_queued: Notify,
-    /// Job ids whose state changed (for event streams).
-    pub(crate) job_events: broadcast::Sender<i64>,
-    pub(crate) live: Mutex<HashMap<i64, Arc<Live>>>,
-    pub(crate) separators: Mutex<HashMap<PathBuf, Arc<Separator>>>,
-    pub(crate) token_hash: Mutex<[u8; 32]>,
-    pub(crate) shutdown: CancellationToken,
-    /// Serialises library scans.
-    pub(crate) scanning: tokio::sync::Mutex<()>,
-}
-
-/// The running station. Cheap to clone.
+/// The running station: its services, sharing one database and media folder.
+/// Cheap to clone.
 #[derive(Clone)]
 pub struct App {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for App {
@@ -162,25 +151,30 @@ impl App {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations").run(&db).await?;
-        let (job_events, _) = broadcast::channel(256);
+        let shutdown = CancellationToken::new();
+        let library = Library::new(library::LibrarySetup {
+            db: db.clone(),
+            media,
+            root: library_root,
+            default_model: sonantica_pipeline::models::model_name(&config.default_model),
+            max_upload_bytes: config.max_upload_bytes,
+            shutdown: shutdown.clone(),
+        });
+        library.tidy_media().await?;
+        let jobs = Jobs::new(&config, db.clone(), library.clone(), shutdown.clone());
+        let workers = Workers::new(jobs.clone());
+        let (auth, token) = Auth::open(db.clone(), config.token.as_deref()).await?;
         let app = App {
             inner: Arc::new(Inner {
-                media,
-                library_root,
-                db,
-                jobs_queued: Notify::new(),
-                analysis_queued: Notify::new(),
-                job_events,
-                live: Mutex::new(HashMap::new()),
-                separators: Mutex::new(HashMap::new()),
-                token_hash: Mutex::new([0; 32]),
-                shutdown: CancellationToken::new(),
-                scanning: tokio::sync::Mutex::new(()),
                 config,
+                db,
+                library,
+                jobs,
+                workers,
+                auth,
+                shutdown,
             }),
         };
-        app.tidy_media().await?;
-        let token = app.setup_token().await?;
         Ok((app, token))
     }
 
@@ -189,9 +183,29 @@ impl App {
         &self.inner.config
     }
 
+    /// The library: tracks, analysis, stems, renders.
+    pub fn library(&self) -> &Library {
+        &self.inner.library
+    }
+
+    /// The separation queue.
+    pub fn jobs(&self) -> &Jobs {
+        &self.inner.jobs
+    }
+
+    /// Remote workers.
+    pub fn workers(&self) -> &Workers {
+        &self.inner.workers
+    }
+
+    /// The access token.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
     /// The media folder (`DATA/media`) and every path in it.
     pub fn media(&self) -> &MediaDir {
-        &self.inner.media
+        self.inner.library.media()
     }
 
     /// The database pool.
@@ -204,25 +218,28 @@ impl App {
         self.inner.shutdown.clone()
     }
 
-    /// Starts the background work: job workers, the analysis task and the start-up
-    /// library scan. They stop when [`App::shutdown`] is called.
+    /// Starts the background work: job workers (or the Redis dispatcher), the
+    /// analysis task and the start-up library scan. They stop when
+    /// [`App::shutdown`] is called.
     pub fn start_background(&self) -> Vec<tokio::task::JoinHandle<()>> {
         let mut handles = Vec::new();
         if let Some(url) = self.inner.config.queue.clone() {
-            let app = self.clone();
-            handles.push(tokio::spawn(async move { app.dispatch_loop(url).await }));
+            let workers = self.inner.workers.clone();
+            handles.push(tokio::spawn(
+                async move { workers.dispatch_loop(url).await },
+            ));
         } else {
             for n in 0..self.inner.config.workers.max(1) {
-                let app = self.clone();
-                handles.push(tokio::spawn(async move { app.worker_loop(n).await }));
+                let jobs = self.inner.jobs.clone();
+                handles.push(tokio::spawn(async move { jobs.worker_loop(n).await }));
             }
         }
-        let app = self.clone();
-        handles.push(tokio::spawn(async move { app.analysis_loop().await }));
-        if self.inner.library_root.is_some() {
-            let app = self.clone();
+        let library = self.inner.library.clone();
+        handles.push(tokio::spawn(async move { library.analysis_loop().await }));
+        if self.inner.library.has_folder() {
+            let (library, jobs) = (self.inner.library.clone(), self.inner.jobs.clone());
             handles.push(tokio::spawn(async move {
-                match app.scan_library().await {
+                match library.scan_library(&jobs).await {
                     Ok(r) => tracing::info!(
                         "library scan: {} added, {} changed, {} removed, {} unchanged, {} unreadable",
                         r.added,
@@ -242,21 +259,6 @@ impl App {
     /// queue and resume at the next start.
     pub fn shutdown(&self) {
         self.inner.shutdown.cancel();
-        if let Ok(live) = self.inner.live.lock() {
-            for l in live.values() {
-                l.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-        }
-    }
-
-    /// Removes what an interrupted run can leave in `media/`: half-received uploads,
-    /// unfinished stem folders and renders, and upload files no track refers to.
-    async fn tidy_media(&self) -> AppResult<()> {
-        let known: Vec<(String,)> = sqlx::query_as("SELECT path FROM tracks WHERE origin = ?")
-            .bind(status::TrackOrigin::Upload)
-            .fetch_all(&self.inner.db)
-            .await?;
-        let known: std::collections::HashSet<String> = known.into_iter().map(|(p,)| p).collect();
-        self.inner.media.tidy(|rel| known.contains(rel))
+        self.inner.jobs.cancel_running();
     }
 }

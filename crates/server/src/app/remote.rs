@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::jobs::{Job, PRIORITY_INTERACTIVE};
 use super::redis_queue::RedisQueue;
 use super::status::JobStatus;
-use super::{now_ms, App, AppError, AppResult};
+use super::{now_ms, AppError, AppResult, Jobs};
 use sonantica_pipeline::render::check_complete;
 
 /// What a worker's claim found.
@@ -53,7 +53,19 @@ fn check_worker(worker: &str) -> AppResult<()> {
     }
 }
 
-impl App {
+/// Remote `sonantica worker` processes: the claims, progress, stem uploads and
+/// results they send, and the dispatcher that puts queued jobs on Redis. Every
+/// step checks that the calling worker holds the job. Cheap to clone.
+#[derive(Clone)]
+pub struct Workers {
+    jobs: Jobs,
+}
+
+impl Workers {
+    pub(crate) fn new(jobs: Jobs) -> Self {
+        Self { jobs }
+    }
+
     /// The staging folder of a remote worker's upload for a job.
     fn remote_staging(&self, job: &Job, worker: &str) -> PathBuf {
         let tag: String = Sha256::digest(worker.as_bytes())
@@ -61,7 +73,8 @@ impl App {
             .take(6)
             .map(|b| format!("{b:02x}"))
             .collect();
-        self.inner
+        self.jobs
+            .inner
             .media
             .remote_staging(job.track_id, &job.model, job.id, &tag)
     }
@@ -70,7 +83,7 @@ impl App {
     /// that says why.
     async fn held_by(&self, id: i64, worker: &str) -> AppResult<Job> {
         check_worker(worker)?;
-        let job = self.job(id).await?;
+        let job = self.jobs.job(id).await?;
         if job.status == JobStatus::Running && job.worker.as_deref() == Some(worker) {
             Ok(job)
         } else {
@@ -86,26 +99,28 @@ impl App {
     }
 
     /// A worker asks for a job it received from the queue.
-    pub async fn remote_claim(&self, id: i64, worker: &str) -> AppResult<Claim> {
+    pub async fn claim(&self, id: i64, worker: &str) -> AppResult<Claim> {
         check_worker(worker)?;
         let now = now_ms();
-        let lease = now + self.inner.config.job_lease.as_millis() as i64;
+        let lease = now + self.jobs.inner.config.job_lease.as_millis() as i64;
         let claimed = sqlx::query(
-            "UPDATE jobs SET status = 'running', worker = ?1, lease_until = ?2,
+            "UPDATE jobs SET status = ?5, worker = ?1, lease_until = ?2,
                 attempts = attempts + 1, started_at = COALESCE(started_at, ?3), error = NULL,
                 dispatched = 1
-             WHERE id = ?4 AND (status = 'queued' OR (status = 'running' AND lease_until < ?3))",
+             WHERE id = ?4 AND (status = ?6 OR (status = ?5 AND lease_until < ?3))",
         )
         .bind(worker)
         .bind(lease)
         .bind(now)
         .bind(id)
-        .execute(&self.inner.db)
+        .bind(JobStatus::Running)
+        .bind(JobStatus::Queued)
+        .execute(&self.jobs.inner.db)
         .await?
         .rows_affected()
             == 1;
-        let job = self.job(id).await?;
-        self.job_changed(id);
+        let job = self.jobs.job(id).await?;
+        self.jobs.job_changed(id);
         Ok(if claimed {
             Claim::Claimed(job)
         } else if job.is_finished() {
@@ -117,7 +132,7 @@ impl App {
 
     /// A worker reports progress (and so renews its lease). False: stop, the job
     /// was cancelled or is no longer this worker's.
-    pub async fn remote_progress(
+    pub async fn progress(
         &self,
         id: i64,
         worker: &str,
@@ -128,26 +143,40 @@ impl App {
         if !(0.0..=1.0).contains(&progress) {
             return Err(AppError::BadRequest("progress must be within 0..1".into()));
         }
-        self.job(id).await?;
-        let ours = self.renew_job(id, worker, progress, eta_s).await;
-        self.job_changed(id);
+        self.jobs.job(id).await?;
+        let ours = self.jobs.renew_job(id, worker, progress, eta_s).await;
+        self.jobs.job_changed(id);
         Ok(ours)
     }
 
-    /// Stores one uploaded stem (already received into `staged`) in the job's
-    /// staging folder, after checking that it decodes.
-    pub async fn remote_put_stem(
+    /// Receives one stem (FLAC) for a job the worker holds into the job's staging
+    /// folder, after checking that it decodes. Nothing is kept on any failure.
+    pub async fn put_stem<S, B, E>(
         &self,
         id: i64,
         worker: &str,
         source: &str,
-        staged: tempfile::NamedTempFile,
-    ) -> AppResult<()> {
+        body: S,
+    ) -> AppResult<()>
+    where
+        S: futures_util::Stream<Item = Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        AppError: From<E>,
+    {
         if !is_source_name(source) {
             return Err(AppError::BadRequest(format!(
                 "{source:?} is not a source name"
             )));
         }
+        let max = self.jobs.inner.config.max_upload_bytes;
+        let (staged, _) = self
+            .jobs
+            .inner
+            .media
+            .receive(".stem-", body, max, || {
+                "the stem is larger than --max-upload-mb".into()
+            })
+            .await?;
         let job = self.held_by(id, worker).await?;
         let dir = self.remote_staging(&job, worker);
         let dest = dir.join(format!("{source}.flac"));
@@ -175,14 +204,9 @@ impl App {
 
     /// Moves a worker's uploaded stems into place and marks the job done, once.
     /// Completing a job that is already done is a no-op (a retried request).
-    pub async fn remote_complete(
-        &self,
-        id: i64,
-        worker: &str,
-        sources: &[String],
-    ) -> AppResult<Job> {
+    pub async fn complete(&self, id: i64, worker: &str, sources: &[String]) -> AppResult<Job> {
         check_worker(worker)?;
-        let current = self.job(id).await?;
+        let current = self.jobs.job(id).await?;
         if current.status == JobStatus::Done {
             return Ok(current);
         }
@@ -213,38 +237,40 @@ impl App {
             .collect::<Result<_, _>>()
             .map_err(|e: sonantica_mix::ParseSourceError| AppError::BadRequest(e.to_string()))?;
         check_complete(&parsed).map_err(|m| AppError::BadRequest(format!("job {id}: {m}")))?;
-        let result = self.finish_job(&job, worker, &staging, stems).await;
+        let result = self.jobs.finish_job(&job, worker, &staging, stems).await;
         let _ = std::fs::remove_dir_all(&staging);
         result?;
-        self.job_changed(id);
-        self.job(id).await
+        self.jobs.job_changed(id);
+        self.jobs.job(id).await
     }
 
     /// A worker gives up on a job with an error.
-    pub async fn remote_fail(&self, id: i64, worker: &str, error: &str) -> AppResult<()> {
+    pub async fn fail(&self, id: i64, worker: &str, error: &str) -> AppResult<()> {
         let job = self.held_by(id, worker).await?;
-        self.fail_job(id, worker, error).await?;
+        self.jobs.fail_job(id, worker, error).await?;
         let _ = std::fs::remove_dir_all(self.remote_staging(&job, worker));
-        self.job_changed(id);
+        self.jobs.job_changed(id);
         Ok(())
     }
 
     /// A worker hands a job back (it is shutting down): queued again, and put on
     /// the queue again by the dispatcher.
-    pub async fn remote_release(&self, id: i64, worker: &str) -> AppResult<()> {
+    pub async fn release(&self, id: i64, worker: &str) -> AppResult<()> {
         let job = self.held_by(id, worker).await?;
         sqlx::query(
-            "UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL,
+            "UPDATE jobs SET status = ?, worker = NULL, lease_until = NULL,
                 attempts = attempts - 1, eta_s = NULL, dispatched = 0
-             WHERE id = ? AND worker = ? AND status = 'running'",
+             WHERE id = ? AND worker = ? AND status = ?",
         )
+        .bind(JobStatus::Queued)
         .bind(id)
         .bind(worker)
-        .execute(&self.inner.db)
+        .bind(JobStatus::Running)
+        .execute(&self.jobs.inner.db)
         .await?;
         let _ = std::fs::remove_dir_all(self.remote_staging(&job, worker));
-        self.job_changed(id);
-        self.inner.jobs_queued.notify_one();
+        self.jobs.job_changed(id);
+        self.jobs.inner.jobs_queued.notify_one();
         Ok(())
     }
 
@@ -260,10 +286,10 @@ impl App {
                 return;
             }
         };
-        let shutdown = self.inner.shutdown.clone();
+        let shutdown = self.jobs.inner.shutdown.clone();
         let mut failing = false;
         while !shutdown.is_cancelled() {
-            let notified = self.inner.jobs_queued.notified();
+            let notified = self.jobs.inner.jobs_queued.notified();
             match self.dispatch_once(&queue).await {
                 Ok(n) => {
                     if failing {
@@ -291,20 +317,23 @@ impl App {
 
     async fn dispatch_once(&self, queue: &Arc<Mutex<RedisQueue>>) -> AppResult<usize> {
         let now = now_ms();
-        let lease = self.inner.config.job_lease.as_millis() as i64;
-        self.fail_abandoned_jobs(now - 2 * lease).await?;
+        let lease = self.jobs.inner.config.job_lease.as_millis() as i64;
+        self.jobs.fail_abandoned_jobs(now - 2 * lease).await?;
         sqlx::query(
-            "UPDATE jobs SET status = 'queued', worker = NULL, lease_until = NULL, dispatched = 0
-             WHERE status = 'running' AND lease_until < ?",
+            "UPDATE jobs SET status = ?, worker = NULL, lease_until = NULL, dispatched = 0
+             WHERE status = ? AND lease_until < ?",
         )
+        .bind(JobStatus::Queued)
+        .bind(JobStatus::Running)
         .bind(now - 2 * lease)
-        .execute(&self.inner.db)
+        .execute(&self.jobs.inner.db)
         .await?;
         let todo: Vec<(i64, i64)> = sqlx::query_as(
-            "SELECT id, priority FROM jobs WHERE status = 'queued' AND dispatched = 0
+            "SELECT id, priority FROM jobs WHERE status = ? AND dispatched = 0
              ORDER BY priority DESC, id",
         )
-        .fetch_all(&self.inner.db)
+        .bind(JobStatus::Queued)
+        .fetch_all(&self.jobs.inner.db)
         .await?;
         let mut sent = 0;
         for (id, priority) in todo {
@@ -317,9 +346,10 @@ impl App {
             })
             .await
             .map_err(|e| AppError::Internal(format!("queue thread: {e}")))??;
-            sqlx::query("UPDATE jobs SET dispatched = 1 WHERE id = ? AND status = 'queued'")
+            sqlx::query("UPDATE jobs SET dispatched = 1 WHERE id = ? AND status = ?")
                 .bind(id)
-                .execute(&self.inner.db)
+                .bind(JobStatus::Queued)
+                .execute(&self.jobs.inner.db)
                 .await?;
             sent += 1;
         }

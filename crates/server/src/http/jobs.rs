@@ -14,7 +14,7 @@ use super::error::{ApiError, ErrorBody};
 use super::{check_model_param, AppPath, AppQuery, OptionalJson};
 use crate::app::library::ScanReport;
 use crate::app::status::JobStatus;
-use crate::app::{App, AppError};
+use crate::app::{AppError, Jobs, Library};
 use sonantica_pipeline::models::KNOWN;
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -23,7 +23,7 @@ type ApiResult<T> = Result<T, ApiError>;
 #[utoipa::path(get, path = "/api/jobs", tag = "jobs", params(JobQuery),
     responses((status = 200, body = [JobDto])), security(("token" = [])))]
 pub(crate) async fn list_jobs(
-    State(app): State<App>,
+    State(jobs): State<Jobs>,
     AppQuery(q): AppQuery<JobQuery>,
 ) -> ApiResult<Json<Vec<JobDto>>> {
     let status = q
@@ -36,7 +36,7 @@ pub(crate) async fn list_jobs(
     if !(1..=1000).contains(&limit) {
         return Err(AppError::BadRequest("limit must be 1..=1000".into()).into());
     }
-    let jobs = app.list_jobs(status, limit).await?;
+    let jobs = jobs.list_jobs(status, limit).await?;
     Ok(Json(jobs.into_iter().map(Into::into).collect()))
 }
 
@@ -46,10 +46,10 @@ pub(crate) async fn list_jobs(
     responses((status = 200, body = JobDto), (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn get_job(
-    State(app): State<App>,
+    State(jobs): State<Jobs>,
     AppPath(id): AppPath<i64>,
 ) -> ApiResult<Json<JobDto>> {
-    Ok(Json(app.job(id).await?.into()))
+    Ok(Json(jobs.job(id).await?.into()))
 }
 
 /// Cancel a queued or running job.
@@ -59,10 +59,10 @@ pub(crate) async fn get_job(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "already finished")),
     security(("token" = [])))]
 pub(crate) async fn cancel_job(
-    State(app): State<App>,
+    State(jobs): State<Jobs>,
     AppPath(id): AppPath<i64>,
 ) -> ApiResult<Json<JobDto>> {
-    Ok(Json(app.cancel_job(id).await?.into()))
+    Ok(Json(jobs.cancel_job(id).await?.into()))
 }
 
 /// A job's progress as Server-Sent Events: a `job` event (the job as JSON) at
@@ -73,19 +73,19 @@ pub(crate) async fn cancel_job(
         content_type = "text/event-stream"), (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn job_events(
-    State(app): State<App>,
+    State(jobs): State<Jobs>,
     AppPath(id): AppPath<i64>,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
-    app.job(id).await?;
-    let rx = app.job_events();
+    jobs.job(id).await?;
+    let rx = jobs.job_events();
     struct St {
-        app: App,
+        jobs: Jobs,
         rx: tokio::sync::broadcast::Receiver<i64>,
         last: Option<JobDto>,
         done: bool,
     }
     let state = St {
-        app,
+        jobs,
         rx,
         last: None,
         done: false,
@@ -95,7 +95,7 @@ pub(crate) async fn job_events(
             return None;
         }
         loop {
-            let job: JobDto = match st.app.job(id).await {
+            let job: JobDto = match st.jobs.job(id).await {
                 Ok(j) => j.into(),
                 Err(e) => {
                     // The job (or its track) was deleted.
@@ -139,8 +139,11 @@ pub(crate) async fn job_events(
     responses((status = 200, description = "what changed", body = Object),
         (status = 409, body = ErrorBody, description = "no library folder configured")),
     security(("token" = [])))]
-pub(crate) async fn scan_library(State(app): State<App>) -> ApiResult<Json<ScanReport>> {
-    Ok(Json(app.scan_library().await?))
+pub(crate) async fn scan_library(
+    State(library): State<Library>,
+    State(jobs): State<Jobs>,
+) -> ApiResult<Json<ScanReport>> {
+    Ok(Json(library.scan_library(&jobs).await?))
 }
 
 /// Queue a separation of every track that has no stems from the model, at a lower
@@ -150,33 +153,33 @@ pub(crate) async fn scan_library(State(app): State<App>) -> ApiResult<Json<ScanR
     responses((status = 202, body = BatchQueued), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn separate_library(
-    State(app): State<App>,
+    State(jobs): State<Jobs>,
     OptionalJson(req): OptionalJson<SeparateRequest>,
 ) -> ApiResult<(StatusCode, Json<BatchQueued>)> {
     check_model_param(req.model.as_deref())?;
-    let queued = app.enqueue_library(req.model.as_deref()).await?;
+    let queued = jobs.enqueue_library(req.model.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(BatchQueued { queued })))
 }
 
 /// The separation models and whether they are installed.
 #[utoipa::path(get, path = "/api/models", tag = "library",
     responses((status = 200, body = [ModelDto])), security(("token" = [])))]
-pub(crate) async fn list_models(State(app): State<App>) -> Json<Vec<ModelDto>> {
-    let default = app.default_model_name();
+pub(crate) async fn list_models(State(jobs): State<Jobs>) -> Json<Vec<ModelDto>> {
+    let default = jobs.default_model_name();
     let mut out: Vec<ModelDto> = KNOWN
         .iter()
         .map(|k| ModelDto {
             name: k.name.into(),
             description: k.description.into(),
-            installed: app.model_path(k.name).is_ok(),
+            installed: jobs.model_path(k.name).is_ok(),
             default: k.name == default,
         })
         .collect();
     if !KNOWN.iter().any(|k| k.name == default) {
         out.push(ModelDto {
-            installed: app.model_path(&default).is_ok(),
+            installed: jobs.model_path(&default).is_ok(),
             name: default,
-            description: format!("model file {}", app.config().default_model),
+            description: format!("model file {}", jobs.config().default_model),
             default: true,
         });
     }

@@ -18,7 +18,9 @@ use axum::{Json, Router};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::app::{App, AppError};
+use axum::extract::FromRef;
+
+use crate::app::{App, AppError, Auth, Jobs, Library, Workers};
 use dto::{Health, LoginRequest};
 use error::{ApiError, ErrorBody};
 
@@ -100,9 +102,34 @@ fn request_token(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, v)| v)
 }
 
-async fn require_token(State(app): State<App>, req: Request, next: Next) -> Response {
+// Handlers take the one service they need; the router's state is the App.
+impl FromRef<App> for Library {
+    fn from_ref(app: &App) -> Self {
+        app.library().clone()
+    }
+}
+
+impl FromRef<App> for Jobs {
+    fn from_ref(app: &App) -> Self {
+        app.jobs().clone()
+    }
+}
+
+impl FromRef<App> for Workers {
+    fn from_ref(app: &App) -> Self {
+        app.workers().clone()
+    }
+}
+
+impl FromRef<App> for Auth {
+    fn from_ref(app: &App) -> Self {
+        app.auth().clone()
+    }
+}
+
+async fn require_token(State(auth): State<Auth>, req: Request, next: Next) -> Response {
     match request_token(req.headers()) {
-        Some(t) if app.check_token(t) => next.run(req).await,
+        Some(t) if auth.check_token(t) => next.run(req).await,
         _ => ApiError(AppError::Unauthorized).into_response(),
     }
 }
@@ -120,8 +147,8 @@ async fn health() -> Json<Health> {
 /// Exchange the access token for a session cookie (for browsers).
 #[utoipa::path(post, path = "/api/login", tag = "server", request_body = LoginRequest,
     responses((status = 204, description = "cookie set"), (status = 401, body = ErrorBody)))]
-async fn login(State(app): State<App>, AppJson(req): AppJson<LoginRequest>) -> Response {
-    if !app.check_token(&req.token) {
+async fn login(State(auth): State<Auth>, AppJson(req): AppJson<LoginRequest>) -> Response {
+    if !auth.check_token(&req.token) {
         return ApiError(AppError::Unauthorized).into_response();
     }
     let cookie = format!(
@@ -248,7 +275,7 @@ pub fn router(app: App) -> Router {
         .route("/api/worker/jobs/{id}/fail", post(workers::fail))
         .route("/api/worker/jobs/{id}/release", post(workers::release))
         .route_layer(axum::middleware::from_fn_with_state(
-            app.clone(),
+            app.auth().clone(),
             require_token,
         ));
     Router::new()

@@ -1,6 +1,5 @@
 //! Tracks and their media: list, upload, details, audio, stems, zip, mix.
 
-use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 
 use axum::body::Body;
@@ -9,8 +8,7 @@ use axum::extract::{Multipart, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use sonantica_mix::Source;
-use tokio::io::AsyncWriteExt;
+use futures_util::TryStreamExt;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
@@ -21,14 +19,14 @@ use super::dto::{
 use super::error::{ApiError, ErrorBody};
 use super::{check_model_param, AppPath, AppQuery, OptionalJson};
 use crate::app::jobs::PRIORITY_INTERACTIVE;
-use crate::app::{App, AppError};
-use sonantica_pipeline::render::{check_complete, render_mix};
+use crate::app::library::Download;
+use crate::app::{AppError, Jobs, Library};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-pub(crate) async fn track_dto(app: &App, id: i64) -> ApiResult<TrackDto> {
-    let track = app.track(id).await?;
-    let stems = app.stems(id).await?;
+pub(crate) async fn track_dto(library: &Library, id: i64) -> ApiResult<TrackDto> {
+    let track = library.track(id).await?;
+    let stems = library.stems(id).await?;
     Ok(TrackDto::new(track, &stems))
 }
 
@@ -37,7 +35,7 @@ pub(crate) async fn track_dto(app: &App, id: i64) -> ApiResult<TrackDto> {
     responses((status = 200, body = TrackPage), (status = 401, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn list_tracks(
-    State(app): State<App>,
+    State(library): State<Library>,
     AppQuery(q): AppQuery<TrackQuery>,
 ) -> ApiResult<Json<TrackPage>> {
     let offset = q.offset.unwrap_or(0);
@@ -45,9 +43,9 @@ pub(crate) async fn list_tracks(
     if offset < 0 || !(1..=500).contains(&limit) {
         return Err(AppError::BadRequest("offset must be ≥ 0 and limit 1..=500".into()).into());
     }
-    let (tracks, total) = app.list_tracks(q.q.as_deref(), offset, limit).await?;
+    let (tracks, total) = library.list_tracks(q.q.as_deref(), offset, limit).await?;
     let ids: Vec<i64> = tracks.iter().map(|t| t.id).collect();
-    let mut stems = app.stems_of(&ids).await?;
+    let mut stems = library.stems_of(&ids).await?;
     let items = tracks
         .into_iter()
         .map(|t| {
@@ -71,12 +69,11 @@ pub(crate) async fn list_tracks(
         (status = 401, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn upload_track(
-    State(app): State<App>,
+    State(library): State<Library>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<TrackDto>)> {
     let mut multipart = multipart?;
-    let max = app.config().max_upload_bytes;
-    while let Some(mut field) = multipart.next_field().await? {
+    while let Some(field) = multipart.next_field().await? {
         if field.name() != Some("file") {
             continue;
         }
@@ -89,37 +86,8 @@ pub(crate) async fn upload_track(
                     .collect::<String>()
             })
             .filter(|n| !n.is_empty());
-        let tmp_dir = app.media().tmp();
-        // Removed when dropped: an upload that fails leaves nothing behind.
-        let staged = tempfile::Builder::new()
-            .prefix(".upload-")
-            .tempfile_in(&tmp_dir)
-            .map_err(|e| AppError::io(&tmp_dir, e))?;
-        let io = |e| AppError::io(staged.path(), e);
-        let mut file = tokio::fs::File::from_std(staged.reopen().map_err(io)?);
-        let mut received = 0u64;
-        while let Some(chunk) = field.chunk().await? {
-            received += chunk.len() as u64;
-            if received > max {
-                return Err(AppError::TooLarge(format!(
-                    "the upload is larger than {} MB (--max-upload-mb)",
-                    max / (1 << 20)
-                ))
-                .into());
-            }
-            file.write_all(&chunk).await.map_err(io)?;
-        }
-        file.flush().await.map_err(io)?;
-        file.sync_all().await.map_err(io)?;
-        drop(file);
-        if received == 0 {
-            return Err(AppError::UnsupportedMedia(format!(
-                "{}: the file is empty",
-                name.as_deref().unwrap_or("upload")
-            ))
-            .into());
-        }
-        let track = app.add_upload(staged, name).await?;
+        let body = field.map_err(|e| ApiError::from(e).0);
+        let track = library.upload(name, body).await?;
         return Ok((StatusCode::CREATED, Json(TrackDto::new(track, &[]))));
     }
     Err(AppError::BadRequest("the multipart field `file` is missing".into()).into())
@@ -131,10 +99,10 @@ pub(crate) async fn upload_track(
     responses((status = 200, body = TrackDto), (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn get_track(
-    State(app): State<App>,
+    State(library): State<Library>,
     AppPath(id): AppPath<i64>,
 ) -> ApiResult<Json<TrackDto>> {
-    Ok(Json(track_dto(&app, id).await?))
+    Ok(Json(track_dto(&library, id).await?))
 }
 
 /// Delete an uploaded track with its stems (library tracks follow the folder).
@@ -143,10 +111,11 @@ pub(crate) async fn get_track(
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn delete_track(
-    State(app): State<App>,
+    State(library): State<Library>,
+    State(jobs): State<Jobs>,
     AppPath(id): AppPath<i64>,
 ) -> ApiResult<StatusCode> {
-    app.delete_track(id).await?;
+    library.delete_track(id, &jobs).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -164,12 +133,12 @@ async fn serve_file(path: PathBuf, req: Request) -> Response {
         (status = 206, description = "a range of it"), (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn track_audio(
-    State(app): State<App>,
+    State(library): State<Library>,
     AppPath(id): AppPath<i64>,
     req: Request,
 ) -> ApiResult<Response> {
-    let track = app.track(id).await?;
-    let path = app.track_file(&track)?;
+    let track = library.track(id).await?;
+    let path = library.track_file(&track)?;
     Ok(serve_file(path, req).await)
 }
 
@@ -179,11 +148,11 @@ pub(crate) async fn track_audio(
     responses((status = 200, body = [StemDto]), (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn list_stems(
-    State(app): State<App>,
+    State(library): State<Library>,
     AppPath(id): AppPath<i64>,
 ) -> ApiResult<Json<Vec<StemDto>>> {
-    app.track(id).await?;
-    let stems = app.stems(id).await?;
+    library.track(id).await?;
+    let stems = library.stems(id).await?;
     Ok(Json(stems.iter().map(StemDto::from_file).collect()))
 }
 
@@ -196,26 +165,13 @@ pub(crate) async fn list_stems(
         (status = 206, description = "a range of it"), (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn get_stem(
-    State(app): State<App>,
+    State(library): State<Library>,
     AppPath((id, source)): AppPath<(i64, String)>,
     AppQuery(q): AppQuery<ModelQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     check_model_param(q.model.as_deref())?;
-    app.track(id).await?;
-    let (model, stems) = app.model_stems(id, q.model.as_deref()).await?;
-    // The source is matched against the stored stems, never joined onto a path.
-    let stem = stems.iter().find(|s| s.source == source).ok_or_else(|| {
-        AppError::NotFound(format!(
-            "track {id} has no stem {source:?} from {model} (it has {})",
-            stems
-                .iter()
-                .map(|s| s.source.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
-    let path = app.media_file(&stem.path)?;
+    let path = library.stem_file(id, q.model.as_deref(), &source).await?;
     Ok(serve_file(path, req).await)
 }
 
@@ -229,15 +185,15 @@ pub(crate) async fn get_stem(
         (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn multistem(
-    State(app): State<App>,
+    State(library): State<Library>,
     AppPath(id): AppPath<i64>,
     AppQuery(q): AppQuery<MultistemQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     check_model_param(q.model.as_deref())?;
-    app.track(id).await?;
+    library.track(id).await?;
     if q.start_s.is_some() || q.duration_s.is_some() {
-        let bytes = app
+        let bytes = library
             .multistem_window(
                 id,
                 q.model.as_deref(),
@@ -250,7 +206,7 @@ pub(crate) async fn multistem(
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
         return Ok(res);
     }
-    let path = app.multistem(id, q.model.as_deref()).await?;
+    let path = library.multistem(id, q.model.as_deref()).await?;
     Ok(serve_file(path, req).await)
 }
 
@@ -269,25 +225,18 @@ fn attachment(name: &str) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-fn stream_file(file: std::fs::File, content_type: &'static str, name: &str) -> ApiResult<Response> {
-    let len = file.metadata().map(|m| m.len()).ok();
-    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
+/// A made-for-this-response file as a download.
+fn attachment_response(d: Download, content_type: &'static str) -> Response {
+    let len = d.file.metadata().map(|m| m.len()).ok();
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(d.file));
     let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(header::CONTENT_DISPOSITION, attachment(name));
+    h.insert(header::CONTENT_DISPOSITION, attachment(&d.name));
     if let Some(len) = len {
         h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     }
-    Ok(res)
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, AppError> + Send + 'static,
-) -> Result<T, AppError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| AppError::Internal(format!("a worker thread failed: {e}")))?
+    res
 }
 
 /// All stems of one model as a zip.
@@ -297,53 +246,13 @@ async fn blocking<T: Send + 'static>(
         (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn stems_zip(
-    State(app): State<App>,
+    State(library): State<Library>,
     AppPath(id): AppPath<i64>,
     AppQuery(q): AppQuery<ModelQuery>,
 ) -> ApiResult<Response> {
     check_model_param(q.model.as_deref())?;
-    let track = app.track(id).await?;
-    let (model, stems) = app.model_stems(id, q.model.as_deref()).await?;
-    let files: Vec<(String, PathBuf)> = stems
-        .iter()
-        .map(|s| {
-            let ext = s.path.rsplit('.').next().unwrap_or("flac").to_owned();
-            Ok((format!("{}.{ext}", s.source), app.media_file(&s.path)?))
-        })
-        .collect::<Result<_, AppError>>()?;
-    let tmp = app.media().tmp();
-    let file = blocking(move || {
-        use std::io::Write;
-        // An unnamed temporary file: gone when the response is sent (or dropped).
-        let out = tempfile::tempfile_in(&tmp).map_err(|e| AppError::io(&tmp, e))?;
-        let mut zip = zip::ZipWriter::new(out);
-        // FLAC is already compressed: store it.
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .large_file(true);
-        let zerr = |e: zip::result::ZipError| AppError::Internal(format!("writing the zip: {e}"));
-        for (name, path) in &files {
-            zip.start_file(name.as_str(), options).map_err(zerr)?;
-            let mut f = std::fs::File::open(path).map_err(|e| AppError::io(path, e))?;
-            std::io::copy(&mut f, &mut zip).map_err(|e| AppError::io(path, e))?;
-        }
-        let mut out = zip.finish().map_err(zerr)?;
-        out.flush().map_err(|e| AppError::io(&tmp, e))?;
-        out.seek(SeekFrom::Start(0))
-            .map_err(|e| AppError::io(&tmp, e))?;
-        Ok(out)
-    })
-    .await?;
-    stream_file(
-        file,
-        "application/zip",
-        &format!("{} - stems ({model}).zip", track.title),
-    )
-}
-
-fn parse_source(name: &str) -> Result<Source, AppError> {
-    name.parse::<Source>()
-        .map_err(|e| AppError::BadRequest(e.to_string()))
+    let zip = library.stems_zip(id, q.model.as_deref()).await?;
+    Ok(attachment_response(zip, "application/zip"))
 }
 
 /// Render a mix of the stems (preset, gains, layout, format) with the Stem Engine.
@@ -354,7 +263,7 @@ fn parse_source(name: &str) -> Result<Source, AppError> {
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn mix_track(
-    State(app): State<App>,
+    State(library): State<Library>,
     AppPath(id): AppPath<i64>,
     OptionalJson(req): OptionalJson<MixBody>,
 ) -> ApiResult<Response> {
@@ -364,49 +273,15 @@ pub(crate) async fn mix_track(
         format,
         settings,
     } = req;
-    let track = app.track(id).await?;
-    let (_, stems) = app.model_stems(id, model.as_deref()).await?;
-    let mut files = Vec::new();
-    for s in &stems {
-        files.push((parse_source(&s.source)?, app.media_file(&s.path)?));
-    }
-    check_complete(&files.iter().map(|(s, _)| *s).collect::<Vec<_>>())
-        .map_err(|m| AppError::Conflict(format!("track {id}: {m}")))?;
-    let ext = format.extension();
-    let label = settings.preset.map_or("mix", |p| p.id);
-    let layout = settings.layout;
-    let tmp = app.media().tmp();
-    let out_path = tmp.join(format!(
-        ".mix-{}.{ext}",
-        crate::app::auth::generate_token().get(..16).unwrap_or("x")
-    ));
-    let shutdown = app.shutdown_token();
-    let file = blocking(move || {
-        let result = render_mix(
-            &files,
-            &out_path,
-            &settings,
-            format,
-            &mut |_, _| {},
-            &|| shutdown.is_cancelled(),
-        );
-        let opened = result
-            .map_err(AppError::from)
-            .and_then(|_| std::fs::File::open(&out_path).map_err(|e| AppError::io(&out_path, e)));
-        // The open handle keeps the data; the name goes now.
-        let _ = std::fs::remove_file(&out_path);
-        opened
-    })
-    .await?;
-    stream_file(
-        file,
-        if ext == "flac" {
-            "audio/flac"
-        } else {
-            "audio/wav"
-        },
-        &format!("{} ({label}, {layout}).{ext}", track.title),
-    )
+    let mix = library
+        .render_mix(id, model.as_deref(), settings, format)
+        .await?;
+    let content_type = if format.extension() == "flac" {
+        "audio/flac"
+    } else {
+        "audio/wav"
+    };
+    Ok(attachment_response(mix, content_type))
 }
 
 /// Queue a separation of the track (202 with the job; 200 with the existing job when
@@ -419,12 +294,12 @@ pub(crate) async fn mix_track(
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn separate_track(
-    State(app): State<App>,
+    State(jobs): State<Jobs>,
     AppPath(id): AppPath<i64>,
     OptionalJson(req): OptionalJson<SeparateRequest>,
 ) -> ApiResult<(StatusCode, Json<JobDto>)> {
     check_model_param(req.model.as_deref())?;
-    let (job, created) = app
+    let (job, created) = jobs
         .enqueue(id, req.model.as_deref(), PRIORITY_INTERACTIVE)
         .await?;
     let status = if created {

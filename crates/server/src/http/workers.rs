@@ -5,16 +5,15 @@
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::Json;
-use futures_util::StreamExt;
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::JobDto;
 use super::error::{ApiError, ErrorBody};
 use super::{AppJson, AppPath, AppQuery};
 use crate::app::remote::Claim;
-use crate::app::{App, AppError};
+use crate::app::{AppError, Workers};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -99,11 +98,11 @@ pub struct WorkerQuery {
     responses((status = 200, body = ClaimReply), (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn claim(
-    State(app): State<App>,
+    State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<WorkerRequest>,
 ) -> ApiResult<Json<ClaimReply>> {
-    let (outcome, job) = match app.remote_claim(id, &req.worker).await? {
+    let (outcome, job) = match workers.claim(id, &req.worker).await? {
         Claim::Claimed(j) => (ClaimOutcome::Claimed, j),
         Claim::Finished(j) => (ClaimOutcome::Finished, j),
         Claim::Busy(j) => (ClaimOutcome::Busy, j),
@@ -121,12 +120,12 @@ pub(crate) async fn claim(
     responses((status = 200, body = ProgressReply), (status = 404, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn progress(
-    State(app): State<App>,
+    State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<ProgressRequest>,
 ) -> ApiResult<Json<ProgressReply>> {
-    let go_on = app
-        .remote_progress(id, &req.worker, req.progress, req.eta_s)
+    let go_on = workers
+        .progress(id, &req.worker, req.progress, req.eta_s)
         .await?;
     Ok(Json(ProgressReply { go_on }))
 }
@@ -139,35 +138,16 @@ pub(crate) async fn progress(
         (status = 415, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn put_stem(
-    State(app): State<App>,
+    State(workers): State<Workers>,
     AppPath((id, source)): AppPath<(i64, String)>,
     AppQuery(q): AppQuery<WorkerQuery>,
     req: Request,
 ) -> ApiResult<StatusCode> {
-    let tmp_dir = app.media().tmp();
-    let staged = tempfile::Builder::new()
-        .prefix(".stem-")
-        .tempfile_in(&tmp_dir)
-        .map_err(|e| AppError::io(&tmp_dir, e))?;
-    let io = |e| AppError::io(staged.path(), e);
-    let mut file = tokio::fs::File::from_std(staged.reopen().map_err(io)?);
-    let max = app.config().max_upload_bytes;
-    let mut received = 0u64;
-    let mut body = req.into_body().into_data_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| AppError::BadRequest(format!("stem upload: {e}")))?;
-        received += chunk.len() as u64;
-        if received > max {
-            return Err(
-                AppError::TooLarge("the stem is larger than --max-upload-mb".into()).into(),
-            );
-        }
-        file.write_all(&chunk).await.map_err(io)?;
-    }
-    file.flush().await.map_err(io)?;
-    file.sync_all().await.map_err(io)?;
-    drop(file);
-    app.remote_put_stem(id, &q.worker, &source, staged).await?;
+    let body = req
+        .into_body()
+        .into_data_stream()
+        .map_err(|e| AppError::BadRequest(format!("stem upload: {e}")));
+    workers.put_stem(id, &q.worker, &source, body).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -177,12 +157,13 @@ pub(crate) async fn put_stem(
     responses((status = 200, body = JobDto), (status = 409, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn complete(
-    State(app): State<App>,
+    State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<CompleteRequest>,
 ) -> ApiResult<Json<JobDto>> {
     Ok(Json(
-        app.remote_complete(id, &req.worker, &req.sources)
+        workers
+            .complete(id, &req.worker, &req.sources)
             .await?
             .into(),
     ))
@@ -194,12 +175,12 @@ pub(crate) async fn complete(
     responses((status = 204), (status = 409, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn fail(
-    State(app): State<App>,
+    State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<FailRequest>,
 ) -> ApiResult<StatusCode> {
     let error: String = req.error.chars().take(4000).collect();
-    app.remote_fail(id, &req.worker, &error).await?;
+    workers.fail(id, &req.worker, &error).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -209,10 +190,10 @@ pub(crate) async fn fail(
     responses((status = 204), (status = 409, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn release(
-    State(app): State<App>,
+    State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<WorkerRequest>,
 ) -> ApiResult<StatusCode> {
-    app.remote_release(id, &req.worker).await?;
+    workers.release(id, &req.worker).await?;
     Ok(StatusCode::NO_CONTENT)
 }
