@@ -12,6 +12,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use serde_json::json;
+use sonantica_server::app::status::JobStatus;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -113,13 +115,17 @@ fn main() -> Result<()> {
         jobs.push(job["id"].as_i64().context("job id")?);
     }
     for &j in &jobs {
-        server.wait(j, |v| v["status"] == "running", Duration::from_secs(60))?;
+        server.wait(
+            j,
+            |v| v["status"] == json!(JobStatus::Running),
+            Duration::from_secs(60),
+        )?;
     }
     let both_running = || {
         jobs.iter().any(|j| {
             server
                 .json(&format!("/api/jobs/{j}"))
-                .map_or(true, |v| v["status"] != "running")
+                .map_or(true, |v| v["status"] != json!(JobStatus::Running))
         })
     };
     let t = Instant::now();

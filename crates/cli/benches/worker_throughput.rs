@@ -13,6 +13,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use serde_json::json;
+use sonantica_server::app::status::JobStatus;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -75,10 +77,10 @@ fn run(workers: usize, threads: usize) -> Result<f64> {
     loop {
         let jobs = server.json("/api/jobs?limit=1000")?;
         let jobs = jobs.as_array().context("jobs")?;
-        if jobs.iter().any(|j| j["status"] == "failed") {
+        if jobs.iter().any(|j| j["status"] == json!(JobStatus::Failed)) {
             anyhow::bail!("a job failed: {jobs:?}");
         }
-        if jobs.len() == TRACKS && jobs.iter().all(|j| j["status"] == "done") {
+        if jobs.len() == TRACKS && jobs.iter().all(|j| j["status"] == json!(JobStatus::Done)) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));

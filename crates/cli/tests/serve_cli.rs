@@ -5,6 +5,8 @@
 
 mod common;
 
+use serde_json::json;
+use sonantica_server::app::status::JobStatus;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -43,10 +45,10 @@ fn served_stems_match_the_cli_and_a_killed_job_completes_once_after_restart() ->
     let job_id = job["id"].as_i64().context("job id")?;
     let done = server.wait(
         job_id,
-        |j| j["status"] != "queued" && j["status"] != "running",
+        |j| j["status"] != json!(JobStatus::Queued) && j["status"] != json!(JobStatus::Running),
         Duration::from_secs(120),
     )?;
-    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["status"], json!(JobStatus::Done), "{done}");
 
     // The same input through `sonantica separate` with the same model and settings.
     let cli_out = dir.path().join("cli");
@@ -90,7 +92,7 @@ fn served_stems_match_the_cli_and_a_killed_job_completes_once_after_restart() ->
     let long_job = job["id"].as_i64().context("job id")?;
     let running = server.wait(
         long_job,
-        |j| j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.0,
+        |j| j["status"] == json!(JobStatus::Running) && j["progress"].as_f64().unwrap_or(0.0) > 0.0,
         Duration::from_secs(60),
     )?;
     assert_eq!(running["attempts"], 1);
@@ -104,10 +106,10 @@ fn served_stems_match_the_cli_and_a_killed_job_completes_once_after_restart() ->
     let server = Server::start(&data, &[])?;
     let done = server.wait(
         long_job,
-        |j| j["status"] != "queued" && j["status"] != "running",
+        |j| j["status"] != json!(JobStatus::Queued) && j["status"] != json!(JobStatus::Running),
         Duration::from_secs(300),
     )?;
-    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["status"], json!(JobStatus::Done), "{done}");
     assert_eq!(
         done["attempts"], 2,
         "taken again once after the lease expired: {done}"
@@ -179,10 +181,10 @@ fn a_full_disk_fails_uploads_and_jobs_cleanly() -> Result<()> {
     assert_eq!(status, 202, "{job}");
     let done = server.wait(
         job["id"].as_i64().context("job id")?,
-        |j| j["status"] != "queued" && j["status"] != "running",
+        |j| j["status"] != json!(JobStatus::Queued) && j["status"] != json!(JobStatus::Running),
         Duration::from_secs(60),
     )?;
-    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["status"], json!(JobStatus::Failed), "{done}");
     let error = done["error"].as_str().unwrap_or_default();
     assert!(error.contains("too large"), "{error}");
     assert_eq!(

@@ -6,6 +6,8 @@
 
 mod common;
 
+use serde_json::json;
+use sonantica_server::app::status::JobStatus;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -55,7 +57,7 @@ fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> Result<bool>)
 fn done_count(server: &Server) -> Result<usize> {
     Ok(jobs(server)?
         .iter()
-        .filter(|j| j["status"] == "done")
+        .filter(|j| j["status"] == json!(JobStatus::Done))
         .count())
 }
 
@@ -118,7 +120,7 @@ fn two_workers_share_a_batch_and_a_killed_workers_job_is_finished_by_the_other()
         .context("the long job")?;
     let running = server.wait(
         long_job,
-        |j| j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.0,
+        |j| j["status"] == json!(JobStatus::Running) && j["progress"].as_f64().unwrap_or(0.0) > 0.0,
         Duration::from_secs(60),
     )?;
     let victim = running["worker"].as_str().unwrap_or_default().to_owned();
@@ -134,7 +136,7 @@ fn two_workers_share_a_batch_and_a_killed_workers_job_is_finished_by_the_other()
     let all = jobs(&server)?;
     assert_eq!(all.len(), 6, "one job per track");
     for j in &all {
-        assert_eq!(j["status"], "done", "{j}");
+        assert_eq!(j["status"], json!(JobStatus::Done), "{j}");
         if j["id"] == long_job {
             assert_eq!(j["attempts"], 2, "taken over once: {j}");
             assert_ne!(
@@ -159,7 +161,7 @@ fn two_workers_share_a_batch_and_a_killed_workers_job_is_finished_by_the_other()
     let job = job["id"].as_i64().context("job id")?;
     server.wait(
         job,
-        |j| j["status"] == "running" && j["progress"].as_f64().unwrap_or(0.0) > 0.0,
+        |j| j["status"] == json!(JobStatus::Running) && j["progress"].as_f64().unwrap_or(0.0) > 0.0,
         Duration::from_secs(60),
     )?;
     let term = Command::new("kill")
@@ -169,10 +171,18 @@ fn two_workers_share_a_batch_and_a_killed_workers_job_is_finished_by_the_other()
     let status = survivor.0.wait()?;
     assert!(status.success(), "the worker exits cleanly: {status}");
     let back = server.json(&format!("/api/jobs/{job}"))?;
-    assert_eq!(back["status"], "queued", "handed back: {back}");
+    assert_eq!(
+        back["status"],
+        json!(JobStatus::Queued),
+        "handed back: {back}"
+    );
     assert_eq!(back["attempts"], 0);
     let _w3 = Worker::start(&base, &redis.url(), "w3")?;
-    let done = server.wait(job, |j| j["status"] == "done", Duration::from_secs(120))?;
+    let done = server.wait(
+        job,
+        |j| j["status"] == json!(JobStatus::Done),
+        Duration::from_secs(120),
+    )?;
     assert_eq!(
         (done["worker"].as_str(), done["attempts"].as_i64()),
         (Some("w3"), Some(1))
@@ -231,7 +241,7 @@ fn restarting_redis_and_the_station_mid_batch_loses_and_repeats_nothing() -> Res
     })?;
     let all = jobs(&server)?;
     assert_eq!(all.len(), 10, "one job per track");
-    assert!(all.iter().all(|j| j["status"] == "done"));
+    assert!(all.iter().all(|j| j["status"] == json!(JobStatus::Done)));
     check_stems(&server, &data, &tracks)?;
     drop(workers);
     let text: String = logs

@@ -3,6 +3,9 @@
 //! model for separation. After each failure the test checks that nothing was left
 //! on disk or in the database.
 
+use serde_json::json;
+use sonantica_server::app::status::{AnalysisStatus, JobStatus};
+use sonantica_server::http::workers::ClaimOutcome;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -180,10 +183,10 @@ impl Station {
         Ok(())
     }
 
-    async fn wait_job(&self, id: i64, until: &[&str]) -> Result<Value> {
+    async fn wait_job(&self, id: i64, until: &[JobStatus]) -> Result<Value> {
         for _ in 0..600 {
             let j = self.get(&format!("/api/jobs/{id}")).await?.json()?;
-            if until.iter().any(|s| j["status"] == *s) {
+            if until.iter().any(|s| j["status"] == json!(s)) {
                 return Ok(j);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -194,7 +197,7 @@ impl Station {
     async fn wait_analysis(&self, id: i64) -> Result<Value> {
         for _ in 0..400 {
             let t = self.get(&format!("/api/tracks/{id}")).await?.json()?;
-            if t["analysis_status"] != "pending" {
+            if t["analysis_status"] != json!(AnalysisStatus::Pending) {
                 return Ok(t);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -377,7 +380,7 @@ async fn upload_stores_the_track_and_its_analysis_matches_the_signal() -> Result
     assert!(stored[0].ends_with(".wav") && !stored[0].contains("Tone"));
 
     let t = st.wait_analysis(id).await?;
-    assert_eq!(t["analysis_status"], "done", "{t}");
+    assert_eq!(t["analysis_status"], json!(AnalysisStatus::Done), "{t}");
     let a = &t["analysis"];
     // Left peak 0.5 (-6.02 dBFS), right 0.25; independent sines: correlation ~0.
     let peak = a["sample_peak_dbfs"].as_f64().context("peak")?;
@@ -527,8 +530,10 @@ async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()>
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.json()?["id"], job_id);
 
-    let done = st.wait_job(job_id, &["done", "failed"]).await?;
-    assert_eq!(done["status"], "done", "{done}");
+    let done = st
+        .wait_job(job_id, &[JobStatus::Done, JobStatus::Failed])
+        .await?;
+    assert_eq!(done["status"], json!(JobStatus::Done), "{done}");
     assert_eq!(done["progress"], 1.0);
     assert_eq!(done["attempts"], 1);
     // Once the stems exist, asking again returns the finished job.
@@ -727,7 +732,12 @@ async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()>
     assert_eq!(events.headers[header::CONTENT_TYPE], "text/event-stream");
     let text = String::from_utf8(events.body)?;
     assert_eq!(text.matches("event: job").count(), 1, "{text}");
-    assert!(text.contains("\"status\":\"done\""), "{text}");
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data:"))
+        .context("a data line")?;
+    let event: Value = serde_json::from_str(data.trim())?;
+    assert_eq!(event["status"], json!(JobStatus::Done), "{text}");
 
     // Deleting the track removes its files and rows.
     assert_eq!(
@@ -781,7 +791,7 @@ async fn jobs_are_cancelled_and_bad_models_refused() -> Result<()> {
         .await?
         .json()?;
     let job_id = job["id"].as_i64().context("job id")?;
-    assert_eq!(job["status"], "queued");
+    assert_eq!(job["status"], json!(JobStatus::Queued));
     let listed = st.get("/api/jobs?status=queued").await?.json()?;
     assert_eq!(listed[0]["id"], job_id);
     st.get("/api/jobs?status=sleeping")
@@ -789,7 +799,7 @@ async fn jobs_are_cancelled_and_bad_models_refused() -> Result<()> {
         .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
     let cancelled = st.delete(&format!("/api/jobs/{job_id}")).await?;
     assert_eq!(cancelled.status, StatusCode::OK);
-    assert_eq!(cancelled.json()?["status"], "cancelled");
+    assert_eq!(cancelled.json()?["status"], json!(JobStatus::Cancelled));
     st.delete(&format!("/api/jobs/{job_id}"))
         .await?
         .assert_error(StatusCode::CONFLICT, "conflict")?;
@@ -827,19 +837,21 @@ async fn cancelling_a_running_job_stops_it_and_leaves_no_stems() -> Result<()> {
     let mut running = Value::Null;
     for _ in 0..600 {
         running = st.get(&format!("/api/jobs/{job_id}")).await?.json()?;
-        if running["status"] == "running" && running["progress"].as_f64() > Some(0.0) {
+        if running["status"] == json!(JobStatus::Running)
+            && running["progress"].as_f64() > Some(0.0)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(running["status"], "running", "{running}");
+    assert_eq!(running["status"], json!(JobStatus::Running), "{running}");
     assert!(
         running["eta_s"].as_f64().is_some(),
         "a running job has an ETA: {running}"
     );
     let cancelled = st.delete(&format!("/api/jobs/{job_id}")).await?;
     assert_eq!(cancelled.status, StatusCode::OK);
-    assert_eq!(cancelled.json()?["status"], "cancelled");
+    assert_eq!(cancelled.json()?["status"], json!(JobStatus::Cancelled));
     // The worker notices between segments and cleans up its staging folder.
     let staging = st.media().join(format!("stems/{id}"));
     for _ in 0..200 {
@@ -851,7 +863,7 @@ async fn cancelling_a_running_job_stops_it_and_leaves_no_stems() -> Result<()> {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = st.get(&format!("/api/jobs/{job_id}")).await?.json()?;
-    assert_eq!(after["status"], "cancelled", "{after}");
+    assert_eq!(after["status"], json!(JobStatus::Cancelled), "{after}");
     assert!(after["progress"].as_f64() < Some(1.0));
     assert_eq!(st.count("stems").await?, 0);
     st.assert_clean().await
@@ -955,9 +967,12 @@ async fn a_failing_job_records_its_error_and_leaves_no_stems() -> Result<()> {
         .await?
         .json()?;
     let done = st
-        .wait_job(job["id"].as_i64().context("id")?, &["done", "failed"])
+        .wait_job(
+            job["id"].as_i64().context("id")?,
+            &[JobStatus::Done, JobStatus::Failed],
+        )
         .await?;
-    assert_eq!(done["status"], "failed");
+    assert_eq!(done["status"], json!(JobStatus::Failed));
     let error = done["error"].as_str().unwrap_or_default();
     assert!(
         error.contains("truncated") || error.contains("incomplete"),
@@ -1153,13 +1168,13 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         .post_json(&format!("{base}/claim"), r#"{"worker":"wA"}"#)
         .await?
         .json()?;
-    assert_eq!(claim["outcome"], "claimed", "{claim}");
+    assert_eq!(claim["outcome"], json!(ClaimOutcome::Claimed), "{claim}");
     assert_eq!(claim["audio_url"], format!("/api/tracks/{track}/audio"));
     let busy = st
         .post_json(&format!("{base}/claim"), r#"{"worker":"wB"}"#)
         .await?
         .json()?;
-    assert_eq!(busy["outcome"], "busy");
+    assert_eq!(busy["outcome"], json!(ClaimOutcome::Busy));
     let p = st
         .post_json(
             &format!("{base}/progress"),
@@ -1209,7 +1224,7 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
     }
     let finished = st.post_json(&format!("{base}/complete"), complete).await?;
     assert_eq!(finished.status, StatusCode::OK);
-    assert_eq!(finished.json()?["status"], "done");
+    assert_eq!(finished.json()?["status"], json!(JobStatus::Done));
     let stored = |source: &str| {
         std::fs::read(
             st.media()
@@ -1226,7 +1241,7 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         .post_json(&format!("{base}/claim"), r#"{"worker":"wB"}"#)
         .await?
         .json()?;
-    assert_eq!(again["outcome"], "finished");
+    assert_eq!(again["outcome"], json!(ClaimOutcome::Finished));
     st.send(put("vocals", "wA", stem_bytes[0].1.clone())?)
         .await?
         .assert_error(StatusCode::CONFLICT, "conflict")?;
@@ -1271,8 +1286,8 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
     );
     let released = st.get(&format!("/api/jobs/{j2}")).await?.json()?;
     assert_eq!(
-        (released["status"].as_str(), released["attempts"].as_i64()),
-        (Some("queued"), Some(0))
+        (released["status"].clone(), released["attempts"].as_i64()),
+        (json!(JobStatus::Queued), Some(0))
     );
     st.assert_clean().await?;
     st.post_json(&format!("{b2}/claim"), r#"{"worker":"wB"}"#)
@@ -1291,8 +1306,8 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
     );
     let failed = st.get(&format!("/api/jobs/{j2}")).await?.json()?;
     assert_eq!(
-        (failed["status"].as_str(), failed["error"].as_str()),
-        (Some("failed"), Some("out of memory"))
+        (failed["status"].clone(), failed["error"].as_str()),
+        (json!(JobStatus::Failed), Some("out of memory"))
     );
     st.post_json("/api/worker/jobs/999/claim", r#"{"worker":"wA"}"#)
         .await?
