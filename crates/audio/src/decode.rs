@@ -15,7 +15,7 @@ use symphonia::core::sample::SampleFormat;
 use crate::{AudioError, ChannelLayout};
 
 /// What a decoded stream is.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AudioInfo {
     /// Sample rate in Hz.
     pub sample_rate: u32,
@@ -304,11 +304,14 @@ impl Decoder {
         self.finished = true;
         if let Some(expected) = self.info.frames {
             // Lossy codecs may declare a length that differs from the decoded one by
-            // encoder delay and padding; lossless ones must match.
-            let slack = if self.info.bits_per_sample.is_some() {
-                0
-            } else {
+            // encoder delay and padding; lossless ones must match, except ALAC:
+            // its MP4 declares the sum of the sample table's durations, while an
+            // edit list (written by ffmpeg for sources with a start offset) trims
+            // the decoded stream by up to a packet (4096 frames by default).
+            let slack = if self.info.bits_per_sample.is_none() || self.info.codec == "alac" {
                 4096
+            } else {
+                0
             };
             if self.decoded + slack < expected {
                 return Err(AudioError::Truncated {

@@ -36,6 +36,7 @@ struct FileJson<'a> {
 }
 
 pub use sonantica_pipeline::analysis::{analyze_file, Analysis};
+use sonantica_pipeline::sandbox::Isolation;
 
 /// Runs the command; the exit code is 1 when any file failed.
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
@@ -44,12 +45,21 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     let show_progress = std::io::stderr().is_terminal();
     let mut done: Vec<Analysis> = Vec::new();
     let mut failed = 0usize;
+    // Each file decodes first in a child process with limits: a crafted file
+    // that would crash or exhaust the decoder is reported, and the rest go on.
+    let sandbox = Isolation::current_exe()?;
     for path in &args.files {
-        let bar = progress_bar(path, show_progress);
-        let result = analyze_file(path, |frames| {
-            if let Some(b) = &bar {
-                b.inc(frames);
-            }
+        let checked = sandbox.check_decodes(path);
+        let bar = checked
+            .is_ok()
+            .then(|| progress_bar(path, show_progress))
+            .flatten();
+        let result = checked.and_then(|_| {
+            analyze_file(path, |frames| {
+                if let Some(b) = &bar {
+                    b.inc(frames);
+                }
+            })
         });
         if let Some(b) = &bar {
             b.finish_and_clear();

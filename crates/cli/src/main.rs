@@ -9,6 +9,7 @@ mod analyze;
 mod interrupt;
 mod models;
 mod render;
+mod sandbox;
 mod separate;
 mod serve;
 mod worker;
@@ -42,11 +43,15 @@ enum Command {
     /// Take separation jobs from a station's Redis queue (`serve --queue`) on this
     /// machine: separate locally, upload the stems to the station.
     Worker(worker::WorkerArgs),
+    /// Read an untrusted file under memory and CPU limits (what the station and
+    /// `analyze` run as a child process).
+    #[command(hide = true)]
+    Sandbox(sandbox::SandboxArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Serve(_)) {
+    if !matches!(cli.command, Command::Serve(_) | Command::Sandbox(_)) {
         // The server handles its own signals (graceful shutdown).
         interrupt::install();
     }
@@ -60,6 +65,7 @@ fn main() -> ExitCode {
         Command::Models(args) => models::run(args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::run(args).map(|()| ExitCode::SUCCESS),
         Command::Worker(args) => worker::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Sandbox(args) => sandbox::run(args),
     };
     match result {
         Ok(code) => code,

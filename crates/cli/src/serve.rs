@@ -87,6 +87,9 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .threads
         .unwrap_or_else(|| (cores / args.workers).max(1));
     config.token = args.token;
+    // Uploads and library files are first read by a child process of this
+    // binary with memory and time limits.
+    config.sandbox = sonantica_pipeline::sandbox::Isolation::current_exe()?;
     config.max_upload_bytes = args.max_upload_mb.saturating_mul(1 << 20);
     config.job_lease = Duration::from_secs_f64(args.job_lease_secs);
     if let Some(url) = &args.queue {

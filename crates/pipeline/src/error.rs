@@ -40,6 +40,15 @@ pub enum PipelineError {
         #[source]
         source: std::io::Error,
     },
+    /// A file crashed, exhausted or hung the decoder in the sandbox: it is not
+    /// read any further.
+    #[error("{}: cannot be read safely: {why}", path.display())]
+    Unreadable {
+        /// The file concerned.
+        path: PathBuf,
+        /// What happened to the decoder.
+        why: String,
+    },
     /// A model could not be downloaded (network, HTTP, checksum).
     #[error("{0}")]
     Download(String),

@@ -8,6 +8,8 @@
 //! - [`models`]: the model store (names, files, the data folder), and
 //!   [`download`]: installing a named model into it.
 //!
+//! - [`sandbox`]: reading untrusted files in a child process with limits.
+//!
 //! No axum, sqlx, redis or tokio: `sonantica analyze` links none of them.
 
 pub mod analysis;
@@ -15,6 +17,7 @@ pub mod download;
 mod error;
 pub mod models;
 pub mod render;
+pub mod sandbox;
 pub mod separate;
 
 pub use error::{PipelineError, PipelineResult};

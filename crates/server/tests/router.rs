@@ -1356,6 +1356,11 @@ async fn the_studio_and_its_wasm_module_are_served_without_a_token() -> Result<(
             "{path}"
         );
         assert!(r.body.starts_with(start), "{path}");
+        // No other site may frame the Studio, and it runs only its own code.
+        assert_eq!(r.headers[header::X_FRAME_OPTIONS], "DENY", "{path}");
+        let csp = r.headers[header::CONTENT_SECURITY_POLICY].to_str()?;
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
     }
     // The module exports what the worklet calls.
     let wasm = sonantica_server::http::studio::WASM;

@@ -120,7 +120,8 @@ impl Server {
         Ok((status, v))
     }
 
-    pub fn upload(&self, file: &Path) -> Result<i64> {
+    /// Uploads `file` as the multipart field `file`: the status and the JSON reply.
+    pub fn upload_reply(&self, file: &Path) -> Result<(u16, Value)> {
         let boundary = "serve-cli-boundary";
         let mut body = format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{}\"\r\n\r\n",
@@ -129,15 +130,30 @@ impl Server {
         .into_bytes();
         body.extend(std::fs::read(file)?);
         body.extend(format!("\r\n--{boundary}--\r\n").bytes());
-        let (status, v) = self.post(
+        self.post(
             "/api/tracks",
             &format!("multipart/form-data; boundary={boundary}"),
             body,
-        )?;
+        )
+    }
+
+    /// Uploads `file`; the new track's id.
+    pub fn upload(&self, file: &Path) -> Result<i64> {
+        let (status, v) = self.upload_reply(file)?;
         if status != 201 {
             bail!("upload: {status} {v}");
         }
         v["id"].as_i64().context("track id")
+    }
+
+    /// Uploads `file`; the status alone.
+    pub fn upload_status(&self, file: &Path) -> Result<u16> {
+        Ok(self.upload_reply(file)?.0)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn wait(&self, job: i64, until: impl Fn(&Value) -> bool, limit: Duration) -> Result<Value> {

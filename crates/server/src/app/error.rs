@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use sonantica_audio::AudioError;
 use sonantica_demucs::DemucsError;
-use sonantica_meter::MeterError;
 use sonantica_mix::MixError;
 use sonantica_pipeline::PipelineError;
 
@@ -38,18 +37,10 @@ pub enum AppError {
     /// A model is named that is not installed in the model store.
     #[error("{0}")]
     ModelUnavailable(String),
-    /// Decoding, encoding or resampling failed.
+    /// The file-level work failed: decoding, encoding, the model, the Stem
+    /// Engine or the Inspector (see [`PipelineError`]).
     #[error(transparent)]
-    Audio(#[from] AudioError),
-    /// Loading or running a separation model failed.
-    #[error(transparent)]
-    Model(#[from] DemucsError),
-    /// The Stem Engine refused its settings.
-    #[error(transparent)]
-    Mix(#[from] MixError),
-    /// The Inspector refused a stream.
-    #[error(transparent)]
-    Meter(#[from] MeterError),
+    Pipeline(PipelineError),
     /// A file operation failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -91,15 +82,29 @@ impl From<PipelineError> for AppError {
         match e {
             PipelineError::BadInput(m) => AppError::BadRequest(m),
             PipelineError::ModelUnavailable(m) => AppError::ModelUnavailable(m),
-            PipelineError::Audio(e) => AppError::Audio(e),
-            PipelineError::Model(e) => AppError::Model(e),
-            PipelineError::Mix(e) => AppError::Mix(e),
-            PipelineError::Meter(e) => AppError::Meter(e),
             PipelineError::Io { path, source } => AppError::Io { path, source },
             PipelineError::Cancelled => AppError::Cancelled,
             PipelineError::Internal(m) => AppError::Internal(m),
-            other => AppError::Internal(other.to_string()),
+            other => AppError::Pipeline(other),
         }
+    }
+}
+
+impl From<AudioError> for AppError {
+    fn from(e: AudioError) -> Self {
+        AppError::Pipeline(PipelineError::Audio(e))
+    }
+}
+
+impl From<DemucsError> for AppError {
+    fn from(e: DemucsError) -> Self {
+        AppError::Pipeline(PipelineError::Model(e))
+    }
+}
+
+impl From<MixError> for AppError {
+    fn from(e: MixError) -> Self {
+        AppError::Pipeline(PipelineError::Mix(e))
     }
 }
 

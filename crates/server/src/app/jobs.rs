@@ -595,6 +595,24 @@ impl Jobs {
             Ok(p) => p,
             Err(e) => return Ok(Outcome::Failed(e.to_string())),
         };
+        // The whole file decodes in the sandbox first, so that a file that
+        // would crash the decoder fails this job instead of the station.
+        let sandbox = self.inner.config.sandbox.clone();
+        let checked = input.clone();
+        let check = tokio::task::spawn_blocking(move || sandbox.check_decodes(&checked))
+            .await
+            .map_err(|e| AppError::Internal(format!("the decode check failed: {e}")))?;
+        if let Err(e) = check {
+            let why = match e {
+                sonantica_pipeline::PipelineError::Unreadable { why, .. } => {
+                    format!("cannot be read safely: {why}")
+                }
+                other => other
+                    .to_string()
+                    .replace(&input.display().to_string(), "the file"),
+            };
+            return Ok(Outcome::Failed(format!("{}: {why}", track.path)));
+        }
         let _ = std::fs::remove_dir_all(staging);
         let app = self.clone();
         let threads = self.inner.config.threads;

@@ -16,6 +16,8 @@ use super::media::is_plain_relative;
 use super::status::{AnalysisStatus, TrackOrigin};
 use super::{now_ms, AppError, AppResult, Jobs, MediaDir};
 use sonantica_pipeline::analysis::analyze_file;
+use sonantica_pipeline::sandbox::Isolation;
+use sonantica_pipeline::{PipelineError, PipelineResult};
 
 /// A track as stored.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -133,22 +135,47 @@ fn sniff_extension(path: &Path) -> &'static str {
     }
 }
 
-/// Reads a file's headers; anything that is not decodable audio becomes
-/// [`AppError::UnsupportedMedia`] naming `shown` instead of the file's path.
-fn probe(path: &Path, shown: &str) -> AppResult<AudioInfo> {
-    match Decoder::open(path) {
-        Ok(d) => Ok(d.info().clone()),
-        Err(AudioError::Io { source, .. }) => Err(AppError::io(path, source)),
-        Err(AudioError::Empty { .. }) => Err(AppError::UnsupportedMedia(format!(
-            "{shown}: the file is empty"
+/// Reads a file's headers through `sandbox`; anything that is not decodable
+/// audio becomes [`AppError::UnsupportedMedia`] naming `shown` (the upload's name
+/// or the path in the library folder), never the file's path on this machine.
+fn probe(sandbox: &Isolation, path: &Path, shown: &str) -> AppResult<AudioInfo> {
+    readable(sandbox.probe(path), path, shown)
+}
+
+/// A sandbox's verdict on a file as the library reports it.
+fn readable<T>(result: PipelineResult<T>, path: &Path, shown: &str) -> AppResult<T> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(PipelineError::Audio(AudioError::Io { source, .. })) => {
+            Err(AppError::io(shown, source))
+        }
+        Err(PipelineError::Audio(AudioError::Empty { .. })) => Err(AppError::UnsupportedMedia(
+            format!("{shown}: the file is empty"),
+        )),
+        Err(PipelineError::Audio(AudioError::Unsupported { detail, .. })) => {
+            Err(AppError::UnsupportedMedia(format!(
+                "{shown}: not audio in a supported format ({SUPPORTED}): {detail}"
+            )))
+        }
+        Err(PipelineError::Unreadable { why, .. }) => Err(AppError::UnsupportedMedia(format!(
+            "{shown}: cannot be read safely: {why}"
         ))),
-        Err(AudioError::Unsupported { detail, .. }) => Err(AppError::UnsupportedMedia(format!(
-            "{shown}: not audio in a supported format ({SUPPORTED}): {detail}"
+        Err(PipelineError::Audio(e)) => Err(AppError::UnsupportedMedia(format!(
+            "{shown}: cannot be decoded: {}",
+            without_path(&e.to_string(), path)
         ))),
-        Err(e) => Err(AppError::UnsupportedMedia(format!(
-            "{shown}: cannot be decoded: {e}"
-        ))),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// A message with the file's path taken out (error details never show where
+/// the station keeps its files).
+fn without_path(message: &str, path: &Path) -> String {
+    let p = path.display().to_string();
+    message
+        .strip_prefix(&format!("{p}: "))
+        .unwrap_or(message)
+        .replace(&p, "the file")
 }
 
 fn tags_json(info: &AudioInfo) -> String {
@@ -178,9 +205,14 @@ struct Probed {
 }
 
 impl Probed {
-    fn read(path: &Path, shown: &str, fallback_title: &str) -> AppResult<Probed> {
+    fn read(
+        sandbox: &Isolation,
+        path: &Path,
+        shown: &str,
+        fallback_title: &str,
+    ) -> AppResult<Probed> {
         let meta = std::fs::metadata(path).map_err(|e| AppError::io(path, e))?;
-        let info = probe(path, shown)?;
+        let info = probe(sandbox, path, shown)?;
         let (size, mtime) = file_stamp(&meta);
         let title = info
             .tag("title")
@@ -236,6 +268,8 @@ pub(crate) struct LibrarySetup {
     /// The default model's name: whose stems a player gets when it names none.
     pub(crate) default_model: String,
     pub(crate) max_upload_bytes: u64,
+    /// Where untrusted files are read first.
+    pub(crate) sandbox: Isolation,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -245,6 +279,7 @@ pub(crate) struct LibraryInner {
     library_root: Option<PathBuf>,
     default_model: String,
     max_upload_bytes: u64,
+    sandbox: Isolation,
     /// Wakes the analysis task when a track is added.
     analysis_queued: Notify,
     /// Serialises library scans.
@@ -269,6 +304,7 @@ impl Library {
                 library_root: s.root,
                 default_model: s.default_model,
                 max_upload_bytes: s.max_upload_bytes,
+                sandbox: s.sandbox,
                 analysis_queued: Notify::new(),
                 scanning: tokio::sync::Mutex::new(()),
                 shutdown: s.shutdown,
@@ -367,8 +403,9 @@ impl Library {
         let shown = original_name.clone().unwrap_or_else(|| "upload".into());
         let title = name_stem(&shown);
         let uploads = self.inner.media.uploads();
+        let sandbox = self.inner.sandbox.clone();
         let (probed, rel, dest) = tokio::task::spawn_blocking(move || -> AppResult<_> {
-            let probed = Probed::read(staged.path(), &shown, &title)?;
+            let probed = Probed::read(&sandbox, staged.path(), &shown, &title)?;
             let ext = sniff_extension(staged.path());
             let name = format!(
                 "{}.{ext}",
@@ -731,6 +768,7 @@ impl Library {
             .map(|(id, p, s, m)| (p, (id, s, m)))
             .collect();
         let known_for_walk = known.clone();
+        let sandbox = self.inner.sandbox.clone();
         // The walk and the probes are blocking file work.
         let (found, changes) = tokio::task::spawn_blocking(move || {
             let mut found = std::collections::HashSet::new();
@@ -771,7 +809,8 @@ impl Library {
                         continue;
                     }
                 }
-                let probed = Probed::read(path, &rel, &name_stem(&rel)).map_err(|e| e.to_string());
+                let probed =
+                    Probed::read(&sandbox, path, &rel, &name_stem(&rel)).map_err(|e| e.to_string());
                 changes.push((rel, previous.map(|p| p.0), probed));
             }
             (found, changes)
@@ -885,11 +924,18 @@ impl Library {
     /// Runs the Inspector over one track and stores the report (or the failure).
     pub async fn analyse_track(&self, id: i64) -> AppResult<()> {
         let track = self.track(id).await?;
+        let sandbox = self.inner.sandbox.clone();
+        let shown = track.path.clone();
         let result = match self.track_file(&track) {
-            Ok(path) => tokio::task::spawn_blocking(move || analyze_file(&path, |_| {}))
-                .await
-                .map_err(|e| AppError::Internal(format!("analysis failed: {e}")))
-                .and_then(|r| r.map_err(AppError::from)),
+            // The whole file decodes in the sandbox first; then it is safe to
+            // decode here.
+            Ok(path) => tokio::task::spawn_blocking(move || {
+                readable(sandbox.check_decodes(&path), &path, &shown)?;
+                readable(analyze_file(&path, |_| {}), &path, &shown)
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("analysis failed: {e}")))
+            .and_then(|r| r),
             Err(e) => Err(e),
         };
         let q = match result {

@@ -26,6 +26,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sonantica_pipeline::sandbox::Isolation;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
 use tokio_util::sync::CancellationToken;
@@ -61,6 +62,11 @@ pub struct Config {
     /// `redis://HOST:PORT`: put jobs on Redis for `sonantica worker` processes
     /// instead of running them here.
     pub queue: Option<String>,
+    /// Where files the station did not write (uploads, the library folder) are
+    /// first read: `sonantica serve` uses a child process of itself with
+    /// memory and time limits, so a crafted file cannot take the station down.
+    /// [`Config::new`] reads in-process (for tests and embedding).
+    pub sandbox: Isolation,
 }
 
 impl Config {
@@ -79,6 +85,7 @@ impl Config {
             job_lease: Duration::from_secs(30),
             token: None,
             queue: None,
+            sandbox: Isolation::InProcess,
         }
     }
 }
@@ -158,6 +165,7 @@ impl App {
             root: library_root,
             default_model: sonantica_pipeline::models::model_name(&config.default_model),
             max_upload_bytes: config.max_upload_bytes,
+            sandbox: config.sandbox.clone(),
             shutdown: shutdown.clone(),
         });
         library.tidy_media().await?;

@@ -7,6 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sonantica_audio::AudioError;
+use sonantica_pipeline::PipelineError;
 
 use crate::app::AppError;
 
@@ -88,14 +89,26 @@ pub fn classify(e: &AppError) -> (StatusCode, ErrorCode) {
         AppError::StemsMissing(_) => (StatusCode::CONFLICT, C::StemsMissing),
         AppError::Unauthorized => (StatusCode::UNAUTHORIZED, C::Unauthorized),
         AppError::ModelUnavailable(_) => (StatusCode::UNPROCESSABLE_ENTITY, C::ModelUnavailable),
-        AppError::Audio(a) => match a {
-            AudioError::Io { source, .. } => io_status(source),
-            AudioError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, C::BadRequest),
-            _ => (StatusCode::UNPROCESSABLE_ENTITY, C::BadAudio),
+        AppError::Pipeline(p) => match p {
+            PipelineError::Audio(AudioError::Io { source, .. }) => io_status(source),
+            PipelineError::Audio(AudioError::InvalidArgument(_)) => {
+                (StatusCode::BAD_REQUEST, C::BadRequest)
+            }
+            PipelineError::Audio(_) => (StatusCode::UNPROCESSABLE_ENTITY, C::BadAudio),
+            PipelineError::Unreadable { .. } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, C::UnsupportedMedia)
+            }
+            PipelineError::Model(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::ModelError),
+            PipelineError::Mix(_) => (StatusCode::BAD_REQUEST, C::BadMix),
+            PipelineError::Meter(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::MeterError),
+            PipelineError::BadInput(_) => (StatusCode::BAD_REQUEST, C::BadRequest),
+            PipelineError::ModelUnavailable(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, C::ModelUnavailable)
+            }
+            PipelineError::Io { source, .. } => io_status(source),
+            PipelineError::Cancelled => (StatusCode::CONFLICT, C::Cancelled),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, C::Internal),
         },
-        AppError::Model(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::ModelError),
-        AppError::Mix(_) => (StatusCode::BAD_REQUEST, C::BadMix),
-        AppError::Meter(_) => (StatusCode::INTERNAL_SERVER_ERROR, C::MeterError),
         AppError::Io { source, .. } => io_status(source),
         AppError::Database(_) | AppError::Migrate(_) => {
             (StatusCode::INTERNAL_SERVER_ERROR, C::DatabaseError)

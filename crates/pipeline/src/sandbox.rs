@@ -1,0 +1,420 @@
+//! Reading untrusted media without risking the process that asks.
+//!
+//! A crafted container can make a decoder ask for tens of gigabytes (an MP4
+//! `stts` entry count of `0xFFFFFFFF`) or loop: an allocation failure cannot be
+//! caught in Rust, it aborts the whole process. So the station and `sonantica
+//! analyze` read files they did not write in a child process first: the same
+//! binary, run as `sonantica sandbox TASK FILE`, which lowers its own
+//! address-space and CPU-time limits before it opens the file and answers with a
+//! JSON line. A child that aborts, is killed or runs past its time is a clean
+//! error naming the file; the parent carries on.
+//!
+//! Two tasks: `probe` reads the headers and tags (what an upload or a scan
+//! stores), `decode` decodes every packet and throws the samples away. Decoding
+//! is deterministic, so a file that decoded to its end in the child decodes the
+//! same way when the parent then analyses or separates it itself.
+//!
+//! [`Isolation::InProcess`] does the same work in this process, for files the
+//! caller trusts (its own stems) and for tests of the parent's logic.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use sonantica_audio::{AudioError, AudioInfo, Decoder};
+
+use crate::{PipelineError, PipelineResult};
+
+/// Longest tag value kept, in bytes (longer ones are cut at a character boundary).
+pub const MAX_TAG_BYTES: usize = 64 * 1024;
+/// Most tag bytes kept per file; tags past it are dropped.
+pub const MAX_TAGS_BYTES: usize = 1024 * 1024;
+
+/// What a child may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Address space, bytes.
+    pub memory_bytes: u64,
+    /// CPU time, seconds.
+    pub cpu_seconds: u64,
+    /// Wall-clock time before the child is killed.
+    pub wall: Duration,
+}
+
+impl Default for Limits {
+    /// 1 GiB of address space (a decoder needs tens of MB; the analysis keeps a
+    /// few MB per hour of audio), 10 minutes of CPU and 15 of wall clock: far
+    /// beyond any honest file (a 20-minute track analyses in seconds).
+    fn default() -> Self {
+        Self {
+            memory_bytes: 1 << 30,
+            cpu_seconds: 600,
+            wall: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Where untrusted files are read.
+#[derive(Debug, Clone)]
+pub enum Isolation {
+    /// In this process: for trusted files and tests.
+    InProcess,
+    /// In a child process: `exe sandbox TASK FILE` under `limits`.
+    Child {
+        /// The `sonantica` binary.
+        exe: PathBuf,
+        /// What the child may use.
+        limits: Limits,
+    },
+}
+
+impl Isolation {
+    /// A child of the running binary (what `sonantica` itself uses).
+    pub fn current_exe() -> PipelineResult<Self> {
+        let exe = std::env::current_exe()
+            .map_err(|e| PipelineError::io("the running sonantica binary", e))?;
+        Ok(Isolation::Child {
+            exe,
+            limits: Limits::default(),
+        })
+    }
+
+    /// Reads a file's headers and tags (tags capped at [`MAX_TAG_BYTES`] a value
+    /// and [`MAX_TAGS_BYTES`] a file).
+    pub fn probe(&self, path: &Path) -> PipelineResult<AudioInfo> {
+        match self {
+            Isolation::InProcess => probe_here(path),
+            Isolation::Child { exe, limits } => {
+                match run_child(exe, limits, Task::Probe, path, &mut |_| {})? {
+                    Answer::Info(info) => Ok(info),
+                    other => Err(unexpected(path, &other)),
+                }
+            }
+        }
+    }
+
+    /// Decodes the whole file and throws the samples away: proof that it decodes
+    /// within the limits, before this process decodes it itself. Returns the
+    /// frames decoded.
+    pub fn check_decodes(&self, path: &Path) -> PipelineResult<u64> {
+        match self {
+            Isolation::InProcess => decode_here(path),
+            Isolation::Child { exe, limits } => {
+                match run_child(exe, limits, Task::Decode, path, &mut |_| {})? {
+                    Answer::Decoded(n) => Ok(n),
+                    other => Err(unexpected(path, &other)),
+                }
+            }
+        }
+    }
+}
+
+/// What a child is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// [`Isolation::probe`].
+    Probe,
+    /// [`Isolation::check_decodes`].
+    Decode,
+}
+
+impl Task {
+    /// The name on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Task::Probe => "probe",
+            Task::Decode => "decode",
+        }
+    }
+
+    /// The task named `name`.
+    pub fn from_name(name: &str) -> Option<Task> {
+        [Task::Probe, Task::Decode]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+}
+
+/// One line of a child's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    /// Frames decoded since the last progress line.
+    Progress(u64),
+    Info(AudioInfo),
+    Decoded(u64),
+    Error(ChildError),
+}
+
+/// An error, as the child reports it (the parent rebuilds it with its path).
+#[derive(Debug, Serialize, Deserialize)]
+struct ChildError {
+    kind: ErrorKind,
+    detail: String,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ErrorKind {
+    Io,
+    Empty,
+    Unsupported,
+    Corrupt,
+    Other,
+}
+
+fn unexpected(path: &Path, answer: &Answer) -> PipelineError {
+    PipelineError::Internal(format!(
+        "{}: the sandbox answered {answer:?}",
+        path.display()
+    ))
+}
+
+fn probe_here(path: &Path) -> PipelineResult<AudioInfo> {
+    let mut info = Decoder::open(path)?.info().clone();
+    cap_tags(&mut info.tags);
+    Ok(info)
+}
+
+fn decode_here(path: &Path) -> PipelineResult<u64> {
+    let mut d = Decoder::open(path)?;
+    while d.next_block()?.is_some() {}
+    Ok(d.frames_decoded())
+}
+
+/// Keeps tags within [`MAX_TAG_BYTES`] a value and [`MAX_TAGS_BYTES`] in all.
+pub fn cap_tags(tags: &mut Vec<(String, String)>) {
+    let mut total = 0usize;
+    tags.retain_mut(|(k, v)| {
+        for s in [&mut *k, &mut *v] {
+            if s.len() > MAX_TAG_BYTES {
+                let mut end = MAX_TAG_BYTES;
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                s.truncate(end);
+            }
+        }
+        total += k.len() + v.len();
+        total <= MAX_TAGS_BYTES
+    });
+}
+
+/// Runs `task` on `path` in a child and reads its answer.
+fn run_child(
+    exe: &Path,
+    limits: &Limits,
+    task: Task,
+    path: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> PipelineResult<Answer> {
+    let mut child = Command::new(exe)
+        .arg("sandbox")
+        .arg(task.name())
+        .arg("--memory-bytes")
+        .arg(limits.memory_bytes.to_string())
+        .arg("--cpu-seconds")
+        .arg(limits.cpu_seconds.to_string())
+        .arg("--")
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| PipelineError::io(exe, e))?;
+    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        let _ = child.kill();
+        return Err(PipelineError::Internal("the sandbox has no pipes".into()));
+    };
+    // The wall clock: a watcher kills a child that outlives its limit. The main
+    // thread holds the lock only to wait, after the child closed its output.
+    let started = Instant::now();
+    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let wall = limits.wall;
+    let watched = std::sync::Arc::clone(&child);
+    let watcher = std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(wall) {
+            if let Ok(mut c) = watched.lock() {
+                let _ = c.kill();
+            }
+        }
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = stderr.by_ref().take(64 * 1024).read_to_end(&mut text);
+        let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let mut last = None;
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        match serde_json::from_str::<Answer>(&line) {
+            Ok(Answer::Progress(n)) => progress(n),
+            Ok(a) => last = Some(a),
+            Err(_) => {}
+        }
+    }
+    let status = match child.lock() {
+        Ok(mut c) => c.wait().map_err(|e| PipelineError::io(exe, e)),
+        Err(_) => Err(PipelineError::Internal(
+            "the sandbox lock is poisoned".into(),
+        )),
+    };
+    let _ = done_tx.send(());
+    let _ = watcher.join();
+    let stderr_text = err_reader.join().unwrap_or_default();
+    let status = status?;
+    match last {
+        Some(Answer::Error(e)) => Err(rebuild(path, e)),
+        Some(a) if status.success() => Ok(a),
+        _ => {
+            let why = if started.elapsed() >= limits.wall {
+                format!("reading it took longer than {} s", limits.wall.as_secs())
+            } else if let Some(panic) =
+                stderr_text
+                    .lines()
+                    .find(|l| l.contains("panicked at"))
+                    .map(|l| {
+                        // The message is on the lines after "panicked at FILE:LINE:COL:".
+                        let rest = stderr_text.split_once(l).map_or("", |(_, r)| r);
+                        rest.lines()
+                            .map(str::trim)
+                            .find(|m| !m.is_empty() && !m.starts_with("stack backtrace"))
+                            .unwrap_or("no message")
+                            .to_owned()
+                    })
+            {
+                format!("the decoder failed on it ({panic})")
+            } else if stderr_text.contains("memory allocation") {
+                format!(
+                    "it asks for more than {} MB of memory",
+                    limits.memory_bytes >> 20
+                )
+            } else {
+                exit_reason(&status, limits)
+            };
+            Err(PipelineError::Unreadable {
+                path: path.to_path_buf(),
+                why,
+            })
+        }
+    }
+}
+
+#[cfg(unix)]
+fn exit_reason(status: &std::process::ExitStatus, limits: &Limits) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        // SIGABRT: an allocation beyond the address-space limit.
+        Some(6) => format!(
+            "it asks for more than {} MB of memory",
+            limits.memory_bytes >> 20
+        ),
+        // SIGXCPU / SIGKILL: out of CPU time, or killed.
+        Some(24) => format!("decoding used more than {} s of CPU", limits.cpu_seconds),
+        Some(9) => "the decoder was killed".into(),
+        Some(s) => format!("the decoder crashed (signal {s})"),
+        None => format!("the decoder exited with {status}"),
+    }
+}
+
+#[cfg(not(unix))]
+fn exit_reason(status: &std::process::ExitStatus, _limits: &Limits) -> String {
+    format!("the decoder exited with {status}")
+}
+
+fn rebuild(path: &Path, e: ChildError) -> PipelineError {
+    let path = path.to_path_buf();
+    PipelineError::Audio(match e.kind {
+        ErrorKind::Io => AudioError::Io {
+            path,
+            source: std::io::Error::other(e.detail),
+        },
+        ErrorKind::Empty => AudioError::Empty { path },
+        ErrorKind::Unsupported => AudioError::Unsupported {
+            path,
+            detail: e.detail,
+        },
+        ErrorKind::Corrupt | ErrorKind::Other => AudioError::Corrupt {
+            path,
+            position_s: 0.0,
+            detail: e.detail,
+        },
+    })
+}
+
+/// The child's side: runs `task` on `path` in this process and writes the JSON
+/// answer lines to `out`. (The caller lowers the limits first.) Returns whether
+/// it succeeded.
+pub fn child_main(task: Task, path: &Path, out: &mut dyn std::io::Write) -> bool {
+    let mut line = |a: &Answer| {
+        if let Ok(s) = serde_json::to_string(a) {
+            let _ = writeln!(out, "{s}");
+            let _ = out.flush();
+        }
+    };
+    let result = match task {
+        Task::Probe => probe_here(path).map(Answer::Info),
+        Task::Decode => decode_here(path).map(Answer::Decoded),
+    };
+    let (answer, ok) = match result {
+        Ok(a) => (a, true),
+        Err(e) => (
+            Answer::Error(ChildError {
+                kind: match &e {
+                    // The file could not be opened or read at all; a decoder
+                    // that runs out of bytes mid-stream reports an I/O error
+                    // too, but that is damaged audio.
+                    PipelineError::Audio(AudioError::Io { source, .. })
+                        if matches!(
+                            source.kind(),
+                            std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                        ) =>
+                    {
+                        ErrorKind::Io
+                    }
+                    PipelineError::Audio(AudioError::Io { .. }) => ErrorKind::Corrupt,
+                    PipelineError::Audio(AudioError::Empty { .. }) => ErrorKind::Empty,
+                    PipelineError::Audio(AudioError::Unsupported { .. }) => ErrorKind::Unsupported,
+                    PipelineError::Audio(
+                        AudioError::Corrupt { .. } | AudioError::Truncated { .. },
+                    ) => ErrorKind::Corrupt,
+                    _ => ErrorKind::Other,
+                },
+                detail: match e {
+                    PipelineError::Audio(AudioError::Unsupported { detail, .. }) => detail,
+                    other => other.to_string(),
+                },
+            }),
+            false,
+        ),
+    };
+    line(&answer);
+    ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_capped_per_value_and_per_file() {
+        let mut tags = vec![
+            ("title".to_string(), "é".repeat(MAX_TAG_BYTES)),
+            ("artist".to_string(), "x".repeat(10)),
+        ];
+        cap_tags(&mut tags);
+        assert!(tags[0].1.len() <= MAX_TAG_BYTES, "{}", tags[0].1.len());
+        assert_eq!(tags[1].1, "x".repeat(10));
+        let mut many: Vec<(String, String)> = (0..40)
+            .map(|i| (format!("k{i}"), "v".repeat(MAX_TAG_BYTES)))
+            .collect();
+        cap_tags(&mut many);
+        let total: usize = many.iter().map(|(k, v)| k.len() + v.len()).sum();
+        assert!(total <= MAX_TAGS_BYTES, "{total}");
+        assert!(many.len() >= 15, "{} tags kept", many.len());
+    }
+}
