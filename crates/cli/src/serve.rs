@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// (on this or other machines) instead of running them here.
     #[arg(long, value_name = "redis://HOST:PORT")]
     queue: Option<String>,
+    /// The address browsers use, when a TLS proxy publishes the station
+    /// (`https://music.example.org`): the session cookie is then `Secure`.
+    #[arg(long, value_name = "URL", env = "SONANTICA_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Seconds a worker holds a job without renewing it before another worker may
     /// take it over (after a crash).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, hide = true)]
@@ -100,6 +104,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
     }
     config.queue = args.queue;
+    config.public_url = args.public_url;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -22,15 +22,18 @@ pub async fn serve(
     let token = app.shutdown_token();
     let router = http::router(app.clone());
     let stopper = app.clone();
-    let result = axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                _ = shutdown => {}
-                _ = token.cancelled() => {}
-            }
-            stopper.shutdown();
-        })
-        .await;
+    let result = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = token.cancelled() => {}
+        }
+        stopper.shutdown();
+    })
+    .await;
     app.shutdown();
     for h in background {
         let _ = h.await;

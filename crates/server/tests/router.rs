@@ -1378,3 +1378,99 @@ async fn the_studio_and_its_wasm_module_are_served_without_a_token() -> Result<(
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_at_logout_refuse_other_sites_and_wrong_logins_back_off() -> Result<()> {
+    let st = station_with(|_| {}, false).await?;
+    let login = |token: &str| {
+        Request::post("/api/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(format!(r#"{{"token":"{token}"}}"#)))
+    };
+    let ok = st.send(login(TOKEN)?).await?;
+    assert_eq!(ok.status, StatusCode::NO_CONTENT);
+    let set = ok.headers[header::SET_COOKIE].to_str()?.to_owned();
+    let pair = set.split(';').next().unwrap_or_default().to_owned();
+    // The cookie is a session id, not the access token.
+    assert!(!set.contains(TOKEN), "{set}");
+    let with_cookie = |method: Method, uri: &str, site: Option<(&str, &str)>| {
+        let mut r = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::COOKIE, pair.clone());
+        if let Some((name, value)) = site {
+            r = r.header(name, value);
+        }
+        r.body(Body::empty())
+    };
+    assert_eq!(
+        st.send(with_cookie(Method::GET, "/api/tracks", None)?)
+            .await?
+            .status,
+        StatusCode::OK
+    );
+    // A page on another origin (another port counts) cannot use the cookie to
+    // change anything; the Studio's own page can.
+    for site in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "http://127.0.0.1:9999"),
+    ] {
+        st.send(with_cookie(Method::POST, "/api/library/scan", Some(site))?)
+            .await?
+            .assert_error(StatusCode::FORBIDDEN, "forbidden")?;
+    }
+    let same = st
+        .send(with_cookie(
+            Method::POST,
+            "/api/library/scan",
+            Some(("sec-fetch-site", "same-origin")),
+        )?)
+        .await?;
+    assert_eq!(same.status, StatusCode::CONFLICT, "no library folder here");
+    // A body that is not JSON (a form, text/plain) is refused.
+    let text = st
+        .send(
+            st.req(Method::POST, "/api/library/separate")
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from(r#"{"model":"small4"}"#))?,
+        )
+        .await?;
+    text.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media")?;
+    // Logout ends the session: the same cookie no longer works.
+    let out = st
+        .send(with_cookie(
+            Method::POST,
+            "/api/logout",
+            Some(("sec-fetch-site", "same-origin")),
+        )?)
+        .await?;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    st.send(with_cookie(Method::GET, "/api/tracks", None)?)
+        .await?
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized")?;
+    // Wrong tokens: five are answered 401, then the client must wait (429 with
+    // Retry-After), even with the right token.
+    for _ in 0..5 {
+        st.send(login("wrong-token-wrong-token")?)
+            .await?
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized")?;
+    }
+    let slow = st.send(login("wrong-token-wrong-token")?).await?;
+    slow.assert_error(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")?;
+    assert!(slow.headers.contains_key(header::RETRY_AFTER));
+    st.send(login(TOKEN)?)
+        .await?
+        .assert_error(StatusCode::TOO_MANY_REQUESTS, "too_many_attempts")?;
+
+    // A new access token ends every session made with the old one.
+    let (id, _) = st.app.auth().login(TOKEN, "another client").await?;
+    assert!(st.app.auth().check_session(&id).await);
+    let data = st.dir.path().join("data");
+    drop(st);
+    let mut config = Config::new(&data);
+    config.token = Some("a-brand-new-token-0123456789".into());
+    let (again, _) = App::open(config).await?;
+    assert!(!again.auth().check_session(&id).await);
+    Ok(())
+}

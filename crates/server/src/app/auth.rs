@@ -1,5 +1,7 @@
 //! The access token: generated on first run (shown once, stored as its SHA-256),
-//! or set with `--token` / `SONANTICA_TOKEN` for scripted set-ups.
+//! or set with `--token` / `SONANTICA_TOKEN` for scripted set-ups; and browser
+//! sessions: logging in with the token gives a random session id (the cookie),
+//! stored only hashed, ended by logout, by its expiry, or by a new token.
 //!
 //! A token is 32 random bytes, so a plain SHA-256 is enough to store it: there is
 //! nothing to brute-force that a slow password hash would protect.
@@ -11,7 +13,13 @@ use std::sync::{Arc, Mutex};
 
 use sqlx::SqlitePool;
 
-use super::{AppError, AppResult};
+use super::{now_ms, AppError, AppResult};
+
+/// How long a browser session lasts.
+pub const SESSION_DAYS: i64 = 30;
+
+/// Failed logins from one client allowed before it has to wait.
+const FREE_FAILURES: u32 = 5;
 
 const TOKEN_KEY: &str = "token_sha256";
 
@@ -44,6 +52,8 @@ pub fn generate_token() -> String {
 struct AuthInner {
     db: SqlitePool,
     token_hash: Mutex<[u8; 32]>,
+    /// Failed logins per client: how many in a row, and when the last was.
+    failures: Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
 }
 
 /// The access token: who may use the station. Cheap to clone.
@@ -63,6 +73,7 @@ impl Auth {
             inner: Arc::new(AuthInner {
                 db,
                 token_hash: Mutex::new([0; 32]),
+                failures: Mutex::new(std::collections::HashMap::new()),
             }),
         };
         let shown = auth.setup_token(configured).await?;
@@ -91,6 +102,10 @@ impl Auth {
             }
         };
         if Some(digest) != stored {
+            // A new token ends every session made with the old one.
+            sqlx::query("DELETE FROM sessions")
+                .execute(&self.inner.db)
+                .await?;
             sqlx::query(
                 "INSERT INTO settings (key, value) VALUES (?, ?)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -117,6 +132,77 @@ impl Auth {
             .zip(expected.iter())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b))
             == 0
+    }
+}
+
+impl Auth {
+    /// Exchanges the access token for a new session: its id (for the cookie,
+    /// never stored) and its lifetime in seconds. `client` names the caller for
+    /// the back-off: after [`FREE_FAILURES`] wrong tokens in a row it must wait
+    /// 2, 4, 8 … (at most 60) seconds between tries, and is told how long.
+    pub async fn login(&self, token: &str, client: &str) -> AppResult<(String, i64)> {
+        if let Some(wait) = self.backoff(client) {
+            return Err(AppError::TooManyAttempts(wait.as_secs().max(1)));
+        }
+        if !self.check_token(token) {
+            if let Ok(mut f) = self.inner.failures.lock() {
+                let e = f
+                    .entry(client.to_owned())
+                    .or_insert((0, std::time::Instant::now()));
+                e.0 += 1;
+                e.1 = std::time::Instant::now();
+                // Keep the table small: forget clients quiet for an hour.
+                if f.len() > 10_000 {
+                    f.retain(|_, (_, at)| at.elapsed().as_secs() < 3600);
+                }
+            }
+            return Err(AppError::Unauthorized);
+        }
+        if let Ok(mut f) = self.inner.failures.lock() {
+            f.remove(client);
+        }
+        let id = generate_token();
+        let now = now_ms();
+        let lifetime = SESSION_DAYS * 24 * 3600;
+        sqlx::query("INSERT INTO sessions (hash, created_at, expires_at) VALUES (?, ?, ?)")
+            .bind(hex(&hash(&id)))
+            .bind(now)
+            .bind(now + lifetime * 1000)
+            .execute(&self.inner.db)
+            .await?;
+        Ok((id, lifetime))
+    }
+
+    /// How long `client` must still wait before its next login attempt.
+    fn backoff(&self, client: &str) -> Option<std::time::Duration> {
+        let f = self.inner.failures.lock().ok()?;
+        let (count, at) = f.get(client)?;
+        if *count < FREE_FAILURES {
+            return None;
+        }
+        let wait =
+            std::time::Duration::from_secs((1u64 << (count - FREE_FAILURES + 1).min(6)).min(60));
+        wait.checked_sub(at.elapsed())
+    }
+
+    /// True when `id` is a live session.
+    pub async fn check_session(&self, id: &str) -> bool {
+        sqlx::query_scalar::<_, i64>("SELECT 1 FROM sessions WHERE hash = ? AND expires_at > ?")
+            .bind(hex(&hash(id)))
+            .bind(now_ms())
+            .fetch_optional(&self.inner.db)
+            .await
+            .is_ok_and(|r| r.is_some())
+    }
+
+    /// Ends a session (logout). Unknown ids are ignored.
+    pub async fn logout(&self, id: &str) -> AppResult<()> {
+        sqlx::query("DELETE FROM sessions WHERE hash = ? OR expires_at <= ?")
+            .bind(hex(&hash(id)))
+            .bind(now_ms())
+            .execute(&self.inner.db)
+            .await?;
+        Ok(())
     }
 }
 

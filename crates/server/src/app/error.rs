@@ -34,6 +34,13 @@ pub enum AppError {
     /// The access token is missing or wrong.
     #[error("a valid access token is required")]
     Unauthorized,
+    /// Too many wrong logins from this client: it must wait this many seconds.
+    #[error("too many failed logins: try again in {0} s")]
+    TooManyAttempts(u64),
+    /// A browser request from another site, or of a kind a browser form could
+    /// send, where the station needs its own page's JSON.
+    #[error("{0}")]
+    Forbidden(String),
     /// A model is named that is not installed in the model store.
     #[error("{0}")]
     ModelUnavailable(String),

@@ -67,6 +67,9 @@ pub struct Config {
     /// memory and time limits, so a crafted file cannot take the station down.
     /// [`Config::new`] reads in-process (for tests and embedding).
     pub sandbox: Isolation,
+    /// The address browsers use (`https://…` behind a TLS proxy): the session
+    /// cookie is then marked `Secure`.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -86,6 +89,7 @@ impl Config {
             token: None,
             queue: None,
             sandbox: Isolation::InProcess,
+            public_url: None,
         }
     }
 }

@@ -34,6 +34,10 @@ pub enum ErrorCode {
     StemsMissing,
     /// 401.
     Unauthorized,
+    /// 429: wait before logging in again.
+    TooManyAttempts,
+    /// 403: a cross-site request with the session cookie.
+    Forbidden,
     /// 422: the model is not installed.
     ModelUnavailable,
     /// 422: the audio is broken.
@@ -88,6 +92,8 @@ pub fn classify(e: &AppError) -> (StatusCode, ErrorCode) {
         AppError::Conflict(_) => (StatusCode::CONFLICT, C::Conflict),
         AppError::StemsMissing(_) => (StatusCode::CONFLICT, C::StemsMissing),
         AppError::Unauthorized => (StatusCode::UNAUTHORIZED, C::Unauthorized),
+        AppError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, C::TooManyAttempts),
+        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, C::Forbidden),
         AppError::ModelUnavailable(_) => (StatusCode::UNPROCESSABLE_ENTITY, C::ModelUnavailable),
         AppError::Pipeline(p) => match p {
             PipelineError::Audio(AudioError::Io { source, .. }) => io_status(source),
@@ -140,6 +146,8 @@ impl IntoResponse for ApiError {
         });
         if status == StatusCode::UNAUTHORIZED {
             (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()
+        } else if let AppError::TooManyAttempts(wait) = self.0 {
+            (status, [(header::RETRY_AFTER, wait.to_string())], body).into_response()
         } else {
             (status, body).into_response()
         }

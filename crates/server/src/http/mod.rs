@@ -48,9 +48,25 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // A body must say it is JSON: a form or text/plain body is what another
+        // site's page can send without asking (CSRF), never what the Studio sends.
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         let AppBytes(body) = AppBytes::from_request(req, state).await?;
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
+        }
+        if !is_json {
+            return Err(ApiError(AppError::UnsupportedMedia(
+                "the body must be JSON, sent with Content-Type: application/json".into(),
+            )));
         }
         serde_json::from_slice(&body)
             .map(OptionalJson)
@@ -78,20 +94,33 @@ pub(crate) struct AppPath<T>(pub T);
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub(crate) struct AppQuery<T>(pub T);
 
-/// Name of the login cookie.
-pub const COOKIE: &str = "sonantica_token";
+/// Name of the session cookie.
+pub const COOKIE: &str = "sonantica_session";
 
 /// JSON bodies other than uploads are small.
 const JSON_LIMIT: usize = 64 * 1024;
 
-/// The token a request carries: `Authorization: Bearer …`, else the login cookie.
-fn request_token(headers: &HeaderMap) -> Option<&str> {
+/// How a request says who it is.
+enum Credential<'a> {
+    /// `Authorization: Bearer TOKEN` (scripts, players, workers).
+    Bearer(&'a str),
+    /// The session cookie a browser got from `/api/login`.
+    Session(&'a str),
+}
+
+fn credential(headers: &HeaderMap) -> Option<Credential<'_>> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
-        return v.strip_prefix("Bearer ").map(str::trim);
+        return v
+            .strip_prefix("Bearer ")
+            .map(|t| Credential::Bearer(t.trim()));
     }
+    session_cookie(headers).map(Credential::Session)
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -100,6 +129,24 @@ fn request_token(headers: &HeaderMap) -> Option<&str> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == COOKIE)
         .map(|(_, v)| v)
+}
+
+/// A browser's cookie travels with requests that other sites start, so a
+/// request that changes something must come from the Studio's own origin: the
+/// browser says so in `Sec-Fetch-Site`, or its `Origin` names this host. (A
+/// request with neither header did not come from a browser page.)
+fn same_origin(headers: &HeaderMap) -> bool {
+    let get = |h: header::HeaderName| headers.get(h).and_then(|v| v.to_str().ok());
+    if let Some(site) = get(header::HeaderName::from_static("sec-fetch-site")) {
+        return matches!(site, "same-origin" | "none");
+    }
+    match (get(header::ORIGIN), get(header::HOST)) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => origin
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.trim_end_matches('/') == host),
+        (Some(_), None) => false,
+    }
 }
 
 // Handlers take the one service they need; the router's state is the App.
@@ -128,9 +175,26 @@ impl FromRef<App> for Auth {
 }
 
 async fn require_token(State(auth): State<Auth>, req: Request, next: Next) -> Response {
-    match request_token(req.headers()) {
-        Some(t) if auth.check_token(t) => next.run(req).await,
-        _ => ApiError(AppError::Unauthorized).into_response(),
+    let ok = match credential(req.headers()) {
+        Some(Credential::Bearer(t)) => auth.check_token(t),
+        Some(Credential::Session(id)) => {
+            if !auth.check_session(id).await {
+                false
+            } else if !req.method().is_safe() && !same_origin(req.headers()) {
+                return ApiError(AppError::Forbidden(
+                    "a request from another site with the session cookie was refused".into(),
+                ))
+                .into_response();
+            } else {
+                true
+            }
+        }
+        None => false,
+    };
+    if ok {
+        next.run(req).await
+    } else {
+        ApiError(AppError::Unauthorized).into_response()
     }
 }
 
@@ -146,39 +210,55 @@ async fn health() -> Json<Health> {
 
 /// Exchange the access token for a session cookie (for browsers).
 #[utoipa::path(post, path = "/api/login", tag = "server", request_body = LoginRequest,
-    responses((status = 204, description = "cookie set"), (status = 401, body = ErrorBody)))]
-async fn login(State(auth): State<Auth>, AppJson(req): AppJson<LoginRequest>) -> Response {
-    if !auth.check_token(&req.token) {
-        return ApiError(AppError::Unauthorized).into_response();
-    }
+    responses((status = 204, description = "cookie set"), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many failed logins: wait")))]
+async fn login(
+    State(auth): State<Auth>,
+    State(app): State<App>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or_else(|| "local".to_owned(), |c| c.0.ip().to_string());
+    let secure = is_https(req.headers(), app.config().public_url.as_deref());
+    let AppJson(body) = AppJson::<LoginRequest>::from_request(req, &()).await?;
+    let (id, max_age) = auth.login(&body.token, &client).await?;
     let cookie = format!(
-        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000",
-        req.token
+        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
     );
-    match HeaderValue::from_str(&cookie) {
-        Ok(v) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, v)]).into_response(),
-        Err(_) => ApiError(AppError::BadRequest(
-            "the token contains characters a cookie cannot hold; use the Authorization header"
-                .into(),
-        ))
-        .into_response(),
-    }
+    let value = HeaderValue::from_str(&cookie)
+        .map_err(|_| ApiError(AppError::Internal("a session id that is not ASCII".into())))?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, value)]).into_response())
 }
 
-/// Forget the session cookie.
+/// Whether the browser reached the station over TLS: through a proxy that says
+/// so, or because the station is published at an https address.
+fn is_https(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+    public_url.is_some_and(|u| u.starts_with("https://"))
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// End the session: the cookie no longer works, here or in any copy of it.
 #[utoipa::path(post, path = "/api/logout", tag = "server",
-    responses((status = 204, description = "cookie cleared")))]
-async fn logout() -> Response {
-    (
-        StatusCode::NO_CONTENT,
-        [(
-            header::SET_COOKIE,
-            HeaderValue::from_static(
-                "sonantica_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
-            ),
-        )],
-    )
-        .into_response()
+    responses((status = 204, description = "session ended, cookie cleared")))]
+async fn logout(State(auth): State<Auth>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(id) = session_cookie(&headers) {
+        if !same_origin(&headers) {
+            return Err(ApiError(AppError::Forbidden(
+                "a logout from another site was refused".into(),
+            )));
+        }
+        auth.logout(id).await?;
+    }
+    let clear = format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    let value = HeaderValue::from_str(&clear)
+        .map_err(|_| ApiError(AppError::Internal("the cookie header".into())))?;
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, value)]).into_response())
 }
 
 struct BearerAuth;
