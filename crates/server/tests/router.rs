@@ -390,6 +390,28 @@ async fn upload_stores_the_track_and_its_analysis_matches_the_signal() -> Result
     let dur = a["duration_s"].as_f64().context("duration")?;
     assert!((dur - 3.0).abs() < 1e-6, "duration {dur}");
 
+    // Range as RFC 9110 has it: a suffix longer than the file is the whole file
+    // (206), another unit or several ranges are ignored (200, the whole file).
+    let whole = st.get(&format!("/api/tracks/{id}/audio")).await?;
+    for (range, status) in [
+        ("bytes=-999999999", StatusCode::PARTIAL_CONTENT),
+        ("items=0-9", StatusCode::OK),
+        ("bytes=0-9, 20-29", StatusCode::OK),
+    ] {
+        let r = st
+            .send(
+                st.req(Method::GET, &format!("/api/tracks/{id}/audio"))
+                    .header(header::RANGE, range)
+                    .body(Body::empty())?,
+            )
+            .await?;
+        assert_eq!(
+            (r.status, r.body.len()),
+            (status, whole.body.len()),
+            "{range}"
+        );
+    }
+
     let list = st.get("/api/tracks?q=tone&limit=10").await?.json()?;
     assert_eq!(list["total"], 1);
     assert_eq!(list["items"][0]["id"], id);
@@ -747,7 +769,22 @@ async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()>
     assert!(!dir.exists());
     assert_eq!(st.count("stems").await?, 0);
     assert_eq!(st.count("jobs").await?, 0);
-    st.assert_clean().await
+    st.assert_clean().await?;
+    // Its id (the highest) and its job's are never given out again: a client's
+    // stale reference finds nothing rather than another track.
+    let next = st.upload_id("after.wav", &wav(0.5, 200.0, 300.0)?).await?;
+    assert!(next > id, "track id {next} after deleting {id}");
+    let (status, job) = st
+        .post_json(&format!("/api/tracks/{next}/separate"), "{}")
+        .await
+        .map(|r| (r.status, r.json()))?;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let next_job = job?["id"].as_i64().context("job id")?;
+    assert!(next_job > job_id, "job id {next_job} after {job_id}");
+    st.get(&format!("/api/tracks/{id}"))
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

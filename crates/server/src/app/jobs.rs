@@ -203,8 +203,11 @@ impl Jobs {
             return Ok((job, false));
         }
         let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(&format!(
-            "INSERT INTO jobs (track_id, model, status, priority, created_at)
-             VALUES (?, ?, '{QUEUED}', ?, ?) RETURNING id"
+            "INSERT INTO jobs (id, track_id, model, status, priority, created_at)
+             VALUES (
+                MAX(COALESCE((SELECT MAX(id) FROM jobs), 0),
+                    COALESCE((SELECT id FROM id_high_water WHERE tbl = 'jobs'), 0)) + 1,
+                ?, ?, '{QUEUED}', ?, ?) RETURNING id"
         ))
         .bind(track_id)
         .bind(&model)

@@ -364,6 +364,71 @@ impl Library {
     }
 }
 
+/// What a scan of the library folder found: every audio file's path (relative
+/// to `root`), and the files that are new or changed since `known` (path → id,
+/// size, mtime), each probed through `sandbox`.
+type Walk = (
+    std::collections::HashSet<String>,
+    Vec<(String, Option<i64>, Result<Probed, String>)>,
+);
+
+/// Walks the library folder (blocking): the scan's first phase.
+fn walk_library(
+    root: &Path,
+    known: &HashMap<String, (i64, i64, i64)>,
+    sandbox: &Isolation,
+) -> Walk {
+    let mut found = std::collections::HashSet::new();
+    let mut changes: Vec<(String, Option<i64>, Result<Probed, String>)> = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false) {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                // An unreadable folder or file: reported, never a path outside.
+                let rel = e
+                    .path()
+                    .and_then(|p| p.strip_prefix(root).ok())
+                    .map_or_else(|| "?".to_owned(), |p| p.display().to_string());
+                let why = e
+                    .io_error()
+                    .map_or_else(|| e.to_string(), |io| io.to_string());
+                changes.push((rel, None, Err(why)));
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let path = entry.path();
+        let is_audio = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
+        if !is_audio {
+            continue;
+        }
+        let Some(rel) = path
+            .strip_prefix(root)
+            .ok()
+            .and_then(|r| r.to_str())
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        found.insert(rel.clone());
+        let stamp = entry.metadata().ok().map(|m| file_stamp(&m));
+        let previous = known.get(&rel);
+        if let (Some((_, size, mtime)), Some(stamp)) = (previous, stamp) {
+            if (*size, *mtime) == stamp {
+                continue;
+            }
+        }
+        let probed = Probed::read(sandbox, path, &rel, &name_stem(&rel)).map_err(|e| e.to_string());
+        changes.push((rel, previous.map(|p| p.0), probed));
+    }
+    (found, changes)
+}
+
 impl Library {
     async fn insert_track(
         &self,
@@ -373,10 +438,13 @@ impl Library {
         p: &Probed,
     ) -> AppResult<Track> {
         let query = sqlx::query(
-            "INSERT INTO tracks (origin, path, original_name, created_at, file_size, file_mtime,
-                title, artist, album, codec, sample_rate, channels, layout, bits_per_sample,
-                duration_s, tags)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tracks (id, origin, path, original_name, created_at, file_size,
+                file_mtime, title, artist, album, codec, sample_rate, channels, layout,
+                bits_per_sample, duration_s, tags)
+             VALUES (
+                MAX(COALESCE((SELECT MAX(id) FROM tracks), 0),
+                    COALESCE((SELECT id FROM id_high_water WHERE tbl = 'tracks'), 0)) + 1,
+                ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(origin)
         .bind(path)
@@ -402,16 +470,12 @@ impl Library {
     ) -> AppResult<Track> {
         let shown = original_name.clone().unwrap_or_else(|| "upload".into());
         let title = name_stem(&shown);
-        let uploads = self.inner.media.uploads();
+        let media = self.inner.media.clone();
         let sandbox = self.inner.sandbox.clone();
         let (probed, rel, dest) = tokio::task::spawn_blocking(move || -> AppResult<_> {
             let probed = Probed::read(&sandbox, staged.path(), &shown, &title)?;
             let ext = sniff_extension(staged.path());
-            let name = format!(
-                "{}.{ext}",
-                super::auth::generate_token().get(..20).unwrap_or("x")
-            );
-            let dest = uploads.join(&name);
+            let (name, dest) = media.new_upload(ext);
             staged
                 .persist(&dest)
                 .map_err(|e| AppError::io(&dest, e.error))?;
@@ -480,22 +544,24 @@ impl Library {
     /// The audio file of a track, checked to lie inside the media or library folder.
     pub fn track_file(&self, track: &Track) -> AppResult<PathBuf> {
         let rel = Path::new(&track.path);
-        let root = match track.origin {
-            TrackOrigin::Upload => self.inner.media.root().to_path_buf(),
-            TrackOrigin::Library => self.inner.library_root.clone().ok_or_else(|| {
-                AppError::NotFound(format!(
-                    "track {} is in a library folder that is not configured now",
-                    track.id
-                ))
-            })?,
+        let path = match track.origin {
+            TrackOrigin::Upload => self.inner.media.resolve(&track.path)?,
+            TrackOrigin::Library => {
+                let root = self.inner.library_root.as_ref().ok_or_else(|| {
+                    AppError::NotFound(format!(
+                        "track {} is in a library folder that is not configured now",
+                        track.id
+                    ))
+                })?;
+                if !is_plain_relative(rel) {
+                    return Err(AppError::Internal(format!(
+                        "track {} has an invalid stored path",
+                        track.id
+                    )));
+                }
+                root.join(rel)
+            }
         };
-        if !is_plain_relative(rel) {
-            return Err(AppError::Internal(format!(
-                "track {} has an invalid stored path",
-                track.id
-            )));
-        }
-        let path = root.join(rel);
         if !path.is_file() {
             return Err(AppError::NotFound(format!(
                 "the file of track {} is missing ({})",
@@ -656,17 +722,19 @@ impl Library {
         .map_err(|e| AppError::Internal(format!("building the multistem file failed: {e}")))?
     }
 
-    /// A window of [`Self::multistem`] as 32-bit float WAV bytes: `duration_s`
+    /// A window of [`Self::multistem`] as a 32-bit float WAV file: `duration_s`
     /// seconds (at most [`MULTISTEM_WINDOW_MAX_S`]) from `start_s`, shorter at the
     /// end of the track. What the Studio renders offline (its channel check), so a
     /// browser never has to decode a whole track's stems for a few seconds of them.
+    /// The window is written to an unnamed temporary file and streamed from
+    /// there, so that concurrent windows cost disk, not memory.
     pub async fn multistem_window(
         &self,
         track_id: i64,
         model: Option<&str>,
         start_s: f64,
         duration_s: f64,
-    ) -> AppResult<Vec<u8>> {
+    ) -> AppResult<std::fs::File> {
         if !(start_s.is_finite() && start_s >= 0.0) {
             return Err(AppError::BadRequest(format!(
                 "start_s must be a number of seconds ≥ 0, not {start_s}"
@@ -679,7 +747,7 @@ impl Library {
         }
         let all = self.multistem(track_id, model).await?;
         let tmp = self.inner.media.tmp();
-        tokio::task::spawn_blocking(move || -> AppResult<Vec<u8>> {
+        tokio::task::spawn_blocking(move || -> AppResult<std::fs::File> {
             let mut reader = sonantica_audio::BlockReader::new(Decoder::open(&all)?);
             let info = reader.info().clone();
             let rate = f64::from(info.sample_rate);
@@ -722,7 +790,8 @@ impl Library {
                 )));
             }
             w.finish()?;
-            std::fs::read(&out).map_err(|e| AppError::io(&out, e))
+            // The open handle keeps the data; the name goes with `out`.
+            std::fs::File::open(&out).map_err(|e| AppError::io(&out, e))
         })
         .await
         .map_err(|e| AppError::Internal(format!("cutting the multistem window failed: {e}")))?
@@ -770,53 +839,10 @@ impl Library {
         let known_for_walk = known.clone();
         let sandbox = self.inner.sandbox.clone();
         // The walk and the probes are blocking file work.
-        let (found, changes) = tokio::task::spawn_blocking(move || {
-            let mut found = std::collections::HashSet::new();
-            let mut changes: Vec<(String, Option<i64>, Result<Probed, String>)> = Vec::new();
-            let mut failed = Vec::new();
-            for entry in walkdir::WalkDir::new(&root).follow_links(false) {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) => {
-                        failed.push(e.to_string());
-                        continue;
-                    }
-                };
-                if !entry.file_type().is_file() {
-                    continue;
-                }
-                let path = entry.path();
-                let is_audio = path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-                if !is_audio {
-                    continue;
-                }
-                let Some(rel) = path
-                    .strip_prefix(&root)
-                    .ok()
-                    .and_then(|r| r.to_str())
-                    .map(str::to_owned)
-                else {
-                    continue;
-                };
-                found.insert(rel.clone());
-                let stamp = entry.metadata().ok().map(|m| file_stamp(&m));
-                let previous = known_for_walk.get(&rel);
-                if let (Some((_, size, mtime)), Some(stamp)) = (previous, stamp) {
-                    if (*size, *mtime) == stamp {
-                        continue;
-                    }
-                }
-                let probed =
-                    Probed::read(&sandbox, path, &rel, &name_stem(&rel)).map_err(|e| e.to_string());
-                changes.push((rel, previous.map(|p| p.0), probed));
-            }
-            (found, changes)
-        })
-        .await
-        .map_err(|e| AppError::Internal(format!("library scan failed: {e}")))?;
+        let (found, changes) =
+            tokio::task::spawn_blocking(move || walk_library(&root, &known_for_walk, &sandbox))
+                .await
+                .map_err(|e| AppError::Internal(format!("library scan failed: {e}")))?;
 
         let mut report = ScanReport::default();
         for (rel, previous, probed) in changes {
@@ -866,7 +892,15 @@ impl Library {
                 report.removed += 1;
             }
         }
-        report.unchanged = found.len() - report.added - report.changed - report.failed.len();
+        // Unreadable folders are reported too, but they are not files found.
+        let failed_files = report
+            .failed
+            .iter()
+            .filter(|(rel, _)| found.contains(rel))
+            .count();
+        report.unchanged = found
+            .len()
+            .saturating_sub(report.added + report.changed + failed_files);
         Ok(report)
     }
 
@@ -1057,10 +1091,7 @@ impl Library {
             settings.preset.map_or("mix", |p| p.id),
             settings.layout
         );
-        let out_path = self.inner.media.tmp().join(format!(
-            ".mix-{}.{ext}",
-            super::auth::generate_token().get(..16).unwrap_or("x")
-        ));
+        let out_path = self.inner.media.new_render(ext);
         let shutdown = self.inner.shutdown.clone();
         let file = blocking("rendering the mix", move || {
             let result = sonantica_pipeline::render::render_mix(

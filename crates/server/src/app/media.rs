@@ -58,6 +58,25 @@ impl MediaDir {
         format!("uploads/{name}")
     }
 
+    /// A new upload's name (random, with the extension its content calls for)
+    /// and where it lands.
+    pub fn new_upload(&self, ext: &str) -> (String, PathBuf) {
+        let name = format!("{}.{ext}", random_name(20));
+        let path = self.uploads().join(&name);
+        (name, path)
+    }
+
+    /// Where a render for one response is written before it is opened (and its
+    /// name removed): hidden, random, in `tmp/`.
+    pub fn new_render(&self, ext: &str) -> PathBuf {
+        self.tmp().join(format!(".mix-{}.{ext}", random_name(16)))
+    }
+
+    /// A stem file `source` in a staging folder.
+    pub fn staged_stem(staging: &Path, source: &str) -> PathBuf {
+        staging.join(format!("{source}.flac"))
+    }
+
     /// Every track's stems.
     pub fn stems_root(&self) -> PathBuf {
         self.root.join("stems")
@@ -173,6 +192,12 @@ impl MediaDir {
         }
         remove_children(&self.uploads(), |name| !is_known(&Self::upload_rel(name)))
     }
+}
+
+/// `len` random hex digits, for names nobody can guess.
+fn random_name(len: usize) -> String {
+    let t = super::auth::generate_token();
+    t.get(..len).unwrap_or(&t).to_owned()
 }
 
 /// True when `rel` is a plain relative path (no root, no `..`).

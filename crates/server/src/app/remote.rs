@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::jobs::{Job, PRIORITY_INTERACTIVE};
 use super::redis_queue::RedisQueue;
 use super::status::JobStatus;
-use super::{now_ms, AppError, AppResult, Jobs};
+use super::{now_ms, AppError, AppResult, Jobs, MediaDir};
 use sonantica_pipeline::render::check_complete;
 
 /// What a worker's claim found.
@@ -179,7 +179,7 @@ impl Workers {
             .await?;
         let job = self.held_by(id, worker).await?;
         let dir = self.remote_staging(&job, worker);
-        let dest = dir.join(format!("{source}.flac"));
+        let dest = MediaDir::staged_stem(&dir, source);
         let shown = format!("stem {source} of job {id}");
         tokio::task::spawn_blocking(move || -> AppResult<()> {
             match sonantica_audio::Decoder::open(staged.path()) {
@@ -218,7 +218,7 @@ impl Workers {
             if !is_source_name(s) {
                 return Err(AppError::BadRequest(format!("{s:?} is not a source name")));
             }
-            let path = staging.join(format!("{s}.flac"));
+            let path = MediaDir::staged_stem(&staging, s);
             if path.is_file() {
                 stems.push((s.clone(), path));
             } else {

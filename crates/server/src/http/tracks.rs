@@ -119,10 +119,44 @@ pub(crate) async fn delete_track(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn serve_file(path: PathBuf, req: Request) -> Response {
+async fn serve_file(path: PathBuf, mut req: Request) -> Response {
+    let len = tokio::fs::metadata(&path).await.map(|m| m.len()).ok();
+    normalize_range(req.headers_mut(), len);
     match ServeFile::new(path).oneshot(req).await {
         Ok(res) => res.map(Body::new).into_response(),
         Err(never) => match never {},
+    }
+}
+
+/// Brings a `Range` header to what RFC 9110 says a server does with it before
+/// the file server sees it: a range unit other than bytes, or several ranges,
+/// are ignored (the whole file, 200); a suffix longer than the file means the
+/// whole file (`bytes=-N` with N ≥ its length is `bytes=0-`).
+fn normalize_range(headers: &mut axum::http::HeaderMap, len: Option<u64>) {
+    let Some(value) = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    let Some(spec) = value
+        .split_once('=')
+        .filter(|(unit, _)| unit.trim().eq_ignore_ascii_case("bytes"))
+        .map(|(_, spec)| spec.trim().to_owned())
+    else {
+        headers.remove(header::RANGE);
+        return;
+    };
+    if spec.contains(',') {
+        headers.remove(header::RANGE);
+        return;
+    }
+    if let (Some(suffix), Some(len)) = (spec.strip_prefix('-'), len) {
+        if suffix.parse::<u64>().is_ok_and(|n| n >= len && n > 0) {
+            headers.insert(header::RANGE, HeaderValue::from_static("bytes=0-"));
+        }
     }
 }
 
@@ -193,7 +227,7 @@ pub(crate) async fn multistem(
     check_model_param(q.model.as_deref())?;
     library.track(id).await?;
     if q.start_s.is_some() || q.duration_s.is_some() {
-        let bytes = library
+        let window = library
             .multistem_window(
                 id,
                 q.model.as_deref(),
@@ -201,9 +235,14 @@ pub(crate) async fn multistem(
                 q.duration_s.unwrap_or(10.0),
             )
             .await?;
-        let mut res = Response::new(Body::from(bytes));
-        res.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+        let len = window.metadata().map(|m| m.len()).ok();
+        let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(window));
+        let mut res = Response::new(Body::from_stream(stream));
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+        if let Some(len) = len {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
         return Ok(res);
     }
     let path = library.multistem(id, q.model.as_deref()).await?;
