@@ -9,7 +9,7 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use sonantica_audio::{AudioInfo, Decoder};
+use sonantica_audio::AudioInfo;
 use sonantica_meter::{Loudness, Report};
 
 /// Arguments of `sonantica analyze`.
@@ -35,7 +35,8 @@ struct FileJson<'a> {
     report: &'a Report,
 }
 
-pub use sonantica_pipeline::analysis::{analyze_file, Analysis};
+pub use sonantica_pipeline::analysis::Analysis;
+
 use sonantica_pipeline::sandbox::Isolation;
 
 /// Runs the command; the exit code is 1 when any file failed.
@@ -45,21 +46,16 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     let show_progress = std::io::stderr().is_terminal();
     let mut done: Vec<Analysis> = Vec::new();
     let mut failed = 0usize;
-    // Each file decodes first in a child process with limits: a crafted file
-    // that would crash or exhaust the decoder is reported, and the rest go on.
+    // Each file is decoded by a child process with limits and streamed here:
+    // a crafted file that would crash or exhaust the decoder is reported, and
+    // the rest go on.
     let sandbox = Isolation::current_exe()?;
     for path in &args.files {
-        let checked = sandbox.check_decodes(path);
-        let bar = checked
-            .is_ok()
-            .then(|| progress_bar(path, show_progress))
-            .flatten();
-        let result = checked.and_then(|_| {
-            analyze_file(path, |frames| {
-                if let Some(b) = &bar {
-                    b.inc(frames);
-                }
-            })
+        let bar = progress_bar(&sandbox, path, show_progress);
+        let result = sandbox.analyze(path, |frames| {
+            if let Some(b) = &bar {
+                b.inc(frames);
+            }
         });
         if let Some(b) = &bar {
             b.finish_and_clear();
@@ -98,14 +94,14 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     })
 }
 
-fn progress_bar(path: &Path, show: bool) -> Option<ProgressBar> {
+fn progress_bar(sandbox: &Isolation, path: &Path, show: bool) -> Option<ProgressBar> {
     if !show {
         return None;
     }
     // Only long files get a bar: the length comes from the header.
-    let decoder = Decoder::open(path).ok()?;
-    let frames = decoder.info().frames?;
-    if frames < u64::from(decoder.info().sample_rate) * 60 {
+    let info = sandbox.probe(path).ok()?;
+    let frames = info.frames?;
+    if frames < u64::from(info.sample_rate) * 60 {
         return None;
     }
     let bar = ProgressBar::new(frames);

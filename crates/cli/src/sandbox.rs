@@ -39,7 +39,10 @@ pub fn run(args: SandboxArgs) -> Result<ExitCode> {
     )
     .context("setting the CPU-time limit")?;
     let stdout = std::io::stdout();
-    let ok = child_main(task, &args.file, &mut stdout.lock());
+    // Block-buffered: a stream is megabytes of samples.
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let ok = child_main(task, &args.file, &mut out);
+    std::io::Write::flush(&mut out).context("writing the answer")?;
     Ok(if ok {
         ExitCode::SUCCESS
     } else {

@@ -4,9 +4,10 @@
 use std::path::Path;
 use std::sync::{mpsc, Arc};
 
-use sonantica_audio::{AudioError, AudioInfo, Decoder};
+use sonantica_audio::{AudioInfo, Decoder};
 use sonantica_meter::{Inspector, InspectorConfig, Loudness, LoudnessHistory, Report};
 
+use crate::sandbox::Stream;
 use crate::{PipelineError, PipelineResult};
 
 /// A file measured to the end.
@@ -28,8 +29,17 @@ type Block = Arc<Vec<Vec<f32>>>;
 /// one thread decodes and runs the loudness meter (K-weighting and gating), the
 /// caller's runs the true-peak meter (4× oversampling) and the rest of the
 /// Inspector. Each decoded block is shared between them, not copied twice.
-pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> PipelineResult<Analysis> {
-    let mut decoder = Decoder::open(path)?;
+pub fn analyze_file(path: &Path, progress: impl FnMut(u64)) -> PipelineResult<Analysis> {
+    analyze_source(Stream::Here(Decoder::open(path)?), path, progress)
+}
+
+/// [`analyze_file`] over decoded audio from anywhere (a sandboxed child's
+/// stream); `path` names the file in errors.
+pub fn analyze_source(
+    mut decoder: Stream,
+    path: &Path,
+    mut progress: impl FnMut(u64),
+) -> PipelineResult<Analysis> {
     let info = decoder.info().clone();
     let mut config = InspectorConfig::new(info.sample_rate, info.layout);
     // Clipping is judged at the source's own full scale; float and lossy sources
@@ -58,7 +68,7 @@ pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> PipelineResul
     std::thread::scope(|scope| -> PipelineResult<()> {
         let (tx, rx) = mpsc::sync_channel::<Block>(16);
         let loudness = &mut loudness;
-        let reader = scope.spawn(move || -> Result<(), AudioError> {
+        let reader = scope.spawn(move || -> PipelineResult<()> {
             while let Some(block) = decoder.next_block()? {
                 let shared: Block = Arc::new(block.to_vec());
                 if tx.send(Arc::clone(&shared)).is_err() {
@@ -76,7 +86,7 @@ pub fn analyze_file(path: &Path, mut progress: impl FnMut(u64)) -> PipelineResul
             progress(block.first().map_or(0, |c| c.len() as u64));
         }
         match reader.join() {
-            Ok(r) => r.map_err(Into::into),
+            Ok(r) => r,
             Err(_) => Err(PipelineError::Internal(format!(
                 "{}: the decoder thread failed",
                 path.display()

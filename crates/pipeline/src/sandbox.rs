@@ -19,7 +19,9 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -95,6 +97,29 @@ impl Isolation {
         }
     }
 
+    /// Decodes the file in the child and streams its samples here (see
+    /// [`ChildStream`]); in-process, a plain decoder.
+    pub fn stream(&self, path: &Path) -> PipelineResult<Stream> {
+        match self {
+            Isolation::InProcess => Ok(Stream::Here(Decoder::open(path)?)),
+            Isolation::Child { exe, limits } => Ok(Stream::Child(Box::new(ChildStream::open(
+                exe, limits, path,
+            )?))),
+        }
+    }
+
+    /// Runs every Inspector meter over the file, which is decoded in the
+    /// sandbox and streamed here: this process never parses the container.
+    pub fn analyze(
+        &self,
+        path: &Path,
+        progress: impl FnMut(u64),
+    ) -> PipelineResult<crate::analysis::Analysis> {
+        let mut a = crate::analysis::analyze_source(self.stream(path)?, path, progress)?;
+        cap_tags(&mut a.info.tags);
+        Ok(a)
+    }
+
     /// Decodes the whole file and throws the samples away: proof that it decodes
     /// within the limits, before this process decodes it itself. Returns the
     /// frames decoded.
@@ -118,6 +143,8 @@ pub enum Task {
     Probe,
     /// [`Isolation::check_decodes`].
     Decode,
+    /// [`Isolation::stream`].
+    Stream,
 }
 
 impl Task {
@@ -126,12 +153,13 @@ impl Task {
         match self {
             Task::Probe => "probe",
             Task::Decode => "decode",
+            Task::Stream => "stream",
         }
     }
 
     /// The task named `name`.
     pub fn from_name(name: &str) -> Option<Task> {
-        [Task::Probe, Task::Decode]
+        [Task::Probe, Task::Decode, Task::Stream]
             .into_iter()
             .find(|t| t.name() == name)
     }
@@ -202,14 +230,17 @@ pub fn cap_tags(tags: &mut Vec<(String, String)>) {
     });
 }
 
-/// Runs `task` on `path` in a child and reads its answer.
-fn run_child(
-    exe: &Path,
-    limits: &Limits,
-    task: Task,
-    path: &Path,
-    progress: &mut dyn FnMut(u64),
-) -> PipelineResult<Answer> {
+/// A running child with its watcher (the wall clock) and its stderr reader.
+struct Spawned {
+    child: Arc<Mutex<Child>>,
+    stdout: Option<ChildStdout>,
+    err_reader: Option<std::thread::JoinHandle<String>>,
+    done_tx: Option<std::sync::mpsc::Sender<()>>,
+    watcher: Option<std::thread::JoinHandle<()>>,
+    started: Instant,
+}
+
+fn spawn(exe: &Path, limits: &Limits, task: Task, path: &Path) -> PipelineResult<Spawned> {
     let mut child = Command::new(exe)
         .arg("sandbox")
         .arg(task.name())
@@ -228,13 +259,13 @@ fn run_child(
         let _ = child.kill();
         return Err(PipelineError::Internal("the sandbox has no pipes".into()));
     };
-    // The wall clock: a watcher kills a child that outlives its limit. The main
-    // thread holds the lock only to wait, after the child closed its output.
-    let started = Instant::now();
-    let child = std::sync::Arc::new(std::sync::Mutex::new(child));
+    // The wall clock: a watcher kills a child that outlives its limit. The
+    // reading thread holds the lock only to wait, after the child closed its
+    // output.
+    let child = Arc::new(Mutex::new(child));
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let wall = limits.wall;
-    let watched = std::sync::Arc::clone(&child);
+    let watched = Arc::clone(&child);
     let watcher = std::thread::spawn(move || {
         if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(wall) {
             if let Ok(mut c) = watched.lock() {
@@ -248,6 +279,103 @@ fn run_child(
         let _ = std::io::copy(&mut stderr, &mut std::io::sink());
         String::from_utf8_lossy(&text).into_owned()
     });
+    Ok(Spawned {
+        child,
+        stdout: Some(stdout),
+        err_reader: Some(err_reader),
+        done_tx: Some(done_tx),
+        watcher: Some(watcher),
+        started: Instant::now(),
+    })
+}
+
+impl Spawned {
+    /// Waits for the child (after its output ended): its status and stderr.
+    fn finish(&mut self) -> PipelineResult<(std::process::ExitStatus, String)> {
+        self.stdout = None;
+        let status = match self.child.lock() {
+            Ok(mut c) => c.wait().map_err(|e| PipelineError::io("the sandbox", e)),
+            Err(_) => Err(PipelineError::Internal(
+                "the sandbox lock is poisoned".into(),
+            )),
+        };
+        if let Some(tx) = self.done_tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(w) = self.watcher.take() {
+            let _ = w.join();
+        }
+        let stderr_text = self
+            .err_reader
+            .take()
+            .and_then(|r| r.join().ok())
+            .unwrap_or_default();
+        Ok((status?, stderr_text))
+    }
+
+    /// Why a child ended without a proper answer, as an error about `path`.
+    fn failure(&mut self, path: &Path, limits: &Limits) -> PipelineError {
+        let (status, stderr_text) = match self.finish() {
+            Ok(r) => r,
+            Err(e) => return e,
+        };
+        let why = if self.started.elapsed() >= limits.wall {
+            format!("reading it took longer than {} s", limits.wall.as_secs())
+        } else if let Some(panic) =
+            stderr_text
+                .lines()
+                .find(|l| l.contains("panicked at"))
+                .map(|l| {
+                    // The message is on the lines after "panicked at FILE:LINE:COL:".
+                    let rest = stderr_text.split_once(l).map_or("", |(_, r)| r);
+                    rest.lines()
+                        .map(str::trim)
+                        .find(|m| !m.is_empty() && !m.starts_with("stack backtrace"))
+                        .unwrap_or("no message")
+                        .to_owned()
+                })
+        {
+            format!("the decoder failed on it ({panic})")
+        } else if stderr_text.contains("memory allocation") {
+            format!(
+                "it asks for more than {} MB of memory",
+                limits.memory_bytes >> 20
+            )
+        } else {
+            exit_reason(&status, limits)
+        };
+        PipelineError::Unreadable {
+            path: path.to_path_buf(),
+            why,
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // A reader that stops early (an error in the parent) ends the child.
+        if self.watcher.is_some() {
+            if let Ok(mut c) = self.child.lock() {
+                let _ = c.kill();
+            }
+            let _ = self.finish();
+        }
+    }
+}
+
+/// Runs `task` on `path` in a child and reads its answer.
+fn run_child(
+    exe: &Path,
+    limits: &Limits,
+    task: Task,
+    path: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> PipelineResult<Answer> {
+    let mut spawned = spawn(exe, limits, task, path)?;
+    let stdout = spawned
+        .stdout
+        .take()
+        .ok_or_else(|| PipelineError::Internal("the sandbox has no output".into()))?;
     let mut last = None;
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
@@ -257,51 +385,187 @@ fn run_child(
             Err(_) => {}
         }
     }
-    let status = match child.lock() {
-        Ok(mut c) => c.wait().map_err(|e| PipelineError::io(exe, e)),
-        Err(_) => Err(PipelineError::Internal(
-            "the sandbox lock is poisoned".into(),
-        )),
-    };
-    let _ = done_tx.send(());
-    let _ = watcher.join();
-    let stderr_text = err_reader.join().unwrap_or_default();
-    let status = status?;
     match last {
-        Some(Answer::Error(e)) => Err(rebuild(path, e)),
-        Some(a) if status.success() => Ok(a),
-        _ => {
-            let why = if started.elapsed() >= limits.wall {
-                format!("reading it took longer than {} s", limits.wall.as_secs())
-            } else if let Some(panic) =
-                stderr_text
-                    .lines()
-                    .find(|l| l.contains("panicked at"))
-                    .map(|l| {
-                        // The message is on the lines after "panicked at FILE:LINE:COL:".
-                        let rest = stderr_text.split_once(l).map_or("", |(_, r)| r);
-                        rest.lines()
-                            .map(str::trim)
-                            .find(|m| !m.is_empty() && !m.starts_with("stack backtrace"))
-                            .unwrap_or("no message")
-                            .to_owned()
-                    })
-            {
-                format!("the decoder failed on it ({panic})")
-            } else if stderr_text.contains("memory allocation") {
-                format!(
-                    "it asks for more than {} MB of memory",
-                    limits.memory_bytes >> 20
-                )
-            } else {
-                exit_reason(&status, limits)
-            };
-            Err(PipelineError::Unreadable {
+        Some(Answer::Error(e)) => {
+            let _ = spawned.finish();
+            Err(rebuild(path, e))
+        }
+        Some(a) => match spawned.finish() {
+            Ok((status, _)) if status.success() => Ok(a),
+            _ => Err(spawned.failure(path, limits)),
+        },
+        None => Err(spawned.failure(path, limits)),
+    }
+}
+
+/// The end of a stream's binary blocks: a JSON answer line follows.
+const END_OF_BLOCKS: u32 = u32::MAX;
+
+/// A file decoded in a child and streamed to this process as planar f32 blocks
+/// (the child's stdout: the [`AudioInfo`] as a JSON line, then for each block
+/// its frame count as u32 and every channel's samples as f32, little-endian,
+/// then [`END_OF_BLOCKS`] and a JSON answer). This process never parses the
+/// file's container.
+pub struct ChildStream {
+    spawned: Spawned,
+    out: BufReader<ChildStdout>,
+    info: AudioInfo,
+    planes: Vec<Vec<f32>>,
+    bytes: Vec<u8>,
+    path: PathBuf,
+    limits: Limits,
+    done: bool,
+}
+
+impl ChildStream {
+    fn open(exe: &Path, limits: &Limits, path: &Path) -> PipelineResult<Self> {
+        let mut spawned = spawn(exe, limits, Task::Stream, path)?;
+        let stdout = spawned
+            .stdout
+            .take()
+            .ok_or_else(|| PipelineError::Internal("the sandbox has no output".into()))?;
+        let mut out = BufReader::with_capacity(1 << 20, stdout);
+        let mut line = String::new();
+        let info = match out.read_line(&mut line) {
+            Ok(n) if n > 0 => match serde_json::from_str::<Answer>(&line) {
+                Ok(Answer::Info(info)) => info,
+                Ok(Answer::Error(e)) => {
+                    let _ = spawned.finish();
+                    return Err(rebuild(path, e));
+                }
+                _ => return Err(spawned.failure(path, limits)),
+            },
+            _ => return Err(spawned.failure(path, limits)),
+        };
+        if info.channels == 0 || info.channels > 64 {
+            return Err(PipelineError::Unreadable {
                 path: path.to_path_buf(),
-                why,
-            })
+                why: format!("it declares {} channels", info.channels),
+            });
+        }
+        Ok(Self {
+            planes: vec![Vec::new(); info.channels],
+            spawned,
+            out,
+            info,
+            bytes: Vec::new(),
+            path: path.to_path_buf(),
+            limits: *limits,
+            done: false,
+        })
+    }
+
+    /// The stream's properties (tags capped).
+    pub fn info(&self) -> &AudioInfo {
+        &self.info
+    }
+
+    /// The next block (one `Vec` per channel), or `None` at the end.
+    pub fn next_block(&mut self) -> PipelineResult<Option<&[Vec<f32>]>> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut head = [0u8; 4];
+        if self.out.read_exact(&mut head).is_err() {
+            self.done = true;
+            return Err(self.spawned.failure(&self.path, &self.limits));
+        }
+        let n = u32::from_le_bytes(head);
+        if n == END_OF_BLOCKS {
+            self.done = true;
+            let mut line = String::new();
+            let _ = self.out.read_line(&mut line);
+            let answer = serde_json::from_str::<Answer>(&line);
+            return match (answer, self.spawned.finish()) {
+                (Ok(Answer::Error(e)), _) => Err(rebuild(&self.path, e)),
+                (Ok(Answer::Decoded(_)), Ok((status, _))) if status.success() => Ok(None),
+                _ => Err(self.spawned.failure(&self.path, &self.limits)),
+            };
+        }
+        // A block is at most what a decoder makes of one packet.
+        let n = n as usize;
+        if n > MAX_BLOCK_FRAMES {
+            self.done = true;
+            return Err(self.spawned.failure(&self.path, &self.limits));
+        }
+        self.bytes.resize(4 * n, 0);
+        for plane in &mut self.planes {
+            if self.out.read_exact(&mut self.bytes).is_err() {
+                self.done = true;
+                return Err(self.spawned.failure(&self.path, &self.limits));
+            }
+            plane.clear();
+            plane.extend(
+                self.bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+        }
+        Ok(Some(&self.planes))
+    }
+}
+
+/// Decoded audio, from a decoder in this process or a sandboxed child.
+pub enum Stream {
+    /// A decoder here (trusted files).
+    Here(Decoder),
+    /// A child's stream.
+    Child(Box<ChildStream>),
+}
+
+impl Stream {
+    /// The stream's properties.
+    pub fn info(&self) -> &AudioInfo {
+        match self {
+            Stream::Here(d) => d.info(),
+            Stream::Child(c) => c.info(),
         }
     }
+
+    /// The next block, or `None` at the end.
+    pub fn next_block(&mut self) -> PipelineResult<Option<&[Vec<f32>]>> {
+        match self {
+            Stream::Here(d) => Ok(d.next_block()?),
+            Stream::Child(c) => c.next_block(),
+        }
+    }
+}
+
+/// Most frames one streamed block may hold.
+const MAX_BLOCK_FRAMES: usize = 1 << 20;
+
+/// The child's side of a stream: decodes `path` and writes the blocks to `out`.
+fn stream_here(
+    path: &Path,
+    out: &mut dyn std::io::Write,
+    streaming: &mut bool,
+) -> PipelineResult<u64> {
+    let mut d = Decoder::open(path)?;
+    let mut info = d.info().clone();
+    cap_tags(&mut info.tags);
+    let head = serde_json::to_string(&Answer::Info(info))
+        .map_err(|e| PipelineError::Internal(e.to_string()))?;
+    let io = |e| PipelineError::io("the sandbox's output", e);
+    writeln!(out, "{head}").map_err(io)?;
+    *streaming = true;
+    let mut bytes = Vec::new();
+    while let Some(block) = d.next_block()? {
+        let n = block.first().map_or(0, Vec::len);
+        for chunk in 0..n.div_ceil(MAX_BLOCK_FRAMES) {
+            let from = chunk * MAX_BLOCK_FRAMES;
+            let to = (from + MAX_BLOCK_FRAMES).min(n);
+            out.write_all(&((to - from) as u32).to_le_bytes())
+                .map_err(io)?;
+            for plane in block {
+                bytes.clear();
+                bytes.extend(plane[from..to].iter().flat_map(|v| v.to_le_bytes()));
+                out.write_all(&bytes).map_err(io)?;
+            }
+        }
+    }
+    out.write_all(&END_OF_BLOCKS.to_le_bytes()).map_err(io)?;
+    *streaming = false;
+    Ok(d.frames_decoded())
 }
 
 #[cfg(unix)]
@@ -350,15 +614,21 @@ fn rebuild(path: &Path, e: ChildError) -> PipelineError {
 /// answer lines to `out`. (The caller lowers the limits first.) Returns whether
 /// it succeeded.
 pub fn child_main(task: Task, path: &Path, out: &mut dyn std::io::Write) -> bool {
+    let mut streaming = false;
+    let result = match task {
+        Task::Probe => probe_here(path).map(Answer::Info),
+        Task::Decode => decode_here(path).map(Answer::Decoded),
+        // The blocks go out as they decode; the answer line follows the end mark.
+        Task::Stream => stream_here(path, &mut *out, &mut streaming).map(Answer::Decoded),
+    };
+    if streaming && result.is_err() {
+        let _ = out.write_all(&END_OF_BLOCKS.to_le_bytes());
+    }
     let mut line = |a: &Answer| {
         if let Ok(s) = serde_json::to_string(a) {
             let _ = writeln!(out, "{s}");
             let _ = out.flush();
         }
-    };
-    let result = match task {
-        Task::Probe => probe_here(path).map(Answer::Info),
-        Task::Decode => decode_here(path).map(Answer::Decoded),
     };
     let (answer, ok) = match result {
         Ok(a) => (a, true),

@@ -15,7 +15,6 @@ use sonantica_audio::{AudioError, AudioInfo, Decoder};
 use super::media::is_plain_relative;
 use super::status::{AnalysisStatus, TrackOrigin};
 use super::{now_ms, AppError, AppResult, Jobs, MediaDir};
-use sonantica_pipeline::analysis::analyze_file;
 use sonantica_pipeline::sandbox::Isolation;
 use sonantica_pipeline::{PipelineError, PipelineResult};
 
@@ -961,11 +960,10 @@ impl Library {
         let sandbox = self.inner.sandbox.clone();
         let shown = track.path.clone();
         let result = match self.track_file(&track) {
-            // The whole file decodes in the sandbox first; then it is safe to
-            // decode here.
+            // Decoded in the sandbox and streamed here: the station never
+            // parses the container itself.
             Ok(path) => tokio::task::spawn_blocking(move || {
-                readable(sandbox.check_decodes(&path), &path, &shown)?;
-                readable(analyze_file(&path, |_| {}), &path, &shown)
+                readable(sandbox.analyze(&path, |_| {}), &path, &shown)
             })
             .await
             .map_err(|e| AppError::Internal(format!("analysis failed: {e}")))
