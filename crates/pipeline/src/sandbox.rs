@@ -403,15 +403,15 @@ const END_OF_BLOCKS: u32 = u32::MAX;
 
 /// A file decoded in a child and streamed to this process as planar f32 blocks
 /// (the child's stdout: the [`AudioInfo`] as a JSON line, then for each block
-/// its frame count as u32 and every channel's samples as f32, little-endian,
-/// then [`END_OF_BLOCKS`] and a JSON answer). This process never parses the
-/// file's container.
+/// its frame count as u32 and every channel's samples as f32, in the machine's
+/// byte order (parent and child are the same binary on the same machine), then
+/// [`END_OF_BLOCKS`] and a JSON answer). This process never parses the file's
+/// container.
 pub struct ChildStream {
     spawned: Spawned,
     out: BufReader<ChildStdout>,
     info: AudioInfo,
     planes: Vec<Vec<f32>>,
-    bytes: Vec<u8>,
     path: PathBuf,
     limits: Limits,
     done: bool,
@@ -448,7 +448,6 @@ impl ChildStream {
             spawned,
             out,
             info,
-            bytes: Vec::new(),
             path: path.to_path_buf(),
             limits: *limits,
             done: false,
@@ -470,7 +469,7 @@ impl ChildStream {
             self.done = true;
             return Err(self.spawned.failure(&self.path, &self.limits));
         }
-        let n = u32::from_le_bytes(head);
+        let n = u32::from_ne_bytes(head);
         if n == END_OF_BLOCKS {
             self.done = true;
             let mut line = String::new();
@@ -488,18 +487,17 @@ impl ChildStream {
             self.done = true;
             return Err(self.spawned.failure(&self.path, &self.limits));
         }
-        self.bytes.resize(4 * n, 0);
         for plane in &mut self.planes {
-            if self.out.read_exact(&mut self.bytes).is_err() {
+            // Straight into the samples: no conversion (bytemuck checks the cast).
+            plane.resize(n, 0.0);
+            if self
+                .out
+                .read_exact(bytemuck::cast_slice_mut(plane.as_mut_slice()))
+                .is_err()
+            {
                 self.done = true;
                 return Err(self.spawned.failure(&self.path, &self.limits));
             }
-            plane.clear();
-            plane.extend(
-                self.bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            );
         }
         Ok(Some(&self.planes))
     }
@@ -548,22 +546,20 @@ fn stream_here(
     let io = |e| PipelineError::io("the sandbox's output", e);
     writeln!(out, "{head}").map_err(io)?;
     *streaming = true;
-    let mut bytes = Vec::new();
     while let Some(block) = d.next_block()? {
         let n = block.first().map_or(0, Vec::len);
         for chunk in 0..n.div_ceil(MAX_BLOCK_FRAMES) {
             let from = chunk * MAX_BLOCK_FRAMES;
             let to = (from + MAX_BLOCK_FRAMES).min(n);
-            out.write_all(&((to - from) as u32).to_le_bytes())
+            out.write_all(&((to - from) as u32).to_ne_bytes())
                 .map_err(io)?;
             for plane in block {
-                bytes.clear();
-                bytes.extend(plane[from..to].iter().flat_map(|v| v.to_le_bytes()));
-                out.write_all(&bytes).map_err(io)?;
+                out.write_all(bytemuck::cast_slice(&plane[from..to]))
+                    .map_err(io)?;
             }
         }
     }
-    out.write_all(&END_OF_BLOCKS.to_le_bytes()).map_err(io)?;
+    out.write_all(&END_OF_BLOCKS.to_ne_bytes()).map_err(io)?;
     *streaming = false;
     Ok(d.frames_decoded())
 }
@@ -622,7 +618,7 @@ pub fn child_main(task: Task, path: &Path, out: &mut dyn std::io::Write) -> bool
         Task::Stream => stream_here(path, &mut *out, &mut streaming).map(Answer::Decoded),
     };
     if streaming && result.is_err() {
-        let _ = out.write_all(&END_OF_BLOCKS.to_le_bytes());
+        let _ = out.write_all(&END_OF_BLOCKS.to_ne_bytes());
     }
     let mut line = |a: &Answer| {
         if let Ok(s) = serde_json::to_string(a) {
