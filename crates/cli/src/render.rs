@@ -125,18 +125,6 @@ pub fn run(args: RenderArgs) -> Result<()> {
         bail!("FLAC holds at most 8 channels");
     }
     let stems = find_stems(&args.stems)?;
-    let sources: Vec<Source> = stems.iter().map(|(s, _)| *s).collect();
-    for s in args
-        .gain
-        .iter()
-        .map(|(s, _)| s)
-        .chain(&args.mute)
-        .chain(&args.solo)
-    {
-        if !sources.contains(s) {
-            bail!("there is no {s} stem in {}", args.stems.display());
-        }
-    }
     // The same description of a mix the Studio plays and `POST /mix` renders.
     let settings = MixSettings {
         layout: args.layout,
@@ -154,6 +142,11 @@ pub fn run(args: RenderArgs) -> Result<()> {
             ..MatrixParams::default()
         },
     };
+    // Checked before any work, naming the folder (the render checks again).
+    let sources: Vec<Source> = stems.iter().map(|(s, _)| *s).collect();
+    settings
+        .check(&sources)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.stems.display()))?;
     let mut bar: Option<ProgressBar> = None;
     let result = render_mix(
         &stems,
