@@ -199,7 +199,13 @@ async function ensureAudio() {
 /// (Re)builds the worklet for the current mode and layout.
 function connectWorklet(inputChannels, stems) {
   const { ctx } = state;
-  if (state.node) { state.source.disconnect(); state.node.disconnect(); }
+  if (state.node) {
+    // The old node stops for good, and nothing it still posts reaches the page.
+    state.node.port.onmessage = null;
+    state.node.port.postMessage({ type: 'stop' });
+    state.source.disconnect();
+    state.node.disconnect();
+  }
   const channels = state.mode === 'stems' ? layoutChannels(state.layout) : 2;
   ctx.destination.channelCount = Math.min(channels, ctx.destination.maxChannelCount);
   ctx.destination.channelInterpretation = channels > 2 ? 'discrete' : 'speakers';

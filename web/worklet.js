@@ -70,6 +70,11 @@ class SonanticaProcessor extends AudioWorkletProcessor {
         // (and anyone who wants to see what the worklet computes).
         this.capture = { left: m.frames, inputs: [], outputs: [] };
         break;
+      case 'stop':
+        // Replaced by a new node: stop measuring and posting for good (a
+        // disconnected node otherwise keeps running and posting its readings).
+        this.stopped = true;
+        break;
       case 'reset':
         x.son_meter_reset(this.meter);
         for (const s of this.stemMeters) x.son_meter_reset(s);
@@ -89,6 +94,7 @@ class SonanticaProcessor extends AudioWorkletProcessor {
   }
 
   process(inputs, outputs) {
+    if (this.stopped) return false;
     const input = inputs[0] || [];
     const output = outputs[0];
     const n = output[0] ? output[0].length : Q;

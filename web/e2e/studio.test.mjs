@@ -577,3 +577,30 @@ test('what you hear is what you save: the worklet output equals the Save mix fil
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('after track changes the Inspector measures only the playing track, from its start', async () => {
+  const { page, errors } = await login({ width: 1280, height: 900 });
+  const sine = page.locator('#tracks li', { hasText: 'Sine 1 kHz' });
+  const other = page.locator('#tracks li', { hasText: 'What you hear' });
+  // Three switches between two tracks, ending on the sine.
+  for (const row of [sine, other, sine, other, sine]) {
+    await row.locator('button.title').click();
+    await page.waitForTimeout(700);
+  }
+  // The readings count from the sine's start and only go forward: a replaced
+  // node that kept posting would make them jump back and forth.
+  const times = [];
+  for (let i = 0; i < 30; i++) {
+    times.push(await page.evaluate(() => window.studio.lastReadings?.[0] ?? NaN));
+    await page.waitForTimeout(200);
+  }
+  for (let i = 1; i < times.length; i++) {
+    assert.ok(times[i] >= times[i - 1], `readings went back from ${times[i - 1]} to ${times[i]} s: ${times}`);
+  }
+  assert.ok(times[0] < 3, `the first reading is ${times[0]} s into the track`);
+  const [, momentary, shortTerm] = await page.evaluate(() => window.studio.lastReadings);
+  assert.ok(Math.abs(momentary - -20) < 0.3, `momentary ${momentary}`);
+  assert.ok(Math.abs(shortTerm - -20) < 0.5, `short-term ${shortTerm}`);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
