@@ -88,12 +88,10 @@ impl Isolation {
     pub fn probe(&self, path: &Path) -> PipelineResult<AudioInfo> {
         match self {
             Isolation::InProcess => probe_here(path),
-            Isolation::Child { exe, limits } => {
-                match run_child(exe, limits, Task::Probe, path, &mut |_| {})? {
-                    Answer::Info(info) => Ok(info),
-                    other => Err(unexpected(path, &other)),
-                }
-            }
+            Isolation::Child { exe, limits } => match run_child(exe, limits, Task::Probe, path)? {
+                Answer::Info(info) => Ok(info),
+                other => Err(unexpected(path, &other)),
+            },
         }
     }
 
@@ -126,12 +124,10 @@ impl Isolation {
     pub fn check_decodes(&self, path: &Path) -> PipelineResult<u64> {
         match self {
             Isolation::InProcess => decode_here(path),
-            Isolation::Child { exe, limits } => {
-                match run_child(exe, limits, Task::Decode, path, &mut |_| {})? {
-                    Answer::Decoded(n) => Ok(n),
-                    other => Err(unexpected(path, &other)),
-                }
-            }
+            Isolation::Child { exe, limits } => match run_child(exe, limits, Task::Decode, path)? {
+                Answer::Decoded(n) => Ok(n),
+                other => Err(unexpected(path, &other)),
+            },
         }
     }
 }
@@ -169,8 +165,6 @@ impl Task {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Answer {
-    /// Frames decoded since the last progress line.
-    Progress(u64),
     Info(AudioInfo),
     Decoded(u64),
     Error(ChildError),
@@ -364,13 +358,7 @@ impl Drop for Spawned {
 }
 
 /// Runs `task` on `path` in a child and reads its answer.
-fn run_child(
-    exe: &Path,
-    limits: &Limits,
-    task: Task,
-    path: &Path,
-    progress: &mut dyn FnMut(u64),
-) -> PipelineResult<Answer> {
+fn run_child(exe: &Path, limits: &Limits, task: Task, path: &Path) -> PipelineResult<Answer> {
     let mut spawned = spawn(exe, limits, task, path)?;
     let stdout = spawned
         .stdout
@@ -379,10 +367,8 @@ fn run_child(
     let mut last = None;
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
-        match serde_json::from_str::<Answer>(&line) {
-            Ok(Answer::Progress(n)) => progress(n),
-            Ok(a) => last = Some(a),
-            Err(_) => {}
+        if let Ok(a) = serde_json::from_str::<Answer>(&line) {
+            last = Some(a);
         }
     }
     match last {
