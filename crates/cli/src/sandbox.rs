@@ -14,7 +14,7 @@ use sonantica_pipeline::sandbox::{child_main, Task};
 /// Arguments of `sonantica sandbox`.
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
-    /// `probe` (headers and tags) or `decode` (every packet).
+    /// `probe` (headers and tags) or `stream` (the decoded samples, to the parent).
     task: String,
     /// Address-space limit in bytes.
     #[arg(long)]

@@ -123,6 +123,8 @@ pub fn run(args: SeparateArgs) -> Result<()> {
         } else {
             StemSelection::Only(args.stems.clone())
         },
+        // The user's own file, decoded here (as the reference CLI does).
+        decode_in: sonantica_pipeline::sandbox::Isolation::InProcess,
     };
     // Check the stem names before the long work starts.
     separate::wanted_stems(separator.sources(), &settings.stems).map_err(|e| {

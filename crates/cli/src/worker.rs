@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sonantica_demucs::{load_separator, Separator};
 use sonantica_pipeline::models::{resolve_job_model, store_dir};
+use sonantica_pipeline::sandbox::Isolation;
 use sonantica_pipeline::separate::{separate_file, SeparateSettings};
 use sonantica_pipeline::PipelineError;
 use sonantica_server::app::redis_queue::{Delivery, RedisQueue};
@@ -389,6 +390,11 @@ impl Job<'_> {
         let cancel = Arc::new(AtomicBool::new(false));
         let progress = Arc::new(Mutex::new((0.0f64, None::<f64>)));
         let out_dir = work.path().join("stems");
+        // The station's file is decoded in a sandboxed child of this binary.
+        let settings = SeparateSettings {
+            decode_in: Isolation::current_exe()?,
+            ..SeparateSettings::default()
+        };
         let handle = {
             let cancel = Arc::clone(&cancel);
             let progress = Arc::clone(&progress);
@@ -400,7 +406,7 @@ impl Job<'_> {
                     &input,
                     &separator,
                     &out_dir,
-                    &SeparateSettings::default(),
+                    &settings,
                     &mut |p| {
                         let frac = p.done as f64 / p.total.max(1) as f64;
                         let eta = (p.done > 0).then(|| {

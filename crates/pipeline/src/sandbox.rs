@@ -10,9 +10,8 @@
 //! error naming the file; the parent carries on.
 //!
 //! Two tasks: `probe` reads the headers and tags (what an upload or a scan
-//! stores), `decode` decodes every packet and throws the samples away. Decoding
-//! is deterministic, so a file that decoded to its end in the child decodes the
-//! same way when the parent then analyses or separates it itself.
+//! stores); `stream` decodes the file and sends its samples to the parent, which
+//! analyses or separates them without ever parsing the container itself.
 //!
 //! [`Isolation::InProcess`] does the same work in this process, for files the
 //! caller trusts (its own stems) and for tests of the parent's logic.
@@ -59,9 +58,10 @@ impl Default for Limits {
 }
 
 /// Where untrusted files are read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub enum Isolation {
     /// In this process: for trusted files and tests.
+    #[default]
     InProcess,
     /// In a child process: `exe sandbox TASK FILE` under `limits`.
     Child {
@@ -117,19 +117,6 @@ impl Isolation {
         cap_tags(&mut a.info.tags);
         Ok(a)
     }
-
-    /// Decodes the whole file and throws the samples away: proof that it decodes
-    /// within the limits, before this process decodes it itself. Returns the
-    /// frames decoded.
-    pub fn check_decodes(&self, path: &Path) -> PipelineResult<u64> {
-        match self {
-            Isolation::InProcess => decode_here(path),
-            Isolation::Child { exe, limits } => match run_child(exe, limits, Task::Decode, path)? {
-                Answer::Decoded(n) => Ok(n),
-                other => Err(unexpected(path, &other)),
-            },
-        }
-    }
 }
 
 /// What a child is asked to do.
@@ -137,8 +124,6 @@ impl Isolation {
 pub enum Task {
     /// [`Isolation::probe`].
     Probe,
-    /// [`Isolation::check_decodes`].
-    Decode,
     /// [`Isolation::stream`].
     Stream,
 }
@@ -148,14 +133,13 @@ impl Task {
     pub const fn name(self) -> &'static str {
         match self {
             Task::Probe => "probe",
-            Task::Decode => "decode",
             Task::Stream => "stream",
         }
     }
 
     /// The task named `name`.
     pub fn from_name(name: &str) -> Option<Task> {
-        [Task::Probe, Task::Decode, Task::Stream]
+        [Task::Probe, Task::Stream]
             .into_iter()
             .find(|t| t.name() == name)
     }
@@ -198,12 +182,6 @@ fn probe_here(path: &Path) -> PipelineResult<AudioInfo> {
     let mut info = Decoder::open(path)?.info().clone();
     cap_tags(&mut info.tags);
     Ok(info)
-}
-
-fn decode_here(path: &Path) -> PipelineResult<u64> {
-    let mut d = Decoder::open(path)?;
-    while d.next_block()?.is_some() {}
-    Ok(d.frames_decoded())
 }
 
 /// Keeps tags within [`MAX_TAG_BYTES`] a value and [`MAX_TAGS_BYTES`] in all.
@@ -599,7 +577,6 @@ pub fn child_main(task: Task, path: &Path, out: &mut dyn std::io::Write) -> bool
     let mut streaming = false;
     let result = match task {
         Task::Probe => probe_here(path).map(Answer::Info),
-        Task::Decode => decode_here(path).map(Answer::Decoded),
         // The blocks go out as they decode; the answer line follows the end mark.
         Task::Stream => stream_here(path, &mut *out, &mut streaming).map(Answer::Decoded),
     };

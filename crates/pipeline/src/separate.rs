@@ -14,9 +14,10 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat, Resampler, Speaker};
+use sonantica_audio::{AudioWriter, ChannelLayout, OutputFormat, Resampler, Speaker};
 use sonantica_demucs::{ApplyOptions, DemucsError, MixSource, Progress, Separator};
 
+use crate::sandbox::{Isolation, Stream};
 use crate::{PipelineError, PipelineResult};
 
 /// Output file format of the stems.
@@ -68,6 +69,9 @@ pub struct SeparateSettings {
     pub apply: ApplyOptions,
     /// Which stems.
     pub stems: StemSelection,
+    /// Where the input is decoded: in a sandboxed child for files this process
+    /// did not write (the station's jobs), here for the user's own file.
+    pub decode_in: Isolation,
 }
 
 /// What [`separate_file`] wrote.
@@ -139,7 +143,12 @@ pub fn separate_file(
         ));
     }
     let wanted = wanted_stems(separator.sources(), &settings.stems)?;
-    let (mut mix, info, input_frames) = stage_mix(input, separator, cancelled)?;
+    let (mut mix, info, input_frames) = stage_mix(
+        settings.decode_in.stream(input)?,
+        input,
+        separator,
+        cancelled,
+    )?;
     let (out_rate, out_frames) = if settings.keep_model_rate {
         (separator.samplerate(), mix.frames)
     } else {
@@ -170,12 +179,13 @@ pub fn separate_file(
 /// normalisation. Returns the staged mix, the input's description and how many
 /// frames it decoded to.
 fn stage_mix(
+    mut decoder: Stream,
     input: &Path,
     separator: &Separator,
     cancelled: &dyn Fn() -> bool,
 ) -> PipelineResult<(TempMix, sonantica_audio::AudioInfo, usize)> {
-    let mut decoder = Decoder::open(input)?;
     let info = decoder.info().clone();
+    let mut decoded = 0usize;
     let model_ch = separator.audio_channels();
     let mut resampler = Resampler::new(info.sample_rate, separator.samplerate(), model_ch)?;
     let mut mix_file = tempfile::tempfile().map_err(|e| PipelineError::io("temporary mix", e))?;
@@ -207,6 +217,7 @@ fn stage_mix(
         if cancelled() {
             return Err(PipelineError::Cancelled);
         }
+        decoded += block.first().map_or(0, Vec::len);
         to_model_channels(block, info.layout, model_ch, &mut converted);
         resampler.process(&converted, &mut resampled)?;
         write_frames(&mut resampled, &mut staged).map_err(mix_err)?;
@@ -231,7 +242,7 @@ fn stage_mix(
         std: var.sqrt() + 1e-8,
         raw: Vec::new(),
     };
-    Ok((mix, info, decoder.frames_decoded() as usize))
+    Ok((mix, info, decoded))
 }
 
 /// Pass 2: separates the staged mix segment by segment; each wanted stem is

@@ -598,25 +598,9 @@ impl Jobs {
             Ok(p) => p,
             Err(e) => return Ok(Outcome::Failed(e.to_string())),
         };
-        // The whole file decodes in the sandbox first, so that a file that
-        // would crash the decoder fails this job instead of the station.
-        let sandbox = self.inner.config.sandbox.clone();
-        let checked = input.clone();
-        let check = tokio::task::spawn_blocking(move || sandbox.check_decodes(&checked))
-            .await
-            .map_err(|e| AppError::Internal(format!("the decode check failed: {e}")))?;
-        if let Err(e) = check {
-            let why = match e {
-                sonantica_pipeline::PipelineError::Unreadable { why, .. } => {
-                    format!("cannot be read safely: {why}")
-                }
-                other => other
-                    .to_string()
-                    .replace(&input.display().to_string(), "the file"),
-            };
-            return Ok(Outcome::Failed(format!("{}: {why}", track.path)));
-        }
         let _ = std::fs::remove_dir_all(staging);
+        let sandbox = self.inner.config.sandbox.clone();
+        let shown = (input.display().to_string(), track.path.clone());
         let app = self.clone();
         let threads = self.inner.config.threads;
         let work_live = Arc::clone(live);
@@ -630,6 +614,9 @@ impl Jobs {
                     shifts: 1,
                     ..ApplyOptions::default()
                 },
+                // Decoded in the sandbox: a file that would crash the decoder
+                // fails this job, not the station.
+                decode_in: sandbox,
                 ..SeparateSettings::default()
             };
             let live = &work_live;
@@ -676,7 +663,8 @@ impl Jobs {
                 "the separation thread failed: {e}"
             ))),
             Ok(Err(AppError::Cancelled)) => Ok(Outcome::Cancelled),
-            Ok(Err(e)) => Ok(Outcome::Failed(e.to_string())),
+            // The reason names the track's file as stored, not where it lies.
+            Ok(Err(e)) => Ok(Outcome::Failed(e.to_string().replace(&shown.0, &shown.1))),
             Ok(Ok(done)) => Ok(Outcome::Done(done.stems)),
         }
     }
