@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use common::demucs_fixtures;
 use common::scale::{free_port, Redis, Worker};
-use common::server::{song, Server, TOKEN};
+use common::server::{song, Server, WORKER_TOKEN};
 
 const TRACKS: usize = 8;
 const SECONDS: f64 = 60.0;
@@ -63,7 +63,7 @@ fn run(workers: usize, threads: usize) -> Result<f64> {
                     "--name",
                     &format!("bench{n}"),
                 ])
-                .env("SONANTICA_TOKEN", TOKEN)
+                .env("SONANTICA_WORKER_TOKEN", WORKER_TOKEN)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()?,

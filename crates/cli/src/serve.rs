@@ -45,9 +45,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MB", default_value_t = 1024)]
     max_upload_mb: u64,
     /// Put separation jobs on this Redis queue for `sonantica worker` processes
-    /// (on this or other machines) instead of running them here.
-    #[arg(long, value_name = "redis://HOST:PORT")]
+    /// (on this or other machines) instead of running them here. Needs
+    /// --worker-token.
+    #[arg(long, value_name = "redis://HOST:PORT", requires = "worker_token")]
     queue: Option<String>,
+    /// The credential of `sonantica worker` processes (at least 16 characters,
+    /// not the access token): the worker API takes it and nothing else, and it
+    /// opens nothing else. Used only with --queue.
+    #[arg(long, env = "SONANTICA_WORKER_TOKEN", hide_env_values = true)]
+    worker_token: Option<String>,
     /// The address browsers use, when a TLS proxy publishes the station
     /// (`https://music.example.org`): the session cookie is then `Secure`.
     #[arg(long, value_name = "URL", env = "SONANTICA_PUBLIC_URL")]
@@ -104,6 +110,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         }
     }
     config.queue = args.queue;
+    config.worker_token = args.worker_token;
     config.public_url = args.public_url;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

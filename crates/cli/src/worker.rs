@@ -1,6 +1,6 @@
 //! `sonantica worker`: takes separation jobs from a station's Redis queue,
 //! separates locally and uploads the stems to the station. It needs no shared
-//! filesystem and no database: only the station's URL and token, and Redis.
+//! filesystem and no database: only the station's URL, its worker token, and Redis.
 //!
 //! A job's Redis message is acknowledged only once the station has stored the
 //! stems (or says the job needs no work). While working, the worker reports
@@ -40,9 +40,10 @@ pub struct WorkerArgs {
     /// The station's address, e.g. http://station.local:7878.
     #[arg(long, value_name = "URL")]
     server: String,
-    /// The station's access token.
-    #[arg(long, env = "SONANTICA_TOKEN", hide_env_values = true)]
-    token: String,
+    /// The station's worker token (`serve --worker-token`; not the access
+    /// token, which the worker API refuses).
+    #[arg(long, env = "SONANTICA_WORKER_TOKEN", hide_env_values = true)]
+    worker_token: String,
     /// The Redis queue the station was started with (`serve --queue`).
     #[arg(long, value_name = "redis://HOST:PORT")]
     queue: String,
@@ -229,7 +230,7 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     let store = store_dir(args.models_dir.as_deref());
     let station = Station {
         base: args.server.trim_end_matches('/').to_owned(),
-        token: args.token.clone(),
+        token: args.worker_token.clone(),
         agent: ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))

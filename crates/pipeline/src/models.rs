@@ -35,6 +35,16 @@ pub const KNOWN: &[KnownModel] = &[
     },
 ];
 
+/// The sources a model by this name separates into, in its order, when it is
+/// one of the [`KNOWN`] models (a model file's sources are in the file).
+pub fn known_sources(name: &str) -> Option<&'static [sonantica_mix::Source]> {
+    match name {
+        "htdemucs" | "htdemucs_ft" => Some(&sonantica_mix::Source::FOUR),
+        "htdemucs_6s" => Some(&sonantica_mix::Source::SIX),
+        _ => None,
+    }
+}
+
 /// The user's data folder: `$XDG_DATA_HOME/sonantica`, else
 /// `~/.local/share/sonantica` (else `./sonantica-data` without a home).
 pub fn default_data_dir() -> PathBuf {

@@ -18,6 +18,7 @@ use sonantica_server::{App, Config};
 use tower::ServiceExt;
 
 const TOKEN: &str = "router-test-token-0123456789";
+const WORKER_TOKEN: &str = "router-test-worker-token-0123456789";
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../demucs/tests/fixtures")
@@ -49,6 +50,19 @@ async fn station_with(edit: impl FnOnce(&mut Config), background: bool) -> Resul
     Ok(Station { app, router, dir })
 }
 
+/// A station that puts jobs on a (never reached) Redis queue: its worker API
+/// is on, and nothing runs jobs but the test acting as a worker.
+async fn queued_station() -> Result<Station> {
+    station_with(
+        |c| {
+            c.queue = Some("redis://127.0.0.1:9".into());
+            c.worker_token = Some(WORKER_TOKEN.into());
+        },
+        false,
+    )
+    .await
+}
+
 async fn station() -> Result<Station> {
     station_with(|_| {}, true).await
 }
@@ -72,6 +86,13 @@ impl Reply {
         assert_eq!(j["error"], code, "{j}");
         let detail = j["detail"].as_str().unwrap_or_default().to_owned();
         assert!(!detail.is_empty(), "{j}");
+        // Files are named relative to the media or library folder, never by
+        // where the station keeps them (every test station lives in a temp dir).
+        let tmp = std::env::temp_dir();
+        assert!(
+            !detail.contains(&*tmp.to_string_lossy()),
+            "an absolute path in {detail:?}"
+        );
         Ok(detail)
     }
 }
@@ -96,6 +117,24 @@ impl Station {
             .method(method)
             .uri(uri)
             .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+    }
+
+    /// A request with the worker token.
+    fn wreq(&self, method: Method, uri: &str) -> axum::http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {WORKER_TOKEN}"))
+    }
+
+    /// A worker's JSON call.
+    async fn worker_post(&self, uri: &str, body: &str) -> Result<Reply> {
+        self.send(
+            self.wreq(Method::POST, uri)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_owned()))?,
+        )
+        .await
     }
 
     async fn get(&self, uri: &str) -> Result<Reply> {
@@ -231,6 +270,26 @@ fn write_tone(path: &Path, seconds: f64, a: f64, b: f64, format: OutputFormat) -
     Ok(())
 }
 
+/// A 24-bit FLAC of `seconds` of a quiet sine in every channel, as bytes.
+fn flac(seconds: f64, rate: u32, channels: usize) -> Result<Vec<u8>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("s.flac");
+    let n = (seconds * f64::from(rate)) as usize;
+    let tone: Vec<f32> = (0..n)
+        .map(|i| (0.1 * (i as f64 * 0.05).sin()) as f32)
+        .collect();
+    let planes: Vec<&[f32]> = (0..channels).map(|_| tone.as_slice()).collect();
+    let mut w = AudioWriter::create(
+        &path,
+        OutputFormat::Flac24,
+        rate,
+        ChannelLayout::default_for(channels),
+    )?;
+    w.write(&planes)?;
+    w.finish()?;
+    Ok(std::fs::read(path)?)
+}
+
 fn decode(path: &Path) -> Result<Vec<Vec<f32>>> {
     Ok(Decoder::read_all(path)?.1)
 }
@@ -267,12 +326,6 @@ async fn every_api_call_but_health_and_login_needs_the_token() -> Result<()> {
         (Method::POST, "/api/library/scan"),
         (Method::POST, "/api/library/separate"),
         (Method::GET, "/api/models"),
-        (Method::POST, "/api/worker/jobs/1/claim"),
-        (Method::POST, "/api/worker/jobs/1/progress"),
-        (Method::PUT, "/api/worker/jobs/1/stems/vocals"),
-        (Method::POST, "/api/worker/jobs/1/complete"),
-        (Method::POST, "/api/worker/jobs/1/fail"),
-        (Method::POST, "/api/worker/jobs/1/release"),
     ] {
         let none = st
             .send(
@@ -1150,6 +1203,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
         ("/api/library/separate", &["post"]),
         ("/api/models", &["get"]),
         ("/api/worker/jobs/{id}/claim", &["post"]),
+        ("/api/worker/jobs/{id}/audio", &["get"]),
         ("/api/worker/jobs/{id}/progress", &["post"]),
         ("/api/worker/jobs/{id}/stems/{source}", &["put"]),
         ("/api/worker/jobs/{id}/complete", &["post"]),
@@ -1160,16 +1214,17 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
         }
     }
-    assert_eq!(paths.len(), 24, "documented paths: {:?}", paths.keys());
+    assert_eq!(paths.len(), 25, "documented paths: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["TrackDto"].is_object());
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
+    assert!(doc["components"]["securitySchemes"]["worker_token"].is_object());
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> Result<()> {
     use sonantica_pipeline::separate::{separate_file, SeparateSettings};
-    let st = station_with(|_| {}, false).await?;
+    let st = queued_station().await?;
     let track = st.upload_id("t.wav", &wav(1.0, 200.0, 300.0)?).await?;
     let job = st
         .post_json(&format!("/api/tracks/{track}/separate"), "")
@@ -1191,29 +1246,47 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
     )?;
     let base = format!("/api/worker/jobs/{id}");
     let put = |source: &str, worker: &str, body: Vec<u8>| {
-        st.req(
+        st.wreq(
             Method::PUT,
             &format!("{base}/stems/{source}?worker={worker}"),
         )
         .body(Body::from(body))
     };
 
-    st.post_json(&format!("{base}/claim"), r#"{"worker":"a b"}"#)
+    st.worker_post(&format!("{base}/claim"), r#"{"worker":"a b"}"#)
         .await?
         .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
     let claim = st
-        .post_json(&format!("{base}/claim"), r#"{"worker":"wA"}"#)
+        .worker_post(&format!("{base}/claim"), r#"{"worker":"wA"}"#)
         .await?
         .json()?;
     assert_eq!(claim["outcome"], json!(ClaimOutcome::Claimed), "{claim}");
-    assert_eq!(claim["audio_url"], format!("/api/tracks/{track}/audio"));
+    assert_eq!(
+        claim["audio_url"],
+        format!("/api/worker/jobs/{id}/audio?worker=wA")
+    );
+    // The worker fetches the track through its own route, while it holds the job.
+    let audio = st
+        .send(
+            st.wreq(Method::GET, &format!("{base}/audio?worker=wA"))
+                .body(Body::empty())?,
+        )
+        .await?;
+    assert_eq!(audio.status, StatusCode::OK);
+    assert_eq!(audio.body, wav(1.0, 200.0, 300.0)?);
+    st.send(
+        st.wreq(Method::GET, &format!("{base}/audio?worker=wB"))
+            .body(Body::empty())?,
+    )
+    .await?
+    .assert_error(StatusCode::CONFLICT, "conflict")?;
     let busy = st
-        .post_json(&format!("{base}/claim"), r#"{"worker":"wB"}"#)
+        .worker_post(&format!("{base}/claim"), r#"{"worker":"wB"}"#)
         .await?
         .json()?;
     assert_eq!(busy["outcome"], json!(ClaimOutcome::Busy));
     let p = st
-        .post_json(
+        .worker_post(
             &format!("{base}/progress"),
             r#"{"worker":"wA","progress":0.5,"eta_s":2}"#,
         )
@@ -1226,7 +1299,7 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         (Some(0.5), Some("wA"))
     );
     let p = st
-        .post_json(
+        .worker_post(
             &format!("{base}/progress"),
             r#"{"worker":"wB","progress":0.5}"#,
         )
@@ -1248,10 +1321,59 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
     st.send(put("..%2F..%2Fx", "wA", stem_bytes[3].1.clone())?)
         .await?
         .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    // Stems that do not fit the job are refused (422) and nothing is kept:
+    // another rate, too many channels, too short, a name that is no source.
+    let staged = || -> Result<Vec<String>> {
+        Ok(std::fs::read_dir(st.media().join(format!("stems/{track}")))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default())
+    };
+    for (what, source, bytes) in [
+        ("8 kHz", "vocals", flac(1.0, 8_000, 2)?),
+        ("8 channels", "vocals", flac(1.0, 44_100, 8)?),
+        ("0.2 s", "vocals", flac(0.2, 44_100, 2)?),
+        ("no such source", "kazoo", stem_bytes[3].1.clone()),
+    ] {
+        let detail = st
+            .send(put(source, "wA", bytes)?)
+            .await?
+            .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_stems")?;
+        assert_eq!(staged()?, Vec::<String>::new(), "{what}: {detail}");
+    }
+    for (what, sources) in [
+        ("twice", r#"["drums","drums","bass","other","vocals"]"#),
+        ("five", r#"["drums","bass","other","vocals","guitar"]"#),
+    ] {
+        st.worker_post(
+            &format!("{base}/complete"),
+            &format!(r#"{{"worker":"wA","sources":{sources}}}"#),
+        )
+        .await?
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_stems")
+        .context(what)?;
+    }
+    // An upload outside the completed set makes the whole set refused, and
+    // every upload of the job goes.
+    for (source, bytes) in stem_bytes
+        .iter()
+        .chain([&("guitar".to_owned(), stem_bytes[0].1.clone())])
+    {
+        let r = st.send(put(source, "wA", bytes.clone())?).await?;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "{source}");
+    }
     let complete = r#"{"worker":"wA","sources":["drums","bass","other","vocals"]}"#;
+    st.worker_post(&format!("{base}/complete"), complete)
+        .await?
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_stems")?;
+    assert_eq!(staged()?, Vec::<String>::new());
+    assert_eq!(st.count("stems").await?, 0);
     // A code of its own, so that a worker can tell "upload again" from other conflicts.
     let detail = st
-        .post_json(&format!("{base}/complete"), complete)
+        .worker_post(&format!("{base}/complete"), complete)
         .await?
         .assert_error(StatusCode::CONFLICT, "stems_missing")?;
     assert!(detail.contains("upload them again"), "{detail}");
@@ -1259,7 +1381,9 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         let r = st.send(put(source, "wA", bytes.clone())?).await?;
         assert_eq!(r.status, StatusCode::NO_CONTENT, "{source}");
     }
-    let finished = st.post_json(&format!("{base}/complete"), complete).await?;
+    let finished = st
+        .worker_post(&format!("{base}/complete"), complete)
+        .await?;
     assert_eq!(finished.status, StatusCode::OK);
     assert_eq!(finished.json()?["status"], json!(JobStatus::Done));
     let stored = |source: &str| {
@@ -1275,7 +1399,7 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
     // The message delivered again: nothing to do. A late duplicate upload and a
     // repeated completion change nothing.
     let again = st
-        .post_json(&format!("{base}/claim"), r#"{"worker":"wB"}"#)
+        .worker_post(&format!("{base}/claim"), r#"{"worker":"wB"}"#)
         .await?
         .json()?;
     assert_eq!(again["outcome"], json!(ClaimOutcome::Finished));
@@ -1283,7 +1407,7 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         .await?
         .assert_error(StatusCode::CONFLICT, "conflict")?;
     assert_eq!(
-        st.post_json(&format!("{base}/complete"), complete)
+        st.worker_post(&format!("{base}/complete"), complete)
             .await?
             .status,
         StatusCode::OK
@@ -1308,15 +1432,15 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         .as_i64()
         .context("id")?;
     let b2 = format!("/api/worker/jobs/{j2}");
-    st.post_json(&format!("{b2}/claim"), r#"{"worker":"wA"}"#)
+    st.worker_post(&format!("{b2}/claim"), r#"{"worker":"wA"}"#)
         .await?;
     st.send(
-        st.req(Method::PUT, &format!("{b2}/stems/drums?worker=wA"))
+        st.wreq(Method::PUT, &format!("{b2}/stems/drums?worker=wA"))
             .body(Body::from(stem_bytes[0].1.clone()))?,
     )
     .await?;
     assert_eq!(
-        st.post_json(&format!("{b2}/release"), r#"{"worker":"wA"}"#)
+        st.worker_post(&format!("{b2}/release"), r#"{"worker":"wA"}"#)
             .await?
             .status,
         StatusCode::NO_CONTENT
@@ -1327,13 +1451,13 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         (json!(JobStatus::Queued), Some(0))
     );
     st.assert_clean().await?;
-    st.post_json(&format!("{b2}/claim"), r#"{"worker":"wB"}"#)
+    st.worker_post(&format!("{b2}/claim"), r#"{"worker":"wB"}"#)
         .await?;
-    st.post_json(&format!("{b2}/fail"), r#"{"worker":"wA","error":"x"}"#)
+    st.worker_post(&format!("{b2}/fail"), r#"{"worker":"wA","error":"x"}"#)
         .await?
         .assert_error(StatusCode::CONFLICT, "conflict")?;
     assert_eq!(
-        st.post_json(
+        st.worker_post(
             &format!("{b2}/fail"),
             r#"{"worker":"wB","error":"out of memory"}"#
         )
@@ -1346,9 +1470,128 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         (failed["status"].clone(), failed["error"].as_str()),
         (json!(JobStatus::Failed), Some("out of memory"))
     );
-    st.post_json("/api/worker/jobs/999/claim", r#"{"worker":"wA"}"#)
+    assert!(
+        !st.media().join(format!("stems/{other}")).exists(),
+        "a failed first separation leaves no folder"
+    );
+
+    // Cancelling a job a worker holds removes its uploads and the empty folder.
+    let third = st.upload_id("v.wav", &wav(0.5, 200.0, 300.0)?).await?;
+    let j3 = st
+        .post_json(&format!("/api/tracks/{third}/separate"), "")
+        .await?
+        .json()?["id"]
+        .as_i64()
+        .context("id")?;
+    let b3 = format!("/api/worker/jobs/{j3}");
+    st.worker_post(&format!("{b3}/claim"), r#"{"worker":"wA"}"#)
+        .await?;
+    let r = st
+        .send(
+            st.wreq(Method::PUT, &format!("{b3}/stems/drums?worker=wA"))
+                .body(Body::from(flac(0.5, 44_100, 2)?))?,
+        )
+        .await?;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(st.media().join(format!("stems/{third}")).exists());
+    assert_eq!(
+        st.delete(&format!("/api/jobs/{j3}")).await?.status,
+        StatusCode::OK
+    );
+    assert!(
+        !st.media().join(format!("stems/{third}")).exists(),
+        "a cancelled job leaves nothing"
+    );
+    st.worker_post("/api/worker/jobs/999/claim", r#"{"worker":"wA"}"#)
         .await?
         .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_api_takes_only_the_worker_token_and_is_off_without_a_queue() -> Result<()> {
+    let routes = [
+        (Method::POST, "/api/worker/jobs/1/claim"),
+        (Method::GET, "/api/worker/jobs/1/audio?worker=w"),
+        (Method::POST, "/api/worker/jobs/1/progress"),
+        (Method::PUT, "/api/worker/jobs/1/stems/vocals?worker=w"),
+        (Method::POST, "/api/worker/jobs/1/complete"),
+        (Method::POST, "/api/worker/jobs/1/fail"),
+        (Method::POST, "/api/worker/jobs/1/release"),
+    ];
+    // Running its jobs itself, the station has no worker API at all.
+    let plain = station_with(|_| {}, false).await?;
+    for (method, uri) in &routes {
+        let detail = plain
+            .send(plain.req(method.clone(), uri).body(Body::empty())?)
+            .await?
+            .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+        assert!(detail.contains("--queue"), "{detail}");
+    }
+    // A queue needs a worker token of its own.
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::new(dir.path());
+    config.queue = Some("redis://127.0.0.1:9".into());
+    assert!(App::open(config.clone()).await.is_err());
+    config.token = Some(TOKEN.into());
+    config.worker_token = Some(TOKEN.into());
+    assert!(
+        App::open(config).await.is_err(),
+        "the access token is no worker token"
+    );
+
+    let st = queued_station().await?;
+    let (session, _) = st.app.auth().login(TOKEN, "test").await?;
+    for (method, uri) in &routes {
+        let with = |auth: Option<(header::HeaderName, String)>| {
+            let mut r = Request::builder().method(method.clone()).uri(*uri);
+            if let Some((k, v)) = auth {
+                r = r.header(k, v);
+            }
+            r.header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"worker":"w"}"#))
+        };
+        st.send(with(None)?)
+            .await?
+            .assert_error(StatusCode::UNAUTHORIZED, "unauthorized")?;
+        st.send(with(Some((
+            header::AUTHORIZATION,
+            "Bearer not-a-token-at-all".into(),
+        )))?)
+        .await?
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized")?;
+        // The user's credentials open everything else, not this.
+        st.send(with(Some((
+            header::AUTHORIZATION,
+            format!("Bearer {TOKEN}"),
+        )))?)
+        .await?
+        .assert_error(StatusCode::FORBIDDEN, "forbidden")?;
+        st.send(with(Some((
+            header::COOKIE,
+            format!("sonantica_session={session}"),
+        )))?)
+        .await?
+        .assert_error(StatusCode::FORBIDDEN, "forbidden")?;
+        // The worker token reaches the handler (no job 1: 404).
+        let r = st
+            .send({
+                let mut r = Request::builder()
+                    .method(method.clone())
+                    .uri(*uri)
+                    .header(header::AUTHORIZATION, format!("Bearer {WORKER_TOKEN}"));
+                r = r.header(header::CONTENT_TYPE, "application/json");
+                r.body(Body::from(
+                    r#"{"worker":"w","sources":[],"progress":0,"error":"x"}"#,
+                ))?
+            })
+            .await?;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {uri}");
+    }
+    // ... and it opens nothing but the worker API.
+    st.send(st.wreq(Method::GET, "/api/tracks").body(Body::empty())?)
+        .await?
+        .assert_error(StatusCode::UNAUTHORIZED, "unauthorized")?;
     Ok(())
 }
 
@@ -1356,7 +1599,7 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
 async fn with_a_redis_queue_the_models_live_on_the_workers() -> Result<()> {
     // Jobs go to remote workers, which have their own model stores: a model the
     // station does not have is accepted; a name that is not a name is not.
-    let st = station_with(|c| c.queue = Some("redis://127.0.0.1:9".into()), false).await?;
+    let st = queued_station().await?;
     let id = st.upload_id("t.wav", &wav(0.3, 200.0, 300.0)?).await?;
     let r = st
         .post_json(

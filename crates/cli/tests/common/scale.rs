@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use super::server::TOKEN;
+use super::server::WORKER_TOKEN;
 use super::{demucs_fixtures, s};
 
 /// A free TCP port on loopback.
@@ -112,7 +112,7 @@ impl Worker {
                     "--name",
                     name,
                 ])
-                .env("SONANTICA_TOKEN", TOKEN)
+                .env("SONANTICA_WORKER_TOKEN", WORKER_TOKEN)
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()?,

@@ -13,6 +13,8 @@ use sonantica_audio::{AudioWriter, ChannelLayout, OutputFormat};
 use super::{demucs_fixtures, s};
 
 pub const TOKEN: &str = "serve-cli-test-token-0123456789";
+/// The worker token every test station gets (used only with `--queue`).
+pub const WORKER_TOKEN: &str = "serve-cli-test-worker-token-0123";
 
 /// A running server; killed when dropped.
 pub struct Server {
@@ -59,6 +61,7 @@ impl Server {
             ])
             .args(extra)
             .env("SONANTICA_TOKEN", TOKEN)
+            .env("SONANTICA_WORKER_TOKEN", WORKER_TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -52,6 +52,8 @@ pub fn generate_token() -> String {
 struct AuthInner {
     db: SqlitePool,
     token_hash: Mutex<[u8; 32]>,
+    /// The hash of `--worker-token`, the only credential of the worker API.
+    worker_hash: Option<[u8; 32]>,
     /// Failed logins per client: how many in a row, and when the last was.
     failures: Mutex<std::collections::HashMap<String, (u32, std::time::Instant)>>,
 }
@@ -68,11 +70,26 @@ impl Auth {
     pub(crate) async fn open(
         db: SqlitePool,
         configured: Option<&str>,
+        worker_token: Option<&str>,
     ) -> AppResult<(Auth, Option<String>)> {
+        let worker_hash = match worker_token {
+            Some(t) if t.len() < 16 => {
+                return Err(AppError::BadRequest(
+                    "the worker token must be at least 16 characters".into(),
+                ))
+            }
+            Some(t) if configured == Some(t) => {
+                return Err(AppError::BadRequest(
+                    "the worker token must differ from the access token: workers get a credential of their own".into(),
+                ))
+            }
+            t => t.map(hash),
+        };
         let auth = Auth {
             inner: Arc::new(AuthInner {
                 db,
                 token_hash: Mutex::new([0; 32]),
+                worker_hash,
                 failures: Mutex::new(std::collections::HashMap::new()),
             }),
         };
@@ -123,16 +140,23 @@ impl Auth {
 
     /// True when `token` is the access token. Compares the hashes in constant time.
     pub fn check_token(&self, token: &str) -> bool {
-        let given = hash(token);
         let Ok(expected) = self.inner.token_hash.lock() else {
             return false;
         };
-        given
-            .iter()
-            .zip(expected.iter())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        same_hash(&hash(token), &expected)
     }
+
+    /// True when `token` is the worker token (never true without one).
+    pub fn check_worker_token(&self, token: &str) -> bool {
+        self.inner
+            .worker_hash
+            .is_some_and(|expected| same_hash(&hash(token), &expected))
+    }
+}
+
+/// Compares two hashes in constant time.
+fn same_hash(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Auth {

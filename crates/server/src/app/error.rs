@@ -31,6 +31,10 @@ pub enum AppError {
     /// uploaded, or lost in a restart): it should upload them again.
     #[error("{0}")]
     StemsMissing(String),
+    /// A worker's stems do not fit the job (unknown or repeated sources, another
+    /// rate, channel count or length than the track and model): nothing was kept.
+    #[error("{0}")]
+    BadStems(String),
     /// The access token is missing or wrong.
     #[error("a valid access token is required")]
     Unauthorized,

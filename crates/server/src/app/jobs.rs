@@ -98,7 +98,7 @@ pub(crate) struct JobsInner {
     pub(crate) config: Config,
     pub(crate) db: SqlitePool,
     pub(crate) media: MediaDir,
-    library: Library,
+    pub(crate) library: Library,
     /// Wakes idle workers (and the dispatcher) when a job is queued.
     pub(crate) jobs_queued: Notify,
     /// Job ids whose state changed (for event streams).
@@ -362,6 +362,14 @@ impl Jobs {
         if let Some(live) = self.live(id) {
             live.cancel.store(true, Ordering::SeqCst);
         }
+        // A remote worker's uploads go now (a local worker removes its own
+        // staging when it sees the cancel).
+        if let (Some(worker), Some(_)) = (&job.worker, &self.inner.config.queue) {
+            let media = &self.inner.media;
+            let _ =
+                std::fs::remove_dir_all(media.remote_staging(job.track_id, &job.model, id, worker));
+            media.remove_track_stems_if_empty(job.track_id);
+        }
         self.job_changed(id);
         Ok(job)
     }
@@ -556,6 +564,7 @@ impl Jobs {
             }
         };
         let _ = std::fs::remove_dir_all(&staging);
+        self.inner.media.remove_track_stems_if_empty(job.track_id);
         if let Err(e) = result {
             tracing::error!("job {id}: could not record the result: {e}");
         }

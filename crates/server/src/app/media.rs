@@ -104,10 +104,24 @@ impl MediaDir {
             .join(format!(".{model}.job{job}.tmp"))
     }
 
-    /// Where a remote worker's uploads for a job wait (`tag` tells workers apart).
-    pub fn remote_staging(&self, track: i64, model: &str, job: i64, tag: &str) -> PathBuf {
+    /// Where a remote worker's uploads for a job wait (a hash of the worker's
+    /// name tells workers apart without putting the name in a path).
+    pub fn remote_staging(&self, track: i64, model: &str, job: i64, worker: &str) -> PathBuf {
+        use sha2::{Digest, Sha256};
+        let tag: String = Sha256::digest(worker.as_bytes())
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect();
         self.track_stems(track)
             .join(format!(".{model}.job{job}.{tag}.tmp"))
+    }
+
+    /// Removes a track's stem folder if nothing is left in it (after a
+    /// cancelled or failed first separation).
+    pub fn remove_track_stems_if_empty(&self, track: i64) {
+        // remove_dir refuses a folder that is not empty: exactly what is wanted.
+        let _ = std::fs::remove_dir(self.track_stems(track));
     }
 
     /// Where the stems a finishing job replaces wait until the swap is done.

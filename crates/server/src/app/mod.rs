@@ -60,8 +60,11 @@ pub struct Config {
     /// Sets the access token (stored hashed) instead of generating one.
     pub token: Option<String>,
     /// `redis://HOST:PORT`: put jobs on Redis for `sonantica worker` processes
-    /// instead of running them here.
+    /// instead of running them here. The worker API exists only with a queue.
     pub queue: Option<String>,
+    /// The credential of `sonantica worker` processes (needed with `queue`):
+    /// the worker API takes it and nothing else, and it opens nothing else.
+    pub worker_token: Option<String>,
     /// Where files the station did not write (uploads, the library folder) are
     /// first read: `sonantica serve` uses a child process of itself with
     /// memory and time limits, so a crafted file cannot take the station down.
@@ -88,6 +91,7 @@ impl Config {
             job_lease: Duration::from_secs(30),
             token: None,
             queue: None,
+            worker_token: None,
             sandbox: Isolation::InProcess,
             public_url: None,
         }
@@ -131,6 +135,11 @@ impl App {
     /// an interrupted run left behind, and sets up the access token. Returns the
     /// new token when one was generated (it is stored only hashed: show it once).
     pub async fn open(config: Config) -> AppResult<(App, Option<String>)> {
+        if config.queue.is_some() && config.worker_token.is_none() {
+            return Err(AppError::BadRequest(
+                "a queue needs a worker token (--worker-token or SONANTICA_WORKER_TOKEN, at least 16 characters): the credential `sonantica worker` processes use".into(),
+            ));
+        }
         std::fs::create_dir_all(&config.data_dir).map_err(|e| AppError::io(&config.data_dir, e))?;
         let media = MediaDir::new(config.data_dir.join("media"));
         media.create()?;
@@ -175,7 +184,12 @@ impl App {
         library.tidy_media().await?;
         let jobs = Jobs::new(&config, db.clone(), library.clone(), shutdown.clone());
         let workers = Workers::new(jobs.clone());
-        let (auth, token) = Auth::open(db.clone(), config.token.as_deref()).await?;
+        let (auth, token) = Auth::open(
+            db.clone(),
+            config.token.as_deref(),
+            config.worker_token.as_deref(),
+        )
+        .await?;
         let app = App {
             inner: Arc::new(Inner {
                 config,

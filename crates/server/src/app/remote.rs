@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::jobs::{Job, PRIORITY_INTERACTIVE};
 use super::redis_queue::RedisQueue;
 use super::status::JobStatus;
 use super::{now_ms, AppError, AppResult, Jobs, MediaDir};
+use sonantica_mix::Source;
+use sonantica_pipeline::models::known_sources;
 use sonantica_pipeline::render::check_complete;
 
 /// What a worker's claim found.
@@ -43,6 +43,113 @@ fn is_source_name(name: &str) -> bool {
     (1..=32).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
 
+/// A source name a worker sent, as a source of `job`'s stems.
+fn parse_source(job: &Job, name: &str) -> AppResult<Source> {
+    name.parse().map_err(|e: sonantica_mix::ParseSourceError| {
+        AppError::BadStems(format!("job {}: {e}", job.id))
+    })
+}
+
+fn names(set: &[Source]) -> String {
+    set.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// The sources a worker completes a job with, checked: known names, each once,
+/// and exactly the model's set (for a model file the station does not know,
+/// a complete four- or six-stem set).
+fn check_source_set(job: &Job, sources: &[String]) -> AppResult<Vec<Source>> {
+    let mut parsed: Vec<Source> = Vec::with_capacity(sources.len());
+    for s in sources {
+        let p = parse_source(job, s)?;
+        if parsed.contains(&p) {
+            return Err(AppError::BadStems(format!(
+                "job {}: {s} is listed twice",
+                job.id
+            )));
+        }
+        parsed.push(p);
+    }
+    match known_sources(&job.model) {
+        Some(set) => {
+            if parsed.len() != set.len() || !set.iter().all(|s| parsed.contains(s)) {
+                return Err(AppError::BadStems(format!(
+                    "job {}: {} separates into {}, not {}",
+                    job.id,
+                    job.model,
+                    names(set),
+                    names(&parsed)
+                )));
+            }
+        }
+        None => {
+            check_complete(&parsed)
+                .map_err(|m| AppError::BadStems(format!("job {}: {m}", job.id)))?;
+            let full = if parsed.len() > Source::FOUR.len() {
+                6
+            } else {
+                4
+            };
+            if parsed.len() != full {
+                return Err(AppError::BadStems(format!(
+                    "job {}: {} is neither a four- nor a six-stem set",
+                    job.id,
+                    names(&parsed)
+                )));
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// How far a stem's length may be from the track's: the track's length is the
+/// container's declaration until the analysis has measured it, and MP3 and AAC
+/// declarations can be off by an encoder delay.
+const LENGTH_SLACK_S: f64 = 0.25;
+
+/// Checks one uploaded stem against the job's track: FLAC, the track's sample
+/// rate, two channels, a declared length within [`LENGTH_SLACK_S`] of the
+/// track's.
+fn check_stem(
+    shown: &str,
+    info: &sonantica_audio::AudioInfo,
+    track: &super::library::Track,
+) -> AppResult<()> {
+    if info.codec != "flac" {
+        return Err(AppError::UnsupportedMedia(format!(
+            "{shown}: expected FLAC, got {}",
+            info.codec
+        )));
+    }
+    if i64::from(info.sample_rate) != track.sample_rate {
+        return Err(AppError::BadStems(format!(
+            "{shown}: {} Hz, but the track is {} Hz (stems keep the track's rate)",
+            info.sample_rate, track.sample_rate
+        )));
+    }
+    // Every HTDemucs model (and so every model file this program loads) is
+    // stereo in and out.
+    if info.channels != 2 {
+        return Err(AppError::BadStems(format!(
+            "{shown}: {} channels, but the model's stems are stereo",
+            info.channels
+        )));
+    }
+    let Some(frames) = info.frames else {
+        return Err(AppError::BadStems(format!(
+            "{shown}: the FLAC does not declare its length"
+        )));
+    };
+    if let Some(duration) = track.duration_s {
+        let seconds = frames as f64 / f64::from(info.sample_rate);
+        if (seconds - duration).abs() > LENGTH_SLACK_S {
+            return Err(AppError::BadStems(format!(
+                "{shown}: {seconds:.2} s long, but the track is {duration:.2} s"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn check_worker(worker: &str) -> AppResult<()> {
     if is_worker_name(worker) {
         Ok(())
@@ -68,15 +175,10 @@ impl Workers {
 
     /// The staging folder of a remote worker's upload for a job.
     fn remote_staging(&self, job: &Job, worker: &str) -> PathBuf {
-        let tag: String = Sha256::digest(worker.as_bytes())
-            .iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect();
         self.jobs
             .inner
             .media
-            .remote_staging(job.track_id, &job.model, job.id, &tag)
+            .remote_staging(job.track_id, &job.model, job.id, worker)
     }
 
     /// The job if `worker` holds it (running, under its name), else a conflict
@@ -149,8 +251,17 @@ impl Workers {
         Ok(ours)
     }
 
+    /// The audio file of the track of a job `worker` holds.
+    pub async fn audio_file(&self, id: i64, worker: &str) -> AppResult<PathBuf> {
+        let job = self.held_by(id, worker).await?;
+        let library = &self.jobs.inner.library;
+        library.track_file(&library.track(job.track_id).await?)
+    }
+
     /// Receives one stem (FLAC) for a job the worker holds into the job's staging
-    /// folder, after checking that it decodes. Nothing is kept on any failure.
+    /// folder, after checking it against the job: a source of the job's model,
+    /// FLAC, at the track's sample rate, with the model's channels and the
+    /// track's length (see [`check_stem`]). Nothing is kept on any failure.
     pub async fn put_stem<S, B, E>(
         &self,
         id: i64,
@@ -178,20 +289,27 @@ impl Workers {
             })
             .await?;
         let job = self.held_by(id, worker).await?;
+        let parsed = parse_source(&job, source)?;
+        if let Some(set) = known_sources(&job.model) {
+            if !set.contains(&parsed) {
+                return Err(AppError::BadStems(format!(
+                    "job {id}: {} has no {source} stem (its sources: {})",
+                    job.model,
+                    names(set)
+                )));
+            }
+        }
+        let track = self.jobs.inner.library.track(job.track_id).await?;
         let dir = self.remote_staging(&job, worker);
         let dest = MediaDir::staged_stem(&dir, source);
+        let sandbox = self.jobs.inner.config.sandbox.clone();
         let shown = format!("stem {source} of job {id}");
         tokio::task::spawn_blocking(move || -> AppResult<()> {
-            match sonantica_audio::Decoder::open(staged.path()) {
-                Ok(d) if d.info().codec == "flac" => {}
-                Ok(d) => {
-                    return Err(AppError::UnsupportedMedia(format!(
-                        "{shown}: expected FLAC, got {}",
-                        d.info().codec
-                    )))
-                }
-                Err(e) => return Err(AppError::UnsupportedMedia(format!("{shown}: {e}"))),
-            }
+            // The worker's file is read like any file the station did not write.
+            let info = sandbox
+                .probe(staged.path())
+                .map_err(|e| AppError::UnsupportedMedia(format!("{shown}: {e}")))?;
+            check_stem(&shown, &info, &track)?;
             std::fs::create_dir_all(&dir).map_err(|e| AppError::io(&dir, e))?;
             staged
                 .persist(&dest)
@@ -199,11 +317,24 @@ impl Workers {
             Ok(())
         })
         .await
-        .map_err(|e| AppError::Internal(format!("storing a stem failed: {e}")))?
+        .map_err(|e| AppError::Internal(format!("storing a stem failed: {e}")))??;
+        // Cancelled or taken over while the stem was checked: keep nothing.
+        if let Err(e) = self.held_by(id, worker).await {
+            let _ = std::fs::remove_dir_all(self.remote_staging(&job, worker));
+            self.jobs
+                .inner
+                .media
+                .remove_track_stems_if_empty(job.track_id);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Moves a worker's uploaded stems into place and marks the job done, once.
     /// Completing a job that is already done is a no-op (a retried request).
+    /// The set must be the model's sources, each once (for a model file the
+    /// station does not know, a complete four- or six-stem set), all of one
+    /// length; anything else is refused with every upload of the job removed.
     pub async fn complete(&self, id: i64, worker: &str, sources: &[String]) -> AppResult<Job> {
         check_worker(worker)?;
         let current = self.jobs.job(id).await?;
@@ -212,17 +343,23 @@ impl Workers {
         }
         let job = self.held_by(id, worker).await?;
         let staging = self.remote_staging(&job, worker);
+        let refuse = |e: AppError| {
+            let _ = std::fs::remove_dir_all(&staging);
+            self.jobs
+                .inner
+                .media
+                .remove_track_stems_if_empty(job.track_id);
+            e
+        };
+        let parsed = check_source_set(&job, sources).map_err(refuse)?;
         let mut stems = Vec::new();
         let mut missing = Vec::new();
-        for s in sources {
-            if !is_source_name(s) {
-                return Err(AppError::BadRequest(format!("{s:?} is not a source name")));
-            }
-            let path = MediaDir::staged_stem(&staging, s);
+        for s in &parsed {
+            let path = MediaDir::staged_stem(&staging, s.name());
             if path.is_file() {
-                stems.push((s.clone(), path));
+                stems.push((s.name().to_owned(), path));
             } else {
-                missing.push(s.as_str());
+                missing.push(s.name());
             }
         }
         if !missing.is_empty() {
@@ -231,12 +368,40 @@ impl Workers {
                 missing.join(", ")
             )));
         }
-        let parsed: Vec<sonantica_mix::Source> = sources
-            .iter()
-            .map(|s| s.parse())
-            .collect::<Result<_, _>>()
-            .map_err(|e: sonantica_mix::ParseSourceError| AppError::BadRequest(e.to_string()))?;
-        check_complete(&parsed).map_err(|m| AppError::BadRequest(format!("job {id}: {m}")))?;
+        let extra: Vec<String> = std::fs::read_dir(&staging)
+            .map_err(|e| AppError::io(&staging, e))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !stems.iter().any(|(_, p)| p.file_name() == Some(n.as_ref())))
+            .collect();
+        if !extra.is_empty() {
+            return Err(refuse(AppError::BadStems(format!(
+                "job {id}: uploads that are not in the completed set: {}",
+                extra.join(", ")
+            ))));
+        }
+        let sandbox = self.jobs.inner.config.sandbox.clone();
+        let paths: Vec<PathBuf> = stems.iter().map(|(_, p)| p.clone()).collect();
+        let lengths = tokio::task::spawn_blocking(move || {
+            paths
+                .iter()
+                .map(|p| sandbox.probe(p).map(|i| i.frames))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("checking stems failed: {e}")))?
+        .map_err(|e| refuse(AppError::BadStems(format!("job {id}: {e}"))))?;
+        if lengths.windows(2).any(|w| w[0] != w[1]) {
+            let listed: Vec<String> = stems
+                .iter()
+                .zip(&lengths)
+                .map(|((s, _), n)| format!("{s} {}", n.unwrap_or(0)))
+                .collect();
+            return Err(refuse(AppError::BadStems(format!(
+                "job {id}: the stems differ in length (frames: {}); they must come from one separation",
+                listed.join(", ")
+            ))));
+        }
         let result = self.jobs.finish_job(&job, worker, &staging, stems).await;
         let _ = std::fs::remove_dir_all(&staging);
         result?;
@@ -249,6 +414,10 @@ impl Workers {
         let job = self.held_by(id, worker).await?;
         self.jobs.fail_job(id, worker, error).await?;
         let _ = std::fs::remove_dir_all(self.remote_staging(&job, worker));
+        self.jobs
+            .inner
+            .media
+            .remove_track_stems_if_empty(job.track_id);
         self.jobs.job_changed(id);
         Ok(())
     }
@@ -269,6 +438,10 @@ impl Workers {
         .execute(&self.jobs.inner.db)
         .await?;
         let _ = std::fs::remove_dir_all(self.remote_staging(&job, worker));
+        self.jobs
+            .inner
+            .media
+            .remove_track_stems_if_empty(job.track_id);
         self.jobs.job_changed(id);
         self.jobs.inner.jobs_queued.notify_one();
         Ok(())

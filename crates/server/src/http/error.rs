@@ -32,6 +32,8 @@ pub enum ErrorCode {
     /// 409: a worker's stems are not (or no longer) on the station: upload them
     /// again, then complete.
     StemsMissing,
+    /// 422: a worker's stems do not fit the job; nothing was kept.
+    BadStems,
     /// 401.
     Unauthorized,
     /// 429: wait before logging in again.
@@ -91,6 +93,7 @@ pub fn classify(e: &AppError) -> (StatusCode, ErrorCode) {
         AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, C::TooLarge),
         AppError::Conflict(_) => (StatusCode::CONFLICT, C::Conflict),
         AppError::StemsMissing(_) => (StatusCode::CONFLICT, C::StemsMissing),
+        AppError::BadStems(_) => (StatusCode::UNPROCESSABLE_ENTITY, C::BadStems),
         AppError::Unauthorized => (StatusCode::UNAUTHORIZED, C::Unauthorized),
         AppError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, C::TooManyAttempts),
         AppError::Forbidden(_) => (StatusCode::FORBIDDEN, C::Forbidden),

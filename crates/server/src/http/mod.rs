@@ -198,6 +198,33 @@ async fn require_token(State(auth): State<Auth>, req: Request, next: Next) -> Re
     }
 }
 
+/// The worker API's guard: the worker token only. The access token or a
+/// session cookie is refused (403), so that a leaked worker credential opens
+/// nothing but the queue and the user's credentials cannot store stems.
+async fn require_worker_token(State(auth): State<Auth>, req: Request, next: Next) -> Response {
+    match credential(req.headers()) {
+        Some(Credential::Bearer(t)) if auth.check_worker_token(t) => next.run(req).await,
+        Some(Credential::Bearer(t)) if auth.check_token(t) => ApiError(AppError::Forbidden(
+            "the worker API takes the worker token (--worker-token), not the access token".into(),
+        ))
+        .into_response(),
+        Some(Credential::Session(_)) => ApiError(AppError::Forbidden(
+            "the worker API takes the worker token (--worker-token), not a browser session".into(),
+        ))
+        .into_response(),
+        _ => ApiError(AppError::Unauthorized).into_response(),
+    }
+}
+
+/// Every worker route when the station runs its jobs itself.
+async fn worker_api_off(req: Request) -> ApiError {
+    ApiError(AppError::NotFound(format!(
+        "{}: the worker API is off, since this station runs its jobs itself \
+         (start it with --queue and --worker-token for `sonantica worker` processes)",
+        req.uri().path()
+    )))
+}
+
 /// Liveness: answers once the server is ready (no token needed).
 #[utoipa::path(get, path = "/api/health", tag = "server",
     responses((status = 200, body = Health)))]
@@ -270,6 +297,11 @@ impl Modify for BearerAuth {
             "token",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // `sonantica serve --worker-token`: the worker API's only credential.
+        components.add_security_scheme(
+            "worker_token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
@@ -285,7 +317,7 @@ impl Modify for BearerAuth {
         tracks::mix_track, tracks::separate_track,
         jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_events,
         jobs::scan_library, jobs::separate_library, jobs::list_models,
-        workers::claim, workers::progress, workers::put_stem, workers::complete,
+        workers::claim, workers::audio, workers::progress, workers::put_stem, workers::complete,
         workers::fail, workers::release,
     ),
     components(schemas(ErrorBody)),
@@ -313,6 +345,61 @@ async fn method_not_allowed(req: Request) -> Response {
     .into_response();
     *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     res
+}
+
+/// The folders whose absolute paths error details must not show, longest
+/// first, with the names the README gives them.
+type Roots = std::sync::Arc<Vec<(String, &'static str)>>;
+
+fn roots(app: &App) -> Roots {
+    let config = app.config();
+    let mut roots: Vec<(String, &'static str)> = Vec::new();
+    let mut add = |path: &std::path::Path, label: &'static str| {
+        for p in [Some(path.to_path_buf()), path.canonicalize().ok()]
+            .into_iter()
+            .flatten()
+        {
+            let text = p.to_string_lossy().trim_end_matches('/').to_owned();
+            if p.is_absolute() && text.len() > 1 {
+                roots.push((text, label));
+            }
+        }
+    };
+    add(&config.data_dir, "DATA");
+    add(&config.models_dir, "MODELS");
+    if let Some(lib) = &config.library {
+        add(lib, "LIBRARY");
+    }
+    roots.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
+    std::sync::Arc::new(roots)
+}
+
+/// Error details name files relative to the data, library or model folder
+/// (`DATA/media/stems/…`, `LIBRARY/album/track.flac`), never where the station
+/// keeps them: what the folders are called on the server is not the caller's
+/// business. The full paths go to the log with every server error.
+async fn scrub_paths(State(roots): State<Roots>, res: Response) -> Response {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(res.status().is_client_error() || res.status().is_server_error()) || !is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return ApiError(AppError::Internal(
+            "an error body that could not be read".into(),
+        ))
+        .into_response();
+    };
+    let mut text = String::from_utf8_lossy(&bytes).into_owned();
+    for (root, label) in roots.iter() {
+        // In JSON, `/` may be escaped; paths here never are.
+        text = text.replace(root.as_str(), label);
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(text))
 }
 
 /// The whole API as a router over `app`.
@@ -345,19 +432,31 @@ pub fn router(app: App) -> Router {
         .route("/api/library/scan", post(jobs::scan_library))
         .route("/api/library/separate", post(jobs::separate_library))
         .route("/api/models", get(jobs::list_models))
-        .route("/api/worker/jobs/{id}/claim", post(workers::claim))
-        .route("/api/worker/jobs/{id}/progress", post(workers::progress))
-        .route(
-            "/api/worker/jobs/{id}/stems/{source}",
-            axum::routing::put(workers::put_stem.layer(DefaultBodyLimit::max(upload_limit))),
-        )
-        .route("/api/worker/jobs/{id}/complete", post(workers::complete))
-        .route("/api/worker/jobs/{id}/fail", post(workers::fail))
-        .route("/api/worker/jobs/{id}/release", post(workers::release))
         .route_layer(axum::middleware::from_fn_with_state(
             app.auth().clone(),
             require_token,
         ));
+    // The worker API exists only when jobs go to a queue, and takes only the
+    // worker token: the user's token or cookie cannot claim jobs or store stems.
+    let worker_api = if app.config().queue.is_some() {
+        Router::new()
+            .route("/api/worker/jobs/{id}/claim", post(workers::claim))
+            .route("/api/worker/jobs/{id}/audio", get(workers::audio))
+            .route("/api/worker/jobs/{id}/progress", post(workers::progress))
+            .route(
+                "/api/worker/jobs/{id}/stems/{source}",
+                axum::routing::put(workers::put_stem.layer(DefaultBodyLimit::max(upload_limit))),
+            )
+            .route("/api/worker/jobs/{id}/complete", post(workers::complete))
+            .route("/api/worker/jobs/{id}/fail", post(workers::fail))
+            .route("/api/worker/jobs/{id}/release", post(workers::release))
+            .route_layer(axum::middleware::from_fn_with_state(
+                app.auth().clone(),
+                require_worker_token,
+            ))
+    } else {
+        Router::new().route("/api/worker/{*rest}", axum::routing::any(worker_api_off))
+    };
     Router::new()
         .route("/api/health", get(health))
         .route("/api/login", post(login))
@@ -365,9 +464,14 @@ pub fn router(app: App) -> Router {
         .route("/api/openapi.json", get(openapi))
         .merge(studio::routes())
         .merge(protected)
+        .merge(worker_api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))
+        .layer(axum::middleware::map_response_with_state(
+            roots(&app),
+            scrub_paths,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
 }

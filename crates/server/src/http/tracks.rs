@@ -119,7 +119,7 @@ pub(crate) async fn delete_track(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn serve_file(path: PathBuf, mut req: Request) -> Response {
+pub(crate) async fn serve_file(path: PathBuf, mut req: Request) -> Response {
     let len = tokio::fs::metadata(&path).await.map(|m| m.len()).ok();
     normalize_range(req.headers_mut(), len);
     match ServeFile::new(path).oneshot(req).await {

@@ -4,6 +4,7 @@
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
@@ -96,7 +97,7 @@ pub struct WorkerQuery {
 #[utoipa::path(post, path = "/api/worker/jobs/{id}/claim", tag = "workers",
     params(("id" = i64, Path, description = "job id")), request_body = WorkerRequest,
     responses((status = 200, body = ClaimReply), (status = 404, body = ErrorBody)),
-    security(("token" = [])))]
+    security(("worker_token" = [])))]
 pub(crate) async fn claim(
     State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
@@ -109,16 +110,50 @@ pub(crate) async fn claim(
     };
     Ok(Json(ClaimReply {
         outcome,
-        audio_url: format!("/api/tracks/{}/audio", job.track_id),
+        audio_url: format!(
+            "/api/worker/jobs/{id}/audio?worker={}",
+            query_escape(&req.worker)
+        ),
         job: job.into(),
     }))
+}
+
+/// Percent-encodes everything but letters and digits (worker names may hold
+/// `#`, `:` and `@`).
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The audio of a job's track, for the worker that holds the job (HTTP Range
+/// supported).
+#[utoipa::path(get, path = "/api/worker/jobs/{id}/audio", tag = "workers",
+    params(("id" = i64, Path, description = "job id"), WorkerQuery),
+    responses((status = 200, description = "the track's file", content_type = "audio/*"),
+        (status = 409, body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub(crate) async fn audio(
+    State(workers): State<Workers>,
+    AppPath(id): AppPath<i64>,
+    AppQuery(q): AppQuery<WorkerQuery>,
+    req: Request,
+) -> ApiResult<Response> {
+    let path = workers.audio_file(id, &q.worker).await?;
+    Ok(super::tracks::serve_file(path, req).await)
 }
 
 /// Report progress; renews the worker's hold on the job.
 #[utoipa::path(post, path = "/api/worker/jobs/{id}/progress", tag = "workers",
     params(("id" = i64, Path, description = "job id")), request_body = ProgressRequest,
     responses((status = 200, body = ProgressReply), (status = 404, body = ErrorBody)),
-    security(("token" = [])))]
+    security(("worker_token" = [])))]
 pub(crate) async fn progress(
     State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
@@ -136,7 +171,7 @@ pub(crate) async fn progress(
     request_body(content_type = "audio/flac", description = "the stem"),
     responses((status = 204, description = "stored"), (status = 409, body = ErrorBody),
         (status = 415, body = ErrorBody)),
-    security(("token" = [])))]
+    security(("worker_token" = [])))]
 pub(crate) async fn put_stem(
     State(workers): State<Workers>,
     AppPath((id, source)): AppPath<(i64, String)>,
@@ -155,7 +190,7 @@ pub(crate) async fn put_stem(
 #[utoipa::path(post, path = "/api/worker/jobs/{id}/complete", tag = "workers",
     params(("id" = i64, Path, description = "job id")), request_body = CompleteRequest,
     responses((status = 200, body = JobDto), (status = 409, body = ErrorBody)),
-    security(("token" = [])))]
+    security(("worker_token" = [])))]
 pub(crate) async fn complete(
     State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
@@ -173,7 +208,7 @@ pub(crate) async fn complete(
 #[utoipa::path(post, path = "/api/worker/jobs/{id}/fail", tag = "workers",
     params(("id" = i64, Path, description = "job id")), request_body = FailRequest,
     responses((status = 204), (status = 409, body = ErrorBody)),
-    security(("token" = [])))]
+    security(("worker_token" = [])))]
 pub(crate) async fn fail(
     State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
@@ -188,7 +223,7 @@ pub(crate) async fn fail(
 #[utoipa::path(post, path = "/api/worker/jobs/{id}/release", tag = "workers",
     params(("id" = i64, Path, description = "job id")), request_body = WorkerRequest,
     responses((status = 204), (status = 409, body = ErrorBody)),
-    security(("token" = [])))]
+    security(("worker_token" = [])))]
 pub(crate) async fn release(
     State(workers): State<Workers>,
     AppPath(id): AppPath<i64>,
