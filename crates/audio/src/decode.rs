@@ -81,30 +81,7 @@ impl Decoder {
     /// the extension is only a hint.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, AudioError> {
         let path = path.as_ref().to_path_buf();
-        let file = File::open(&path).map_err(|e| AudioError::io(&path, e))?;
-        let len = file.metadata().map_err(|e| AudioError::io(&path, e))?.len();
-        if len == 0 {
-            return Err(AudioError::Empty { path });
-        }
-        let mss = MediaSourceStream::new(Box::new(file), Default::default());
-        let mut hint = Hint::new();
-        if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
-            hint.with_extension(ext);
-        }
-        let probed = symphonia::default::get_probe()
-            .format(
-                &hint,
-                mss,
-                &FormatOptions {
-                    enable_gapless: true,
-                    ..Default::default()
-                },
-                &MetadataOptions::default(),
-            )
-            .map_err(|e| open_error(&path, e))?;
-        let mut format = probed.format;
-        let mut probe_meta = probed.metadata;
-
+        let (mut format, tags) = open_format(&path)?;
         let track = format
             .tracks()
             .iter()
@@ -115,46 +92,28 @@ impl Decoder {
             })?;
         let params = track.codec_params.clone();
         let track_id = track.id;
-        let decoder = symphonia::default::get_codecs()
+        let mut decoder = symphonia::default::get_codecs()
             // Frames are still checked against their CRCs; the whole-stream MD5 check
             // would cost about a tenth of an analysis and finds nothing the CRCs and
             // the frame count do not.
             .make(&params, &DecoderOptions { verify: false })
             .map_err(|e| open_error(&path, e))?;
 
-        let mut decoder = decoder;
         let mut sample_rate = params.sample_rate.or(decoder.codec_params().sample_rate);
-        // Some containers (MP4) leave channels to the codec's own configuration,
-        // known only once a packet is decoded: decode the first one now and keep it.
         let mut channels_mask = params
             .channels
             .or(decoder.codec_params().channels)
             .map(|c| (c.count(), c.bits()));
-        let mut first_planes: Option<Vec<Vec<f32>>> = None;
-        let mut first_bits = None;
-        if channels_mask.is_none() || sample_rate.is_none() {
-            loop {
-                let packet = match format.next_packet() {
-                    Ok(p) => p,
-                    Err(e) => return Err(open_error(&path, e)),
-                };
-                if packet.track_id() != track_id {
-                    continue;
-                }
-                let decoded = decoder.decode(&packet).map_err(|e| open_error(&path, e))?;
-                if decoded.frames() == 0 {
-                    continue;
-                }
-                let spec = *decoded.spec();
-                first_bits = buffer_bits(&decoded);
-                sample_rate = Some(spec.rate);
-                channels_mask = Some((spec.channels.count(), spec.channels.bits()));
-                let mut planes = vec![Vec::new(); spec.channels.count()];
-                copy_planar(&decoded, &mut planes);
-                first_planes = Some(planes);
-                break;
-            }
-        }
+        // Some containers (MP4) leave channels to the codec's own configuration,
+        // known only once a packet is decoded: decode the first one now and keep it.
+        let first = if channels_mask.is_none() || sample_rate.is_none() {
+            let first = first_block(&path, format.as_mut(), decoder.as_mut(), track_id)?;
+            sample_rate = Some(first.rate);
+            channels_mask = Some(first.channels_mask);
+            Some(first)
+        } else {
+            None
+        };
         let sample_rate =
             sample_rate
                 .filter(|r| *r > 0)
@@ -173,10 +132,6 @@ impl Decoder {
             .get_codec(params.codec)
             .map(|d| d.short_name.to_string())
             .unwrap_or_else(|| format!("{:?}", params.codec));
-        let float = matches!(
-            params.sample_format,
-            Some(SampleFormat::F32 | SampleFormat::F64)
-        );
         let lossy = matches!(codec.as_str(), "mp3" | "mp1" | "mp2" | "vorbis" | "aac");
         let bits_per_sample = if lossy {
             None
@@ -185,44 +140,22 @@ impl Decoder {
                 .bits_per_sample
                 .or(decoder.codec_params().bits_per_sample)
                 .or_else(|| alac_bit_depth(params.extra_data.as_deref()))
-                .or(first_bits)
-        };
-
-        let mut tags = Vec::new();
-        if let Some(rev) = probe_meta.get().as_ref().and_then(|m| m.current().cloned()) {
-            collect_tags(&rev, &mut tags);
-        }
-        if let Some(rev) = format.metadata().current() {
-            collect_tags(rev, &mut tags);
-        }
-
-        // Symphonia reports channels as a bit mask in WAVE_FORMAT_EXTENSIBLE order,
-        // so the same mask vocabulary applies.
-        let tag_mask = tags
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("WAVEFORMATEXTENSIBLE_CHANNEL_MASK"))
-            .and_then(|(_, v)| {
-                u32::from_str_radix(
-                    v.trim().trim_start_matches("0x").trim_start_matches("0X"),
-                    16,
-                )
-                .ok()
-            });
-        let layout = if channels == 1 {
-            ChannelLayout::Mono
-        } else {
-            ChannelLayout::from_wave_mask(tag_mask.unwrap_or(mask), channels)
+                .or(first.as_ref().and_then(|f| f.bits))
         };
         let info = AudioInfo {
             sample_rate,
             channels,
-            layout,
+            layout: layout_of(&tags, mask, channels),
             bits_per_sample,
-            float,
+            float: matches!(
+                params.sample_format,
+                Some(SampleFormat::F32 | SampleFormat::F64)
+            ),
             frames: params.n_frames,
             codec,
             tags,
         };
+        let first_planes = first.map(|f| f.planes);
         Ok(Self {
             path,
             format,
@@ -348,6 +281,101 @@ impl Decoder {
             }
         }
         Ok((dec.info.clone(), out))
+    }
+}
+
+/// Sniffs the container of `path` and reads its headers: the format reader
+/// and every tag (the probe's, then the container's).
+fn open_format(path: &Path) -> Result<(Box<dyn FormatReader>, Vec<(String, String)>), AudioError> {
+    let file = File::open(path).map_err(|e| AudioError::io(path, e))?;
+    let len = file.metadata().map_err(|e| AudioError::io(path, e))?.len();
+    if len == 0 {
+        return Err(AudioError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions {
+                enable_gapless: true,
+                ..Default::default()
+            },
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| open_error(path, e))?;
+    let mut format = probed.format;
+    let mut probe_meta = probed.metadata;
+    let mut tags = Vec::new();
+    if let Some(rev) = probe_meta.get().as_ref().and_then(|m| m.current().cloned()) {
+        collect_tags(&rev, &mut tags);
+    }
+    if let Some(rev) = format.metadata().current() {
+        collect_tags(rev, &mut tags);
+    }
+    Ok((format, tags))
+}
+
+/// The first decoded packet of a stream whose container does not say its
+/// rate or channels, and what it says about them.
+struct FirstBlock {
+    planes: Vec<Vec<f32>>,
+    bits: Option<u32>,
+    rate: u32,
+    channels_mask: (usize, u32),
+}
+
+fn first_block(
+    path: &Path,
+    format: &mut dyn FormatReader,
+    decoder: &mut dyn symphonia::core::codecs::Decoder,
+    track_id: u32,
+) -> Result<FirstBlock, AudioError> {
+    loop {
+        let packet = format.next_packet().map_err(|e| open_error(path, e))?;
+        if packet.track_id() != track_id {
+            continue;
+        }
+        let decoded = decoder.decode(&packet).map_err(|e| open_error(path, e))?;
+        if decoded.frames() == 0 {
+            continue;
+        }
+        let spec = *decoded.spec();
+        let mut planes = vec![Vec::new(); spec.channels.count()];
+        copy_planar(&decoded, &mut planes);
+        return Ok(FirstBlock {
+            bits: buffer_bits(&decoded),
+            planes,
+            rate: spec.rate,
+            channels_mask: (spec.channels.count(), spec.channels.bits()),
+        });
+    }
+}
+
+/// The speaker layout: a WAVE_FORMAT_EXTENSIBLE mask in the tags wins over the
+/// stream's channel mask (symphonia reports channels as a bit mask in that
+/// order, so the same vocabulary applies).
+fn layout_of(tags: &[(String, String)], mask: u32, channels: usize) -> ChannelLayout {
+    let tag_mask = tags
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("WAVEFORMATEXTENSIBLE_CHANNEL_MASK"))
+        .and_then(|(_, v)| {
+            u32::from_str_radix(
+                v.trim().trim_start_matches("0x").trim_start_matches("0X"),
+                16,
+            )
+            .ok()
+        });
+    if channels == 1 {
+        ChannelLayout::Mono
+    } else {
+        ChannelLayout::from_wave_mask(tag_mask.unwrap_or(mask), channels)
     }
 }
 

@@ -23,13 +23,13 @@ use serde::Serialize;
 use sonantica_demucs::{load_separator, Separator};
 use sonantica_pipeline::models::{resolve_job_model, store_dir};
 use sonantica_pipeline::sandbox::Isolation;
-use sonantica_pipeline::separate::{separate_file, SeparateSettings};
+use sonantica_pipeline::separate::{separate_file, SeparateSettings, Separated};
 use sonantica_pipeline::PipelineError;
 use sonantica_server::app::redis_queue::{Delivery, RedisQueue};
 use sonantica_server::http::error::{ErrorBody, ErrorCode};
 use sonantica_server::http::workers::{
-    ClaimOutcome, ClaimReply, CompleteRequest, FailRequest, ProgressReply, ProgressRequest,
-    WorkerRequest,
+    worker_query, ClaimOutcome, ClaimReply, CompleteRequest, FailRequest, ProgressReply,
+    ProgressRequest, WorkerRequest,
 };
 
 use crate::interrupt;
@@ -317,20 +317,81 @@ impl Job<'_> {
         Ok(resolve_job_model(model, self.model_flag, self.store)?)
     }
 
+    /// Claims the job, separates its track and reports the result. Every way
+    /// out acknowledges the message, except a job another live worker holds
+    /// (its message comes back if that worker dies).
     fn run(mut self, models: &mut HashMap<PathBuf, Arc<Separator>>) -> Result<()> {
         let id = self.delivery.job_id;
-        let never = || false;
-        let stopping = || interrupt::interrupted();
+        let Some(reply) = self.claim()? else {
+            return Ok(());
+        };
+        let (model, track) = (reply.job.model, reply.job.track_id);
+        let started = Instant::now();
+        eprintln!("job {id}: separating track {track} with {model}");
+        let separator = match self.separator(&model, models) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!("on worker {}: {e:#}", self.name);
+                return self.fail(msg);
+            }
+        };
+        let work = tempfile::tempdir().context("cannot create a temporary folder")?;
+        let input = work.path().join("input");
+        self.station
+            .download(&reply.audio_url, &input, &|| interrupt::interrupted())?;
+        match self.separate(separator, input, work.path().join("stems"))? {
+            Err(PipelineError::Cancelled) if interrupt::interrupted() => {
+                // Shutting down: hand the job back; the station queues it again.
+                eprintln!("job {id}: handed back to the queue");
+                self.station.post(
+                    &format!("/api/worker/jobs/{id}/release"),
+                    &WorkerRequest {
+                        worker: self.name.to_owned(),
+                    },
+                    &|| false,
+                )?;
+                self.ack();
+                Ok(())
+            }
+            Err(PipelineError::Cancelled) => {
+                eprintln!("job {id}: cancelled on the station");
+                self.ack();
+                Ok(())
+            }
+            Err(e) => {
+                let msg = format!("on worker {}: {e}", self.name);
+                self.fail(msg)
+            }
+            Ok(done) => {
+                if let Some(refused) = self.upload(id, &done.stems)? {
+                    return self.fail(format!("on worker {}: {refused}", self.name));
+                }
+                eprintln!(
+                    "job {id}: done in {:.1} s ({:.1} s of audio)",
+                    started.elapsed().as_secs_f64(),
+                    done.seconds
+                );
+                self.ack();
+                Ok(())
+            }
+        }
+    }
+
+    /// Asks the station for the job: its reply when this worker now holds it;
+    /// `None` (message acknowledged unless another worker holds the job) when
+    /// there is nothing to do.
+    fn claim(&mut self) -> Result<Option<ClaimReply>> {
+        let id = self.delivery.job_id;
         let claim = self.station.post(
             &format!("/api/worker/jobs/{id}/claim"),
             &WorkerRequest {
                 worker: self.name.to_owned(),
             },
-            &stopping,
+            &|| interrupt::interrupted(),
         )?;
         if claim.status == 404 {
             self.ack();
-            return Ok(());
+            return Ok(None);
         }
         if claim.status != 200 {
             bail!(
@@ -341,56 +402,61 @@ impl Job<'_> {
         }
         let reply: ClaimReply = claim.json()?;
         match reply.outcome {
-            ClaimOutcome::Claimed => {}
+            ClaimOutcome::Claimed => Ok(Some(reply)),
             ClaimOutcome::Finished => {
                 self.ack();
-                return Ok(());
+                Ok(None)
             }
             // Another live worker has it; its message comes back if it dies.
-            ClaimOutcome::Busy => return Ok(()),
+            ClaimOutcome::Busy => Ok(None),
         }
-        let model = reply.job.model;
-        let track = reply.job.track_id;
-        let audio_url = reply.audio_url;
-        let started = Instant::now();
-        eprintln!("job {id}: separating track {track} with {model}");
+    }
 
-        let fail = |this: &mut Self, error: String| -> Result<()> {
-            eprintln!("job {id}: failed: {error}");
-            this.station.post(
-                &format!("/api/worker/jobs/{id}/fail"),
-                &FailRequest {
-                    worker: this.name.to_owned(),
-                    error,
-                },
-                &never,
-            )?;
-            this.ack();
-            Ok(())
-        };
-        let separator = match self.model_path(&model).and_then(|p| {
-            if let Some(s) = models.get(&p) {
-                return Ok(Arc::clone(s));
-            }
-            let s = Arc::new(load_separator(&p)?);
-            models.clear();
-            models.insert(p, Arc::clone(&s));
-            Ok(s)
-        }) {
-            Ok(s) => s,
-            Err(e) => {
-                let msg = format!("on worker {}: {e:#}", self.name);
-                return fail(&mut self, msg);
-            }
-        };
-        let work = tempfile::tempdir().context("cannot create a temporary folder")?;
-        let input = work.path().join("input");
-        self.station.download(&audio_url, &input, &stopping)?;
+    /// The job's model, loaded once and kept for the next job that names it.
+    fn separator(
+        &self,
+        model: &str,
+        models: &mut HashMap<PathBuf, Arc<Separator>>,
+    ) -> Result<Arc<Separator>> {
+        let p = self.model_path(model)?;
+        if let Some(s) = models.get(&p) {
+            return Ok(Arc::clone(s));
+        }
+        let s = Arc::new(load_separator(&p)?);
+        models.clear();
+        models.insert(p, Arc::clone(&s));
+        Ok(s)
+    }
 
-        // Separate on a thread; report progress and refresh the message here.
+    /// Reports the job failed and acknowledges its message.
+    fn fail(&mut self, error: String) -> Result<()> {
+        let id = self.delivery.job_id;
+        eprintln!("job {id}: failed: {error}");
+        self.station.post(
+            &format!("/api/worker/jobs/{id}/fail"),
+            &FailRequest {
+                worker: self.name.to_owned(),
+                error,
+            },
+            &|| false,
+        )?;
+        self.ack();
+        Ok(())
+    }
+
+    /// Separates `input` into `out_dir` on a thread while this one reports
+    /// progress (which says whether to go on) and refreshes the message, once
+    /// a second. The outer error is this worker's; the inner one the
+    /// separation's.
+    fn separate(
+        &mut self,
+        separator: Arc<Separator>,
+        input: PathBuf,
+        out_dir: PathBuf,
+    ) -> Result<Result<Separated, PipelineError>> {
+        let id = self.delivery.job_id;
         let cancel = Arc::new(AtomicBool::new(false));
         let progress = Arc::new(Mutex::new((0.0f64, None::<f64>)));
-        let out_dir = work.path().join("stems");
         // The station's file is decoded in a sandboxed child of this binary.
         let settings = SeparateSettings {
             decode_in: Isolation::current_exe()?,
@@ -399,8 +465,6 @@ impl Job<'_> {
         let handle = {
             let cancel = Arc::clone(&cancel);
             let progress = Arc::clone(&progress);
-            let out_dir = out_dir.clone();
-            let separator = Arc::clone(&separator);
             std::thread::spawn(move || {
                 let t0 = Instant::now();
                 separate_file(
@@ -427,10 +491,9 @@ impl Job<'_> {
             if last_beat.elapsed() >= Duration::from_secs(1) {
                 last_beat = Instant::now();
                 let (p, eta) = progress.lock().map(|g| *g).unwrap_or((0.0, None));
-                let url = format!("/api/worker/jobs/{id}/progress");
                 // One attempt per beat: a station that is restarting is skipped.
                 let r = self.station.post(
-                    &url,
+                    &format!("/api/worker/jobs/{id}/progress"),
                     &ProgressRequest {
                         worker: self.name.to_owned(),
                         progress: p,
@@ -456,62 +519,32 @@ impl Job<'_> {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let result = handle
+        handle
             .join()
-            .map_err(|_| anyhow::anyhow!("the separation thread panicked"))?;
-        match result {
-            Err(PipelineError::Cancelled) if interrupt::interrupted() => {
-                // Shutting down: hand the job back; the station queues it again.
-                eprintln!("job {id}: handed back to the queue");
-                self.station.post(
-                    &format!("/api/worker/jobs/{id}/release"),
-                    &WorkerRequest {
-                        worker: self.name.to_owned(),
-                    },
-                    &never,
-                )?;
-                self.ack();
-                Ok(())
-            }
-            Err(PipelineError::Cancelled) => {
-                eprintln!("job {id}: cancelled on the station");
-                self.ack();
-                Ok(())
-            }
-            Err(e) => {
-                let msg = format!("on worker {}: {e}", self.name);
-                fail(&mut self, msg)
-            }
-            Ok(done) => {
-                self.upload(id, &done.stems)?;
-                eprintln!(
-                    "job {id}: done in {:.1} s ({:.1} s of audio)",
-                    started.elapsed().as_secs_f64(),
-                    done.seconds
-                );
-                self.ack();
-                Ok(())
-            }
-        }
+            .map_err(|_| anyhow::anyhow!("the separation thread panicked"))
     }
 
     /// Uploads every stem and completes the job; again from the start if the
-    /// station lost uploads in a restart.
-    fn upload(&mut self, id: i64, stems: &[(String, PathBuf)]) -> Result<()> {
+    /// station lost uploads in a restart. `Some(why)` when the station refused
+    /// the stems as not fitting the job (422): the job should fail.
+    fn upload(&mut self, id: i64, stems: &[(String, PathBuf)]) -> Result<Option<String>> {
         let never = || false;
+        let worker = worker_query(self.name);
         for attempt in 1..=5 {
             for (source, path) in stems {
                 let r = self.station.put_file(
-                    &format!("/api/worker/jobs/{id}/stems/{source}?worker={}", self.name),
+                    &format!("/api/worker/jobs/{id}/stems/{source}?{worker}"),
                     path,
                     &never,
                 )?;
-                if r.status == 409 {
-                    eprintln!("job {id}: {}; dropping the result", r.detail());
-                    return Ok(());
-                }
-                if r.status != 204 {
-                    bail!("job {id}: uploading {source}: {} {}", r.status, r.detail());
+                match r.status {
+                    204 => {}
+                    409 => {
+                        eprintln!("job {id}: {}; dropping the result", r.detail());
+                        return Ok(None);
+                    }
+                    422 => return Ok(Some(r.detail())),
+                    s => bail!("job {id}: uploading {source}: {s} {}", r.detail()),
                 }
             }
             let r = self.station.post(
@@ -523,12 +556,13 @@ impl Job<'_> {
                 &never,
             )?;
             match r.status {
-                200 => return Ok(()),
+                200 => return Ok(None),
                 409 if r.code() == Some(ErrorCode::StemsMissing) && attempt < 5 => continue,
                 409 => {
                     eprintln!("job {id}: {}; dropping the result", r.detail());
-                    return Ok(());
+                    return Ok(None);
                 }
+                422 => return Ok(Some(r.detail())),
                 s => bail!("job {id}: completing: {s} {}", r.detail()),
             }
         }

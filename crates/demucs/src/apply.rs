@@ -202,6 +202,58 @@ impl Separator {
         progress: &mut dyn FnMut(Progress) -> bool,
         emit: &mut Emit<'_>,
     ) -> Result<(), DemucsError> {
+        let length = self.check_input(source, opts)?;
+        let mut seqs = self.plan(length, opts);
+        let total: usize = seqs.iter().map(|s| s.n.div_ceil(s.stride)).sum();
+        let mut done = 0;
+        // Output accumulator for positions [flushed, flushed + acc len).
+        let mut acc: Vec<Vec<Vec<f32>>> =
+            vec![vec![Vec::new(); self.audio_channels()]; self.sources().len()];
+        let mut flushed = 0usize;
+        let mut input = Vec::new();
+        // Segments run side by side, one per thread, each single-threaded: every
+        // part of the network then uses all cores, not only the matrix products.
+        let par = crate::ops::threads().max(1);
+        loop {
+            let jobs = next_segments(&mut seqs, par, source, &mut input)?;
+            if jobs.is_empty() {
+                break;
+            }
+            let results = self.forward_all(&seqs, &jobs);
+            for (job, res) in jobs.into_iter().zip(results) {
+                let res = res?;
+                seqs[job.seq].add_to(&mut acc, &res, &job, length, flushed);
+                input = job.input;
+                done += 1;
+                if !progress(Progress {
+                    done,
+                    total: total.max(done),
+                }) {
+                    return Err(DemucsError::Cancelled);
+                }
+            }
+            // Everything before the earliest unprocessed segment is final.
+            let frontier = seqs
+                .iter()
+                .filter(|s| s.next * s.stride < s.n)
+                .map(|s| (s.origin + (s.next * s.stride) as isize).max(0) as usize)
+                .min()
+                .unwrap_or(length)
+                .min(length);
+            if frontier > flushed {
+                emit(&take_front(&mut acc, frontier - flushed))?;
+                flushed = frontier;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the mix and the options; the mix's length.
+    fn check_input(
+        &self,
+        source: &dyn MixSource,
+        opts: &ApplyOptions,
+    ) -> Result<usize, DemucsError> {
         let ch = self.audio_channels();
         if source.channels() != ch {
             return Err(DemucsError::Input(format!(
@@ -209,8 +261,7 @@ impl Separator {
                 source.channels()
             )));
         }
-        let length = source.len();
-        if length == 0 {
+        if source.len() == 0 {
             return Err(DemucsError::Input("empty input".into()));
         }
         if !(0.0..1.0).contains(&opts.overlap) || opts.transition_power < 1.0 {
@@ -218,6 +269,12 @@ impl Separator {
                 "overlap must be in [0, 1) and transition power ≥ 1".into(),
             ));
         }
+        Ok(source.len())
+    }
+
+    /// The sequences of segments to run: one per model and shift, each with its
+    /// transition weights and per-source scale (bag weight over shifts).
+    fn plan(&self, length: usize, opts: &ApplyOptions) -> Vec<Sequence> {
         let sources = self.sources().len();
         // Per-source normalisation of the bag weights.
         let totals: Vec<f32> = (0..sources)
@@ -284,119 +341,105 @@ impl Separator {
                 });
             }
         }
-        let total: usize = seqs.iter().map(|s| s.n.div_ceil(s.stride)).sum();
-        let mut done = 0;
-        // Output accumulator for positions [flushed, flushed + acc len).
-        let mut acc: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); ch]; sources];
-        let mut flushed = 0usize;
-        let mut input = Vec::new();
-        // Segments run side by side, one per thread, each single-threaded: every
-        // part of the network then uses all cores, not only the matrix products.
-        let par = crate::ops::threads().max(1);
-        loop {
-            // The next `par` segments, in the order a sequential run takes them:
-            // always the sequence whose next segment starts earliest.
-            let mut jobs = Vec::new();
-            for _ in 0..par {
-                let pick = seqs
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.next * s.stride < s.n)
-                    .min_by_key(|(i, s)| (s.origin + (s.next * s.stride) as isize, *i))
-                    .map(|(i, _)| i);
-                let Some(i) = pick else { break };
-                let s = &mut seqs[i];
-                let start = s.next * s.stride;
-                let sub_len = s.seg.min(s.n - start);
-                // TensorChunk.padded: centred on the segment, real audio around it.
-                let delta = s.valid - sub_len;
-                let read_from = s.origin + start as isize - (delta / 2) as isize;
-                source.read(read_from, s.valid, &mut input)?;
-                jobs.push((i, start, sub_len, delta / 2, std::mem::take(&mut input)));
-                s.next += 1;
-            }
-            if jobs.is_empty() {
-                break;
-            }
-            let results: Vec<Result<Vec<Vec<Vec<f32>>>, DemucsError>> = if jobs.len() == 1 {
-                vec![self.models[seqs[jobs[0].0].model].forward(&jobs[0].4)]
-            } else {
-                std::thread::scope(|scope| {
-                    let handles: Vec<_> = jobs
-                        .iter()
-                        .map(|(i, _, _, _, x)| {
-                            let model = &self.models[seqs[*i].model];
-                            scope.spawn(move || crate::ops::single_threaded(|| model.forward(x)))
-                        })
-                        .collect();
-                    handles
-                        .into_iter()
-                        .map(|h| {
-                            h.join().unwrap_or_else(|_| {
-                                Err(DemucsError::Input("a separation thread failed".into()))
-                            })
-                        })
-                        .collect()
-                })
-            };
-            for ((i, start, sub_len, trim, x), res) in jobs.into_iter().zip(results) {
-                let res = res?;
-                input = x;
-                let s = &seqs[i];
-                for q in start..start + sub_len {
-                    let p = s.origin + q as isize;
-                    if p < 0 || p as usize >= length {
-                        continue;
-                    }
-                    let norm = s.weight[q - start] / s.sum_weight(q);
-                    let at = p as usize - flushed;
-                    for (k, (a, r)) in acc.iter_mut().zip(&res).enumerate() {
-                        let f = norm * s.scale[k];
-                        for (ac, rc) in a.iter_mut().zip(r) {
-                            if ac.len() <= at {
-                                ac.resize(at + 1, 0.0);
-                            }
-                            ac[at] += f * rc[trim + q - start];
-                        }
-                    }
-                }
-                done += 1;
-                if !progress(Progress {
-                    done,
-                    total: total.max(done),
-                }) {
-                    return Err(DemucsError::Cancelled);
-                }
-            }
-            // Everything before the earliest unprocessed segment is final.
-            let frontier = seqs
-                .iter()
-                .filter(|s| s.next * s.stride < s.n)
-                .map(|s| (s.origin + (s.next * s.stride) as isize).max(0) as usize)
-                .min()
-                .unwrap_or(length)
-                .min(length);
-            if frontier > flushed {
-                let n = frontier - flushed;
-                let block: Vec<Vec<Vec<f32>>> = acc
-                    .iter_mut()
-                    .map(|a| {
-                        a.iter_mut()
-                            .map(|c| {
-                                if c.len() < n {
-                                    c.resize(n, 0.0);
-                                }
-                                c.drain(..n).collect()
-                            })
-                            .collect()
-                    })
-                    .collect();
-                emit(&block)?;
-                flushed = frontier;
-            }
-        }
-        Ok(())
+        seqs
     }
+
+    /// Runs the segments' networks, side by side when there are several.
+    fn forward_all(
+        &self,
+        seqs: &[Sequence],
+        jobs: &[Segment],
+    ) -> Vec<Result<Vec<Vec<Vec<f32>>>, DemucsError>> {
+        if let [job] = jobs {
+            return vec![self.models[seqs[job.seq].model].forward(&job.input)];
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = jobs
+                .iter()
+                .map(|job| {
+                    let model = &self.models[seqs[job.seq].model];
+                    let x = &job.input;
+                    scope.spawn(move || crate::ops::single_threaded(|| model.forward(x)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(DemucsError::Input("a separation thread failed".into()))
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+/// One segment to run: which sequence, where, and its input.
+struct Segment {
+    /// Index of its sequence.
+    seq: usize,
+    /// Start in the sequence's coordinates.
+    start: usize,
+    /// Frames of output it contributes.
+    len: usize,
+    /// Frames of padding before the contribution in the network's output.
+    trim: usize,
+    /// The network's input, `[channels][valid]`.
+    input: Vec<Vec<f32>>,
+}
+
+/// The next `par` segments, in the order a sequential run takes them: always
+/// the sequence whose next segment starts earliest. `spare` is an input buffer
+/// to reuse.
+fn next_segments(
+    seqs: &mut [Sequence],
+    par: usize,
+    source: &mut dyn MixSource,
+    spare: &mut Vec<Vec<f32>>,
+) -> Result<Vec<Segment>, DemucsError> {
+    let mut jobs = Vec::new();
+    for _ in 0..par {
+        let pick = seqs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.next * s.stride < s.n)
+            .min_by_key(|(i, s)| (s.origin + (s.next * s.stride) as isize, *i))
+            .map(|(i, _)| i);
+        let Some(i) = pick else { break };
+        let s = &mut seqs[i];
+        let start = s.next * s.stride;
+        let len = s.seg.min(s.n - start);
+        // TensorChunk.padded: centred on the segment, real audio around it.
+        let delta = s.valid - len;
+        let read_from = s.origin + start as isize - (delta / 2) as isize;
+        source.read(read_from, s.valid, spare)?;
+        jobs.push(Segment {
+            seq: i,
+            start,
+            len,
+            trim: delta / 2,
+            input: std::mem::take(spare),
+        });
+        s.next += 1;
+    }
+    Ok(jobs)
+}
+
+/// Removes the first `n` frames of every source and channel of the
+/// accumulator (zeros where nothing was added), as an output block.
+fn take_front(acc: &mut [Vec<Vec<f32>>], n: usize) -> Vec<Vec<Vec<f32>>> {
+    acc.iter_mut()
+        .map(|a| {
+            a.iter_mut()
+                .map(|c| {
+                    if c.len() < n {
+                        c.resize(n, 0.0);
+                    }
+                    c.drain(..n).collect()
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Receives finished output blocks, `[sources][channels][n]`.
@@ -472,6 +515,39 @@ struct Sequence {
 }
 
 impl Sequence {
+    /// Adds a segment's network output `res` (`[sources][channels][..]`) into
+    /// the accumulator `acc`, which starts at mix position `flushed`, each
+    /// frame weighted by its transition weight over the sum of the weights of
+    /// every segment covering it, and by the source's scale. Frames outside
+    /// the mix (shift padding) are dropped.
+    fn add_to(
+        &self,
+        acc: &mut [Vec<Vec<f32>>],
+        res: &[Vec<Vec<f32>>],
+        job: &Segment,
+        length: usize,
+        flushed: usize,
+    ) {
+        let (start, trim) = (job.start, job.trim);
+        for q in start..start + job.len {
+            let p = self.origin + q as isize;
+            if p < 0 || p as usize >= length {
+                continue;
+            }
+            let norm = self.weight[q - start] / self.sum_weight(q);
+            let at = p as usize - flushed;
+            for (k, (a, r)) in acc.iter_mut().zip(res).enumerate() {
+                let f = norm * self.scale[k];
+                for (ac, rc) in a.iter_mut().zip(r) {
+                    if ac.len() <= at {
+                        ac.resize(at + 1, 0.0);
+                    }
+                    ac[at] += f * rc[trim + q - start];
+                }
+            }
+        }
+    }
+
     /// Sum of the transition weights of every segment covering position `q`
     /// (the reference's `sum_weight`).
     fn sum_weight(&self, q: usize) -> f32 {

@@ -110,18 +110,16 @@ pub(crate) async fn claim(
     };
     Ok(Json(ClaimReply {
         outcome,
-        audio_url: format!(
-            "/api/worker/jobs/{id}/audio?worker={}",
-            query_escape(&req.worker)
-        ),
+        audio_url: format!("/api/worker/jobs/{id}/audio?{}", worker_query(&req.worker)),
         job: job.into(),
     }))
 }
 
-/// Percent-encodes everything but letters and digits (worker names may hold
-/// `#`, `:` and `@`).
-fn query_escape(s: &str) -> String {
-    s.bytes()
+/// The query that names a worker (`worker=NAME`), percent-encoded: names may
+/// hold `#`, `:` and `@`, and a bare `#` would end the URL.
+pub fn worker_query(name: &str) -> String {
+    let escaped: String = name
+        .bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() {
                 (b as char).to_string()
@@ -129,7 +127,8 @@ fn query_escape(s: &str) -> String {
                 format!("%{b:02X}")
             }
         })
-        .collect()
+        .collect();
+    format!("worker={escaped}")
 }
 
 /// The audio of a job's track, for the worker that holds the job (HTTP Range
