@@ -286,7 +286,10 @@ impl Decoder {
 
 /// Sniffs the container of `path` and reads its headers: the format reader
 /// and every tag (the probe's, then the container's).
-fn open_format(path: &Path) -> Result<(Box<dyn FormatReader>, Vec<(String, String)>), AudioError> {
+/// A format reader and the tags read with its headers.
+type Opened = (Box<dyn FormatReader>, Vec<(String, String)>);
+
+fn open_format(path: &Path) -> Result<Opened, AudioError> {
     let file = File::open(path).map_err(|e| AudioError::io(path, e))?;
     let len = file.metadata().map_err(|e| AudioError::io(path, e))?.len();
     if len == 0 {

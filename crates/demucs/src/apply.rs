@@ -261,7 +261,7 @@ impl Separator {
                 source.channels()
             )));
         }
-        if source.len() == 0 {
+        if source.is_empty() {
             return Err(DemucsError::Input("empty input".into()));
         }
         if !(0.0..1.0).contains(&opts.overlap) || opts.transition_power < 1.0 {
