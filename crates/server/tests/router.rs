@@ -326,6 +326,9 @@ async fn every_api_call_but_health_and_login_needs_the_token() -> Result<()> {
         (Method::POST, "/api/library/scan"),
         (Method::POST, "/api/library/separate"),
         (Method::GET, "/api/models"),
+        (Method::GET, "/api/albums"),
+        (Method::GET, "/api/albums/1"),
+        (Method::GET, "/api/artists"),
     ] {
         let none = st
             .send(
@@ -1190,6 +1193,9 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
         ("/api/tracks", &["get", "post"]),
         ("/api/tracks/{id}", &["get", "delete"]),
         ("/api/tracks/{id}/audio", &["get"]),
+        ("/api/albums", &["get"]),
+        ("/api/albums/{id}", &["get"]),
+        ("/api/artists", &["get"]),
         ("/api/tracks/{id}/stems", &["get"]),
         ("/api/tracks/{id}/stems/{source}", &["get"]),
         ("/api/tracks/{id}/stems.zip", &["get"]),
@@ -1214,7 +1220,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
         }
     }
-    assert_eq!(paths.len(), 25, "documented paths: {:?}", paths.keys());
+    assert_eq!(paths.len(), 28, "documented paths: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["TrackDto"].is_object());
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert!(doc["components"]["securitySchemes"]["worker_token"].is_object());
@@ -1752,5 +1758,239 @@ async fn sessions_end_at_logout_refuse_other_sites_and_wrong_logins_back_off() -
     config.token = Some("a-brand-new-token-0123456789".into());
     let (again, _) = App::open(config).await?;
     assert!(!again.auth().check_session(&id).await);
+    Ok(())
+}
+
+/// A 1 s FLAC at `path` with these tags, written by ffmpeg (an encoder this
+/// project did not write, with its own tag names).
+fn tagged(path: &Path, tags: &[(&str, &str)]) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut args: Vec<String> = [
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:sample_rate=44100:duration=1",
+        "-ac",
+        "2",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    for (k, v) in tags {
+        args.push("-metadata".into());
+        args.push(format!("{k}={v}"));
+    }
+    args.push(path.to_string_lossy().into_owned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    sonantica_testkit::oracle::ffmpeg(&refs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
+    let lib = tempfile::tempdir()?;
+    let l = lib.path();
+    let north = [
+        ("album", "Legends of the North"),
+        ("album_artist", "Wesnoth Project"),
+        ("date", "2006-05-01"),
+        ("genre", "Soundtrack"),
+    ];
+    for (file, title, disc, track) in [
+        ("north/d2-01.flac", "Zeta", "2/2", "1"),
+        ("north/d1-02.flac", "Beta", "1/2", "2/9"),
+        ("north/d1-01.flac", "Alpha", "1/2", "1"),
+    ] {
+        let mut t = north.to_vec();
+        t.extend([
+            ("title", title),
+            ("disc", disc),
+            ("track", track),
+            ("artist", "Aleksi"),
+        ]);
+        tagged(&l.join(file), &t)?;
+    }
+    // No album artist: the folder groups; one artist, so it is the album's.
+    for (file, title) in [("hymns/1.flac", "Legends"), ("hymns/2.flac", "Charge")] {
+        tagged(
+            &l.join(file),
+            &[
+                ("album", "Battle Hymns"),
+                ("artist", "Westlund"),
+                ("title", title),
+            ],
+        )?;
+    }
+    // Two artists in one folder and album: various artists.
+    for (file, artist) in [("mix/1.flac", "Ann"), ("mix/2.flac", "Bob")] {
+        tagged(
+            &l.join(file),
+            &[("album", "Mix"), ("artist", artist), ("title", artist)],
+        )?;
+    }
+    tagged(
+        &l.join("single.flac"),
+        &[("title", "Lonely"), ("artist", "Westlund")],
+    )?;
+    let root = l.to_path_buf();
+    let st = station_with(move |c| c.library = Some(root), false).await?;
+    let r = st.post_json("/api/library/scan", "").await?.json()?;
+    assert_eq!(r["added"], 8, "{r}");
+
+    let albums = st.get("/api/albums").await?.json()?;
+    let shown: Vec<(String, Value)> = albums["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .map(|a| {
+            (
+                a["title"].as_str().unwrap_or_default().to_owned(),
+                a["artist"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("Legends of the North".to_owned(), json!("Wesnoth Project")),
+            ("Battle Hymns".to_owned(), json!("Westlund")),
+            ("Mix".to_owned(), Value::Null),
+        ],
+        "by artist, various artists last"
+    );
+    assert_eq!(albums["total"], 3);
+    let north_id = albums["items"][0]["id"].as_i64().context("id")?;
+    let album = st.get(&format!("/api/albums/{north_id}")).await?.json()?;
+    assert_eq!(
+        (
+            album["year"].as_i64(),
+            album["discs"].as_i64(),
+            album["tracks"].as_i64()
+        ),
+        (Some(2006), Some(2), Some(3))
+    );
+    let order: Vec<&str> = album["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .filter_map(|t| t["title"].as_str())
+        .collect();
+    assert_eq!(order, ["Alpha", "Beta", "Zeta"], "disc, then track number");
+    assert_eq!(album["items"][1]["track_no"], 2);
+    assert_eq!(album["items"][2]["disc_no"], 2);
+    assert_eq!(album["items"][0]["genre"], "Soundtrack");
+    st.get("/api/albums/999")
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+
+    let artists = st.get("/api/artists").await?.json()?;
+    assert_eq!(
+        artists,
+        json!([
+            {"name": "Ann", "albums": 1, "tracks": 1},
+            {"name": "Bob", "albums": 1, "tracks": 1},
+            {"name": "Wesnoth Project", "albums": 1, "tracks": 3},
+            {"name": "Westlund", "albums": 1, "tracks": 3},
+        ])
+    );
+
+    let titles = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t["title"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // Words in any order, across fields, as prefixes.
+    let hit = st.get("/api/tracks?q=westlund%20legends").await?.json()?;
+    assert_eq!(titles(&hit), ["Legends"]);
+    assert_eq!(
+        titles(&st.get("/api/tracks?q=legend%20westl").await?.json()?),
+        ["Legends"]
+    );
+    // Ranked: a title match before album matches.
+    let legends = st.get("/api/tracks?q=legends").await?.json()?;
+    assert_eq!(legends["total"], 4);
+    assert_eq!(titles(&legends)[0], "Legends");
+    // Album artist, genre and file name are searched too; syntax is just words.
+    assert_eq!(st.get("/api/tracks?q=wesnoth").await?.json()?["total"], 3);
+    assert_eq!(st.get("/api/tracks?q=soundtr").await?.json()?["total"], 3);
+    assert_eq!(
+        titles(&st.get("/api/tracks?q=single").await?.json()?),
+        ["Lonely"]
+    );
+    // As FTS5 syntax, "north OR zzz" would find the three North tracks; as
+    // words, nothing has "zzz".
+    let or = st.get("/api/tracks?q=north%20OR%20zzz").await?;
+    assert_eq!(
+        (or.status, or.json()?["total"].as_i64()),
+        (StatusCode::OK, Some(0))
+    );
+    assert_eq!(
+        st.get("/api/tracks?q=north%20%22%2A").await?.json()?["total"],
+        3
+    );
+    assert_eq!(st.get("/api/tracks?q=---").await?.json()?["total"], 0);
+    // Filters and orders.
+    let by_artist = st
+        .get("/api/tracks?artist=westlund&sort=title")
+        .await?
+        .json()?;
+    assert_eq!(titles(&by_artist), ["Charge", "Legends", "Lonely"]);
+    let of_album = st
+        .get(&format!(
+            "/api/tracks?album={north_id}&sort=title&order=desc"
+        ))
+        .await?
+        .json()?;
+    assert_eq!(titles(&of_album), ["Zeta", "Beta", "Alpha"]);
+    assert_eq!(
+        st.get("/api/tracks?separated=true").await?.json()?["total"],
+        0
+    );
+    st.get("/api/tracks?sort=loudness")
+        .await?
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+
+    // Tracks stored before albums existed join them at the next start.
+    sqlx::query("UPDATE tracks SET catalogued = 0, album_id = NULL")
+        .execute(st.app.db())
+        .await?;
+    sqlx::query("DELETE FROM albums")
+        .execute(st.app.db())
+        .await?;
+    // (A second station on the same data folder: the first one is idle.)
+    let data = st.dir.path().join("data");
+    let mut config = Config::new(&data);
+    config.library = Some(l.to_path_buf());
+    let (again, _) = App::open(config).await?;
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM albums")
+        .fetch_one(again.db())
+        .await?;
+    assert_eq!(n, 3);
+    let (ids,): (i64,) =
+        sqlx::query_as("SELECT COUNT(DISTINCT album_id) FROM tracks WHERE album_id IS NOT NULL")
+            .fetch_one(again.db())
+            .await?;
+    assert_eq!(ids, 3);
+    // A folder that goes takes its album with it, and its id is not reused.
+    std::fs::remove_dir_all(l.join("mix"))?;
+    let router = sonantica_server::http::router(again.clone());
+    let res = router
+        .oneshot(
+            Request::post("/api/library/scan")
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .body(Body::empty())?,
+        )
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (left,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM albums")
+        .fetch_one(again.db())
+        .await?;
+    assert_eq!(left, 2);
     Ok(())
 }

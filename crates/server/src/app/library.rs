@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use sonantica_audio::{AudioError, AudioInfo, Decoder};
 
+use super::catalog::{match_query, Catalog};
 use super::media::is_plain_relative;
 use super::status::{AnalysisStatus, TrackOrigin};
 use super::{now_ms, AppError, AppResult, Jobs, MediaDir};
@@ -61,6 +62,18 @@ pub struct Track {
     pub analysis_error: Option<String>,
     /// When the track was added (ms since the epoch).
     pub created_at: i64,
+    /// Its album (see [`super::catalog`]).
+    pub album_id: Option<i64>,
+    /// Album artist tag.
+    pub album_artist: Option<String>,
+    /// Genre tag.
+    pub genre: Option<String>,
+    /// Year, from the date tag.
+    pub year: Option<i64>,
+    /// Disc number.
+    pub disc_no: Option<i64>,
+    /// Track number on its disc.
+    pub track_no: Option<i64>,
 }
 
 /// One stored stem file.
@@ -74,6 +87,46 @@ pub struct StemFile {
     pub source: String,
     /// Relative to the media folder.
     pub path: String,
+}
+
+/// Which tracks a listing shows, and in what order.
+#[derive(Debug, Clone, Default)]
+pub struct TrackFilter {
+    /// Words to find (see [`match_query`]).
+    pub q: Option<String>,
+    /// Only this album's tracks.
+    pub album: Option<i64>,
+    /// Only this artist's (album artist or track artist, any case).
+    pub artist: Option<String>,
+    /// Only this genre's.
+    pub genre: Option<String>,
+    /// Only tracks with stems.
+    pub separated: bool,
+    /// The order (default: relevance for a search, else artist, album, disc
+    /// and track).
+    pub sort: Option<TrackSort>,
+    /// Reversed.
+    pub descending: bool,
+}
+
+/// Orders of a track listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TrackSort {
+    /// Best match first (searches).
+    Relevance,
+    /// Artist, album, disc, track.
+    Artist,
+    /// Title.
+    Title,
+    /// Album, disc, track.
+    Album,
+    /// When added.
+    Added,
+    /// Length.
+    Duration,
+    /// Year.
+    Year,
 }
 
 /// What a library scan found.
@@ -102,9 +155,11 @@ pub const MULTISTEM_WINDOW_MAX_S: f64 = 60.0;
 /// The audio formats named in error messages.
 pub const SUPPORTED: &str = "FLAC, WAV, MP3, Ogg Vorbis, AAC/M4A, ALAC, AIFF";
 
-const TRACK_COLUMNS: &str = "id, origin, path, file_size, file_mtime, original_name, title, \
+pub(crate) const TRACK_COLUMNS: &str =
+    "id, origin, path, file_size, file_mtime, original_name, title, \
     artist, album, codec, sample_rate, channels, layout, bits_per_sample, duration_s, tags, \
-    analysis_status, analysis, analysis_error, created_at";
+    analysis_status, analysis, analysis_error, created_at, album_id, album_artist, genre, year, \
+    disc_no, track_no";
 
 /// The container, from the first bytes of a file that symphonia has accepted:
 /// the extension an upload is stored under (and so its Content-Type).
@@ -272,6 +327,12 @@ pub(crate) struct LibrarySetup {
     pub(crate) shutdown: CancellationToken,
 }
 
+impl LibrarySetup {
+    fn catalog(&self) -> Catalog {
+        Catalog::new(self.db.clone())
+    }
+}
+
 pub(crate) struct LibraryInner {
     db: SqlitePool,
     media: MediaDir,
@@ -279,6 +340,8 @@ pub(crate) struct LibraryInner {
     default_model: String,
     max_upload_bytes: u64,
     sandbox: Isolation,
+    /// Albums: every added or changed track joins its album.
+    catalog: Catalog,
     /// Wakes the analysis task when a track is added.
     analysis_queued: Notify,
     /// Serialises library scans.
@@ -298,6 +361,7 @@ impl Library {
     pub(crate) fn new(s: LibrarySetup) -> Self {
         Self {
             inner: Arc::new(LibraryInner {
+                catalog: s.catalog(),
                 db: s.db,
                 media: s.media,
                 library_root: s.root,
@@ -314,6 +378,11 @@ impl Library {
     /// The media folder.
     pub fn media(&self) -> &MediaDir {
         &self.inner.media
+    }
+
+    /// The albums and artists.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
     }
 
     /// Whether a library folder is configured.
@@ -455,6 +524,7 @@ impl Library {
             .await?
             .last_insert_rowid();
         self.inner.analysis_queued.notify_one();
+        self.inner.catalog.catalogue_pending().await?;
         self.track(id).await
     }
 
@@ -503,41 +573,96 @@ impl Library {
             .ok_or_else(|| AppError::NotFound(format!("no track with id {id}")))
     }
 
-    /// A page of tracks, optionally matching `query` in title, artist, album or
-    /// file name; with the total number of matches.
+    /// A page of the tracks `filter` selects, in its order; with the number of
+    /// tracks it selects in all.
     pub async fn list_tracks(
         &self,
-        query: Option<&str>,
+        filter: &TrackFilter,
         offset: i64,
         limit: i64,
     ) -> AppResult<(Vec<Track>, i64)> {
-        let pattern = query.filter(|q| !q.trim().is_empty()).map(|q| {
-            let escaped = q
-                .trim()
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
+        let search = filter.q.as_deref().and_then(match_query);
+        if filter.q.as_deref().is_some_and(|q| !q.trim().is_empty()) && search.is_none() {
+            // Only punctuation: nothing can match.
+            return Ok((Vec::new(), 0));
+        }
+        // Matches and their rank first (FTS5's bm25: a word in the title counts
+        // most, in the file name least); every other part is fixed text.
+        let hits = if search.is_some() {
+            "WITH hits AS (SELECT rowid AS id, bm25(tracks_fts, 10.0, 6.0, 4.0, 4.0, 2.0, 1.0) AS rank
+                           FROM tracks_fts WHERE tracks_fts MATCH ?1)
+             SELECT {cols} FROM tracks JOIN hits USING (id)"
+        } else {
+            "SELECT {cols} FROM tracks WHERE ?1 IS NULL"
+        };
+        let filters = " AND (?2 IS NULL OR album_id = ?2)
+             AND (?3 IS NULL OR COALESCE(album_artist, artist) = ?3 COLLATE NOCASE
+                  OR artist = ?3 COLLATE NOCASE)
+             AND (?4 IS NULL OR genre = ?4 COLLATE NOCASE)
+             AND (?5 = 0 OR EXISTS (SELECT 1 FROM stems s WHERE s.track_id = tracks.id))";
+        let base = |cols: &str| {
+            let from = hits.replace("{cols}", cols);
+            if search.is_some() {
+                format!("{from} WHERE 1 {filters}")
+            } else {
+                format!("{from} {filters}")
+            }
+        };
+        let sort = filter.sort.unwrap_or(if search.is_some() {
+            TrackSort::Relevance
+        } else {
+            TrackSort::Artist
         });
-        let filter = "(?1 IS NULL OR title LIKE ?1 ESCAPE '\\' OR artist LIKE ?1 ESCAPE '\\' \
-                      OR album LIKE ?1 ESCAPE '\\' OR path LIKE ?1 ESCAPE '\\' \
-                      OR original_name LIKE ?1 ESCAPE '\\')";
-        let total: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM tracks WHERE {filter}"))
-            .bind(&pattern)
-            .fetch_one(&self.inner.db)
+        let dir = if filter.descending { "DESC" } else { "ASC" };
+        let order = match sort {
+            TrackSort::Relevance if search.is_some() => format!("rank {dir}, id"),
+            TrackSort::Relevance | TrackSort::Artist => format!(
+                "COALESCE(album_artist, artist) IS NULL, COALESCE(album_artist, artist) COLLATE NOCASE {dir},
+                 album COLLATE NOCASE {dir}, COALESCE(disc_no, 1) {dir}, track_no IS NULL,
+                 track_no {dir}, title COLLATE NOCASE {dir}, id"
+            ),
+            TrackSort::Title => format!("title COLLATE NOCASE {dir}, id"),
+            TrackSort::Album => format!(
+                "album IS NULL, album COLLATE NOCASE {dir}, COALESCE(disc_no, 1) {dir},
+                 track_no IS NULL, track_no {dir}, title COLLATE NOCASE, id"
+            ),
+            TrackSort::Added => format!("created_at {dir}, id {dir}"),
+            TrackSort::Duration => format!("duration_s IS NULL, duration_s {dir}, id"),
+            TrackSort::Year => format!("year IS NULL, year {dir}, album COLLATE NOCASE, id"),
+        };
+        fn bind<'q>(
+            sql: &'q str,
+            search: &Option<String>,
+            filter: &TrackFilter,
+        ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+            sqlx::query(sql)
+                .bind(search.clone())
+                .bind(filter.album)
+                .bind(filter.artist.clone())
+                .bind(filter.genre.clone())
+                .bind(filter.separated)
+        }
+        let count_sql = base("COUNT(*)");
+        let total: i64 = sqlx::Row::try_get(
+            &bind(&count_sql, &search, filter)
+                .fetch_one(&self.inner.db)
+                .await?,
+            0,
+        )?;
+        let list_sql = format!(
+            "{} ORDER BY {order} LIMIT ?6 OFFSET ?7",
+            base(TRACK_COLUMNS)
+        );
+        let rows = bind(&list_sql, &search, filter)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.inner.db)
             .await?;
-        let rows = sqlx::query_as(&format!(
-            "SELECT {TRACK_COLUMNS} FROM tracks WHERE {filter}
-             ORDER BY artist IS NULL, artist COLLATE NOCASE, album COLLATE NOCASE,
-                      title COLLATE NOCASE, id
-             LIMIT ?2 OFFSET ?3"
-        ))
-        .bind(&pattern)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.inner.db)
-        .await?;
-        Ok((rows, total.0))
+        let tracks = rows
+            .iter()
+            .map(<Track as sqlx::FromRow<sqlx::sqlite::SqliteRow>>::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((tracks, total))
     }
 
     /// The audio file of a track, checked to lie inside the media or library folder.
@@ -813,7 +938,7 @@ impl Library {
         let file = self.media_file(&track.path)?;
         let _ = std::fs::remove_file(file);
         let _ = std::fs::remove_dir_all(self.inner.media.track_stems(id));
-        Ok(())
+        self.inner.catalog.prune().await
     }
 
     /// Brings the library in line with the library folder: new files are added,
@@ -858,7 +983,8 @@ impl Library {
                         "UPDATE tracks SET file_size = ?, file_mtime = ?, title = ?, artist = ?,
                             album = ?, codec = ?, sample_rate = ?, channels = ?, layout = ?,
                             bits_per_sample = ?, duration_s = ?, tags = ?,
-                            analysis_status = ?, analysis = NULL, analysis_error = NULL
+                            analysis_status = ?, analysis = NULL, analysis_error = NULL,
+                            catalogued = 0
                          WHERE id = ?",
                     );
                     p.bind(update)
@@ -900,6 +1026,7 @@ impl Library {
         report.unchanged = found
             .len()
             .saturating_sub(report.added + report.changed + failed_files);
+        self.inner.catalog.catalogue_pending().await?;
         Ok(report)
     }
 

@@ -3,6 +3,7 @@
 //!
 //! - [`App`]: the running station, which holds the services and starts and stops
 //!   their background work.
+//! - [`Catalog`]: albums and artists from the tags, and search by words.
 //! - [`Library`]: tracks from uploads and the library folder, their analysis,
 //!   stems, multistem files and renders.
 //! - [`Jobs`]: the durable separation queue and the in-process workers.
@@ -14,6 +15,7 @@
 //! `sonantica_pipeline`, shared with the CLI.
 
 pub mod auth;
+pub mod catalog;
 mod error;
 pub mod jobs;
 pub mod library;
@@ -32,6 +34,7 @@ use sqlx::SqlitePool;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::Auth;
+pub use catalog::Catalog;
 pub use error::{AppError, AppResult};
 pub use jobs::Jobs;
 pub use library::Library;
@@ -182,6 +185,8 @@ impl App {
             shutdown: shutdown.clone(),
         });
         library.tidy_media().await?;
+        // Tracks stored by an older version join their albums.
+        library.catalog().catalogue_pending().await?;
         let jobs = Jobs::new(&config, db.clone(), library.clone(), shutdown.clone());
         let workers = Workers::new(jobs.clone());
         let (auth, token) = Auth::open(
@@ -212,6 +217,11 @@ impl App {
     /// The library: tracks, analysis, stems, renders.
     pub fn library(&self) -> &Library {
         &self.inner.library
+    }
+
+    /// The albums and artists.
+    pub fn catalog(&self) -> &Catalog {
+        self.inner.library.catalog()
     }
 
     /// The separation queue.

@@ -47,6 +47,18 @@ pub struct TrackDto {
     pub artist: Option<String>,
     /// Album tag.
     pub album: Option<String>,
+    /// Its album (`/api/albums/{id}`), when it has an album tag.
+    pub album_id: Option<i64>,
+    /// Album artist tag.
+    pub album_artist: Option<String>,
+    /// Genre tag.
+    pub genre: Option<String>,
+    /// Year, from the date tag.
+    pub year: Option<i64>,
+    /// Disc number.
+    pub disc_no: Option<i64>,
+    /// Track number on its disc.
+    pub track_no: Option<i64>,
     /// `upload` or `library`.
     pub origin: TrackOrigin,
     /// The uploaded file's name.
@@ -94,6 +106,12 @@ impl TrackDto {
             title: t.title,
             artist: t.artist,
             album: t.album,
+            album_id: t.album_id,
+            album_artist: t.album_artist,
+            genre: t.genre,
+            year: t.year,
+            disc_no: t.disc_no,
+            track_no: t.track_no,
             library_path: (t.origin == TrackOrigin::Library).then(|| t.path.clone()),
             origin: t.origin,
             original_name: t.original_name,
@@ -132,8 +150,117 @@ pub struct TrackPage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TrackQuery {
-    /// Words to find in title, artist, album or file name.
+    /// Words to find, each as the start of a word, in any order, in the title,
+    /// artist, album artist, album, genre or file name.
     pub q: Option<String>,
+    /// Only this album's tracks.
+    pub album: Option<i64>,
+    /// Only this artist's tracks (album artist or track artist).
+    pub artist: Option<String>,
+    /// Only this genre's tracks.
+    pub genre: Option<String>,
+    /// Only tracks with stems.
+    pub separated: Option<bool>,
+    /// `relevance` (the default for a search), `artist` (the default: artist,
+    /// album, disc, track), `title`, `album`, `added`, `duration` or `year`.
+    #[param(value_type = Option<String>)]
+    pub sort: Option<crate::app::library::TrackSort>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<SortOrder>,
+    /// First item (default 0).
+    pub offset: Option<i64>,
+    /// Items per page (default 50, at most 500).
+    pub limit: Option<i64>,
+}
+
+/// A direction of sorting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SortOrder {
+    /// Smallest first.
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// An album.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AlbumDto {
+    /// Id (never reused).
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// The album artist, else the one artist of all its tracks; none for
+    /// various artists.
+    pub artist: Option<String>,
+    /// Year.
+    pub year: Option<i64>,
+    /// Genre.
+    pub genre: Option<String>,
+    /// Number of tracks.
+    pub tracks: i64,
+    /// Number of discs.
+    pub discs: i64,
+    /// Total length in seconds.
+    pub duration_s: f64,
+    /// When it first appeared, ms since the Unix epoch.
+    pub created_at: i64,
+}
+
+impl From<crate::app::catalog::Album> for AlbumDto {
+    fn from(a: crate::app::catalog::Album) -> Self {
+        AlbumDto {
+            id: a.id,
+            title: a.title,
+            artist: a.shown_artist,
+            year: a.year,
+            genre: a.genre,
+            tracks: a.tracks,
+            discs: a.discs,
+            duration_s: a.duration_s,
+            created_at: a.created_at,
+        }
+    }
+}
+
+/// A page of albums.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlbumPage {
+    /// The albums, by artist, year and title.
+    pub items: Vec<AlbumDto>,
+    /// Albums in all.
+    pub total: i64,
+    /// Offset of the first item.
+    pub offset: i64,
+    /// Page size asked for.
+    pub limit: i64,
+}
+
+/// An album with its tracks in play order (disc, then track number).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AlbumDetail {
+    /// The album.
+    #[serde(flatten)]
+    pub album: AlbumDto,
+    /// Its tracks.
+    pub items: Vec<TrackDto>,
+}
+
+/// An artist.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ArtistDto {
+    /// Name, as tagged.
+    pub name: String,
+    /// Albums.
+    pub albums: i64,
+    /// Tracks.
+    pub tracks: i64,
+}
+
+/// Paging of a listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
     /// First item (default 0).
     pub offset: Option<i64>,
     /// Items per page (default 50, at most 500).

@@ -1,6 +1,7 @@
 //! The HTTP layer: axum routes, authentication, DTOs and the OpenAPI document.
 //! Handlers translate requests into [`App`] calls and errors into JSON.
 
+mod albums;
 pub mod dto;
 pub mod error;
 mod jobs;
@@ -20,7 +21,7 @@ use utoipa::{Modify, OpenApi};
 
 use axum::extract::FromRef;
 
-use crate::app::{App, AppError, Auth, Jobs, Library, Workers};
+use crate::app::{App, AppError, Auth, Catalog, Jobs, Library, Workers};
 use dto::{Health, LoginRequest};
 use error::{ApiError, ErrorBody};
 
@@ -72,6 +73,18 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> FromRequest<S> fo
             .map(OptionalJson)
             .map_err(|e| ApiError(AppError::BadRequest(format!("the JSON body: {e}"))))
     }
+}
+
+/// Checks paging parameters: the offset (default 0) and page size (default
+/// 50, at most 500).
+pub(crate) fn page(offset: Option<i64>, limit: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let (offset, limit) = (offset.unwrap_or(0), limit.unwrap_or(50));
+    if offset < 0 || !(1..=500).contains(&limit) {
+        return Err(ApiError(AppError::BadRequest(
+            "offset must be ≥ 0 and limit 1..=500".into(),
+        )));
+    }
+    Ok((offset, limit))
 }
 
 /// Refuses a `model` parameter that is not a model name (before it is looked up).
@@ -153,6 +166,12 @@ fn same_origin(headers: &HeaderMap) -> bool {
 impl FromRef<App> for Library {
     fn from_ref(app: &App) -> Self {
         app.library().clone()
+    }
+}
+
+impl FromRef<App> for Catalog {
+    fn from_ref(app: &App) -> Self {
+        app.catalog().clone()
     }
 }
 
@@ -314,6 +333,7 @@ impl Modify for BearerAuth {
         tracks::list_tracks, tracks::upload_track, tracks::get_track, tracks::delete_track,
         tracks::track_audio, tracks::list_stems, tracks::get_stem, tracks::stems_zip,
         tracks::multistem,
+        albums::list_albums, albums::get_album, albums::list_artists,
         tracks::mix_track, tracks::separate_track,
         jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_events,
         jobs::scan_library, jobs::separate_library, jobs::list_models,
@@ -417,6 +437,9 @@ pub fn router(app: App) -> Router {
             get(tracks::get_track).delete(tracks::delete_track),
         )
         .route("/api/tracks/{id}/audio", get(tracks::track_audio))
+        .route("/api/albums", get(albums::list_albums))
+        .route("/api/albums/{id}", get(albums::get_album))
+        .route("/api/artists", get(albums::list_artists))
         .route("/api/tracks/{id}/stems", get(tracks::list_stems))
         .route("/api/tracks/{id}/stems.zip", get(tracks::stems_zip))
         .route("/api/tracks/{id}/multistem", get(tracks::multistem))

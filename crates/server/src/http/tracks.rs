@@ -13,13 +13,13 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use super::dto::{
-    JobDto, MixBody, MixRequest, ModelQuery, MultistemQuery, SeparateRequest, StemDto, TrackDto,
-    TrackPage, TrackQuery,
+    JobDto, MixBody, MixRequest, ModelQuery, MultistemQuery, SeparateRequest, SortOrder, StemDto,
+    TrackDto, TrackPage, TrackQuery,
 };
 use super::error::{ApiError, ErrorBody};
 use super::{check_model_param, AppPath, AppQuery, OptionalJson};
 use crate::app::jobs::PRIORITY_INTERACTIVE;
-use crate::app::library::Download;
+use crate::app::library::{Download, TrackFilter};
 use crate::app::{AppError, Jobs, Library};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -38,12 +38,17 @@ pub(crate) async fn list_tracks(
     State(library): State<Library>,
     AppQuery(q): AppQuery<TrackQuery>,
 ) -> ApiResult<Json<TrackPage>> {
-    let offset = q.offset.unwrap_or(0);
-    let limit = q.limit.unwrap_or(50);
-    if offset < 0 || !(1..=500).contains(&limit) {
-        return Err(AppError::BadRequest("offset must be ≥ 0 and limit 1..=500".into()).into());
-    }
-    let (tracks, total) = library.list_tracks(q.q.as_deref(), offset, limit).await?;
+    let (offset, limit) = super::page(q.offset, q.limit)?;
+    let filter = TrackFilter {
+        q: q.q,
+        album: q.album,
+        artist: q.artist,
+        genre: q.genre,
+        separated: q.separated.unwrap_or(false),
+        sort: q.sort,
+        descending: q.order == Some(SortOrder::Desc),
+    };
+    let (tracks, total) = library.list_tracks(&filter, offset, limit).await?;
     let ids: Vec<i64> = tracks.iter().map(|t| t.id).collect();
     let mut stems = library.stems_of(&ids).await?;
     let items = tracks

@@ -1,0 +1,344 @@
+//! Albums and artists from the tracks' tags, and search by words.
+//!
+//! Every track's tags are read into columns (album artist, genre, year, disc
+//! and track number) when it is added or changes, and the track joins its
+//! album: the tracks sharing an album title and an album artist (else, for
+//! files in the library folder, a folder; else the track artist). Artists are
+//! not stored: an artist is the album artist of an album, else the artist of
+//! its tracks. Search is SQLite FTS5 over title, artist, album artist, album,
+//! genre and file name (`tracks_fts`, kept by triggers).
+
+use sqlx::SqlitePool;
+
+use super::library::Track;
+use super::status::TrackOrigin;
+use super::{now_ms, AppError, AppResult};
+
+/// The ordering tags of a track, as stored in its columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderTags {
+    /// Album artist.
+    pub album_artist: Option<String>,
+    /// Genre.
+    pub genre: Option<String>,
+    /// Year (from the date tag's first four digits).
+    pub year: Option<i64>,
+    /// Disc number.
+    pub disc_no: Option<i64>,
+    /// Track number on its disc.
+    pub track_no: Option<i64>,
+}
+
+/// The first tag of `keys` (case-insensitive) with a non-blank value. Formats
+/// name tags differently (Vorbis `ALBUMARTIST`, ID3 `TPE2`, MP4 `aART`), and
+/// tracks stored by an older version kept the raw names.
+fn tag<'a>(tags: &'a serde_json::Map<String, serde_json::Value>, keys: &[&str]) -> Option<&'a str> {
+    keys.iter().find_map(|want| {
+        tags.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(want))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    })
+}
+
+/// The leading number of `9`, `09`, `9/12` or `2006-05-01`.
+fn leading_number(value: &str) -> Option<i64> {
+    let digits: String = value
+        .trim()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(6)
+        .collect();
+    digits.parse().ok()
+}
+
+impl OrderTags {
+    /// Reads the ordering tags from a track's tags (its JSON object).
+    pub fn from_tags(tags: &serde_json::Map<String, serde_json::Value>) -> Self {
+        let year = tag(tags, &["date", "year", "originaldate", "tdrc", "tyer"])
+            .and_then(leading_number)
+            .filter(|y| (1000..=9999).contains(y));
+        let positive = |v: Option<&str>| v.and_then(leading_number).filter(|n| *n > 0);
+        Self {
+            album_artist: tag(
+                tags,
+                &[
+                    "album_artist",
+                    "albumartist",
+                    "album artist",
+                    "tpe2",
+                    "aart",
+                ],
+            )
+            .map(str::to_owned),
+            genre: tag(tags, &["genre", "tcon"]).map(str::to_owned),
+            year,
+            disc_no: positive(tag(tags, &["disc", "discnumber", "disk", "tpos"])),
+            track_no: positive(tag(tags, &["track", "tracknumber", "trck", "trkn"])),
+        }
+    }
+}
+
+/// What groups a track into an album, lowercased: the album title and its
+/// album artist; without one, the folder of a library file (an album is
+/// usually a folder); else the track artist. `None` without an album title.
+pub fn album_key(track: &Track, tags: &OrderTags) -> Option<String> {
+    let album = track
+        .album
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())?;
+    let by = match (&tags.album_artist, track.origin) {
+        (Some(a), _) => format!("artist:{a}"),
+        (None, TrackOrigin::Library) => {
+            let folder = track.path.rsplit_once('/').map_or("", |(dir, _)| dir);
+            format!("folder:{folder}")
+        }
+        (None, TrackOrigin::Upload) => format!("artist:{}", track.artist.as_deref().unwrap_or("")),
+    };
+    Some(format!("{}\t{by}", album).to_lowercase())
+}
+
+/// The FTS5 query for what a user typed: each word, as a prefix, all of them
+/// in any order. Quotes keep FTS5 syntax in the words (`AND`, `-`, `*`, `"`)
+/// from being read as operators. `None` when nothing searchable is left.
+pub fn match_query(text: &str) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// The albums and artists of the library. Cheap to clone.
+#[derive(Clone)]
+pub struct Catalog {
+    db: SqlitePool,
+}
+
+impl Catalog {
+    pub(crate) fn new(db: SqlitePool) -> Self {
+        Self { db }
+    }
+
+    /// Reads the ordering tags of every track not catalogued yet (new, changed,
+    /// or stored by an older version) and puts it in its album; removes albums
+    /// left without tracks.
+    pub(crate) async fn catalogue_pending(&self) -> AppResult<usize> {
+        let pending: Vec<Track> = sqlx::query_as(&format!(
+            "SELECT {} FROM tracks WHERE catalogued = 0",
+            super::library::TRACK_COLUMNS
+        ))
+        .fetch_all(&self.db)
+        .await?;
+        for track in &pending {
+            self.catalogue(track).await?;
+        }
+        self.prune().await?;
+        Ok(pending.len())
+    }
+
+    async fn catalogue(&self, track: &Track) -> AppResult<()> {
+        let tags: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&track.tags).unwrap_or_default();
+        let order = OrderTags::from_tags(&tags);
+        let mut tx = self.db.begin().await?;
+        let album_id: Option<i64> = match album_key(track, &order) {
+            Some(key) => {
+                let title = track.album.as_deref().unwrap_or_default().trim();
+                sqlx::query(
+                    "INSERT INTO albums (key, title, artist, created_at) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(&key)
+                .bind(title)
+                .bind(&order.album_artist)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query_scalar("SELECT id FROM albums WHERE key = ?")
+                    .bind(&key)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            None => None,
+        };
+        sqlx::query(
+            "UPDATE tracks SET album_id = ?, album_artist = ?, genre = ?, year = ?,
+                disc_no = ?, track_no = ?, catalogued = 1
+             WHERE id = ?",
+        )
+        .bind(album_id)
+        .bind(&order.album_artist)
+        .bind(&order.genre)
+        .bind(order.year)
+        .bind(order.disc_no)
+        .bind(order.track_no)
+        .bind(track.id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes albums without tracks.
+    pub(crate) async fn prune(&self) -> AppResult<()> {
+        sqlx::query("DELETE FROM albums WHERE id NOT IN (SELECT album_id FROM tracks WHERE album_id IS NOT NULL)")
+            .execute(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Albums, by artist then year then title, a page at a time; with the total.
+    pub async fn albums(&self, offset: i64, limit: i64) -> AppResult<(Vec<Album>, i64)> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM albums")
+            .fetch_one(&self.db)
+            .await?;
+        let rows = sqlx::query_as(&format!(
+            "{ALBUM_SELECT} GROUP BY a.id
+             ORDER BY shown_artist IS NULL, shown_artist COLLATE NOCASE, year, a.title COLLATE NOCASE, a.id
+             LIMIT ? OFFSET ?"
+        ))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.db)
+        .await?;
+        Ok((rows, total))
+    }
+
+    /// One album.
+    pub async fn album(&self, id: i64) -> AppResult<Album> {
+        sqlx::query_as(&format!("{ALBUM_SELECT} WHERE a.id = ? GROUP BY a.id"))
+            .bind(id)
+            .fetch_optional(&self.db)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no album with id {id}")))
+    }
+
+    /// The ids of an album's tracks in play order: disc, track number, title.
+    pub async fn album_track_ids(&self, id: i64) -> AppResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM tracks WHERE album_id = ?
+             ORDER BY COALESCE(disc_no, 1), track_no IS NULL, track_no, title COLLATE NOCASE, id",
+        )
+        .bind(id)
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    /// Every artist (the album artist of an album, else each track's artist),
+    /// with how many albums and tracks they have, by name.
+    pub async fn artists(&self) -> AppResult<Vec<Artist>> {
+        Ok(sqlx::query_as(
+            "SELECT COALESCE(album_artist, artist) AS name,
+                    COUNT(DISTINCT album_id) AS albums, COUNT(*) AS tracks
+             FROM tracks WHERE COALESCE(album_artist, artist) IS NOT NULL
+             GROUP BY COALESCE(album_artist, artist) COLLATE NOCASE
+             ORDER BY name COLLATE NOCASE",
+        )
+        .fetch_all(&self.db)
+        .await?)
+    }
+}
+
+/// Albums with what their tracks say: the artist shown (the album artist, else
+/// the one artist of every track, else none: various artists), the year,
+/// counts and length.
+const ALBUM_SELECT: &str = "SELECT a.id, a.title, a.created_at,
+        COALESCE(a.artist, CASE WHEN COUNT(DISTINCT t.artist) = 1 THEN MAX(t.artist) END) AS shown_artist,
+        MIN(t.year) AS year, COUNT(t.id) AS tracks,
+        MAX(COALESCE(t.disc_no, 1)) AS discs, SUM(COALESCE(t.duration_s, 0)) AS duration_s,
+        MIN(t.genre) AS genre
+    FROM albums a JOIN tracks t ON t.album_id = a.id";
+
+/// An album.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Album {
+    /// Id (never reused).
+    pub id: i64,
+    /// Title.
+    pub title: String,
+    /// When it first appeared, ms since the epoch.
+    pub created_at: i64,
+    /// The artist shown: the album artist, else the one artist of every track;
+    /// `None` for various artists.
+    pub shown_artist: Option<String>,
+    /// The earliest year of its tracks.
+    pub year: Option<i64>,
+    /// Number of tracks.
+    pub tracks: i64,
+    /// Number of discs.
+    pub discs: i64,
+    /// Total length in seconds.
+    pub duration_s: f64,
+    /// A genre of its tracks.
+    pub genre: Option<String>,
+}
+
+/// An artist.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Artist {
+    /// Name, as tagged.
+    pub name: String,
+    /// Albums with this artist.
+    pub albums: i64,
+    /// Tracks with this artist.
+    pub tracks: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(pairs: &[(&str, &str)]) -> serde_json::Map<String, serde_json::Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+            .collect()
+    }
+
+    #[test]
+    fn order_tags_read_every_format_s_names() {
+        let vorbis = OrderTags::from_tags(&tags(&[
+            ("ALBUMARTIST", "Wesnoth Project"),
+            ("DISCNUMBER", "2/3"),
+            ("TRACKNUMBER", "09"),
+            ("DATE", "2006-05-01"),
+            ("GENRE", "Soundtrack"),
+        ]));
+        assert_eq!(
+            vorbis,
+            OrderTags {
+                album_artist: Some("Wesnoth Project".into()),
+                genre: Some("Soundtrack".into()),
+                year: Some(2006),
+                disc_no: Some(2),
+                track_no: Some(9),
+            }
+        );
+        let id3 = OrderTags::from_tags(&tags(&[("TPE2", "X"), ("TPOS", "1"), ("TRCK", "3/10")]));
+        assert_eq!(
+            (id3.album_artist.as_deref(), id3.disc_no, id3.track_no),
+            (Some("X"), Some(1), Some(3))
+        );
+        let junk = OrderTags::from_tags(&tags(&[("track", "0"), ("date", "99"), ("disc", "x")]));
+        assert_eq!((junk.track_no, junk.year, junk.disc_no), (None, None, None));
+    }
+
+    #[test]
+    fn searches_are_words_in_any_order_and_never_syntax() {
+        assert_eq!(
+            match_query("westlund  Legends"),
+            Some("\"westlund\"* \"Legends\"*".into())
+        );
+        assert_eq!(
+            match_query("a\"b OR -c*"),
+            Some("\"a\"* \"b\"* \"OR\"* \"c\"*".into())
+        );
+        assert_eq!(match_query("  ** -- "), None);
+        assert_eq!(match_query("Éowyn"), Some("\"Éowyn\"*".into()));
+    }
+}

@@ -1,0 +1,75 @@
+//! Albums and artists (`/api/albums`, `/api/artists`).
+
+use axum::extract::State;
+use axum::Json;
+
+use super::dto::{AlbumDetail, AlbumDto, AlbumPage, ArtistDto, PageQuery, TrackDto};
+use super::error::{ApiError, ErrorBody};
+use super::{page, AppPath, AppQuery};
+use crate::app::{Catalog, Library};
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Albums, by artist, year and title, a page at a time.
+#[utoipa::path(get, path = "/api/albums", tag = "library", params(PageQuery),
+    responses((status = 200, body = AlbumPage), (status = 400, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn list_albums(
+    State(catalog): State<Catalog>,
+    AppQuery(q): AppQuery<PageQuery>,
+) -> ApiResult<Json<AlbumPage>> {
+    let (offset, limit) = page(q.offset, q.limit)?;
+    let (albums, total) = catalog.albums(offset, limit).await?;
+    Ok(Json(AlbumPage {
+        items: albums.into_iter().map(AlbumDto::from).collect(),
+        total,
+        offset,
+        limit,
+    }))
+}
+
+/// One album with its tracks in play order (disc, then track number).
+#[utoipa::path(get, path = "/api/albums/{id}", tag = "library",
+    params(("id" = i64, Path, description = "album id")),
+    responses((status = 200, body = AlbumDetail), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn get_album(
+    State(catalog): State<Catalog>,
+    State(library): State<Library>,
+    AppPath(id): AppPath<i64>,
+) -> ApiResult<Json<AlbumDetail>> {
+    let album = catalog.album(id).await?;
+    let ids = catalog.album_track_ids(id).await?;
+    let mut stems = library.stems_of(&ids).await?;
+    let mut items = Vec::with_capacity(ids.len());
+    for tid in ids {
+        let track = library.track(tid).await?;
+        let s = stems.remove(&tid).unwrap_or_default();
+        items.push(TrackDto::new(track, &s));
+    }
+    Ok(Json(AlbumDetail {
+        album: album.into(),
+        items,
+    }))
+}
+
+/// Every artist (an album's album artist, else a track's artist), by name.
+#[utoipa::path(get, path = "/api/artists", tag = "library",
+    responses((status = 200, body = [ArtistDto])),
+    security(("token" = [])))]
+pub(crate) async fn list_artists(
+    State(catalog): State<Catalog>,
+) -> ApiResult<Json<Vec<ArtistDto>>> {
+    Ok(Json(
+        catalog
+            .artists()
+            .await?
+            .into_iter()
+            .map(|a| ArtistDto {
+                name: a.name,
+                albums: a.albums,
+                tracks: a.tracks,
+            })
+            .collect(),
+    ))
+}
