@@ -325,6 +325,44 @@ fn open_format(path: &Path) -> Result<Opened, AudioError> {
     Ok((format, tags))
 }
 
+/// The picture a file carries for its cover, as its bytes (JPEG, PNG, ...):
+/// the front cover where the file says which picture is which, else the
+/// first one. `None` when it carries none.
+pub fn embedded_picture(path: &Path) -> Result<Option<Vec<u8>>, AudioError> {
+    use symphonia::core::meta::StandardVisualKey;
+    let file = File::open(path).map_err(|e| AudioError::io(path, e))?;
+    let mss = MediaSourceStream::new(Box::new(file), Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let mut probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            mss,
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| open_error(path, e))?;
+    let mut visuals = Vec::new();
+    if let Some(rev) = probed
+        .metadata
+        .get()
+        .as_ref()
+        .and_then(|m| m.current().cloned())
+    {
+        visuals.extend(rev.visuals().iter().cloned());
+    }
+    if let Some(rev) = probed.format.metadata().current() {
+        visuals.extend(rev.visuals().iter().cloned());
+    }
+    let front = visuals
+        .iter()
+        .position(|v| v.usage == Some(StandardVisualKey::FrontCover))
+        .unwrap_or(0);
+    Ok(visuals.into_iter().nth(front).map(|v| v.data.into_vec()))
+}
+
 /// The first decoded packet of a stream whose container does not say its
 /// rate or channels, and what it says about them.
 struct FirstBlock {

@@ -29,7 +29,7 @@ pub mod encode;
 pub mod resample;
 
 #[cfg(feature = "io")]
-pub use decode::{AudioInfo, BlockReader, Decoder};
+pub use decode::{embedded_picture, AudioInfo, BlockReader, Decoder};
 #[cfg(feature = "io")]
 pub use encode::{AudioWriter, OutputFormat};
 #[cfg(feature = "io")]

@@ -14,7 +14,8 @@ use sonantica_pipeline::sandbox::{child_main, Task};
 /// Arguments of `sonantica sandbox`.
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
-    /// `probe` (headers and tags) or `stream` (the decoded samples, to the parent).
+    /// `probe` (headers and tags), `stream` (the decoded samples, to the
+    /// parent) or `cover` (an album cover as JPEG).
     task: String,
     /// Address-space limit in bytes.
     #[arg(long)]

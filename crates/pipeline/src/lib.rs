@@ -8,11 +8,13 @@
 //! - [`models`]: the model store (names, files, the data folder), and
 //!   [`download`]: installing a named model into it.
 //!
-//! - [`sandbox`]: reading untrusted files in a child process with limits.
+//! - [`sandbox`]: reading untrusted files in a child process with limits, and
+//!   [`cover`]: album covers from those files.
 //!
 //! No axum, sqlx, redis or tokio: `sonantica analyze` links none of them.
 
 pub mod analysis;
+pub mod cover;
 pub mod download;
 mod error;
 pub mod models;

@@ -9,9 +9,10 @@
 //! JSON line. A child that aborts, is killed or runs past its time is a clean
 //! error naming the file; the parent carries on.
 //!
-//! Two tasks: `probe` reads the headers and tags (what an upload or a scan
+//! Three tasks: `probe` reads the headers and tags (what an upload or a scan
 //! stores); `stream` decodes the file and sends its samples to the parent, which
-//! analyses or separates them without ever parsing the container itself.
+//! analyses or separates them without ever parsing the container itself;
+//! `cover` makes an album cover from a picture in the file or an image file.
 //!
 //! [`Isolation::InProcess`] does the same work in this process, for files the
 //! caller trusts (its own stems) and for tests of the parent's logic.
@@ -106,6 +107,18 @@ impl Isolation {
         }
     }
 
+    /// The album cover in `path` (an audio file's picture, or an image file)
+    /// as a small JPEG (see [`crate::cover`]); `None` when there is none.
+    pub fn cover(&self, path: &Path) -> PipelineResult<Option<Vec<u8>>> {
+        match self {
+            Isolation::InProcess => crate::cover::cover_of(path),
+            Isolation::Child { exe, limits } => match run_child(exe, limits, Task::Cover, path)? {
+                Answer::Cover(c) => Ok(c),
+                other => Err(unexpected(path, &other)),
+            },
+        }
+    }
+
     /// Runs every Inspector meter over the file, which is decoded in the
     /// sandbox and streamed here: this process never parses the container.
     pub fn analyze(
@@ -126,6 +139,8 @@ pub enum Task {
     Probe,
     /// [`Isolation::stream`].
     Stream,
+    /// [`Isolation::cover`].
+    Cover,
 }
 
 impl Task {
@@ -134,12 +149,13 @@ impl Task {
         match self {
             Task::Probe => "probe",
             Task::Stream => "stream",
+            Task::Cover => "cover",
         }
     }
 
     /// The task named `name`.
     pub fn from_name(name: &str) -> Option<Task> {
-        [Task::Probe, Task::Stream]
+        [Task::Probe, Task::Stream, Task::Cover]
             .into_iter()
             .find(|t| t.name() == name)
     }
@@ -151,6 +167,7 @@ impl Task {
 enum Answer {
     Info(AudioInfo),
     Decoded(u64),
+    Cover(Option<Vec<u8>>),
     Error(ChildError),
 }
 
@@ -577,6 +594,7 @@ pub fn child_main(task: Task, path: &Path, out: &mut dyn std::io::Write) -> bool
     let mut streaming = false;
     let result = match task {
         Task::Probe => probe_here(path).map(Answer::Info),
+        Task::Cover => crate::cover::cover_of(path).map(Answer::Cover),
         // The blocks go out as they decode; the answer line follows the end mark.
         Task::Stream => stream_here(path, &mut *out, &mut streaming).map(Answer::Decoded),
     };

@@ -1833,6 +1833,48 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
         &l.join("single.flac"),
         &[("title", "Lonely"), ("artist", "Westlund")],
     )?;
+    // Covers: a cover.jpg beside the Battle Hymns files (red), a PNG embedded
+    // in the first North track (blue); the Mix has none.
+    sonantica_testkit::oracle::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0xC81E28:s=800x800",
+        "-frames:v",
+        "1",
+        &l.join("hymns/Cover.JPG").to_string_lossy(),
+    ])?;
+    let blue = l.join("blue.png");
+    sonantica_testkit::oracle::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x1E3CC8:s=300x200",
+        "-frames:v",
+        "1",
+        &blue.to_string_lossy(),
+    ])?;
+    let plain = l.join("north/d1-01.flac");
+    let with_picture = l.join("north/d1-01.tmp.flac");
+    sonantica_testkit::oracle::ffmpeg(&[
+        "-i",
+        &plain.to_string_lossy(),
+        "-i",
+        &blue.to_string_lossy(),
+        "-map",
+        "0:a",
+        "-map",
+        "1:v",
+        "-c:a",
+        "copy",
+        "-c:v",
+        "png",
+        "-disposition:v",
+        "attached_pic",
+        &with_picture.to_string_lossy(),
+    ])?;
+    std::fs::rename(&with_picture, &plain)?;
+    std::fs::remove_file(&blue)?;
     let root = l.to_path_buf();
     let st = station_with(move |c| c.library = Some(root), false).await?;
     let r = st.post_json("/api/library/scan", "").await?.json()?;
@@ -1883,6 +1925,33 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
     st.get("/api/albums/999")
         .await?
         .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+
+    // Covers, made once from the files, small, of the right picture.
+    let cover_of = |v: &Value| -> Result<String> {
+        Ok(v["cover_url"].as_str().context("cover_url")?.to_owned())
+    };
+    for (i, (w, h, rgb)) in [
+        (300u32, 200u32, [0x1E, 0x3C, 0xC8]),
+        (600, 600, [0xC8, 0x1E, 0x28]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = st.get(&cover_of(&albums["items"][i])?).await?;
+        assert_eq!(r.status, StatusCode::OK, "album {i}");
+        assert_eq!(r.headers[header::CONTENT_TYPE], "image/jpeg");
+        let img = image::load_from_memory(&r.body)?.to_rgb8();
+        assert_eq!(img.dimensions(), (w, h), "album {i}");
+        let p = img.get_pixel(w / 2, h / 2).0;
+        for (got, want) in p.iter().zip(rgb) {
+            assert!(got.abs_diff(want) <= 8, "album {i}: {p:?} vs {rgb:?}");
+        }
+    }
+    st.get(&cover_of(&albums["items"][2])?)
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    let covers: Vec<_> = std::fs::read_dir(st.media().join("covers"))?.collect();
+    assert_eq!(covers.len(), 2);
 
     let artists = st.get("/api/artists").await?.json()?;
     assert_eq!(

@@ -8,11 +8,40 @@
 //! its tracks. Search is SQLite FTS5 over title, artist, album artist, album,
 //! genre and file name (`tracks_fts`, kept by triggers).
 
+use std::path::{Path, PathBuf};
+
 use sqlx::SqlitePool;
 
 use super::library::Track;
 use super::status::TrackOrigin;
-use super::{now_ms, AppError, AppResult};
+use super::{now_ms, AppError, AppResult, Library, MediaDir};
+
+/// Image files beside a track that are its album's cover, best first:
+/// `cover`, `folder`, `front` (any case), JPEG or PNG.
+fn folder_images(track_file: &Path) -> Vec<PathBuf> {
+    let Some(dir) = track_file.parent() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(usize, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().to_lowercase();
+            let (stem, ext) = name.rsplit_once('.')?;
+            let rank = ["cover", "folder", "front"]
+                .iter()
+                .position(|s| *s == stem)?;
+            ["jpg", "jpeg", "png"]
+                .contains(&ext)
+                .then(|| (rank, e.path()))
+        })
+        .collect();
+    found.sort();
+    found.into_iter().map(|(_, p)| p).collect()
+}
 
 /// The ordering tags of a track, as stored in its columns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,11 +146,12 @@ pub fn match_query(text: &str) -> Option<String> {
 #[derive(Clone)]
 pub struct Catalog {
     db: SqlitePool,
+    media: MediaDir,
 }
 
 impl Catalog {
-    pub(crate) fn new(db: SqlitePool) -> Self {
-        Self { db }
+    pub(crate) fn new(db: SqlitePool, media: MediaDir) -> Self {
+        Self { db, media }
     }
 
     /// Reads the ordering tags of every track not catalogued yet (new, changed,
@@ -137,7 +167,7 @@ impl Catalog {
         for track in &pending {
             self.catalogue(track).await?;
         }
-        self.prune().await?;
+        self.prune(&self.media).await?;
         Ok(pending.len())
     }
 
@@ -159,10 +189,14 @@ impl Catalog {
                 .bind(now_ms())
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query_scalar("SELECT id FROM albums WHERE key = ?")
-                    .bind(&key)
-                    .fetch_optional(&mut *tx)
-                    .await?
+                // An album without a cover is looked at again: the new
+                // track may bring one.
+                sqlx::query_scalar(
+                    "UPDATE albums SET cover = NULLIF(cover, '') WHERE key = ? RETURNING id",
+                )
+                .bind(&key)
+                .fetch_optional(&mut *tx)
+                .await?
             }
             None => None,
         };
@@ -184,12 +218,87 @@ impl Catalog {
         Ok(())
     }
 
-    /// Removes albums without tracks.
-    pub(crate) async fn prune(&self) -> AppResult<()> {
-        sqlx::query("DELETE FROM albums WHERE id NOT IN (SELECT album_id FROM tracks WHERE album_id IS NOT NULL)")
+    /// Removes albums without tracks, and their covers.
+    pub(crate) async fn prune(&self, media: &MediaDir) -> AppResult<()> {
+        let gone: Vec<(i64, Option<String>)> = sqlx::query_as(
+            "DELETE FROM albums
+             WHERE id NOT IN (SELECT album_id FROM tracks WHERE album_id IS NOT NULL)
+             RETURNING id, cover",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        for (_, cover) in gone {
+            if let Some(rel) = cover.filter(|c| !c.is_empty()) {
+                if let Ok(path) = media.resolve(&rel) {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The cover of album `id` (a JPEG in the media folder), made the first
+    /// time it is asked for: from an image named `cover`, `folder` or `front`
+    /// (JPEG or PNG) in the folder of its first track in the library folder,
+    /// else the first picture embedded in one of its first tracks. Every file
+    /// is read in the sandbox. `None` when the album has no picture.
+    pub async fn cover(&self, id: i64, library: &Library) -> AppResult<Option<PathBuf>> {
+        let stored: Option<String> =
+            sqlx::query_scalar::<_, Option<String>>("SELECT cover FROM albums WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.db)
+                .await?
+                .ok_or_else(|| AppError::NotFound(format!("no album with id {id}")))?;
+        let media = library.media().clone();
+        if let Some(rel) = stored {
+            return Ok(if rel.is_empty() {
+                None
+            } else {
+                Some(media.resolve(&rel)?).filter(|p| p.is_file())
+            });
+        }
+        let mut candidates = Vec::new();
+        for tid in self.album_track_ids(id).await?.into_iter().take(3) {
+            let track = library.track(tid).await?;
+            let Ok(file) = library.track_file(&track) else {
+                continue;
+            };
+            if track.origin == TrackOrigin::Library && candidates.is_empty() {
+                candidates.extend(folder_images(&file));
+            }
+            candidates.push(file);
+        }
+        let sandbox = library.sandbox().clone();
+        let dest = media.resolve(&MediaDir::cover_rel(id))?;
+        let temp = media.new_cover_temp();
+        let made = tokio::task::spawn_blocking(move || -> AppResult<bool> {
+            for c in candidates {
+                // A picture that cannot be read is skipped, not an error: the
+                // next one may do.
+                if let Ok(Some(jpeg)) = sandbox.cover(&c) {
+                    std::fs::write(&temp, jpeg).map_err(|e| AppError::io(&temp, e))?;
+                    std::fs::rename(&temp, &dest).map_err(|e| {
+                        let _ = std::fs::remove_file(&temp);
+                        AppError::io(&dest, e)
+                    })?;
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("making a cover failed: {e}")))??;
+        let rel = if made {
+            MediaDir::cover_rel(id)
+        } else {
+            String::new()
+        };
+        sqlx::query("UPDATE albums SET cover = ? WHERE id = ?")
+            .bind(&rel)
+            .bind(id)
             .execute(&self.db)
             .await?;
-        Ok(())
+        made.then(|| media.resolve(&rel)).transpose()
     }
 
     /// Albums, by artist then year then title, a page at a time; with the total.

@@ -329,7 +329,7 @@ pub(crate) struct LibrarySetup {
 
 impl LibrarySetup {
     fn catalog(&self) -> Catalog {
-        Catalog::new(self.db.clone())
+        Catalog::new(self.db.clone(), self.media.clone())
     }
 }
 
@@ -378,6 +378,11 @@ impl Library {
     /// The media folder.
     pub fn media(&self) -> &MediaDir {
         &self.inner.media
+    }
+
+    /// Where untrusted files are read.
+    pub(crate) fn sandbox(&self) -> &Isolation {
+        &self.inner.sandbox
     }
 
     /// The albums and artists.
@@ -938,7 +943,7 @@ impl Library {
         let file = self.media_file(&track.path)?;
         let _ = std::fs::remove_file(file);
         let _ = std::fs::remove_dir_all(self.inner.media.track_stems(id));
-        self.inner.catalog.prune().await
+        self.inner.catalog.prune(&self.inner.media).await
     }
 
     /// Brings the library in line with the library folder: new files are added,

@@ -10,6 +10,7 @@
 //!   stems/{track}/.{model}.job{id}.tmp     a local job's staging folder
 //!   stems/{track}/.{model}.job{id}.{w}.tmp a remote worker's uploads
 //!   stems/{track}/.{model}.job{id}.old     the stems a finishing job replaces
+//!   covers/{album}.jpg                     album covers, made from the files
 //! ```
 //! Names starting with `.` under `stems/{track}/` are unfinished work: a start-up
 //! removes them.
@@ -32,7 +33,7 @@ impl MediaDir {
 
     /// Creates the folder and its `uploads/`, `stems/` and `tmp/`.
     pub fn create(&self) -> AppResult<()> {
-        for dir in [self.uploads(), self.stems_root(), self.tmp()] {
+        for dir in [self.uploads(), self.stems_root(), self.tmp(), self.covers()] {
             std::fs::create_dir_all(&dir).map_err(|e| AppError::io(&dir, e))?;
         }
         Ok(())
@@ -96,6 +97,21 @@ impl MediaDir {
     /// `vocals.flac`).
     pub fn stem_rel(track: i64, model: &str, file: &str) -> String {
         format!("stems/{track}/{model}/{file}")
+    }
+
+    /// Album covers, as the station made them.
+    pub fn covers(&self) -> PathBuf {
+        self.root.join("covers")
+    }
+
+    /// An album's cover, relative to the media folder (what `albums.cover` stores).
+    pub fn cover_rel(album: i64) -> String {
+        format!("covers/{album}.jpg")
+    }
+
+    /// Where a cover is written before it is renamed into place.
+    pub fn new_cover_temp(&self) -> PathBuf {
+        self.tmp().join(format!(".cover-{}.jpg", random_name(16)))
     }
 
     /// Where a local job stages its stems before they move into place.

@@ -6,7 +6,7 @@ use axum::Json;
 use super::dto::{AlbumDetail, AlbumDto, AlbumPage, ArtistDto, PageQuery, TrackDto};
 use super::error::{ApiError, ErrorBody};
 use super::{page, AppPath, AppQuery};
-use crate::app::{Catalog, Library};
+use crate::app::{AppError, Catalog, Library};
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -51,6 +51,26 @@ pub(crate) async fn get_album(
         album: album.into(),
         items,
     }))
+}
+
+/// The album's cover as JPEG (at most 600 px a side), made from the album's
+/// files the first time: `cover.jpg`, `folder.jpg` or `front.*` beside them,
+/// else a picture embedded in them. 404 when there is none.
+#[utoipa::path(get, path = "/api/albums/{id}/cover", tag = "library",
+    params(("id" = i64, Path, description = "album id")),
+    responses((status = 200, description = "the cover", content_type = "image/jpeg"),
+        (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn album_cover(
+    State(catalog): State<Catalog>,
+    State(library): State<Library>,
+    AppPath(id): AppPath<i64>,
+    req: axum::extract::Request,
+) -> ApiResult<axum::response::Response> {
+    match catalog.cover(id, &library).await? {
+        Some(path) => Ok(super::tracks::serve_file(path, req).await),
+        None => Err(AppError::NotFound(format!("album {id} has no cover picture")).into()),
+    }
 }
 
 /// Every artist (an album's album artist, else a track's artist), by name.

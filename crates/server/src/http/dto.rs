@@ -205,6 +205,8 @@ pub struct AlbumDto {
     pub duration_s: f64,
     /// When it first appeared, ms since the Unix epoch.
     pub created_at: i64,
+    /// Its cover (JPEG; 404 when the files carry none).
+    pub cover_url: String,
 }
 
 impl From<crate::app::catalog::Album> for AlbumDto {
@@ -219,6 +221,7 @@ impl From<crate::app::catalog::Album> for AlbumDto {
             discs: a.discs,
             duration_s: a.duration_s,
             created_at: a.created_at,
+            cover_url: format!("/api/albums/{}/cover", a.id),
         }
     }
 }

@@ -333,7 +333,7 @@ impl Modify for BearerAuth {
         tracks::list_tracks, tracks::upload_track, tracks::get_track, tracks::delete_track,
         tracks::track_audio, tracks::list_stems, tracks::get_stem, tracks::stems_zip,
         tracks::multistem,
-        albums::list_albums, albums::get_album, albums::list_artists,
+        albums::list_albums, albums::get_album, albums::album_cover, albums::list_artists,
         tracks::mix_track, tracks::separate_track,
         jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_events,
         jobs::scan_library, jobs::separate_library, jobs::list_models,
@@ -439,6 +439,7 @@ pub fn router(app: App) -> Router {
         .route("/api/tracks/{id}/audio", get(tracks::track_audio))
         .route("/api/albums", get(albums::list_albums))
         .route("/api/albums/{id}", get(albums::get_album))
+        .route("/api/albums/{id}/cover", get(albums::album_cover))
         .route("/api/artists", get(albums::list_artists))
         .route("/api/tracks/{id}/stems", get(tracks::list_stems))
         .route("/api/tracks/{id}/stems.zip", get(tracks::stems_zip))
