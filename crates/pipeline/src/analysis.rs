@@ -69,8 +69,8 @@ pub fn analyze_source(
         let (tx, rx) = mpsc::sync_channel::<Block>(16);
         let loudness = &mut loudness;
         let reader = scope.spawn(move || -> PipelineResult<()> {
-            while let Some(block) = decoder.next_block()? {
-                let shared: Block = Arc::new(block.to_vec());
+            while let Some(block) = decoder.take_block()? {
+                let shared: Block = Arc::new(block);
                 if tx.send(Arc::clone(&shared)).is_err() {
                     break;
                 }

@@ -508,6 +508,23 @@ impl Stream {
             Stream::Child(c) => c.next_block(),
         }
     }
+
+    /// The next block as vectors of its own, or `None` at the end. A child's
+    /// samples are read straight into them: for a reader that keeps blocks
+    /// (the analysis shares each between two threads), one copy fewer.
+    pub fn take_block(&mut self) -> PipelineResult<Option<Vec<Vec<f32>>>> {
+        match self {
+            Stream::Here(d) => Ok(d.next_block()?.map(<[Vec<f32>]>::to_vec)),
+            Stream::Child(c) => {
+                let channels = c.planes.len();
+                if c.next_block()?.is_none() {
+                    return Ok(None);
+                }
+                let block = std::mem::replace(&mut c.planes, vec![Vec::new(); channels]);
+                Ok(Some(block))
+            }
+        }
+    }
 }
 
 /// Most frames one streamed block may hold.
