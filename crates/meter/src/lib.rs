@@ -10,6 +10,9 @@
 //!   minimum), stereo width (side energy share) and balance;
 //! - goniometer points for drawing (rotated M/S, decimated into a fixed ring).
 //!
+//! [`OverviewBuilder`] draws a whole track small for a seek bar (envelope,
+//! clipped spots, short-term loudness).
+//!
 //! It does no I/O, allocates only in its constructor (with
 //! [`LoudnessHistory::Bounded`]), and gives the same results whatever block sizes
 //! the signal arrives in. It builds for `wasm32-unknown-unknown`, where the web
@@ -18,11 +21,13 @@
 mod dynamics;
 mod goniometer;
 mod loudness;
+mod overview;
 mod stereo;
 
 pub use dynamics::{ClipCounter, DrMeter};
 pub use goniometer::Goniometer;
 pub use loudness::{Loudness, LoudnessHistory, MAX_CHANNELS};
+pub use overview::{Overview, OverviewBuilder, FINE_S};
 pub use sonantica_audio::ChannelLayout;
 pub use stereo::StereoImage;
 

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::{mpsc, Arc};
 
 use sonantica_audio::{AudioInfo, Decoder};
-use sonantica_meter::{Inspector, InspectorConfig, Loudness, LoudnessHistory, Report};
+use sonantica_meter::{
+    Inspector, InspectorConfig, Loudness, LoudnessHistory, Overview, OverviewBuilder, Report,
+};
 
 use crate::sandbox::Stream;
 use crate::{PipelineError, PipelineResult};
@@ -18,7 +20,13 @@ pub struct Analysis {
     pub report: Report,
     /// The loudness meter, kept for album loudness.
     pub loudness: Loudness,
+    /// The track at a glance, for a seek bar (at most [`OVERVIEW_COLUMNS`]).
+    pub overview: Overview,
 }
+
+/// Columns of a track's [`Analysis::overview`]: a seek bar's width in pixels
+/// on a large screen.
+pub const OVERVIEW_COLUMNS: usize = 2000;
 
 type Block = Arc<Vec<Vec<f32>>>;
 
@@ -26,7 +34,8 @@ type Block = Arc<Vec<Vec<f32>>>;
 /// block as it is measured.
 ///
 /// The work is split into two halves of about equal cost that run on two cores:
-/// one thread decodes and runs the loudness meter (K-weighting and gating), the
+/// one thread decodes and runs the loudness meter (K-weighting and gating) and
+/// the overview, the
 /// caller's runs the true-peak meter (4× oversampling) and the rest of the
 /// Inspector. Each decoded block is shared between them, not copied twice.
 pub fn analyze_file(path: &Path, progress: impl FnMut(u64)) -> PipelineResult<Analysis> {
@@ -49,6 +58,7 @@ pub fn analyze_source(
         _ => 16,
     };
     config.measure_loudness = false;
+    let mut overview = OverviewBuilder::new(info.sample_rate, config.clip_bits);
     let mut inspector = Inspector::new(config)?;
     let mut loudness = Loudness::with_parts(
         info.sample_rate,
@@ -67,7 +77,7 @@ pub fn analyze_source(
 
     std::thread::scope(|scope| -> PipelineResult<()> {
         let (tx, rx) = mpsc::sync_channel::<Block>(16);
-        let loudness = &mut loudness;
+        let (loudness, overview) = (&mut loudness, &mut overview);
         let reader = scope.spawn(move || -> PipelineResult<()> {
             while let Some(block) = decoder.take_block()? {
                 let shared: Block = Arc::new(block);
@@ -76,6 +86,8 @@ pub fn analyze_source(
                 }
                 let refs: Vec<&[f32]> = shared.iter().map(Vec::as_slice).collect();
                 loudness.process(&refs);
+                overview.process(&refs);
+                overview.loudness(loudness.short_term());
             }
             Ok(())
         });
@@ -100,5 +112,6 @@ pub fn analyze_source(
         info,
         report,
         loudness,
+        overview: overview.finish(OVERVIEW_COLUMNS),
     })
 }

@@ -313,6 +313,7 @@ async fn every_api_call_but_health_and_login_needs_the_token() -> Result<()> {
         (Method::GET, "/api/tracks/1"),
         (Method::DELETE, "/api/tracks/1"),
         (Method::GET, "/api/tracks/1/audio"),
+        (Method::GET, "/api/tracks/1/overview"),
         (Method::GET, "/api/tracks/1/stems"),
         (Method::GET, "/api/tracks/1/stems/vocals"),
         (Method::GET, "/api/tracks/1/stems.zip"),
@@ -328,6 +329,7 @@ async fn every_api_call_but_health_and_login_needs_the_token() -> Result<()> {
         (Method::GET, "/api/models"),
         (Method::GET, "/api/albums"),
         (Method::GET, "/api/albums/1"),
+        (Method::GET, "/api/albums/1/cover"),
         (Method::GET, "/api/artists"),
     ] {
         let none = st
@@ -445,6 +447,25 @@ async fn upload_stores_the_track_and_its_analysis_matches_the_signal() -> Result
     assert!(corr.abs() < 0.02, "correlation {corr}");
     let dur = a["duration_s"].as_f64().context("duration")?;
     assert!((dur - 3.0).abs() < 1e-6, "duration {dur}");
+    // The seek bar's overview: 3 s in 60 columns of 50 ms; the envelope of the
+    // louder (left) sine, 0.5 = 64/127; no clipping; once the whole 3 s are in,
+    // the short-term loudness of a steady signal is its integrated loudness.
+    let o = st
+        .get(&format!("/api/tracks/{id}/overview"))
+        .await?
+        .json()?;
+    let cols = o["max"].as_array().context("max")?;
+    assert_eq!(cols.len(), 60, "{o}");
+    assert!((o["seconds_per_column"].as_f64().unwrap_or(0.0) - 0.05).abs() < 1e-9);
+    assert!(cols.iter().all(|m| m == 64), "{o}");
+    assert!(o["min"].as_array().context("min")?.iter().all(|m| m == -64));
+    assert_eq!(o["clipped"], json!([]));
+    let last = o["loudness"][59].as_f64().context("loudness")?;
+    let integrated = a["integrated_lufs"].as_f64().context("integrated")?;
+    assert!(
+        (last - integrated).abs() < 0.2,
+        "short-term {last} vs integrated {integrated}"
+    );
 
     // Range as RFC 9110 has it: a suffix longer than the file is the whole file
     // (206), another unit or several ranges are ignored (200, the whole file).
@@ -1193,8 +1214,10 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
         ("/api/tracks", &["get", "post"]),
         ("/api/tracks/{id}", &["get", "delete"]),
         ("/api/tracks/{id}/audio", &["get"]),
+        ("/api/tracks/{id}/overview", &["get"]),
         ("/api/albums", &["get"]),
         ("/api/albums/{id}", &["get"]),
+        ("/api/albums/{id}/cover", &["get"]),
         ("/api/artists", &["get"]),
         ("/api/tracks/{id}/stems", &["get"]),
         ("/api/tracks/{id}/stems/{source}", &["get"]),
@@ -1220,7 +1243,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
         }
     }
-    assert_eq!(paths.len(), 28, "documented paths: {:?}", paths.keys());
+    assert_eq!(paths.len(), 30, "documented paths: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["TrackDto"].is_object());
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert!(doc["components"]["securitySchemes"]["worker_token"].is_object());

@@ -670,6 +670,26 @@ impl Library {
         Ok((tracks, total))
     }
 
+    /// A track's overview (JSON, see `sonantica_meter::Overview`), once its
+    /// analysis has made one.
+    pub async fn overview(&self, id: i64) -> AppResult<String> {
+        let row: Option<(Option<String>, AnalysisStatus)> =
+            sqlx::query_as("SELECT overview, analysis_status FROM tracks WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.inner.db)
+                .await?;
+        match row {
+            None => Err(AppError::NotFound(format!("no track with id {id}"))),
+            Some((Some(o), _)) => Ok(o),
+            Some((None, AnalysisStatus::Failed)) => Err(AppError::NotFound(format!(
+                "track {id} has no overview: its analysis failed"
+            ))),
+            Some((None, _)) => Err(AppError::NotFound(format!(
+                "track {id} has no overview yet: its analysis is still to run"
+            ))),
+        }
+    }
+
     /// The audio file of a track, checked to lie inside the media or library folder.
     pub fn track_file(&self, track: &Track) -> AppResult<PathBuf> {
         let rel = Path::new(&track.path);
@@ -1106,13 +1126,16 @@ impl Library {
             Ok(a) => {
                 let json = serde_json::to_string(&a.report)
                     .map_err(|e| AppError::Internal(format!("analysis report: {e}")))?;
+                let overview = serde_json::to_string(&a.overview)
+                    .map_err(|e| AppError::Internal(format!("track overview: {e}")))?;
                 sqlx::query(
                     "UPDATE tracks SET analysis_status = ?, analysis = ?, analysis_error = NULL,
-                        duration_s = ? WHERE id = ? AND file_mtime = ?",
+                        duration_s = ?, overview = ? WHERE id = ? AND file_mtime = ?",
                 )
                 .bind(AnalysisStatus::Done)
                 .bind(json)
                 .bind(a.report.duration_s)
+                .bind(overview)
             }
             Err(e) => sqlx::query(
                 "UPDATE tracks SET analysis_status = ?, analysis_error = ?

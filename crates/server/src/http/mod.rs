@@ -331,7 +331,7 @@ impl Modify for BearerAuth {
     paths(
         health, login, logout,
         tracks::list_tracks, tracks::upload_track, tracks::get_track, tracks::delete_track,
-        tracks::track_audio, tracks::list_stems, tracks::get_stem, tracks::stems_zip,
+        tracks::track_audio, tracks::track_overview, tracks::list_stems, tracks::get_stem, tracks::stems_zip,
         tracks::multistem,
         albums::list_albums, albums::get_album, albums::album_cover, albums::list_artists,
         tracks::mix_track, tracks::separate_track,
@@ -437,6 +437,7 @@ pub fn router(app: App) -> Router {
             get(tracks::get_track).delete(tracks::delete_track),
         )
         .route("/api/tracks/{id}/audio", get(tracks::track_audio))
+        .route("/api/tracks/{id}/overview", get(tracks::track_overview))
         .route("/api/albums", get(albums::list_albums))
         .route("/api/albums/{id}", get(albums::get_album))
         .route("/api/albums/{id}/cover", get(albums::album_cover))

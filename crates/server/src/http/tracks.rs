@@ -181,6 +181,31 @@ pub(crate) async fn track_audio(
     Ok(serve_file(path, req).await)
 }
 
+/// The track at a glance, for a seek bar, from its analysis: per column
+/// (at most 2000) the lowest and highest sample (×127), the short-term
+/// loudness (LUFS), and the columns that clip. 404 until the analysis ran.
+#[utoipa::path(get, path = "/api/tracks/{id}/overview", tag = "tracks",
+    params(("id" = i64, Path, description = "track id")),
+    responses((status = 200, description = "`{seconds_per_column, seconds, min: [i8], max: [i8], clipped: [column], loudness: [LUFS|null]}`",
+        content_type = "application/json"), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn track_overview(
+    State(library): State<Library>,
+    AppPath(id): AppPath<i64>,
+) -> ApiResult<Response> {
+    let json = library.overview(id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            // The overview changes only with the file, and then its id stays:
+            // a short private cache.
+            (header::CACHE_CONTROL, "private, max-age=60"),
+        ],
+        json,
+    )
+        .into_response())
+}
+
 /// The stems of a track.
 #[utoipa::path(get, path = "/api/tracks/{id}/stems", tag = "media",
     params(("id" = i64, Path, description = "track id")),
