@@ -124,8 +124,8 @@ fn served_stems_match_the_cli_and_a_killed_job_completes_once_after_restart() ->
     assert_eq!(for_track.len(), 1, "one job for the track");
     assert_eq!(
         stem_files(&stems_dir)?,
-        ["small4"],
-        "no staging folder or second copy left"
+        ["small4", "small4.all.flac"],
+        "the stems and their multistem file; no staging folder or second copy left"
     );
     assert_eq!(
         stem_files(&stems_dir.join("small4"))?,

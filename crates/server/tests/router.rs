@@ -635,6 +635,14 @@ async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()>
     assert_eq!(done["status"], json!(JobStatus::Done), "{done}");
     assert_eq!(done["progress"], 1.0);
     assert_eq!(done["attempts"], 1);
+    // The file the Studio plays was written with the stems: it is there the
+    // moment the job is done, before anyone asks for it.
+    assert!(
+        st.media()
+            .join(format!("stems/{id}/small4.all.flac"))
+            .is_file(),
+        "the multistem file is made by the job"
+    );
     // Once the stems exist, asking again returns the finished job.
     let after = st
         .post_json(&format!("/api/tracks/{id}/separate"), "")
@@ -1415,6 +1423,10 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         .await?;
     assert_eq!(finished.status, StatusCode::OK);
     assert_eq!(finished.json()?["status"], json!(JobStatus::Done));
+    assert!(st
+        .media()
+        .join(format!("stems/{track}/small4.all.flac"))
+        .is_file());
     let stored = |source: &str| {
         std::fs::read(
             st.media()

@@ -687,6 +687,49 @@ impl Jobs {
         staging: &std::path::Path,
         stems: Vec<(String, PathBuf)>,
     ) -> AppResult<()> {
+        // The multichannel file the Studio plays is written now, before the
+        // job is done, so that the stems play the moment it is.
+        let media = &self.inner.media;
+        let ext = super::library::multistem_format(stems.len()).1;
+        let staged_all = media.staged_multistem(job.track_id, &job.model, job.id, ext);
+        let files: Vec<PathBuf> = stems.iter().map(|(_, p)| p.clone()).collect();
+        let built = {
+            let out = staged_all.clone();
+            tokio::task::spawn_blocking(move || super::library::write_multistem(&files, &out))
+                .await
+                .map_err(|e| AppError::Internal(format!("multistem thread: {e}")))
+                .and_then(|r| r)
+        };
+        if let Err(e) = &built {
+            // Not fatal: it is built on the first request instead.
+            tracing::warn!("job {}: the multistem file: {e}", job.id);
+            let _ = std::fs::remove_file(&staged_all);
+        }
+        let result = self.record_finish(job, worker, staging, stems).await;
+        match (&result, built) {
+            (Ok(true), Ok(())) => {
+                let dest = media.multistem(job.track_id, &job.model, ext);
+                if let Err(e) = std::fs::rename(&staged_all, &dest) {
+                    tracing::warn!("job {}: the multistem file: {e}", job.id);
+                    let _ = std::fs::remove_file(&staged_all);
+                }
+            }
+            _ => {
+                let _ = std::fs::remove_file(&staged_all);
+            }
+        }
+        result.map(|_| ())
+    }
+
+    /// Marks the job done and moves its stems into place, in one transaction
+    /// with their rows; false when the job was no longer this worker's.
+    async fn record_finish(
+        &self,
+        job: &Job,
+        worker: &str,
+        staging: &std::path::Path,
+        stems: Vec<(String, PathBuf)>,
+    ) -> AppResult<bool> {
         let mut tx = self.inner.db.begin().await?;
         let ours = sqlx::query(&format!(
             "UPDATE jobs SET status = '{DONE}', progress = 1, eta_s = NULL, finished_at = ?,
@@ -706,7 +749,7 @@ impl Jobs {
                 "job {}: finished, but it was cancelled or taken over",
                 job.id
             );
-            return Ok(());
+            return Ok(false);
         }
         let media = &self.inner.media;
         let final_dir = media.model_stems(job.track_id, &job.model);
@@ -753,6 +796,6 @@ impl Jobs {
             return Err(e.into());
         }
         tracing::info!("job {}: done", job.id);
-        Ok(())
+        Ok(true)
     }
 }

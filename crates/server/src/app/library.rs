@@ -828,43 +828,13 @@ impl Library {
             .iter()
             .map(|s| self.media_file(&s.path))
             .collect::<AppResult<_>>()?;
-        let (format, ext) = if files.len() * 2 <= 8 {
-            (sonantica_audio::OutputFormat::Flac24, "flac")
-        } else {
-            (sonantica_audio::OutputFormat::Wav16, "wav")
-        };
+        let ext = multistem_format(files.len()).1;
         let out = self.inner.media.multistem(track_id, &model, ext);
         if out.is_file() {
             return Ok(out);
         }
         tokio::task::spawn_blocking(move || -> AppResult<PathBuf> {
-            let mut readers = Vec::new();
-            for f in &files {
-                readers.push(sonantica_audio::BlockReader::new(Decoder::open(f)?));
-            }
-            let rate = readers.first().map_or(44_100, |r| r.info().sample_rate);
-            let channels = 2 * readers.len();
-            let layout = sonantica_audio::ChannelLayout::Discrete(channels as u16);
-            let mut w = sonantica_audio::AudioWriter::create(&out, format, rate, layout)?;
-            let mut bufs: Vec<Vec<Vec<f32>>> = readers
-                .iter()
-                .map(|r| vec![Vec::new(); r.info().channels.clamp(1, 2)])
-                .collect();
-            loop {
-                let mut n = usize::MAX;
-                for (r, b) in readers.iter_mut().zip(bufs.iter_mut()) {
-                    n = n.min(r.read(4096, b)?);
-                }
-                if n == 0 || n == usize::MAX {
-                    break;
-                }
-                let planes: Vec<&[f32]> = bufs
-                    .iter()
-                    .flat_map(|b| [&b[0][..n], &b[b.len() - 1][..n]])
-                    .collect();
-                w.write(&planes)?;
-            }
-            w.finish()?;
+            write_multistem(&files, &out)?;
             Ok(out)
         })
         .await
@@ -1150,6 +1120,50 @@ impl Library {
             .await?;
         Ok(())
     }
+}
+
+/// The format of a multistem file of `stems` stereo stems: 24-bit FLAC up to
+/// four (FLAC's eight channels), else 16-bit WAV.
+pub(crate) fn multistem_format(stems: usize) -> (sonantica_audio::OutputFormat, &'static str) {
+    if stems * 2 <= 8 {
+        (sonantica_audio::OutputFormat::Flac24, "flac")
+    } else {
+        (sonantica_audio::OutputFormat::Wav16, "wav")
+    }
+}
+
+/// Writes every stem of `files` (in order) as two channels of one file at
+/// `out` (written under a temporary name and renamed when complete).
+pub(crate) fn write_multistem(files: &[PathBuf], out: &Path) -> AppResult<()> {
+    let format = multistem_format(files.len()).0;
+    let mut readers = Vec::new();
+    for f in files {
+        readers.push(sonantica_audio::BlockReader::new(Decoder::open(f)?));
+    }
+    let rate = readers.first().map_or(44_100, |r| r.info().sample_rate);
+    let channels = 2 * readers.len();
+    let layout = sonantica_audio::ChannelLayout::Discrete(channels as u16);
+    let mut w = sonantica_audio::AudioWriter::create(out, format, rate, layout)?;
+    let mut bufs: Vec<Vec<Vec<f32>>> = readers
+        .iter()
+        .map(|r| vec![Vec::new(); r.info().channels.clamp(1, 2)])
+        .collect();
+    loop {
+        let mut n = usize::MAX;
+        for (r, b) in readers.iter_mut().zip(bufs.iter_mut()) {
+            n = n.min(r.read(4096, b)?);
+        }
+        if n == 0 || n == usize::MAX {
+            break;
+        }
+        let planes: Vec<&[f32]> = bufs
+            .iter()
+            .flat_map(|b| [&b[0][..n], &b[b.len() - 1][..n]])
+            .collect();
+        w.write(&planes)?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 /// A file made for one response (a zip, a render): open, its name already gone,

@@ -10,6 +10,7 @@
 //!   stems/{track}/.{model}.job{id}.tmp     a local job's staging folder
 //!   stems/{track}/.{model}.job{id}.{w}.tmp a remote worker's uploads
 //!   stems/{track}/.{model}.job{id}.old     the stems a finishing job replaces
+//!   stems/{track}/.{model}.job{id}.all.*   its multichannel file, being written
 //!   covers/{album}.jpg                     album covers, made from the files
 //! ```
 //! Names starting with `.` under `stems/{track}/` are unfinished work: a start-up
@@ -149,6 +150,13 @@ impl MediaDir {
     /// The multichannel file of a model's stems (`ext` is `flac` or `wav`).
     pub fn multistem(&self, track: i64, model: &str, ext: &str) -> PathBuf {
         self.track_stems(track).join(format!("{model}.all.{ext}"))
+    }
+
+    /// Where a finishing job writes the multichannel file of its stems before
+    /// it moves into place with them.
+    pub fn staged_multistem(&self, track: i64, model: &str, job: i64, ext: &str) -> PathBuf {
+        self.track_stems(track)
+            .join(format!(".{model}.job{job}.all.{ext}"))
     }
 
     /// Every multichannel file a model's stems may have (to drop them when the
