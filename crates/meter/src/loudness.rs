@@ -35,6 +35,8 @@ pub struct Loudness {
     true_peak: bool,
     max_momentary: f64,
     max_short_term: f64,
+    /// The short-term loudness as of the last 10 ms step (or 100 ms block).
+    last_short_term: Option<f64>,
 }
 
 impl std::fmt::Debug for Loudness {
@@ -129,6 +131,7 @@ impl Loudness {
             step_index: 0,
             max_momentary: f64::NEG_INFINITY,
             max_short_term: f64::NEG_INFINITY,
+            last_short_term: None,
         })
     }
 
@@ -206,6 +209,18 @@ impl Loudness {
         if let Some(s) = short_term {
             self.max_short_term = self.max_short_term.max(s);
         }
+        if short_term.is_some() || self.steps.is_some() {
+            self.last_short_term = short_term;
+        }
+    }
+
+    /// The short-term loudness (LUFS) as the meter last computed it for its
+    /// maximum, every 10 ms (every 100 ms at rates that are not a multiple of
+    /// 100 Hz): free to ask for after every block, unlike [`Self::short_term`],
+    /// which measures the whole 3 s window again. `None` until measured and
+    /// in silence.
+    pub fn short_term_now(&self) -> Option<f64> {
+        self.last_short_term
     }
 
     /// Momentary loudness (last 400 ms), LUFS.
@@ -289,5 +304,6 @@ impl Loudness {
         }
         self.max_momentary = f64::NEG_INFINITY;
         self.max_short_term = f64::NEG_INFINITY;
+        self.last_short_term = None;
     }
 }

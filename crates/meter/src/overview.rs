@@ -69,12 +69,18 @@ impl OverviewBuilder {
             let take = (self.fine - self.filled).min(n - at);
             let col = self.columns.last_mut().unwrap_or_else(|| unreachable!());
             for ch in input {
-                for &s in &ch[at..at + take] {
-                    col.min = col.min.min(s);
-                    col.max = col.max.max(s);
-                    col.clipped |= s.abs() >= self.threshold;
-                }
+                // Compare-and-select rather than f32::min/max (whose NaN rule
+                // keeps LLVM from vectorising); NaN samples are ignored either way.
+                let (lo, hi) = ch[at..at + take]
+                    .iter()
+                    .fold((col.min, col.max), |(lo, hi), &s| {
+                        (if s < lo { s } else { lo }, if s > hi { s } else { hi })
+                    });
+                col.min = lo;
+                col.max = hi;
             }
+            // A column clips when its extremes reach the threshold.
+            col.clipped = col.max >= self.threshold || -col.min >= self.threshold;
             at += take;
             self.filled = (self.filled + take) % self.fine;
         }

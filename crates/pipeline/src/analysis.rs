@@ -87,7 +87,7 @@ pub fn analyze_source(
                 let refs: Vec<&[f32]> = shared.iter().map(Vec::as_slice).collect();
                 loudness.process(&refs);
                 overview.process(&refs);
-                overview.loudness(loudness.short_term());
+                overview.loudness(loudness.short_term_now());
             }
             Ok(())
         });
