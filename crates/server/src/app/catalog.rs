@@ -167,7 +167,7 @@ impl Catalog {
         for track in &pending {
             self.catalogue(track).await?;
         }
-        self.prune(&self.media).await?;
+        self.prune().await?;
         Ok(pending.len())
     }
 
@@ -219,7 +219,7 @@ impl Catalog {
     }
 
     /// Removes albums without tracks, and their covers.
-    pub(crate) async fn prune(&self, media: &MediaDir) -> AppResult<()> {
+    pub(crate) async fn prune(&self) -> AppResult<()> {
         let gone: Vec<(i64, Option<String>)> = sqlx::query_as(
             "DELETE FROM albums
              WHERE id NOT IN (SELECT album_id FROM tracks WHERE album_id IS NOT NULL)
@@ -229,7 +229,7 @@ impl Catalog {
         .await?;
         for (_, cover) in gone {
             if let Some(rel) = cover.filter(|c| !c.is_empty()) {
-                if let Ok(path) = media.resolve(&rel) {
+                if let Ok(path) = self.media.resolve(&rel) {
                     let _ = std::fs::remove_file(path);
                 }
             }
@@ -249,7 +249,7 @@ impl Catalog {
                 .fetch_optional(&self.db)
                 .await?
                 .ok_or_else(|| AppError::NotFound(format!("no album with id {id}")))?;
-        let media = library.media().clone();
+        let media = self.media.clone();
         if let Some(rel) = stored {
             return Ok(if rel.is_empty() {
                 None

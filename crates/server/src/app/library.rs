@@ -529,7 +529,6 @@ impl Library {
             .await?
             .last_insert_rowid();
         self.inner.analysis_queued.notify_one();
-        self.inner.catalog.catalogue_pending().await?;
         self.track(id).await
     }
 
@@ -561,7 +560,11 @@ impl Library {
             .insert_track(TrackOrigin::Upload, &rel, original_name.as_deref(), &probed)
             .await
         {
-            Ok(t) => Ok(t),
+            // A scan catalogues once at its end; an upload right away.
+            Ok(t) => {
+                self.inner.catalog.catalogue_pending().await?;
+                self.track(t.id).await
+            }
             Err(e) => {
                 let _ = std::fs::remove_file(&dest);
                 Err(e)
@@ -933,7 +936,7 @@ impl Library {
         let file = self.media_file(&track.path)?;
         let _ = std::fs::remove_file(file);
         let _ = std::fs::remove_dir_all(self.inner.media.track_stems(id));
-        self.inner.catalog.prune(&self.inner.media).await
+        self.inner.catalog.prune().await
     }
 
     /// Brings the library in line with the library folder: new files are added,
