@@ -11,11 +11,23 @@
 //
 // The module is compiled on the main thread and passed in processorOptions; the
 // processor copies each 128-frame quantum into the module's memory, calls
-// `process`, and copies the result out. Readings are posted to the page about 20
-// times a second.
+// `process`, and copies the result out. Readings (with the spectrum) are posted
+// to the page about 20 times a second.
+//
+// Loudness normalisation ({type: 'gain'}) scales the output after it has been
+// measured: the Inspector reads the file (or the mix) as it is, the listener
+// hears it at the target loudness.
 
 const Q = 128;
 const READINGS = 12;
+const BANDS = 96; // sonantica_wasm::SPECTRUM_BANDS
+const RAMP_S = 0.05; // gain changes glide over 50 ms (no click)
+
+// When each processor of this audio context last posted readings (the scope is
+// shared by all of them): every post says how many posted in the last 200 ms,
+// so the page (and its tests) can see that only one meter stream is live.
+const lastPosts = new Map();
+let nextId = 1;
 
 class SonanticaProcessor extends AudioWorkletProcessor {
   constructor(options) {
@@ -39,8 +51,13 @@ class SonanticaProcessor extends AudioWorkletProcessor {
         this.x.son_engine_reset(this.engine);
       }
     }
+    this.id = nextId++;
     this.frames = 0;
     this.nextPost = 0;
+    this.gain = o.gain ?? 1; // normalisation, linear
+    this.target = this.gain;
+    this.step = 0;
+    this.spectrumHi = this.x.son_meter_spectrum_hi_hz(this.meter);
     this.port.onmessage = (e) => this.command(e.data);
   }
 
@@ -65,10 +82,15 @@ class SonanticaProcessor extends AudioWorkletProcessor {
     const x = this.x;
     switch (m.type) {
       case 'settings': if (this.engine) this.apply(m.settings); break;
+      case 'gain':
+        // A straight glide from where the gain is to the new target.
+        this.target = m.gain;
+        this.step = (this.target - this.gain) / Math.max(1, RAMP_S * sampleRate);
+        break;
       case 'capture':
         // The next `frames` frames of input and output, for the browser tests
         // (and anyone who wants to see what the worklet computes).
-        this.capture = { left: m.frames, inputs: [], outputs: [] };
+        this.capture = { left: m.frames, inputs: [], outputs: [], played: [] };
         break;
       case 'stop':
         // Replaced by a new node: stop measuring and posting for good (a
@@ -94,7 +116,10 @@ class SonanticaProcessor extends AudioWorkletProcessor {
   }
 
   process(inputs, outputs) {
-    if (this.stopped) return false;
+    if (this.stopped) {
+      lastPosts.delete(this.id);
+      return false;
+    }
     const input = inputs[0] || [];
     const output = outputs[0];
     const n = output[0] ? output[0].length : Q;
@@ -125,29 +150,55 @@ class SonanticaProcessor extends AudioWorkletProcessor {
         if (c < 8) this.view(x.son_meter_input(this.meter, c), n).set(output[c]);
       }
     }
-    if (this.capture) {
-      const cap = this.capture;
+    x.son_meter_process(this.meter, n);
+    // `outputs` in a capture: the mix (or track) as measured; `played`: what
+    // goes to the speakers, after normalisation.
+    const cap = this.capture;
+    if (cap) {
       cap.inputs.push(Array.from(input, (ch) => Float32Array.from(ch)));
       cap.outputs.push(Array.from(output, (ch) => Float32Array.from(ch)));
+    }
+    // Normalisation after the meters (a glide towards the target gain).
+    if (this.gain !== this.target || this.gain !== 1) {
+      const { step } = this;
+      for (let i = 0; i < n; i++) {
+        if (this.gain !== this.target) {
+          this.gain += step;
+          if ((step > 0 && this.gain > this.target) || (step < 0 && this.gain < this.target)) this.gain = this.target;
+        }
+        for (let c = 0; c < output.length; c++) output[c][i] *= this.gain;
+      }
+    }
+    if (cap) {
+      cap.played.push(Array.from(output, (ch) => Float32Array.from(ch)));
       cap.left -= n;
       if (cap.left <= 0) {
         this.capture = null;
-        this.port.postMessage({ type: 'capture', inputs: cap.inputs, outputs: cap.outputs });
+        this.port.postMessage({ type: 'capture', inputs: cap.inputs, outputs: cap.outputs, played: cap.played, gain: this.gain });
       }
     }
-    x.son_meter_process(this.meter, n);
     this.frames += n;
     if (this.frames >= this.nextPost) {
-      this.nextPost = this.frames + Math.round(sampleRate / 20);
+      const every = Math.round(sampleRate / 20);
+      this.nextPost = this.frames + every;
       const count = x.son_meter_goniometer(this.meter, 512);
       const points = new Float32Array(this.view(x.son_meter_points(this.meter), 2 * count));
+      const bands = new Float32Array(this.view(x.son_meter_spectrum(this.meter, every / sampleRate), 2 * BANDS));
+      lastPosts.set(this.id, currentTime);
+      let live = 0;
+      for (const [id, t] of lastPosts) {
+        if (currentTime - t < 0.2) live += 1; else lastPosts.delete(id);
+      }
       this.port.postMessage({
         type: 'readings',
+        stream: this.id,
+        live,
         frames: this.frames,
         readings: this.readings(this.meter),
         stems: this.stemMeters.map((m) => this.readings(m)),
         points,
-      }, [points.buffer]);
+        spectrum: { lo: 20, hi: this.spectrumHi, levels: bands.subarray(0, BANDS), peaks: bands.subarray(BANDS) },
+      }, [points.buffer, bands.buffer]);
     }
     return true;
   }

@@ -11,92 +11,23 @@
 //   npm ci --prefix web/e2e && node --test web/e2e/
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, copyFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import * as h from './harness.mjs';
+import { SHOTS, TOKEN, sineWav } from './harness.mjs';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const TOKEN = 'studio-e2e-token-0123456789';
-const SHOTS = join(ROOT, 'docs/screenshots');
-
-/// A 16-bit stereo WAV: a 1 kHz sine at `dbfs` peak in both channels.
-function sineWav(seconds, dbfs, rate = 48000) {
-  const n = Math.round(seconds * rate);
-  const amp = 10 ** (dbfs / 20);
-  const buf = Buffer.alloc(44 + n * 4);
-  buf.write('RIFF', 0); buf.writeUInt32LE(36 + n * 4, 4); buf.write('WAVE', 8);
-  buf.write('fmt ', 12); buf.writeUInt32LE(16, 16); buf.writeUInt16LE(1, 20); buf.writeUInt16LE(2, 22);
-  buf.writeUInt32LE(rate, 24); buf.writeUInt32LE(rate * 4, 28); buf.writeUInt16LE(4, 32); buf.writeUInt16LE(16, 34);
-  buf.write('data', 36); buf.writeUInt32LE(n * 4, 40);
-  for (let i = 0; i < n; i++) {
-    const v = Math.round(amp * Math.sin((2 * Math.PI * 1000 * i) / rate) * 32767);
-    buf.writeInt16LE(v, 44 + 4 * i);
-    buf.writeInt16LE(v, 46 + 4 * i);
-  }
-  return buf;
-}
-
-async function startServer() {
-  const data = await mkdtemp(join(tmpdir(), 'sonantica-e2e-'));
-  const bin = join(ROOT, 'target/debug/sonantica');
-  const fixtures = join(ROOT, 'crates/demucs/tests/fixtures');
-  const model = join(fixtures, 'small4.safetensors');
-  // A model store with the six-source fixture as the one-model bag "six".
-  const store = join(data, 'store');
-  await mkdir(store, { recursive: true });
-  await copyFile(join(fixtures, 'small6.safetensors'), join(store, 'small6.safetensors'));
-  await writeFile(join(store, 'six.yaml'), "models: ['small6']\n");
-  const child = spawn(bin, ['serve', '--data-dir', data, '--listen', '127.0.0.1:0', '--model', model,
-    '--models-dir', store], {
-    env: { ...process.env, SONANTICA_TOKEN: TOKEN, RUST_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const base = await new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = out.match(/listening on (http:\/\/[0-9.:]+)\//);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`the server exited (${code})`)));
-  });
-  return { child, base };
-}
-
-const server = await startServer();
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--autoplay-policy=no-user-gesture-required', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--no-first-run'],
-});
+const server = await h.startServer();
+const browser = await h.launchBrowser();
 after(async () => {
   await browser.close();
   server.child.kill();
 });
 
-async function upload(name, bytes) {
-  const body = new FormData();
-  body.append('file', new Blob([bytes]), name);
-  const res = await fetch(`${server.base}/api/tracks`, {
-    method: 'POST', body, headers: { Authorization: `Bearer ${TOKEN}` },
-  });
-  assert.equal(res.status, 201);
-  return res.json();
-}
+const upload = (name, bytes) => h.upload(server.base, name, bytes);
 
-/// A new page at `viewport`, logged in with the token; `errors` collects the
-/// page's uncaught errors.
-async function login(viewport) {
-  const page = await browser.newPage({ viewport });
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${server.base}/`);
-  await page.fill('#token', TOKEN);
-  await page.click('#login-form button');
-  return { page, errors };
-}
+/// A new page at `viewport` showing `hash` (the track list by default), logged
+/// in with the token; `errors` collects the page's uncaught errors.
+const login = (viewport, hash = '#/tracks') => h.login(browser, server.base, viewport, hash);
 
 test('the live Inspector reads a known sine: -20 LUFS, correlation +1, peak -20 dBFS', async () => {
   await upload('Sine 1 kHz -20 dBFS.wav', sineWav(20, -20));
@@ -171,7 +102,7 @@ test('separated with the fixture model, karaoke takes the vocal stem out of the 
   const track = await upload('Mix for stems.wav', sineWav(12, -12));
   const { page, errors } = await login({ width: 1280, height: 1100 });
   const row = page.locator(`#tracks li[data-id="${track.id}"]`);
-  await row.locator('.actions button').click();
+  await row.locator('.actions button.separate').click();
   await page.waitForSelector(`#tracks li[data-id="${track.id}"] .badge:text("separated")`, { timeout: 120000 });
   await page.locator(`#tracks li[data-id="${track.id}"]`).click();
   await page.waitForSelector('#mixer:not([hidden])');
@@ -184,17 +115,7 @@ test('separated with the fixture model, karaoke takes the vocal stem out of the 
 
 test('six stems: the 12-channel stream plays through the worklet, and karaoke keeps the five others', async () => {
   const track = await upload('Six stems.wav', sineWav(6, -12));
-  const auth = { Authorization: `Bearer ${TOKEN}` };
-  const res = await fetch(`${server.base}/api/tracks/${track.id}/separate`, {
-    method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ model: 'six' }),
-  });
-  assert.equal(res.status, 202);
-  const job = await res.json();
-  for (let status = job.status; status !== 'done';) {
-    assert.ok(['queued', 'running'].includes(status), `job ${status}`);
-    await new Promise((r) => setTimeout(r, 250));
-    status = (await (await fetch(`${server.base}/api/jobs/${job.id}`, { headers: auth })).json()).status;
-  }
+  await h.separate(server.base, track, 'six');
   const { page, errors } = await login({ width: 1280, height: 1100 });
   await page.locator(`#tracks li[data-id="${track.id}"]`).click();
   await page.waitForSelector('#mixer:not([hidden])');
@@ -449,14 +370,8 @@ test('what you hear is what you save: the worklet output equals the Save mix fil
   await probe.close();
   const seconds = 10;
   const track = await upload('What you hear.wav', musicWav(seconds, rate));
-  const auth = { Authorization: `Bearer ${TOKEN}` };
-  const res = await fetch(`${server.base}/api/tracks/${track.id}/separate`, { method: 'POST', headers: auth });
-  const job = await res.json();
-  for (let status = job.status; status !== 'done';) {
-    assert.ok(['queued', 'running'].includes(status), `job ${status}`);
-    await new Promise((r) => setTimeout(r, 250));
-    status = (await (await fetch(`${server.base}/api/jobs/${job.id}`, { headers: auth })).json()).status;
-  }
+  const auth = h.auth;
+  await h.separate(server.base, track);
   // Every stem, as the station serves it to the Studio (32-bit float).
   const window = await fetch(`${server.base}/api/tracks/${track.id}/multistem?start_s=0&duration_s=${seconds}`, { headers: auth });
   assert.equal(window.status, 200);

@@ -187,3 +187,26 @@ test('preset gains come from sonantica_mix::PRESETS (as the README lists them)',
   assert.ok(Number.isNaN(x.son_preset_gain_db(9, 4, 0)));
   assert.equal(x.son_preset_count(), 6);
 });
+
+test('the spectrum analyser puts a 1 kHz sine at -20 dBFS in the band holding 1 kHz', () => {
+  const m = x.son_meter_new(RATE, 2);
+  const gen = sine(1000, 0.1);
+  for (let start = 0; start < 8192; start += Q) {
+    for (let c = 0; c < 2; c++) {
+      const buf = f32(x.son_meter_input(m, c), Q);
+      for (let i = 0; i < Q; i++) buf[i] = gen(c, start + i);
+    }
+    assert.equal(x.son_meter_process(m, Q), 0);
+  }
+  const bands = 96;
+  const hi = x.son_meter_spectrum_hi_hz(m);
+  assert.equal(hi, 20000);
+  const levels = Array.from(f32(x.son_meter_spectrum(m, 0.05), 2 * bands));
+  const top = levels.slice(0, bands).reduce((b, v, i, a) => (v > a[b] ? i : b), 0);
+  // Band i spans 20·1000^(i/96) .. 20·1000^((i+1)/96) Hz.
+  const edge = (i) => 20 * (hi / 20) ** (i / bands);
+  assert.ok(edge(top) <= 1000 && 1000 < edge(top + 1), `peak band ${edge(top)}..${edge(top + 1)} Hz`);
+  assert.ok(levels[top] > -21.5 && levels[top] < -19.9, `${levels[top]} dBFS`);
+  assert.equal(levels[bands + top], levels[top], 'the peak hold starts at the level');
+  x.son_meter_free(m);
+});

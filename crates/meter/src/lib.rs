@@ -8,7 +8,8 @@
 //!   DR value per channel and overall, clipping (runs of ≥ 3 full-scale samples);
 //! - stereo image: phase correlation (≈300 ms integration, plus whole-track mean and
 //!   minimum), stereo width (side energy share) and balance;
-//! - goniometer points for drawing (rotated M/S, decimated into a fixed ring).
+//! - goniometer points for drawing (rotated M/S, decimated into a fixed ring);
+//! - a spectrum analyser ([`Spectrum`]: log-spaced bands with peak hold).
 //!
 //! [`OverviewBuilder`] draws a whole track small for a seek bar (envelope,
 //! clipped spots, short-term loudness).
@@ -22,6 +23,7 @@ mod dynamics;
 mod goniometer;
 mod loudness;
 mod overview;
+mod spectrum;
 mod stereo;
 
 pub use dynamics::{ClipCounter, DrMeter};
@@ -29,6 +31,7 @@ pub use goniometer::Goniometer;
 pub use loudness::{Loudness, LoudnessHistory, MAX_CHANNELS};
 pub use overview::{Overview, OverviewBuilder, FINE_S};
 pub use sonantica_audio::ChannelLayout;
+pub use spectrum::{Spectrum, SPECTRUM_FLOOR_DB};
 pub use stereo::StereoImage;
 
 /// Errors from constructing or feeding meters.

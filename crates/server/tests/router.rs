@@ -1669,6 +1669,7 @@ async fn the_studio_and_its_wasm_module_are_served_without_a_token() -> Result<(
         ),
         ("/style.css", "text/css", b"/*"),
         ("/sonantica.wasm", "application/wasm", b"\0asm"),
+        ("/js/player.js", "text/javascript", b"// The player"),
     ] {
         let r = st.send(Request::get(path).body(Body::empty())?).await?;
         assert_eq!(r.status, StatusCode::OK, "{path}");
@@ -1691,12 +1692,46 @@ async fn the_studio_and_its_wasm_module_are_served_without_a_token() -> Result<(
         "son_engine_new",
         "son_engine_process",
         "son_preset_gain_db",
+        "son_meter_spectrum",
     ] {
         assert!(
             wasm.windows(name.len()).any(|w| w == name.as_bytes()),
             "the module exports {name}"
         );
     }
+    // Every module the page imports is served (a module added to web/js but
+    // not to the station would break the page), and nothing else is.
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let mut sources = vec![std::fs::read_to_string(web.join("app.js"))?];
+    for entry in std::fs::read_dir(web.join("js"))? {
+        sources.push(std::fs::read_to_string(entry?.path())?);
+    }
+    let mut imported = std::collections::BTreeSet::new();
+    for text in &sources {
+        for part in text
+            .split("from './")
+            .skip(1)
+            .chain(text.split("import('./").skip(1))
+        {
+            let name = part.split('\'').next().unwrap_or_default();
+            imported.insert(name.trim_start_matches("js/").to_string());
+        }
+    }
+    assert!(imported.len() >= 8, "{imported:?}");
+    for name in &imported {
+        let r = st
+            .send(Request::get(format!("/js/{name}")).body(Body::empty())?)
+            .await?;
+        assert_eq!(r.status, StatusCode::OK, "/js/{name}");
+    }
+    let r = st
+        .send(Request::get("/js/../app.js").body(Body::empty())?)
+        .await?;
+    assert_ne!(r.status, StatusCode::OK);
+    let r = st
+        .send(Request::get("/js/nope.js").body(Body::empty())?)
+        .await?;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
     Ok(())
 }
 

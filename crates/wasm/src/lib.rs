@@ -15,7 +15,9 @@
 // Every dereference is of a pointer made by `Box::into_raw` here (checked non-null).
 #![allow(unsafe_code)]
 
-use sonantica_meter::{ChannelLayout, Inspector, InspectorConfig, LoudnessHistory, Readings};
+use sonantica_meter::{
+    ChannelLayout, Inspector, InspectorConfig, LoudnessHistory, Readings, Spectrum,
+};
 use sonantica_mix::{MatrixParams, MixSettings, Source, StemEngine, PRESETS};
 
 /// Most frames one `process` call takes (a Web Audio quantum is 128).
@@ -31,9 +33,21 @@ pub const MAX_POINTS: usize = 2048;
 /// events so far. Values that do not exist yet (silence) are NaN.
 pub const READINGS: usize = 12;
 
+/// Bands of the spectrum analyser ([`son_meter_spectrum`]).
+pub const SPECTRUM_BANDS: usize = 96;
+/// Lowest frequency the spectrum shows.
+pub const SPECTRUM_LO_HZ: f64 = 20.0;
+/// Highest frequency the spectrum shows (or Nyquist, if lower).
+pub const SPECTRUM_HI_HZ: f64 = 20000.0;
+/// Samples in the spectrum's window (85 ms at 48 kHz: 11.7 Hz between bins).
+pub const SPECTRUM_SIZE: usize = 4096;
+
 /// A live Inspector with its input buffers.
 pub struct Meter {
     inspector: Inspector,
+    spectrum: Spectrum,
+    /// The spectrum's levels then its peaks, for the worklet to read.
+    bands: Vec<f32>,
     inputs: Vec<Vec<f32>>,
     readings: [f64; READINGS],
     points: Vec<(f32, f32)>,
@@ -72,15 +86,24 @@ pub extern "C" fn son_meter_new(sample_rate: u32, channels: u32) -> *mut Meter {
     }
     let mut config = InspectorConfig::new(sample_rate, ChannelLayout::default_for(channels));
     config.history = LoudnessHistory::Bounded;
-    match Inspector::new(config) {
-        Ok(inspector) => Box::into_raw(Box::new(Meter {
+    let spectrum = Spectrum::new(
+        sample_rate,
+        SPECTRUM_SIZE,
+        SPECTRUM_BANDS,
+        SPECTRUM_LO_HZ,
+        SPECTRUM_HI_HZ,
+    );
+    match (Inspector::new(config), spectrum) {
+        (Ok(inspector), Ok(spectrum)) => Box::into_raw(Box::new(Meter {
             inspector,
+            spectrum,
+            bands: vec![0.0; 2 * SPECTRUM_BANDS],
             inputs: vec![vec![0.0; MAX_FRAMES]; channels],
             readings: [f64::NAN; READINGS],
             points: vec![(0.0, 0.0); MAX_POINTS],
             flat: vec![0.0; 2 * MAX_POINTS],
         })),
-        Err(_) => std::ptr::null_mut(),
+        _ => std::ptr::null_mut(),
     }
 }
 
@@ -122,7 +145,9 @@ pub unsafe extern "C" fn son_meter_process(m: *mut Meter, frames: u32) -> i32 {
     for (r, buf) in refs.iter_mut().zip(&m.inputs) {
         *r = &buf[..n];
     }
-    match m.inspector.process(&refs[..m.inputs.len()]) {
+    let refs = &refs[..m.inputs.len()];
+    m.spectrum.push(refs);
+    match m.inspector.process(refs) {
         Ok(()) => 0,
         Err(_) => -3,
     }
@@ -183,7 +208,40 @@ pub unsafe extern "C" fn son_meter_reset(m: *mut Meter) {
     // SAFETY: see the function's contract.
     if let Some(m) = unsafe { meter(m) } {
         m.inspector.reset();
+        m.spectrum.reset();
     }
+}
+
+/// Analyses the latest [`SPECTRUM_SIZE`] samples (the mean of the channels) and
+/// returns [`SPECTRUM_BANDS`] band levels in dBFS followed by as many held
+/// peaks, lowest band first, log-spaced from [`SPECTRUM_LO_HZ`] to
+/// [`SPECTRUM_HI_HZ`] (or Nyquist); `elapsed_s` since the last call lets the
+/// peaks fall. 0 on a bad pointer.
+///
+/// # Safety
+/// `m` is 0 or a live pointer from [`son_meter_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_meter_spectrum(m: *mut Meter, elapsed_s: f64) -> *const f32 {
+    // SAFETY: see the function's contract.
+    let Some(m) = (unsafe { meter(m) }) else {
+        return std::ptr::null();
+    };
+    m.spectrum.update(elapsed_s);
+    let (levels, peaks) = m.bands.split_at_mut(SPECTRUM_BANDS);
+    levels.copy_from_slice(m.spectrum.levels());
+    peaks.copy_from_slice(m.spectrum.peaks());
+    m.bands.as_ptr()
+}
+
+/// The spectrum's highest frequency for this meter's rate: [`SPECTRUM_HI_HZ`]
+/// or Nyquist. 0 on a bad pointer.
+///
+/// # Safety
+/// `m` is 0 or a live pointer from [`son_meter_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_meter_spectrum_hi_hz(m: *mut Meter) -> f64 {
+    // SAFETY: see the function's contract.
+    unsafe { meter(m) }.map_or(0.0, |m| m.spectrum.range_hz().1)
 }
 
 /// Frees a meter.

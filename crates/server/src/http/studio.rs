@@ -2,7 +2,8 @@
 //! and the wasm module built from `sonantica-wasm` by `build.rs`. Served without
 //! a token: the page asks for one (`/api/login`) before it shows anything.
 
-use axum::http::{header, HeaderValue};
+use axum::extract::Path;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -13,6 +14,21 @@ const INDEX: &str = include_str!("../../../../web/index.html");
 const APP: &str = include_str!("../../../../web/app.js");
 const WORKLET: &str = include_str!("../../../../web/worklet.js");
 const STYLE: &str = include_str!("../../../../web/style.css");
+/// The page's ES modules (`web/js/`), one concern each, served as `/js/{name}`.
+const MODULES: &[(&str, &str)] = &[
+    ("api.js", include_str!("../../../../web/js/api.js")),
+    (
+        "inspector.js",
+        include_str!("../../../../web/js/inspector.js"),
+    ),
+    ("jobs.js", include_str!("../../../../web/js/jobs.js")),
+    ("library.js", include_str!("../../../../web/js/library.js")),
+    ("mixer.js", include_str!("../../../../web/js/mixer.js")),
+    ("player.js", include_str!("../../../../web/js/player.js")),
+    ("router.js", include_str!("../../../../web/js/router.js")),
+    ("state.js", include_str!("../../../../web/js/state.js")),
+    ("ui.js", include_str!("../../../../web/js/ui.js")),
+];
 /// The Inspector and Stem Engine for the AudioWorklet.
 pub const WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sonantica.wasm"));
 
@@ -69,6 +85,15 @@ pub(crate) fn routes() -> Router<App> {
         .route(
             "/style.css",
             get(|| async { file(STYLE.as_bytes(), "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/js/{name}",
+            get(|Path(name): Path<String>| async move {
+                match MODULES.iter().find(|(n, _)| *n == name) {
+                    Some((_, body)) => file(body.as_bytes(), "text/javascript; charset=utf-8"),
+                    None => StatusCode::NOT_FOUND.into_response(),
+                }
+            }),
         )
         .route(
             "/sonantica.wasm",

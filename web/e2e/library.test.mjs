@@ -1,0 +1,326 @@
+// The Studio as a player: a generated library of three albums (covers embedded
+// and beside the files, two discs, album artists) scanned by the real station
+// and browsed in chromium by album, artist and search; the queue and loudness
+// normalisation measured on the worklet's output; the Inspector and its
+// spectrum after many track and layout changes; phone and tablet layouts; the
+// address keeping track, position and mix over a refresh; and the page riding
+// out a station restart. Writes docs/screenshots/{albums,album,jobs}-*.png.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as h from './harness.mjs';
+import { SHOTS, sineWav } from './harness.mjs';
+import { makeLibrary } from './fixture.mjs';
+
+const libraryDir = await mkdtemp(join(tmpdir(), 'sonantica-e2e-library-'));
+const albums = await makeLibrary(libraryDir);
+let server = await h.startServer({ library: libraryDir });
+const browser = await h.launchBrowser();
+after(async () => {
+  await browser.close();
+  server.child.kill();
+});
+await mkdir(SHOTS, { recursive: true });
+
+const login = (viewport, hash) => h.login(browser, server.base, viewport, hash);
+const DESKTOP = { width: 1280, height: 900 };
+const TABLET = { width: 820, height: 1180 };
+const PHONE = { width: 390, height: 844 };
+
+/// Waits until the station has catalogued the scanned library.
+async function catalogued() {
+  for (let i = 0; i < 100; i++) {
+    const page = await h.get(server.base, '/api/albums');
+    if (page.total === albums.length) return page.items;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('the library was never catalogued');
+}
+
+/// The mean colour of an <img> on the page (drawn into a canvas).
+const meanColour = (page, selector) => page.$eval(selector, (img) => {
+  const c = document.createElement('canvas');
+  c.width = 16; c.height = 16;
+  const g = c.getContext('2d');
+  g.drawImage(img, 0, 0, 16, 16);
+  const d = g.getImageData(0, 0, 16, 16).data;
+  const sum = [0, 0, 0];
+  for (let i = 0; i < d.length; i += 4) for (let k = 0; k < 3; k++) sum[k] += d[i + k];
+  return sum.map((v) => Math.round(v / 256));
+});
+
+const RGB = { steelblue: [70, 130, 180], darkred: [139, 0, 0], darkgreen: [0, 100, 0] };
+
+test('albums are ordered by artist with their covers; an album plays in disc and track order', async () => {
+  const listed = await catalogued();
+  assert.deepEqual(listed.map((a) => a.title), ['Quiet Rooms', 'Legends of the North', 'Battle Hymns']);
+  const { page, errors } = await login(DESKTOP, '#/albums');
+  await page.waitForSelector('#albums li img.cover');
+  assert.deepEqual(await page.$$eval('#albums a.album strong', (els) => els.map((e) => e.textContent)),
+    ['Quiet Rooms', 'Legends of the North', 'Battle Hymns']);
+  // Each cover is the picture that album carries (embedded, cover.jpg, front.png).
+  await page.waitForFunction(() => [...document.querySelectorAll('#albums img.cover')].every((i) => i.complete && i.naturalWidth > 0));
+  for (const [i, a] of listed.entries()) {
+    const want = RGB[albums.find((x) => x.album === a.title).colour];
+    const got = await meanColour(page, `#albums li:nth-child(${i + 1}) img.cover`);
+    for (let k = 0; k < 3; k++) assert.ok(Math.abs(got[k] - want[k]) < 12, `${a.title}: cover ${got} is not ${want}`);
+    assert.ok(await page.$eval(`#albums li:nth-child(${i + 1}) img.cover`, (img) => img.naturalWidth <= 600), 'covers are resized to 600 px at most');
+  }
+  await page.screenshot({ path: join(SHOTS, 'albums-1280.png') });
+
+  await page.click('#albums a.album:has-text("Legends of the North")');
+  await page.waitForSelector('.album-head');
+  assert.equal(await page.evaluate(() => location.hash.split('?')[0]), `#/album/${listed[1].id}`);
+  const rows = await page.$$eval('#tracks li', (els) => els.map((li) => (li.classList.contains('disc')
+    ? li.textContent : `${li.querySelector('.no').textContent} ${li.querySelector('.title').textContent}`)));
+  assert.deepEqual(rows, ['Disc 1', '1 Frozen Fjord', '2 Long Night', 'Disc 2', '1 Dawn Over Ice', '2 The Last Saga']);
+  assert.match(await page.textContent('.album-head'), /2019 · Folk · 4 tracks · 2 discs · 0:16/);
+  await page.screenshot({ path: join(SHOTS, 'album-1280.png') });
+
+  // Play: the queue is the album in order, and Next walks it.
+  await page.click('.album-head button:has-text("Play")');
+  await page.waitForFunction(() => window.studio.current?.title === 'Frozen Fjord');
+  assert.deepEqual(await page.$$eval('#queue li .title', (els) => els.map((e) => e.textContent)),
+    ['Frozen Fjord', 'Long Night', 'Dawn Over Ice', 'The Last Saga']);
+  await page.click('#next');
+  await page.waitForFunction(() => window.studio.current?.title === 'Long Night');
+  // Play next puts a track right after the playing one.
+  await page.click('#views a[data-view="tracks"]');
+  await page.locator('#tracks li', { hasText: 'Siege' }).locator('button.next').click();
+  assert.deepEqual(await page.$$eval('#queue li .title', (els) => els.map((e) => e.textContent)),
+    ['Frozen Fjord', 'Long Night', 'Siege', 'Dawn Over Ice', 'The Last Saga']);
+  await page.click('#next');
+  await page.waitForFunction(() => window.studio.current?.title === 'Siege');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('artist pages list the artist\'s albums and tracks; track artists get their own page', async () => {
+  const { page, errors } = await login(DESKTOP, '#/artists');
+  await page.waitForSelector('#artists li');
+  const names = await page.$$eval('#artists li a', (els) => els.map((e) => e.textContent));
+  for (const name of ['Aurora Ensemble', 'Kai Westlund', 'Various Artists']) assert.ok(names.includes(name), `${name} in ${names}`);
+  await page.click('#artists a:text("Kai Westlund")');
+  await page.waitForSelector('#albums a.album');
+  assert.deepEqual(await page.$$eval('#albums a.album strong', (els) => els.map((e) => e.textContent)), ['Legends of the North']);
+  assert.equal(await page.$$eval('#tracks li', (els) => els.length), 4);
+  await page.goto(`${server.base}/#/artist/Anna%20Berg`);
+  await page.waitForSelector('#tracks li');
+  assert.deepEqual(await page.$$eval('#tracks li .title', (els) => els.map((e) => e.textContent)), ['Siege']);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('search finds words in any order across artist, album, genre and title, best match first', async () => {
+  const { page, errors } = await login(DESKTOP, '#/albums');
+  await page.waitForSelector('#albums');
+  const search = async (q) => {
+    await page.fill('#q', q);
+    await page.press('#q', 'Enter');
+    await page.waitForFunction((q) => location.hash.includes(`q=${encodeURIComponent(q).replace(/%20/g, '+')}`)
+      && !document.querySelector('#view').hasAttribute('aria-busy'), q);
+    await page.waitForFunction(() => document.querySelector('#tracks li, #view p'));
+    return page.$$eval('#tracks li .title', (els) => els.map((e) => e.textContent));
+  };
+  // Artist and album words, in the other order (the report: "westlund legends" found nothing).
+  assert.deepEqual((await search('north westlund')).sort(), ['Dawn Over Ice', 'Frozen Fjord', 'Long Night', 'The Last Saga']);
+  assert.deepEqual((await search('legends westl')).length, 4, 'word prefixes match');
+  assert.equal((await search('saga north'))[0], 'The Last Saga');
+  assert.deepEqual(await search('ambient wool'), ['Wool'], 'genre and title');
+  assert.deepEqual(await search('various siege'), ['Siege'], 'album artist and title');
+  assert.deepEqual(await search('nothing like this'), []);
+  assert.match(await page.textContent('#view'), /Nothing matches/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+/// The peak of the played output (after normalisation) over 8192 frames, in dBFS.
+async function playedPeakDb(page) {
+  return page.evaluate(async () => {
+    const d = await window.studio.capture(8192);
+    let peak = 0;
+    for (const q of d.played) for (const ch of q) for (const v of ch) peak = Math.max(peak, Math.abs(v));
+    return 20 * Math.log10(peak);
+  });
+}
+
+test('loudness normalisation: tracks at -10 and -25 LUFS both play at -18 LUFS', async () => {
+  // A 1 kHz stereo sine at P dBFS peak reads P LUFS (EBU Tech 3341 case 1), so
+  // the peak of what plays is its loudness.
+  const loud = await h.upload(server.base, 'Loud sine.wav', sineWav(8, -10));
+  const quiet = await h.upload(server.base, 'Quiet sine.wav', sineWav(8, -25));
+  for (const t of [loud, quiet]) {
+    for (let i = 0; i < 100 && (await h.get(server.base, `/api/tracks/${t.id}`)).analysis_status !== 'done'; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const { page, errors } = await login(DESKTOP, '#/recent');
+  for (const [t, lufs] of [[loud, -10], [quiet, -25]]) {
+    await page.locator(`#tracks li[data-id="${t.id}"] button.title`).click();
+    await page.waitForFunction(() => !document.querySelector('#audio').paused && document.querySelector('#audio').currentTime > 0.5);
+    const peak = await playedPeakDb(page);
+    assert.ok(Math.abs(peak - -18) < 0.5, `${lufs} LUFS track plays at ${peak.toFixed(2)} dBFS`);
+    assert.match(await page.textContent('#bar-norm'), new RegExp(`^${lufs === -10 ? '−8\\.0' : '\\+7\\.0'} dB to -18 LUFS \\(track\\)`));
+  }
+  // Off: the file as it is.
+  await page.selectOption('#norm-mode', 'off');
+  await page.waitForTimeout(200);
+  const peak = await playedPeakDb(page);
+  assert.ok(Math.abs(peak - -25) < 0.1, `unnormalised ${peak}`);
+  await page.selectOption('#norm-mode', 'track');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the Inspector after five track changes and two layout changes reads a -20 dBFS sine, from one meter stream, with its spectrum peak at 1 kHz', async () => {
+  const sine = await h.upload(server.base, 'Inspector sine.wav', sineWav(30, -20));
+  const stems = await h.upload(server.base, 'Stems for layouts.wav', sineWav(6, -12, 44100, { hz: 220 }));
+  await h.separate(server.base, stems);
+  const { page, errors } = await login(DESKTOP, '#/recent');
+  const pick = async (t) => {
+    await page.locator(`#tracks li[data-id="${t.id}"] button.title`).click();
+    await page.waitForFunction((id) => window.studio.current?.id === id, t.id);
+    await page.waitForTimeout(400);
+  };
+  await pick(sine);
+  await pick(stems);
+  await page.waitForSelector('#mixer:not([hidden])');
+  const layouts = await page.$$eval('#layout option', (os) => os.map((o) => o.value));
+  assert.ok(layouts.includes('mono'), `${layouts}`);
+  await page.selectOption('#layout', 'mono');
+  await page.waitForTimeout(400);
+  await page.selectOption('#layout', 'stereo');
+  await page.waitForTimeout(400);
+  await pick(sine);
+  await pick(stems);
+  await pick(sine);
+  await page.waitForFunction(() => window.studio.lastReadings && window.studio.lastReadings[0] > 5, null, { timeout: 30000 });
+  const [, momentary, shortTerm, , , truePeak, samplePeak] = await page.evaluate(() => window.studio.lastReadings);
+  assert.ok(Math.abs(momentary - -20) < 0.3, `momentary ${momentary}`);
+  assert.ok(Math.abs(shortTerm - -20) < 0.3, `short-term ${shortTerm}`);
+  assert.ok(Math.abs(samplePeak - -20) < 0.1, `sample peak ${samplePeak}`);
+  assert.ok(Math.abs(truePeak - -20) < 0.3, `true peak ${truePeak}`);
+  // One worklet posts: the live count from the worklet's shared scope.
+  const live = [];
+  for (let i = 0; i < 10; i++) { live.push(await page.evaluate(() => window.studio.live)); await page.waitForTimeout(100); }
+  assert.deepEqual(live, Array(10).fill(1), 'meter streams posting');
+  // The screen says what the meter says, in range.
+  assert.equal(await page.textContent('#m-mom output'), `${momentary.toFixed(1)} LUFS`);
+  const spectrum = await page.evaluate(() => {
+    const s = window.studio.lastSpectrum;
+    return { lo: s.lo, hi: s.hi, levels: Array.from(s.levels) };
+  });
+  const n = spectrum.levels.length;
+  const top = spectrum.levels.reduce((b, v, i, a) => (v > a[b] ? i : b), 0);
+  const edge = (i) => spectrum.lo * (spectrum.hi / spectrum.lo) ** (i / n);
+  assert.ok(edge(top) <= 1000 && 1000 < edge(top + 1), `spectrum peak in ${edge(top)}..${edge(top + 1)} Hz`);
+  assert.ok(Math.abs(spectrum.levels[top] - -20) < 1.5, `spectrum peak ${spectrum.levels[top]} dBFS`);
+  await page.screenshot({ path: join(SHOTS, 'inspector-1280.png'), fullPage: true });
+  // Paused, nothing reads below the meter's floor as a number.
+  await page.click('#play');
+  await page.waitForTimeout(1500);
+  for (const id of ['#m-mom', '#m-short']) {
+    const text = await page.textContent(`${id} output`);
+    assert.ok(/^(−∞ LUFS|-?\d+\.\d LUFS|–)$/.test(text) && !/-\d{3,}/.test(text), `${id} shows ${text}`);
+  }
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+/// Controls on screen without a name, and how far the page scrolls sideways.
+async function layoutProblems(page) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  const tree = await page.locator('body').ariaSnapshot();
+  const unnamed = tree.split('\n').filter((line) => /^\s*- (button|slider|combobox|meter|link|textbox|searchbox|img|progressbar)\b(?! ")/.test(line));
+  const small = await page.evaluate(() => [...document.querySelectorAll('button, input, select, a.button')]
+    .filter((e) => e.offsetParent !== null && e.closest('#studio, #player'))
+    .map((e) => { const r = e.getBoundingClientRect(); return { e: e.getAttribute('aria-label') || e.textContent || e.id, w: r.width, h: r.height, right: r.right }; })
+    .filter((b) => b.right > window.innerWidth + 1 || (window.innerWidth < 900 && Math.max(b.w, b.h) < 44)));
+  return { overflow, unnamed, small };
+}
+
+test('phones and tablets: no sideways scroll, the now-playing bar after picking a track, every control named', async () => {
+  const stems = (await h.get(server.base, '/api/tracks?separated=true')).items[0];
+  for (const [viewport, label] of [[PHONE, '390'], [TABLET, '820']]) {
+    const { page, errors } = await login(viewport, '#/albums');
+    await page.waitForSelector('#albums a.album');
+    for (const hash of ['#/albums', '#/tracks', '#/artists', `#/album/${(await catalogued())[1].id}`]) {
+      await page.evaluate((hh) => { location.hash = hh; }, hash);
+      await page.waitForFunction(() => !document.querySelector('#view').hasAttribute('aria-busy'));
+      await page.waitForTimeout(200);
+      const p = await layoutProblems(page);
+      assert.ok(p.overflow <= 0, `${label} px ${hash}: ${p.overflow} px of sideways scroll`);
+      assert.deepEqual(p.unnamed, [], `${label} px ${hash}: unnamed controls`);
+      assert.deepEqual(p.small, [], `${label} px ${hash}: controls off screen or under 44 px`);
+      if (hash.startsWith('#/album/')) await page.screenshot({ path: join(SHOTS, `album-${label}.png`) });
+      if (hash === '#/albums') await page.screenshot({ path: join(SHOTS, `albums-${label}.png`) });
+    }
+    // Pick a track: the bar at the bottom shows it, within the screen, with play/pause.
+    await page.locator('#tracks li button.title').first().click();
+    await page.waitForFunction(() => window.studio.current);
+    const bar = await page.$eval('#player', (b) => { const r = b.getBoundingClientRect(); return { top: r.top, bottom: r.bottom, h: window.innerHeight }; });
+    assert.ok(bar.top >= 0 && bar.bottom <= bar.h + 0.5, `bar at ${bar.top}..${bar.bottom} of ${bar.h}`);
+    assert.notEqual(await page.textContent('#bar-track'), 'Nothing playing');
+    assert.ok(await page.isVisible('#play'));
+    // The mixer of a separated track fits too.
+    await page.evaluate((id) => import('/js/player.js').then((p) => p.load(id)), stems.id);
+    await page.waitForSelector('#mixer:not([hidden])');
+    const p = await layoutProblems(page);
+    assert.ok(p.overflow <= 0, `${label} px mixer: ${p.overflow} px of sideways scroll`);
+    assert.deepEqual(p.unnamed, []);
+    assert.deepEqual(p.small, [], `${label} px mixer: controls off screen or under 44 px`);
+    await page.screenshot({ path: join(SHOTS, `mixer-${label}.png`), fullPage: true });
+    assert.deepEqual(errors, []);
+    await page.close();
+  }
+});
+
+test('a refresh mid-playback comes back to the track, its position and its mix', async () => {
+  const stems = (await h.get(server.base, '/api/tracks?separated=true')).items[0];
+  const { page, errors } = await login(DESKTOP, '#/separated');
+  await page.locator(`#tracks li[data-id="${stems.id}"] button.title`).click();
+  await page.waitForSelector('#mixer:not([hidden])');
+  await page.click('button[data-preset="karaoke"]');
+  await page.locator('#strips input[aria-label="vocals gain in dB"]').fill('-6');
+  await page.click('button[aria-label="Solo bass"]');
+  await page.waitForFunction(() => document.querySelector('#audio').currentTime > 2.5);
+  await page.click('#play'); // pause
+  const before = await page.evaluate(() => ({ t: document.querySelector('#audio').currentTime, hash: location.hash }));
+  assert.match(before.hash, new RegExp(`play=${stems.id}`));
+  const shown = () => page.$$eval('#strips .strip', (ss) => ss.map((s) => [s.querySelector('.name').textContent, s.querySelector('output').textContent,
+    s.querySelector('.solo').getAttribute('aria-pressed'), s.querySelector('.mute').getAttribute('aria-pressed')]));
+  const mix = await shown();
+  await page.reload();
+  await page.waitForFunction((id) => window.studio.current?.id === id, stems.id);
+  await page.waitForSelector('#mixer:not([hidden])');
+  await page.waitForFunction(() => document.querySelector('#audio').readyState >= 1);
+  const t = await page.evaluate(() => document.querySelector('#audio').currentTime);
+  assert.ok(Math.abs(t - before.t) <= 1, `position ${t} s after the refresh, ${before.t} s before`);
+  assert.deepEqual(await shown(), mix);
+  assert.deepEqual(mix.find(([n]) => n === 'vocals'), ['vocals', '-6.0 dB', 'false', 'false']);
+  assert.deepEqual(mix.find(([n]) => n === 'bass'), ['bass', '0.0 dB', 'true', 'false']);
+  // And the worklet plays that mix: the engine took it.
+  assert.equal(await page.evaluate(() => window.studio.applied), 0);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('a stopped station shows a banner, and the page recovers by itself when it is back', async () => {
+  const { page, errors } = await login(DESKTOP, '#/albums');
+  await page.waitForSelector('#albums a.album');
+  const port = new URL(server.base).port;
+  server.child.kill();
+  await new Promise((r) => server.child.once('exit', r));
+  await page.evaluate(() => { location.hash = '#/artists'; });
+  await page.waitForSelector('#banner:not([hidden])', { timeout: 10000 });
+  assert.match(await page.textContent('#banner'), /cannot be reached/);
+  server = await h.startServer({ library: libraryDir, data: server.data, listen: `127.0.0.1:${port}` });
+  await page.waitForSelector('#banner', { state: 'hidden', timeout: 15000 });
+  // The view that failed loads again, without a reload and still logged in.
+  await page.waitForSelector('#artists li', { timeout: 10000 });
+  assert.equal(await page.isVisible('#login'), false);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -1,0 +1,436 @@
+// The player: a queue (play now, play next, add, shuffle, repeat), the audio
+// graph (one <audio> element into the worklet), loudness normalisation from
+// the stored analysis, the waveform seek bar, the now-playing bar and the
+// keyboard.
+
+import { $, el, fmt, fmtLevel, fmtTime, toast } from './ui.js';
+import { api, json } from './api.js';
+import { state } from './state.js';
+import { resetInspector, showReadings } from './inspector.js';
+import { buildMixer, encodeMix, hideMixer, LAYOUTS, layoutChannels, mixSettings, SOURCES4, SOURCES6 } from './mixer.js';
+import * as router from './router.js';
+
+const audio = $('#audio');
+const TARGET_LUFS = -18;
+const CEILING_DBTP = -1;
+
+export const queue = { items: [], pos: -1, shuffle: false, repeat: 'off', unshuffled: null };
+state.queue = queue;
+
+/// Builds the audio graph once: the worklet module, the wasm, the element's
+/// source and the volume.
+async function ensureAudio() {
+  if (state.ctx) return;
+  state.ctx = new AudioContext({ latencyHint: 'playback' });
+  await state.ctx.audioWorklet.addModule('/worklet.js');
+  state.module = await WebAssembly.compileStreaming(fetch('/sonantica.wasm'));
+  state.wasm = await WebAssembly.instantiate(state.module, {});
+  state.source = state.ctx.createMediaElementSource(audio);
+  state.gain = state.ctx.createGain();
+  state.gain.connect(state.ctx.destination);
+  state.gain.gain.value = $('#volume').value / 100;
+  const max = state.ctx.destination.maxChannelCount;
+  const options = (list) => list.map((name) => el('option', { value: name, text: `${name} (${layoutChannels(name)} ch)` }));
+  // Live output: what the sound card can take. Export and channel check: any.
+  $('#layout').replaceChildren(...options(LAYOUTS.filter((name) => layoutChannels(name) <= Math.max(max, 2))));
+  $('#export-layout').replaceChildren(...options(LAYOUTS));
+}
+
+/// (Re)builds the worklet for the current mode and layout. The old node is
+/// stopped for good and nothing it still posts reaches the page, so only one
+/// meter stream ever feeds the Inspector.
+function connectWorklet(inputChannels, stems) {
+  const { ctx } = state;
+  if (state.node) {
+    state.node.port.onmessage = null;
+    state.node.port.postMessage({ type: 'stop' });
+    state.source.disconnect();
+    state.node.disconnect();
+  }
+  const channels = state.mode === 'stems' ? layoutChannels(state.layout) : 2;
+  ctx.destination.channelCount = Math.min(channels, ctx.destination.maxChannelCount);
+  ctx.destination.channelInterpretation = channels > 2 ? 'discrete' : 'speakers';
+  const node = new AudioWorkletNode(ctx, 'sonantica', {
+    numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [channels],
+    channelCount: inputChannels, channelCountMode: 'explicit', channelInterpretation: 'discrete',
+    processorOptions: {
+      module: state.module, mode: state.mode, channels, stems, gain: state.normGain ?? 1,
+      settings: state.mixer ? mixSettings(state.mixer, state.layout) : null,
+    },
+  });
+  state.node = node;
+  state.streams += 1;
+  resetInspector();
+  node.port.onmessage = (e) => {
+    if (state.node !== node) return;
+    if (e.data.type === 'readings') { state.live = e.data.live; state.stream = e.data.stream; showReadings(e.data); }
+    else if (e.data.type === 'capture') state.onCapture?.(e.data);
+    else if (e.data.type === 'applied') state.applied = e.data.status; // 0: the engine took the mix
+  };
+  state.source.connect(node).connect(state.gain);
+}
+
+/// The worklet's next `frames` frames of input, output (as measured) and
+/// played output (after normalisation), for the browser tests.
+state.capture = (frames) => new Promise((resolve) => {
+  state.onCapture = (d) => { state.onCapture = null; resolve(d); };
+  state.node.port.postMessage({ type: 'capture', frames });
+});
+
+// ---- loudness normalisation ----
+
+const albumCache = new Map();
+
+async function albumLoudness(albumId) {
+  if (!albumCache.has(albumId)) {
+    albumCache.set(albumId, json(`/api/albums/${albumId}`).then(({ items }) => {
+      // Energy mean of the tracks' integrated loudness, weighted by length
+      // (what measuring the album as one programme would give, near enough).
+      let energy = 0;
+      let seconds = 0;
+      let peak = -Infinity;
+      for (const t of items) {
+        const a = t.analysis;
+        if (a?.integrated_lufs == null || !t.duration_s) continue;
+        energy += t.duration_s * 10 ** (a.integrated_lufs / 10);
+        seconds += t.duration_s;
+        if (a.true_peak_dbtp != null) peak = Math.max(peak, a.true_peak_dbtp);
+      }
+      return seconds ? { lufs: 10 * Math.log10(energy / seconds), peak } : null;
+    }).catch(() => null));
+  }
+  return albumCache.get(albumId);
+}
+
+/// The gain in dB that brings `t` to the target, never pushing its true peak
+/// above the ceiling; with what it was worked out from, for the screen.
+async function normalisation(t) {
+  const mode = $('#norm-mode').value;
+  if (mode === 'off') return { db: 0, text: 'Loudness normalisation off' };
+  const a = t.analysis;
+  let lufs = a?.integrated_lufs;
+  let peak = a?.true_peak_dbtp;
+  let how = 'track';
+  if (mode === 'album' && t.album_id != null) {
+    const album = await albumLoudness(t.album_id);
+    if (album) { lufs = album.lufs; peak = album.peak; how = 'album'; }
+  }
+  if (lufs == null || !Number.isFinite(lufs)) return { db: 0, text: 'Not normalised: no analysis yet' };
+  let db = TARGET_LUFS - lufs;
+  let limited = false;
+  if (peak != null && Number.isFinite(peak) && peak + db > CEILING_DBTP) { db = CEILING_DBTP - peak; limited = true; }
+  const sign = db >= 0 ? '+' : '−';
+  return {
+    db,
+    text: `${sign}${Math.abs(db).toFixed(1)} dB to ${TARGET_LUFS} LUFS (${how}${limited ? ', held to −1 dBTP' : ''})`,
+  };
+}
+
+async function applyNormalisation() {
+  const t = state.current;
+  if (!t) return;
+  const n = await normalisation(t);
+  state.normGain = 10 ** (n.db / 20);
+  state.normDb = n.db;
+  $('#bar-norm').textContent = n.text;
+  state.node?.port.postMessage({ type: 'gain', gain: state.normGain });
+}
+
+// ---- the waveform seek bar ----
+
+async function showOverview(t) {
+  const c = $('#overview');
+  const g = c.getContext('2d');
+  state.overview = null;
+  g.clearRect(0, 0, c.width, c.height);
+  try {
+    state.overview = await json(`/api/tracks/${t.id}/overview`);
+  } catch {
+    return; // not analysed yet: the bar stays plain
+  }
+  drawOverview();
+}
+
+function drawOverview() {
+  const o = state.overview;
+  const c = $('#overview');
+  const g = c.getContext('2d');
+  const { width: w, height: h } = c;
+  g.fillStyle = '#0c0d0f';
+  g.fillRect(0, 0, w, h);
+  if (!o || !o.min?.length) return;
+  const wave = h * 0.7;
+  const n = o.min.length;
+  const played = audio.duration ? audio.currentTime / audio.duration : 0;
+  for (let x = 0; x < w; x++) {
+    const i = Math.min(n - 1, Math.floor((x / w) * n));
+    const top = wave / 2 - (o.max[i] / 127) * (wave / 2);
+    const bottom = wave / 2 - (o.min[i] / 127) * (wave / 2);
+    g.fillStyle = x / w < played ? '#d8a657' : '#5b5852';
+    g.fillRect(x, top, 1, Math.max(1, bottom - top));
+  }
+  // Short-term loudness under the waveform: −60 … 0 LUFS.
+  g.strokeStyle = '#8fb573';
+  g.beginPath();
+  let pen = false;
+  (o.loudness || []).forEach((l, i) => {
+    const x = (i / n) * w;
+    if (l == null) { pen = false; return; }
+    const y = h - 2 - ((Math.max(l, -60) + 60) / 60) * (h - wave - 4);
+    if (pen) g.lineTo(x, y); else g.moveTo(x, y);
+    pen = true;
+  });
+  g.stroke();
+  // Clipped spots in red.
+  g.fillStyle = '#d26a5c';
+  for (const i of o.clipped || []) g.fillRect((i / n) * w, 0, Math.max(2, w / n), wave);
+}
+
+// ---- loading and playing ----
+
+function showAnalysis(t) {
+  const a = t.analysis || {};
+  const rows = [
+    ['Integrated', fmtLevel(a.integrated_lufs, 1, ' LUFS')], ['LRA', fmt(a.loudness_range_lu, 1, ' LU')],
+    ['True peak', fmtLevel(a.true_peak_dbtp, 1, ' dBTP')], ['DR', a.dr ?? '–'],
+    ['Crest', fmt(a.crest_factor_db, 1, ' dB')], ['Correlation', fmt(a.correlation, 2, '')],
+    ['Width', a.width == null ? '–' : `${Math.round(a.width * 100)} %`], ['Clipping', a.clip_events ?? '–'],
+  ];
+  $('#analysis').replaceChildren(...rows.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: String(v) }))));
+}
+
+function showCover(t) {
+  for (const id of ['#now-cover', '#bar-cover']) {
+    const img = $(id);
+    img.hidden = t.album_id == null;
+    if (t.album_id != null) {
+      img.onerror = () => { img.hidden = true; };
+      img.src = `/api/albums/${t.album_id}/cover`;
+    }
+  }
+}
+
+/// Loads track `id` into the player. `at`: position in seconds; `mix`: a
+/// saved mix (`mix=` of the address); `autoplay`: start playing.
+export async function load(id, { at = 0, mix = null, autoplay = true, keepPlaying = false } = {}) {
+  await ensureAudio();
+  const t = await json(`/api/tracks/${id}`);
+  const wasPlaying = keepPlaying && !audio.paused;
+  const position = keepPlaying ? audio.currentTime : at;
+  state.current = t;
+  document.querySelectorAll('#tracks li, #queue li').forEach((li) => li.setAttribute('aria-current', String(Number(li.dataset.id) === t.id)));
+  $('#detail-title').textContent = t.title;
+  $('#bar-track').textContent = [t.title, t.artist].filter(Boolean).join(' · ');
+  $('#detail-meta').textContent = [t.artist, t.album, `${t.codec} · ${t.sample_rate / 1000} kHz · ${t.layout}`].filter(Boolean).join(' · ');
+  showAnalysis(t);
+  showCover(t);
+  showOverview(t);
+  document.title = `${t.title} · Sonántica`;
+  const stems = t.is_separated ? t.stems.filter((s) => s.model === t.stems[0].model) : [];
+  state.mode = stems.length ? 'stems' : 'track';
+  await applyNormalisation();
+  if (stems.length) {
+    const model = stems[0].model;
+    audio.src = `/api/tracks/${t.id}/multistem?model=${encodeURIComponent(model)}`;
+    $('#zip').href = `/api/tracks/${t.id}/stems.zip?model=${encodeURIComponent(model)}`;
+    state.mixer = buildMixer(stems.length === 6 ? SOURCES6 : SOURCES4, model, mix, (m) => router.setPlayer({ mix: encodeMix(m) }));
+    connectWorklet(stems.length * 2, stems.length);
+    router.setPlayer({ play: t.id, mix: mix ?? null, t: position > 0 ? position.toFixed(1) : null });
+  } else {
+    audio.src = t.audio_url;
+    state.mixer = null;
+    hideMixer();
+    connectWorklet(Math.min(Math.max(t.channels, 1), 8), 0);
+    router.setPlayer({ play: t.id, mix: null, t: position > 0 ? position.toFixed(1) : null });
+  }
+  if (position > 0) {
+    audio.addEventListener('loadedmetadata', () => { audio.currentTime = position; }, { once: true });
+  }
+  renderQueue();
+  if (wasPlaying || (autoplay && !keepPlaying)) await play();
+}
+
+export async function play() {
+  if (!state.current) {
+    // Nothing chosen yet: start the queue, else say what to do.
+    if (queue.items.length) return playAt(Math.max(queue.pos, 0));
+    toast('Choose a track to play first.', 'info');
+    return;
+  }
+  await state.ctx.resume();
+  try {
+    await audio.play();
+  } catch (e) {
+    if (e.name !== 'AbortError') toast(`Cannot play: ${e.message}`);
+  }
+}
+
+export function togglePlay() {
+  if (state.current && !audio.paused) audio.pause(); else play();
+}
+
+// ---- the queue ----
+
+async function playAt(pos) {
+  if (pos < 0 || pos >= queue.items.length) return;
+  queue.pos = pos;
+  try {
+    await load(queue.items[pos].id);
+  } catch (e) {
+    toast(`Cannot play ${queue.items[pos].title}: ${e.message}`);
+  }
+}
+
+/// Replaces the queue with `tracks` and plays the one at `index`.
+export function playList(tracks, index = 0) {
+  queue.items = [...tracks];
+  queue.unshuffled = null;
+  if (queue.shuffle) shuffleRest(index);
+  return playAt(queue.shuffle ? 0 : index);
+}
+
+export function playNext(track) {
+  queue.items.splice(queue.pos + 1, 0, track);
+  renderQueue();
+  toast(`${track.title} plays next`, 'info');
+}
+
+export function addToQueue(tracks) {
+  queue.items.push(...tracks);
+  renderQueue();
+  toast(tracks.length === 1 ? `${tracks[0].title} added to the queue` : `${tracks.length} tracks added to the queue`, 'info');
+}
+
+function shuffleRest(from) {
+  queue.unshuffled = [...queue.items];
+  const first = queue.items.splice(from, 1);
+  for (let i = queue.items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [queue.items[i], queue.items[j]] = [queue.items[j], queue.items[i]];
+  }
+  queue.items = [...first, ...queue.items];
+}
+
+export function step(d) {
+  if (!queue.items.length) return;
+  let pos = queue.pos + d;
+  if (queue.repeat === 'all') pos = (pos + queue.items.length) % queue.items.length;
+  if (pos >= 0 && pos < queue.items.length) playAt(pos);
+}
+
+function ended() {
+  if (queue.repeat === 'one') { audio.currentTime = 0; play(); return; }
+  step(1);
+}
+
+function renderQueue() {
+  const list = $('#queue');
+  list.replaceChildren(...queue.items.map((t, i) => el('li', {
+    data: { id: t.id }, attrs: { 'aria-current': String(i === queue.pos) },
+  },
+  el('button', { class: 'title', text: t.title, attrs: { 'aria-label': `Play ${t.title} from the queue` }, on: { click: () => playAt(i) } }),
+  el('span', { class: 'meta', text: [t.artist, fmtTime(t.duration_s)].filter(Boolean).join(' · ') }),
+  el('button', {
+    class: 'remove', text: '×', attrs: { 'aria-label': `Remove ${t.title} from the queue` },
+    on: {
+      click: () => {
+        queue.items.splice(i, 1);
+        if (i < queue.pos) queue.pos -= 1;
+        renderQueue();
+      },
+    },
+  }))));
+  if (!queue.items.length) list.replaceChildren(el('li', { class: 'meta', text: 'The queue is empty: play an album or add tracks.' }));
+}
+
+// ---- controls ----
+
+const isTextField = (t) => t.matches?.('input:not([type=range]):not([type=button]), textarea, select, [contenteditable]');
+
+export function initPlayer() {
+  $('#play').addEventListener('click', togglePlay);
+  audio.addEventListener('play', () => { $('#play').textContent = 'Pause'; $('#play').setAttribute('aria-label', 'Pause (Space)'); });
+  audio.addEventListener('pause', () => {
+    $('#play').textContent = 'Play';
+    $('#play').setAttribute('aria-label', 'Play (Space)');
+    if (state.current) router.setPlayer({ t: audio.currentTime.toFixed(1) });
+  });
+  let lastUrl = 0;
+  audio.addEventListener('timeupdate', () => {
+    $('#clock').textContent = `${fmtTime(audio.currentTime)} / ${fmtTime(audio.duration)}`;
+    if (audio.duration) $('#seek').value = Math.round((audio.currentTime / audio.duration) * 1000);
+    $('#seek').setAttribute('aria-valuetext', `${fmtTime(audio.currentTime)} of ${fmtTime(audio.duration)}`);
+    if (state.overview) drawOverview();
+    // The position in the address, once a second (a refresh comes back here).
+    if (state.current && Math.abs(audio.currentTime - lastUrl) >= 1) {
+      lastUrl = audio.currentTime;
+      router.setPlayer({ t: audio.currentTime.toFixed(1) });
+    }
+  });
+  audio.addEventListener('ended', ended);
+  audio.addEventListener('error', () => {
+    if (state.current && audio.error) toast(`Cannot play ${state.current.title}: the browser could not decode it (${audio.error.message || `code ${audio.error.code}`}).`);
+  });
+  $('#seek').addEventListener('input', () => {
+    if (audio.duration) audio.currentTime = ($('#seek').value / 1000) * audio.duration;
+  });
+  $('#overview').addEventListener('click', (e) => {
+    const r = e.currentTarget.getBoundingClientRect();
+    if (audio.duration) audio.currentTime = ((e.clientX - r.left) / r.width) * audio.duration;
+  });
+  $('#volume').addEventListener('input', () => { if (state.gain) state.gain.gain.value = $('#volume').value / 100; });
+  $('#prev').addEventListener('click', () => step(-1));
+  $('#next').addEventListener('click', () => step(1));
+  $('#layout').addEventListener('change', () => {
+    state.layout = $('#layout').value;
+    if (state.mode === 'stems') connectWorklet(state.mixer.sources.length * 2, state.mixer.sources.length);
+  });
+  $('#norm-mode').addEventListener('change', () => {
+    localStorage.setItem('sonantica.norm', $('#norm-mode').value);
+    applyNormalisation();
+  });
+  $('#norm-mode').value = localStorage.getItem('sonantica.norm') || 'track';
+  $('#shuffle').addEventListener('click', () => {
+    queue.shuffle = !queue.shuffle;
+    $('#shuffle').setAttribute('aria-pressed', String(queue.shuffle));
+    if (queue.shuffle && queue.items.length) {
+      shuffleRest(Math.max(queue.pos, 0));
+      queue.pos = 0;
+    } else if (!queue.shuffle && queue.unshuffled) {
+      const id = queue.items[queue.pos]?.id;
+      queue.items = queue.unshuffled;
+      queue.unshuffled = null;
+      queue.pos = Math.max(0, queue.items.findIndex((t) => t.id === id));
+    }
+    renderQueue();
+  });
+  $('#repeat').addEventListener('click', () => {
+    const modes = ['off', 'all', 'one'];
+    queue.repeat = modes[(modes.indexOf(queue.repeat) + 1) % modes.length];
+    $('#repeat').textContent = `Repeat: ${queue.repeat}`;
+    $('#repeat').setAttribute('aria-label', `Repeat: ${queue.repeat}`);
+    $('#repeat').dataset.mode = queue.repeat;
+  });
+  $('#clear-queue').addEventListener('click', () => {
+    queue.items = queue.pos >= 0 && state.current ? [queue.items[queue.pos]].filter(Boolean) : [];
+    queue.pos = queue.items.length ? 0 : -1;
+    renderQueue();
+  });
+  renderQueue();
+
+  // Space plays and pauses everywhere but in text fields (also with a button
+  // focused: it must not press it again); arrows seek unless a slider or
+  // menu has them.
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || isTextField(e.target)) return;
+    const slider = e.target.matches?.('input[type=range]');
+    if (e.key === ' ') { e.preventDefault(); togglePlay(); }
+    else if (e.key === 'ArrowRight' && !slider) { e.preventDefault(); if (state.current) audio.currentTime += 5; }
+    else if (e.key === 'ArrowLeft' && !slider) { e.preventDefault(); if (state.current) audio.currentTime = Math.max(0, audio.currentTime - 5); }
+    else if (e.key === 'n') step(1);
+    else if (e.key === 'p') step(-1);
+    else if (e.key === '/') { e.preventDefault(); $('#q').focus(); }
+  });
+  // A space on a focused button would click it on key-up.
+  document.addEventListener('keyup', (e) => { if (e.key === ' ' && !isTextField(e.target)) e.preventDefault(); });
+}
