@@ -42,6 +42,13 @@ $('#login-form').addEventListener('submit', async (e) => {
   }
 });
 
+// The skip link moves focus to the player without touching the address (which
+// holds the view).
+$('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  $('#player').focus();
+});
+
 // Uploads: the button, or files dropped anywhere.
 $('#upload').addEventListener('change', (e) => library.upload(e.target.files));
 $('#upload-button').addEventListener('click', () => $('#upload').click());

@@ -107,6 +107,7 @@ test('artist pages list the artist\'s albums and tracks; track artists get their
   assert.deepEqual(await page.$$eval('#albums a.album strong', (els) => els.map((e) => e.textContent)), ['Legends of the North']);
   assert.equal(await page.$$eval('#tracks li', (els) => els.length), 4);
   await page.goto(`${server.base}/#/artist/Anna%20Berg`);
+  await page.waitForSelector('#view-title:text("Anna Berg")');
   await page.waitForSelector('#tracks li');
   assert.deepEqual(await page.$$eval('#tracks li .title', (els) => els.map((e) => e.textContent)), ['Siege']);
   assert.deepEqual(errors, []);
@@ -229,6 +230,72 @@ test('the Inspector after five track changes and two layout changes reads a -20 
   await page.close();
 });
 
+test('jobs: an album separated with a chosen model shows in the jobs panel, a queued job cancels, the rest finish', async () => {
+  const album = (await catalogued()).find((a) => a.title === 'Quiet Rooms');
+  const { page, errors } = await login(DESKTOP, `#/album/${album.id}`);
+  await page.waitForSelector('.album-head');
+  // Both fixture models are installed: the job's model is chosen on the page.
+  assert.deepEqual(await page.$$eval('#model-choice option', (os) => os.map((o) => o.value)).then((v) => v.sort()),
+    (await h.get(server.base, '/api/models')).filter((m) => m.installed).map((m) => m.name).sort());
+  await page.selectOption('#model-choice', 'six');
+  await page.click('.album-head button:has-text("Separate album")');
+  await page.click('#views a[data-view="jobs"]');
+  await page.waitForSelector('#jobs li');
+  const jobs = await h.get(server.base, '/api/jobs?limit=3');
+  assert.equal(jobs.length, 3);
+  assert.ok(jobs.every((j) => j.model === 'six'), JSON.stringify(jobs.map((j) => j.model)));
+  // Cancel the last one while it waits (one job runs at a time).
+  const last = jobs.find((j) => j.status === 'queued');
+  if (last) {
+    await page.click(`#jobs li[data-id="${last.id}"] button.cancel`);
+    await page.waitForSelector(`#jobs li[data-id="${last.id}"][data-status="cancelled"]`);
+  }
+  await page.screenshot({ path: join(SHOTS, 'jobs-1280.png') });
+  // The others finish, and the panel says so without a reload.
+  for (const j of jobs.filter((x) => x.id !== last?.id)) {
+    await page.waitForSelector(`#jobs li[data-id="${j.id}"][data-status="done"]`, { timeout: 120000 });
+  }
+  assert.equal(await page.textContent('#jobs-badge'), '', 'no job is active');
+  await page.click('#views a[data-view="albums"]');
+  await page.click('#albums a.album:has-text("Quiet Rooms")');
+  await page.waitForSelector('.album-head');
+  const badges = await page.$$eval('#tracks li .badge', (els) => els.map((e) => e.textContent));
+  assert.equal(badges.filter((b) => b === 'separated').length, last ? 2 : 3);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the keyboard: Space pauses what Enter started, arrows seek, the skip link reaches the player, nothing throws', async () => {
+  const { page, errors } = await login(DESKTOP, '#/tracks');
+  await page.waitForSelector('#tracks li');
+  // Space with nothing chosen says so instead of throwing.
+  await page.keyboard.press('Space');
+  await page.waitForSelector('.toast:has-text("Choose a track")');
+  await page.locator('#tracks li', { hasText: 'Inspector sine' }).locator('button.title').focus();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => !document.querySelector('#audio').paused && document.querySelector('#audio').currentTime > 0.3);
+  await page.keyboard.press('Space');
+  await page.waitForFunction(() => document.querySelector('#audio').paused);
+  const at = await page.evaluate(() => document.querySelector('#audio').currentTime);
+  await page.keyboard.press('ArrowRight');
+  const seeked = await page.evaluate(() => document.querySelector('#audio').currentTime);
+  assert.ok(Math.abs(seeked - at - 5) < 0.5, `ArrowRight from ${at} to ${seeked}`);
+  await page.keyboard.press('Space');
+  await page.waitForFunction(() => !document.querySelector('#audio').paused);
+  // From the top of a fresh page: Tab reaches the skip link first, and it leads
+  // to the player (the view stays where it was).
+  await page.reload();
+  await page.waitForSelector('#tracks li');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to the player');
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'prev');
+  assert.match(await page.evaluate(() => location.hash), /^#\/tracks/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 /// Controls on screen without a name, and how far the page scrolls sideways.
 async function layoutProblems(page) {
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -264,6 +331,14 @@ test('phones and tablets: no sideways scroll, the now-playing bar after picking 
     assert.ok(bar.top >= 0 && bar.bottom <= bar.h + 0.5, `bar at ${bar.top}..${bar.bottom} of ${bar.h}`);
     assert.notEqual(await page.textContent('#bar-track'), 'Nothing playing');
     assert.ok(await page.isVisible('#play'));
+    await page.waitForFunction(() => window.studio.lastSpectrum);
+    await page.locator('#inspector').scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(SHOTS, `inspector-${label}.png`) });
+    await page.evaluate(() => { location.hash = '#/jobs'; });
+    await page.waitForSelector('#jobs li');
+    const pj = await layoutProblems(page);
+    assert.ok(pj.overflow <= 0 && !pj.unnamed.length && !pj.small.length, `${label} px jobs: ${JSON.stringify(pj)}`);
+    await page.screenshot({ path: join(SHOTS, `jobs-${label}.png`) });
     // The mixer of a separated track fits too.
     await page.evaluate((id) => import('/js/player.js').then((p) => p.load(id)), stems.id);
     await page.waitForSelector('#mixer:not([hidden])');

@@ -5,7 +5,7 @@
 // the six-source fixture through the API), remixed (Karaoke), and
 // rendered to 5.1 offline; the worklet is shown to keep stems sample-aligned; the
 // page is checked at tablet width and for names a screen reader can announce.
-// Writes docs/screenshots/{library,inspector,mixer,tablet}.png.
+// Writes docs/screenshots/mixer.png.
 //
 // Run by scripts/test after `cargo test` has built target/debug/sonantica:
 //   npm ci --prefix web/e2e && node --test web/e2e/
@@ -34,12 +34,11 @@ test('the live Inspector reads a known sine: -20 LUFS, correlation +1, peak -20 
   const { page, errors } = await login({ width: 1280, height: 900 });
   await page.waitForSelector('#tracks li');
   await mkdir(SHOTS, { recursive: true });
-  // Wait for the stored analysis before the library screenshot.
+  // Wait for the stored analysis.
   await page.waitForFunction(async () => {
     const r = await fetch('/api/tracks');
     return (await r.json()).items.every((t) => t.analysis_status === 'done');
   });
-  await page.screenshot({ path: join(SHOTS, 'library.png') });
   await page.click('#tracks li');
   // 5 s of audio through the worklet: momentary (400 ms) and short-term (3 s) settle.
   await page.waitForFunction(() => window.studio.lastReadings && window.studio.lastReadings[0] > 5,
@@ -58,7 +57,6 @@ test('the live Inspector reads a known sine: -20 LUFS, correlation +1, peak -20 
   // The page shows the same numbers.
   const shown = await page.textContent('#m-corr output');
   assert.match(shown, /^(0\.99|1\.00)$/);
-  await page.screenshot({ path: join(SHOTS, 'inspector.png') });
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -244,7 +242,6 @@ test('at tablet width nothing scrolls sideways, and every control has a name for
     .map((el) => { const r = el.getBoundingClientRect(); return { el: el.getAttribute('aria-label') || el.textContent || el.id, w: r.width, h: r.height, right: r.right }; })
     .filter((b) => b.right > window.innerWidth || Math.max(b.w, b.h) < 24));
   assert.deepEqual(small, []);
-  await page.screenshot({ path: join(SHOTS, 'tablet.png'), fullPage: true });
   // What a screen reader gets: no button, slider, list box, meter or link without a name.
   const tree = await page.locator('body').ariaSnapshot();
   const unnamed = tree.split('\n').filter((line) => /^\s*- (button|slider|combobox|meter|link|textbox|searchbox|img|progressbar)\b(?! ")/.test(line));

@@ -72,7 +72,7 @@ function update(jobs) {
     }
   }
   active = now;
-  $('#jobs-badge').textContent = now.size ? `(${now.size})` : '';
+  $('#jobs-badge').textContent = now.size ? ` (${now.size})` : '';
   clearTimeout(timer);
   timer = now.size ? setTimeout(poll, 1000) : null;
 }

@@ -56,5 +56,5 @@ export function onChange(f) {
     const c = current();
     if (key(c) !== last) { last = key(c); f(c); }
   });
-  return () => { const c = current(); last = key(c); f(c); };
+  return () => { const c = current(); last = key(c); return f(c); };
 }

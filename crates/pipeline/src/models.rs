@@ -108,6 +108,24 @@ pub fn resolve_name(model: &str, store: &Path) -> PipelineResult<PathBuf> {
     }
 }
 
+/// The names of the model bags (`NAME.yaml`) in the store, sorted; names that
+/// [`is_model_name`] refuses are left out. An unreadable store has none.
+pub fn store_bags(store: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(store) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let path = e.path();
+            let stem = path.file_stem()?.to_str()?.to_owned();
+            (path.extension()? == "yaml" && path.is_file() && is_model_name(&stem)).then_some(stem)
+        })
+        .collect();
+    names.sort();
+    names
+}
+
 /// True for names that can safely become a folder name: 1-64 ASCII letters,
 /// digits, `_` and `-`.
 pub fn is_model_name(name: &str) -> bool {
@@ -166,6 +184,18 @@ pub fn resolve_job_model(name: &str, default: &str, store: &Path) -> PipelineRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn store_bags_are_the_yaml_files_with_model_names() -> anyhow::Result<()> {
+        let store = tempfile::tempdir()?;
+        for file in ["six.yaml", "a-b_1.yaml", "bad name.yaml", "w.safetensors"] {
+            std::fs::write(store.path().join(file), "models: []\n")?;
+        }
+        std::fs::create_dir(store.path().join("dir.yaml"))?;
+        assert_eq!(store_bags(store.path()), ["a-b_1", "six"]);
+        assert!(store_bags(&store.path().join("missing")).is_empty());
+        Ok(())
+    }
 
     #[test]
     fn names_with_path_characters_are_refused() {

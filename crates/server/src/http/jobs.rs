@@ -183,5 +183,17 @@ pub(crate) async fn list_models(State(jobs): State<Jobs>) -> Json<Vec<ModelDto>>
             default: true,
         });
     }
+    // Other bags in the model store (a fine-tuned or a test model) can be
+    // chosen by name too.
+    for name in sonantica_pipeline::models::store_bags(&jobs.config().models_dir) {
+        if !out.iter().any(|m| m.name == name) {
+            out.push(ModelDto {
+                description: format!("{name}.yaml in the model store"),
+                installed: jobs.model_path(&name).is_ok(),
+                default: false,
+                name,
+            });
+        }
+    }
     Json(out)
 }
