@@ -52,6 +52,7 @@ class SonanticaProcessor extends AudioWorkletProcessor {
       }
     }
     this.id = nextId++;
+    this.events = [];
     this.frames = 0;
     this.nextPost = 0;
     this.gain = o.gain ?? 1; // normalisation, linear
@@ -82,6 +83,11 @@ class SonanticaProcessor extends AudioWorkletProcessor {
     const x = this.x;
     switch (m.type) {
       case 'settings': if (this.engine) this.apply(m.settings); break;
+      case 'at':
+        // At a junction between two tracks (gapless): fresh meters and the new
+        // track's gain from context frame `frame` on.
+        this.events.push(m);
+        break;
       case 'gain':
         // A straight glide from where the gain is to the new target.
         this.target = m.gain;
@@ -106,6 +112,22 @@ class SonanticaProcessor extends AudioWorkletProcessor {
     }
   }
 
+  /// Applies the junction events that fall in the next `n` frames.
+  due(n) {
+    const x = this.x;
+    this.events = this.events.filter((e) => {
+      if (e.frame >= currentFrame + n) return true;
+      if (e.reset) {
+        x.son_meter_reset(this.meter);
+        for (const s of this.stemMeters) x.son_meter_reset(s);
+        this.frames = 0;
+        this.nextPost = 0;
+      }
+      if (e.gain != null) { this.gain = e.gain; this.target = e.gain; this.step = 0; }
+      return false;
+    });
+  }
+
   view(ptr, n) {
     return new Float32Array(this.x.memory.buffer, ptr, n);
   }
@@ -124,6 +146,7 @@ class SonanticaProcessor extends AudioWorkletProcessor {
     const output = outputs[0];
     const n = output[0] ? output[0].length : Q;
     const x = this.x;
+    if (this.events.length) this.due(n);
     if (this.mode === 'stems') {
       for (let k = 0; k < 2 * this.stems; k++) {
         const buf = this.view(x.son_engine_input(this.engine, k), n);

@@ -160,7 +160,7 @@ test('loudness normalisation: tracks at -10 and -25 LUFS both play at -18 LUFS',
   const { page, errors } = await login(DESKTOP, '#/recent');
   for (const [t, lufs] of [[loud, -10], [quiet, -25]]) {
     await page.locator(`#tracks li[data-id="${t.id}"] button.title`).click();
-    await page.waitForFunction(() => !document.querySelector('#audio').paused && document.querySelector('#audio').currentTime > 0.5);
+    await page.waitForFunction(() => !window.studio.player.paused && window.studio.player.currentTime > 0.5);
     const peak = await playedPeakDb(page);
     assert.ok(Math.abs(peak - -18) < 0.5, `${lufs} LUFS track plays at ${peak.toFixed(2)} dBFS`);
     assert.match(await page.textContent('#bar-norm'), new RegExp(`^${lufs === -10 ? '−8\\.0' : '\\+7\\.0'} dB to -18 LUFS \\(track\\)`));
@@ -273,15 +273,15 @@ test('the keyboard: Space pauses what Enter started, arrows seek, the skip link 
   await page.waitForSelector('.toast:has-text("Choose a track")');
   await page.locator('#tracks li', { hasText: 'Inspector sine' }).locator('button.title').focus();
   await page.keyboard.press('Enter');
-  await page.waitForFunction(() => !document.querySelector('#audio').paused && document.querySelector('#audio').currentTime > 0.3);
+  await page.waitForFunction(() => !window.studio.player.paused && window.studio.player.currentTime > 0.3);
   await page.keyboard.press('Space');
-  await page.waitForFunction(() => document.querySelector('#audio').paused);
-  const at = await page.evaluate(() => document.querySelector('#audio').currentTime);
+  await page.waitForFunction(() => window.studio.player.paused);
+  const at = await page.evaluate(() => window.studio.player.currentTime);
   await page.keyboard.press('ArrowRight');
-  const seeked = await page.evaluate(() => document.querySelector('#audio').currentTime);
+  const seeked = await page.evaluate(() => window.studio.player.currentTime);
   assert.ok(Math.abs(seeked - at - 5) < 0.5, `ArrowRight from ${at} to ${seeked}`);
   await page.keyboard.press('Space');
-  await page.waitForFunction(() => !document.querySelector('#audio').paused);
+  await page.waitForFunction(() => !window.studio.player.paused);
   // From the top of a fresh page: Tab reaches the skip link first, and it leads
   // to the player (the view stays where it was).
   await page.reload();
@@ -292,6 +292,51 @@ test('the keyboard: Space pauses what Enter started, arrows seek, the skip link 
   await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'prev');
   assert.match(await page.evaluate(() => location.hash), /^#\/tracks/);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('gapless: a sine split into two tracks plays across the junction with no gap and no click', async () => {
+  const probe = await browser.newPage();
+  const rate = await probe.evaluate(() => new AudioContext().sampleRate);
+  await probe.close();
+  // One continuous 1 kHz sine at -12 dBFS, cut into 3 s and 2 s at a sample
+  // that is not on a zero crossing.
+  const first = Math.round(3 * rate) + 17;
+  const a = await h.upload(server.base, 'Gapless part 1.wav', sineWav(first / rate, -12, rate));
+  const b = await h.upload(server.base, 'Gapless part 2.wav', sineWav(2, -12, rate, { phase0: first }));
+  for (const t of [a, b]) {
+    for (let i = 0; i < 100 && (await h.get(server.base, `/api/tracks/${t.id}`)).analysis_status !== 'done'; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  const tracks = [await h.get(server.base, `/api/tracks/${a.id}`), await h.get(server.base, `/api/tracks/${b.id}`)];
+  const { page, errors } = await login(DESKTOP, '#/recent');
+  await page.waitForSelector('#tracks li');
+  await page.evaluate((ts) => import('/js/player.js').then((p) => p.playList(ts, 0)), tracks);
+  await page.waitForFunction((id) => window.studio.current?.id === id && !window.studio.player.paused, a.id);
+  // From 1 s before the junction, 2 s of what plays.
+  await page.waitForFunction(() => window.studio.player.currentTime > 2.0);
+  const { played, after } = await page.evaluate(async () => {
+    const d = await window.studio.capture(Math.round(2 * window.studio.ctx.sampleRate));
+    const left = d.played.flatMap((q) => Array.from(q[0]));
+    return { played: left, after: window.studio.current.id };
+  });
+  assert.equal(after, b.id, 'the second track is playing after the junction');
+  // A pure sine obeys x[i] = 2cos(w)·x[i-1] - x[i-2]: a gap, an overlap or a
+  // jump anywhere breaks it by far more than 16-bit rounding does.
+  const amp = 10 ** (-12 / 20) * 10 ** (-6 / 20); // normalised to -18 LUFS: 6 dB down
+  const k = 2 * Math.cos((2 * Math.PI * 1000) / rate);
+  let worst = 0;
+  let at = -1;
+  for (let i = 2; i < played.length; i++) {
+    const e = Math.abs(played[i] - (k * played[i - 1] - played[i - 2]));
+    if (e > worst) { worst = e; at = i; }
+  }
+  let peak = 0;
+  for (const v of played) peak = Math.max(peak, Math.abs(v));
+  assert.ok(Math.abs(20 * Math.log10(peak / amp)) < 0.5, `peak ${peak}, expected ${amp}`);
+  assert.ok(worst < 2e-4, `the sine breaks by ${worst} at frame ${at} of ${played.length}`);
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -360,9 +405,9 @@ test('a refresh mid-playback comes back to the track, its position and its mix',
   await page.click('button[data-preset="karaoke"]');
   await page.locator('#strips input[aria-label="vocals gain in dB"]').fill('-6');
   await page.click('button[aria-label="Solo bass"]');
-  await page.waitForFunction(() => document.querySelector('#audio').currentTime > 2.5);
+  await page.waitForFunction(() => window.studio.player.currentTime > 2.5);
   await page.click('#play'); // pause
-  const before = await page.evaluate(() => ({ t: document.querySelector('#audio').currentTime, hash: location.hash }));
+  const before = await page.evaluate(() => ({ t: window.studio.player.currentTime, hash: location.hash }));
   assert.match(before.hash, new RegExp(`play=${stems.id}`));
   const shown = () => page.$$eval('#strips .strip', (ss) => ss.map((s) => [s.querySelector('.name').textContent, s.querySelector('output').textContent,
     s.querySelector('.solo').getAttribute('aria-pressed'), s.querySelector('.mute').getAttribute('aria-pressed')]));
@@ -370,8 +415,7 @@ test('a refresh mid-playback comes back to the track, its position and its mix',
   await page.reload();
   await page.waitForFunction((id) => window.studio.current?.id === id, stems.id);
   await page.waitForSelector('#mixer:not([hidden])');
-  await page.waitForFunction(() => document.querySelector('#audio').readyState >= 1);
-  const t = await page.evaluate(() => document.querySelector('#audio').currentTime);
+  const t = await page.evaluate(() => window.studio.player.currentTime);
   assert.ok(Math.abs(t - before.t) <= 1, `position ${t} s after the refresh, ${before.t} s before`);
   assert.deepEqual(await shown(), mix);
   assert.deepEqual(mix.find(([n]) => n === 'vocals'), ['vocals', '-6.0 dB', 'false', 'false']);

@@ -68,7 +68,7 @@ test('the live Inspector reads a known sine: -20 LUFS, correlation +1, peak -20 
 /// peak.
 async function karaoke(page, stems) {
   await page.waitForFunction(() => {
-    const a = document.querySelector('#audio');
+    const a = window.studio.player;
     const r = window.studio.lastReadings;
     return window.studio.mode === 'stems' && !a.paused && a.currentTime > 1 && r && Number.isFinite(r[1]);
   }, null, { timeout: 30000 });
@@ -379,9 +379,10 @@ test('what you hear is what you save: the worklet output equals the Save mix fil
   const { page, errors } = await login({ width: 1280, height: 1100 });
   await page.locator(`#tracks li[data-id="${track.id}"]`).click();
   await page.waitForSelector('#mixer:not([hidden])');
-  await page.evaluate(() => { document.querySelector('#audio').loop = true; });
-  await page.waitForFunction(() => window.studio.mode === 'stems' && !document.querySelector('#audio').paused
-    && document.querySelector('#audio').currentTime > 0.5, null, { timeout: 30000 });
+  // Repeat one: the track loops, sample for sample, while the mixes are compared.
+  await page.evaluate(() => { window.studio.queue.repeat = 'one'; });
+  await page.waitForFunction(() => window.studio.mode === 'stems' && !window.studio.player.paused
+    && window.studio.player.currentTime > 0.5, null, { timeout: 30000 });
   const sources = ['drums', 'bass', 'other', 'vocals'];
   const fader = (name) => page.locator(`#strips input[aria-label="${name} gain in dB"]`);
 
@@ -459,7 +460,7 @@ test('what you hear is what you save: the worklet output equals the Save mix fil
   // mix through the same worklet offline, from the start of the track.
   await page.click('button[data-preset="musician"]');
   await page.click('button[aria-label="Mute other"]');
-  await page.evaluate(() => { const a = document.querySelector('#audio'); a.pause(); a.currentTime = 0; });
+  await page.evaluate(async () => { const a = window.studio.player; await a.pause(); a.seek(0); });
   await page.selectOption('#export-layout', '5.1');
   await page.click('#check');
   await page.waitForSelector('#channels[data-ready="true"] .meter', { timeout: 30000 });

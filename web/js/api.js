@@ -23,7 +23,8 @@ export async function api(path, options = {}) {
   let res;
   try {
     res = await fetch(path, { credentials: 'same-origin', ...options });
-  } catch {
+  } catch (e) {
+    if (e.name === 'AbortError') throw e; // the page cancelled it (a seek, a new track)
     unreachable();
     throw new ApiError('the station cannot be reached', 0, 'unreachable');
   }

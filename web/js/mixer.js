@@ -180,7 +180,7 @@ async function channelCheck() {
   if (!t || !m) return;
   const layout = $('#export-layout').value;
   const seconds = 10;
-  const from = Math.max(0, Math.min($('#audio').currentTime || 0, (t.duration_s || seconds) - seconds));
+  const from = Math.max(0, Math.min(state.player?.currentTime || 0, (t.duration_s || seconds) - seconds));
   const out = $('#channels');
   out.dataset.ready = 'false';
   const say = (text) => out.replaceChildren(el('p', { class: 'meta', text }));

@@ -1,16 +1,16 @@
 // The player: a queue (play now, play next, add, shuffle, repeat), the audio
-// graph (one <audio> element into the worklet), loudness normalisation from
-// the stored analysis, the waveform seek bar, the now-playing bar and the
-// keyboard.
+// graph (the stream engine → one AudioWorklet → volume), gapless playback,
+// loudness normalisation from the stored analysis, the waveform seek bar, the
+// now-playing bar and the keyboard.
 
 import { $, el, fmt, fmtLevel, fmtTime, toast } from './ui.js';
 import { api, json } from './api.js';
+import { Engine } from './engine.js';
 import { state } from './state.js';
 import { resetInspector, showReadings } from './inspector.js';
 import { buildMixer, encodeMix, hideMixer, LAYOUTS, layoutChannels, mixSettings, SOURCES4, SOURCES6 } from './mixer.js';
 import * as router from './router.js';
 
-const audio = $('#audio');
 const TARGET_LUFS = -18;
 const CEILING_DBTP = -1;
 
@@ -25,7 +25,19 @@ async function ensureAudio() {
   await state.ctx.audioWorklet.addModule('/worklet.js');
   state.module = await WebAssembly.compileStreaming(fetch('/sonantica.wasm'));
   state.wasm = await WebAssembly.instantiate(state.module, {});
-  state.source = state.ctx.createMediaElementSource(audio);
+  // Every scheduled buffer goes into this bus, and the bus into the worklet
+  // (which a layout change replaces).
+  state.source = new GainNode(state.ctx, { channelCountMode: 'max', channelInterpretation: 'discrete' });
+  state.engine = new Engine(state.ctx, {
+    input: () => state.source,
+    fetch: api,
+    compatible,
+    onStart: junctionReached,
+    onEnded: ended,
+    onError: (item, e) => toast(`Cannot play ${titleOf(item.id)}: ${e.message}`),
+    onJunction: junctionAhead,
+  });
+  state.engine.upNext = upNext;
   state.gain = state.ctx.createGain();
   state.gain.connect(state.ctx.destination);
   state.gain.gain.value = $('#volume').value / 100;
@@ -161,7 +173,7 @@ function drawOverview() {
   if (!o || !o.min?.length) return;
   const wave = h * 0.7;
   const n = o.min.length;
-  const played = audio.duration ? audio.currentTime / audio.duration : 0;
+  const played = player.duration ? player.currentTime / player.duration : 0;
   for (let x = 0; x < w; x++) {
     const i = Math.min(n - 1, Math.floor((x / w) * n));
     const top = wave / 2 - (o.max[i] / 127) * (wave / 2);
@@ -188,6 +200,30 @@ function drawOverview() {
 
 // ---- loading and playing ----
 
+/// What the page and its tests see of playback (the engine's state).
+export const player = {
+  get paused() { return !state.engine || state.engine.paused; },
+  get currentTime() { return state.engine ? state.engine.position : 0; },
+  get duration() { return state.current?.duration_s ?? NaN; },
+  play: () => play(),
+  pause: () => state.engine?.pause().then(showPlayState),
+  seek: (t) => seek(t),
+};
+state.player = player;
+
+/// The engine's item for a track: its stems of one model, or the track.
+function itemOf(t) {
+  const stems = t.is_separated ? t.stems.filter((s) => s.model === t.stems[0].model) : [];
+  return stems.length
+    ? { id: t.id, model: stems[0].model, channels: 2 * stems.length, stems: stems.length, duration: t.duration_s }
+    : { id: t.id, model: null, channels: Math.min(Math.max(t.channels, 1), 8), stems: 0, duration: t.duration_s };
+}
+
+/// Whether `b` can follow `a` on the same worklet, sample for sample.
+const compatible = (a, b) => a.channels === b.channels && a.stems === b.stems;
+
+const titleOf = (id) => queue.items.find((t) => t.id === id)?.title ?? (state.current?.id === id ? state.current.title : `track ${id}`);
+
 function showAnalysis(t) {
   const a = t.analysis || {};
   const rows = [
@@ -210,13 +246,8 @@ function showCover(t) {
   }
 }
 
-/// Loads track `id` into the player. `at`: position in seconds; `mix`: a
-/// saved mix (`mix=` of the address); `autoplay`: start playing.
-export async function load(id, { at = 0, mix = null, autoplay = true, keepPlaying = false } = {}) {
-  await ensureAudio();
-  const t = await json(`/api/tracks/${id}`);
-  const wasPlaying = keepPlaying && !audio.paused;
-  const position = keepPlaying ? audio.currentTime : at;
+/// Everything on screen about the playing track `t`.
+function showTrack(t) {
   state.current = t;
   document.querySelectorAll('#tracks li, #queue li').forEach((li) => li.setAttribute('aria-current', String(Number(li.dataset.id) === t.id)));
   $('#detail-title').textContent = t.title;
@@ -226,28 +257,35 @@ export async function load(id, { at = 0, mix = null, autoplay = true, keepPlayin
   showCover(t);
   showOverview(t);
   document.title = `${t.title} · Sonántica`;
-  const stems = t.is_separated ? t.stems.filter((s) => s.model === t.stems[0].model) : [];
-  state.mode = stems.length ? 'stems' : 'track';
+}
+
+/// Loads track `id` into the player. `at`: position in seconds; `mix`: a
+/// saved mix (`mix=` of the address); `autoplay`: start playing;
+/// `keepPlaying`: the same track again (its stems are ready), where it was.
+export async function load(id, { at = 0, mix = null, autoplay = true, keepPlaying = false } = {}) {
+  await ensureAudio();
+  const t = await json(`/api/tracks/${id}`);
+  const wasPlaying = keepPlaying && !player.paused;
+  const position = keepPlaying ? player.currentTime : at;
+  if (!state.engine.paused) await state.engine.pause();
+  showTrack(t);
+  const item = itemOf(t);
+  state.mode = item.stems ? 'stems' : 'track';
   await applyNormalisation();
-  if (stems.length) {
-    const model = stems[0].model;
-    audio.src = `/api/tracks/${t.id}/multistem?model=${encodeURIComponent(model)}`;
-    $('#zip').href = `/api/tracks/${t.id}/stems.zip?model=${encodeURIComponent(model)}`;
-    state.mixer = buildMixer(stems.length === 6 ? SOURCES6 : SOURCES4, model, mix, (m) => router.setPlayer({ mix: encodeMix(m) }));
-    connectWorklet(stems.length * 2, stems.length);
-    router.setPlayer({ play: t.id, mix: mix ?? null, t: position > 0 ? position.toFixed(1) : null });
+  if (item.stems) {
+    $('#zip').href = `/api/tracks/${t.id}/stems.zip?model=${encodeURIComponent(item.model)}`;
+    state.mixer = buildMixer(item.stems === 6 ? SOURCES6 : SOURCES4, item.model, mix, (m) => router.setPlayer({ mix: encodeMix(m) }));
   } else {
-    audio.src = t.audio_url;
     state.mixer = null;
     hideMixer();
-    connectWorklet(Math.min(Math.max(t.channels, 1), 8), 0);
-    router.setPlayer({ play: t.id, mix: null, t: position > 0 ? position.toFixed(1) : null });
   }
-  if (position > 0) {
-    audio.addEventListener('loadedmetadata', () => { audio.currentTime = position; }, { once: true });
-  }
+  connectWorklet(item.channels, item.stems);
+  state.engine.load(item, position);
+  router.setPlayer({ play: t.id, mix: item.stems ? mix ?? null : null, t: position > 0 ? position.toFixed(1) : null });
   renderQueue();
+  showPosition();
   if (wasPlaying || (autoplay && !keepPlaying)) await play();
+  else showPlayState();
 }
 
 export async function play() {
@@ -257,16 +295,40 @@ export async function play() {
     toast('Choose a track to play first.', 'info');
     return;
   }
-  await state.ctx.resume();
-  try {
-    await audio.play();
-  } catch (e) {
-    if (e.name !== 'AbortError') toast(`Cannot play: ${e.message}`);
-  }
+  await state.engine.play();
+  showPlayState();
 }
 
 export function togglePlay() {
-  if (state.current && !audio.paused) audio.pause(); else play();
+  if (state.current && !player.paused) player.pause(); else play();
+}
+
+function seek(t) {
+  if (!state.current) return;
+  state.engine.seek(t);
+  showPosition();
+}
+
+function showPlayState() {
+  const playing = !player.paused;
+  $('#play').textContent = playing ? 'Pause' : 'Play';
+  $('#play').setAttribute('aria-label', playing ? 'Pause (Space)' : 'Play (Space)');
+  if (!playing && state.current) router.setPlayer({ t: player.currentTime.toFixed(1) });
+}
+
+let lastUrl = 0;
+function showPosition() {
+  const t = player.currentTime;
+  const d = player.duration;
+  $('#clock').textContent = `${fmtTime(t)} / ${fmtTime(d)}`;
+  if (d) $('#seek').value = Math.round((t / d) * 1000);
+  $('#seek').setAttribute('aria-valuetext', `${fmtTime(t)} of ${fmtTime(d)}`);
+  if (state.overview) drawOverview();
+  // The position in the address, once a second (a refresh comes back here).
+  if (state.current && !player.paused && Math.abs(t - lastUrl) >= 1) {
+    lastUrl = t;
+    router.setPlayer({ t: t.toFixed(1) });
+  }
 }
 
 // ---- the queue ----
@@ -311,16 +373,56 @@ function shuffleRest(from) {
   queue.items = [...first, ...queue.items];
 }
 
+/// The queue position after the playing one (repeat and the end considered).
+function nextPos() {
+  if (queue.repeat === 'one') return queue.pos;
+  const pos = queue.pos + 1;
+  if (pos < queue.items.length) return pos;
+  return queue.repeat === 'all' && queue.items.length ? 0 : -1;
+}
+
+/// The engine asks what follows the playing track, to stream it in time.
+function upNext() {
+  const pos = nextPos();
+  const t = pos >= 0 ? queue.items[pos] : null;
+  return t ? { ...itemOf(t), pos } : null;
+}
+
+/// A gapless junction is coming at context time `when`: the worklet resets its
+/// meters and takes the next track's normalisation on that very frame.
+async function junctionAhead(when, next) {
+  const t = queue.items[next.pos];
+  const n = t ? await normalisation(t) : { db: 0 };
+  state.node?.port.postMessage({ type: 'at', frame: Math.round(when * state.ctx.sampleRate), reset: true, gain: 10 ** (n.db / 20) });
+}
+
+/// The junction has been reached: the next track is the playing one.
+async function junctionReached(next) {
+  queue.pos = next.pos;
+  const t = queue.items[next.pos];
+  try {
+    const full = await json(`/api/tracks/${t.id}`);
+    showTrack(full);
+    const n = await normalisation(full);
+    state.normGain = 10 ** (n.db / 20);
+    $('#bar-norm').textContent = n.text;
+  } catch { /* shown as it was */ }
+  resetInspector();
+  router.setPlayer({ play: t.id, t: null });
+  renderQueue();
+}
+
+/// The playing track ended with nothing following it on the same worklet.
+function ended(next) {
+  showPlayState();
+  if (next) playAt(next.pos);
+}
+
 export function step(d) {
   if (!queue.items.length) return;
   let pos = queue.pos + d;
   if (queue.repeat === 'all') pos = (pos + queue.items.length) % queue.items.length;
   if (pos >= 0 && pos < queue.items.length) playAt(pos);
-}
-
-function ended() {
-  if (queue.repeat === 'one') { audio.currentTime = 0; play(); return; }
-  step(1);
 }
 
 function renderQueue() {
@@ -349,34 +451,13 @@ const isTextField = (t) => t.matches?.('input:not([type=range]):not([type=button
 
 export function initPlayer() {
   $('#play').addEventListener('click', togglePlay);
-  audio.addEventListener('play', () => { $('#play').textContent = 'Pause'; $('#play').setAttribute('aria-label', 'Pause (Space)'); });
-  audio.addEventListener('pause', () => {
-    $('#play').textContent = 'Play';
-    $('#play').setAttribute('aria-label', 'Play (Space)');
-    if (state.current) router.setPlayer({ t: audio.currentTime.toFixed(1) });
-  });
-  let lastUrl = 0;
-  audio.addEventListener('timeupdate', () => {
-    $('#clock').textContent = `${fmtTime(audio.currentTime)} / ${fmtTime(audio.duration)}`;
-    if (audio.duration) $('#seek').value = Math.round((audio.currentTime / audio.duration) * 1000);
-    $('#seek').setAttribute('aria-valuetext', `${fmtTime(audio.currentTime)} of ${fmtTime(audio.duration)}`);
-    if (state.overview) drawOverview();
-    // The position in the address, once a second (a refresh comes back here).
-    if (state.current && Math.abs(audio.currentTime - lastUrl) >= 1) {
-      lastUrl = audio.currentTime;
-      router.setPlayer({ t: audio.currentTime.toFixed(1) });
-    }
-  });
-  audio.addEventListener('ended', ended);
-  audio.addEventListener('error', () => {
-    if (state.current && audio.error) toast(`Cannot play ${state.current.title}: the browser could not decode it (${audio.error.message || `code ${audio.error.code}`}).`);
-  });
+  setInterval(() => { if (state.current) showPosition(); }, 250);
   $('#seek').addEventListener('input', () => {
-    if (audio.duration) audio.currentTime = ($('#seek').value / 1000) * audio.duration;
+    if (player.duration) seek(($('#seek').value / 1000) * player.duration);
   });
   $('#overview').addEventListener('click', (e) => {
     const r = e.currentTarget.getBoundingClientRect();
-    if (audio.duration) audio.currentTime = ((e.clientX - r.left) / r.width) * audio.duration;
+    if (player.duration) seek(((e.clientX - r.left) / r.width) * player.duration);
   });
   $('#volume').addEventListener('input', () => { if (state.gain) state.gain.gain.value = $('#volume').value / 100; });
   $('#prev').addEventListener('click', () => step(-1));
@@ -425,8 +506,8 @@ export function initPlayer() {
     if (e.ctrlKey || e.metaKey || e.altKey || isTextField(e.target)) return;
     const slider = e.target.matches?.('input[type=range]');
     if (e.key === ' ') { e.preventDefault(); togglePlay(); }
-    else if (e.key === 'ArrowRight' && !slider) { e.preventDefault(); if (state.current) audio.currentTime += 5; }
-    else if (e.key === 'ArrowLeft' && !slider) { e.preventDefault(); if (state.current) audio.currentTime = Math.max(0, audio.currentTime - 5); }
+    else if (e.key === 'ArrowRight' && !slider) { e.preventDefault(); seek(player.currentTime + 5); }
+    else if (e.key === 'ArrowLeft' && !slider) { e.preventDefault(); seek(Math.max(0, player.currentTime - 5)); }
     else if (e.key === 'n') step(1);
     else if (e.key === 'p') step(-1);
     else if (e.key === '/') { e.preventDefault(); $('#q').focus(); }

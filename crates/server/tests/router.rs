@@ -318,6 +318,7 @@ async fn every_api_call_but_health_and_login_needs_the_token() -> Result<()> {
         (Method::GET, "/api/tracks/1/stems/vocals"),
         (Method::GET, "/api/tracks/1/stems.zip"),
         (Method::GET, "/api/tracks/1/multistem"),
+        (Method::GET, "/api/tracks/1/stream?rate=48000"),
         (Method::POST, "/api/tracks/1/mix"),
         (Method::POST, "/api/tracks/1/separate"),
         (Method::GET, "/api/jobs"),
@@ -1210,6 +1211,90 @@ async fn library_scan_follows_the_folder_without_touching_it() -> Result<()> {
     Ok(())
 }
 
+/// The samples of a `/stream` answer: its channel count and planar channels.
+fn stream_samples(r: &Reply) -> Result<(usize, Vec<Vec<f32>>)> {
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "audio/wav");
+    let b = &r.body;
+    anyhow::ensure!(b.len() >= 44 && &b[36..40] == b"data", "no WAV header");
+    assert_eq!(u16::from_le_bytes([b[20], b[21]]), 3, "32-bit float");
+    let channels = usize::from(u16::from_le_bytes([b[22], b[23]]));
+    let data = &b[44..];
+    assert_eq!(data.len() % (4 * channels), 0);
+    let frames = data.len() / (4 * channels);
+    let mut planes = vec![Vec::with_capacity(frames); channels];
+    for (i, v) in data.chunks_exact(4).enumerate() {
+        planes[i % channels].push(f32::from_le_bytes([v[0], v[1], v[2], v[3]]));
+    }
+    Ok((channels, planes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_is_the_track_from_where_asked_at_the_players_rate() -> Result<()> {
+    let st = station().await?;
+    let bytes = wav(2.0, 440.0, 660.0)?;
+    let id = st.upload_id("stream.wav", &bytes).await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("t.wav"), &bytes)?;
+    let original = decode(&dir.path().join("t.wav"))?;
+    // At the track's own rate: its samples, exactly, from the start or from 0.5 s.
+    for (start, from) in [("0", 0usize), ("0.5", 22_050)] {
+        let r = st
+            .get(&format!(
+                "/api/tracks/{id}/stream?rate=44100&start_s={start}"
+            ))
+            .await?;
+        assert_eq!(r.headers["x-frames"], (88_200 - from).to_string());
+        let (channels, got) = stream_samples(&r)?;
+        assert_eq!(channels, 2);
+        for (g, o) in got.iter().zip(&original) {
+            assert_eq!(g.len(), o.len() - from, "start {start}");
+            let worst = g
+                .iter()
+                .zip(&o[from..])
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst == 0.0, "start {start}: {worst}");
+        }
+    }
+    // At 48 kHz: as long as the track, and the same tones (checked against the
+    // sines the file was made of, away from the ends).
+    let r = st
+        .get(&format!("/api/tracks/{id}/stream?rate=48000"))
+        .await?;
+    let (_, got) = stream_samples(&r)?;
+    assert_eq!(got[0].len(), 96_000);
+    for (ch, (amp, hz)) in [(0.5, 440.0), (0.25, 660.0)].into_iter().enumerate() {
+        let worst = (2400..93_600)
+            .map(|i| {
+                let want = amp * (2.0 * std::f64::consts::PI * hz * i as f64 / 48_000.0).sin();
+                (f64::from(got[ch][i]) - want).abs()
+            })
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-3, "channel {ch}: {worst}");
+    }
+    // Bad requests say what is wrong.
+    for (query, status) in [
+        ("rate=1000", StatusCode::BAD_REQUEST),
+        ("rate=48000&start_s=-1", StatusCode::BAD_REQUEST),
+        ("rate=48000&start_s=5", StatusCode::BAD_REQUEST),
+        ("", StatusCode::BAD_REQUEST),
+        ("rate=48000&model=..%2Fx", StatusCode::BAD_REQUEST),
+        ("rate=48000&model=htdemucs", StatusCode::NOT_FOUND),
+    ] {
+        let r = st.get(&format!("/api/tracks/{id}/stream?{query}")).await?;
+        assert_eq!(
+            r.status,
+            status,
+            "{query}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    let r = st.get("/api/tracks/999/stream?rate=48000").await?;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_route() -> Result<()> {
     let st = station().await?;
@@ -1231,6 +1316,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
         ("/api/tracks/{id}/stems/{source}", &["get"]),
         ("/api/tracks/{id}/stems.zip", &["get"]),
         ("/api/tracks/{id}/multistem", &["get"]),
+        ("/api/tracks/{id}/stream", &["get"]),
         ("/api/tracks/{id}/mix", &["post"]),
         ("/api/tracks/{id}/separate", &["post"]),
         ("/api/jobs", &["get"]),
@@ -1251,7 +1337,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
         }
     }
-    assert_eq!(paths.len(), 30, "documented paths: {:?}", paths.keys());
+    assert_eq!(paths.len(), 31, "documented paths: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["TrackDto"].is_object());
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert!(doc["components"]["securitySchemes"]["worker_token"].is_object());

@@ -20,6 +20,7 @@ mod error;
 pub mod jobs;
 pub mod library;
 pub mod media;
+pub mod playback;
 pub mod redis_queue;
 pub mod remote;
 pub mod status;

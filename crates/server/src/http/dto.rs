@@ -356,6 +356,19 @@ pub struct ModelQuery {
     pub model: Option<String>,
 }
 
+/// What to stream to a player that schedules samples itself.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StreamQuery {
+    /// The player's sample rate (8000-192000): the stream is resampled to it.
+    pub rate: u32,
+    /// Where to start, in seconds (default 0).
+    pub start_s: Option<f64>,
+    /// Stream all stems of this model (two channels each, in source order)
+    /// instead of the track itself.
+    pub model: Option<String>,
+}
+
 /// Model choice and an optional window for the multistem file.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

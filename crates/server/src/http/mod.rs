@@ -332,7 +332,7 @@ impl Modify for BearerAuth {
         health, login, logout,
         tracks::list_tracks, tracks::upload_track, tracks::get_track, tracks::delete_track,
         tracks::track_audio, tracks::track_overview, tracks::list_stems, tracks::get_stem, tracks::stems_zip,
-        tracks::multistem,
+        tracks::multistem, tracks::stream_track,
         albums::list_albums, albums::get_album, albums::album_cover, albums::list_artists,
         tracks::mix_track, tracks::separate_track,
         jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_events,
@@ -445,6 +445,7 @@ pub fn router(app: App) -> Router {
         .route("/api/tracks/{id}/stems", get(tracks::list_stems))
         .route("/api/tracks/{id}/stems.zip", get(tracks::stems_zip))
         .route("/api/tracks/{id}/multistem", get(tracks::multistem))
+        .route("/api/tracks/{id}/stream", get(tracks::stream_track))
         .route("/api/tracks/{id}/stems/{source}", get(tracks::get_stem))
         .route("/api/tracks/{id}/mix", post(tracks::mix_track))
         .route("/api/tracks/{id}/separate", post(tracks::separate_track))

@@ -17,6 +17,7 @@ const STYLE: &str = include_str!("../../../../web/style.css");
 /// The page's ES modules (`web/js/`), one concern each, served as `/js/{name}`.
 const MODULES: &[(&str, &str)] = &[
     ("api.js", include_str!("../../../../web/js/api.js")),
+    ("engine.js", include_str!("../../../../web/js/engine.js")),
     (
         "inspector.js",
         include_str!("../../../../web/js/inspector.js"),

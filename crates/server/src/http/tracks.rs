@@ -14,7 +14,7 @@ use tower_http::services::ServeFile;
 
 use super::dto::{
     JobDto, MixBody, MixRequest, ModelQuery, MultistemQuery, SeparateRequest, SortOrder, StemDto,
-    TrackDto, TrackPage, TrackQuery,
+    StreamQuery, TrackDto, TrackPage, TrackQuery,
 };
 use super::error::{ApiError, ErrorBody};
 use super::{check_model_param, AppPath, AppQuery, OptionalJson};
@@ -237,6 +237,40 @@ pub(crate) async fn get_stem(
     check_model_param(q.model.as_deref())?;
     let path = library.stem_file(id, q.model.as_deref(), &source).await?;
     Ok(serve_file(path, req).await)
+}
+
+/// The track (or, with `model`, all its stems) from `start_s`, resampled to
+/// the player's `rate`, as a 32-bit float WAV that streams as fast as it is
+/// read: what the Studio schedules sample by sample for gapless playback.
+/// `X-Frames` says how many frames it holds when that is known.
+#[utoipa::path(get, path = "/api/tracks/{id}/stream", tag = "media",
+    params(("id" = i64, Path, description = "track id"), StreamQuery),
+    responses((status = 200, description = "32-bit float WAV at `rate`: the track's channels, or each stem's left and right in source order", content_type = "audio/wav"),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn stream_track(
+    State(library): State<Library>,
+    AppPath(id): AppPath<i64>,
+    AppQuery(q): AppQuery<StreamQuery>,
+) -> ApiResult<Response> {
+    check_model_param(q.model.as_deref())?;
+    let s = library
+        .pcm_stream(id, q.model.as_deref(), q.rate, q.start_s.unwrap_or(0.0))
+        .await?;
+    let body = futures_util::stream::unfold(s.body, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let mut res = Response::new(Body::from_stream(body));
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // A hint only: some formats (MP3) know their length only roughly, so the
+    // stream is read to its end and carries no Content-Length.
+    if let Some(frames) = s.frames {
+        h.insert("x-frames", HeaderValue::from(frames));
+    }
+    Ok(res)
 }
 
 /// Every stem in one multichannel file (HTTP Range supported): what the Studio
