@@ -1967,6 +1967,18 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
         ]);
         tagged(&l.join(file), &t)?;
     }
+    // A bonus track of the same album in its folder without the album artist
+    // tag belongs to it all the same.
+    tagged(
+        &l.join("north/bonus.flac"),
+        &[
+            ("album", "Legends of the North"),
+            ("title", "Bonus"),
+            ("artist", "Guest"),
+            ("disc", "2"),
+            ("track", "2"),
+        ],
+    )?;
     // No album artist: the folder groups; one artist, so it is the album's.
     for (file, title) in [("hymns/1.flac", "Legends"), ("hymns/2.flac", "Charge")] {
         tagged(
@@ -2034,7 +2046,7 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
     let root = l.to_path_buf();
     let st = station_with(move |c| c.library = Some(root), false).await?;
     let r = st.post_json("/api/library/scan", "").await?.json()?;
-    assert_eq!(r["added"], 8, "{r}");
+    assert_eq!(r["added"], 9, "{r}");
 
     let albums = st.get("/api/albums").await?.json()?;
     let shown: Vec<(String, Value)> = albums["items"]
@@ -2066,7 +2078,7 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
             album["discs"].as_i64(),
             album["tracks"].as_i64()
         ),
-        (Some(2006), Some(2), Some(3))
+        (Some(2006), Some(2), Some(4))
     );
     let order: Vec<&str> = album["items"]
         .as_array()
@@ -2074,7 +2086,11 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
         .iter()
         .filter_map(|t| t["title"].as_str())
         .collect();
-    assert_eq!(order, ["Alpha", "Beta", "Zeta"], "disc, then track number");
+    assert_eq!(
+        order,
+        ["Alpha", "Beta", "Zeta", "Bonus"],
+        "disc, then track number"
+    );
     assert_eq!(album["items"][1]["track_no"], 2);
     assert_eq!(album["items"][2]["disc_no"], 2);
     assert_eq!(album["items"][0]["genre"], "Soundtrack");
@@ -2115,7 +2131,7 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
         json!([
             {"name": "Ann", "albums": 1, "tracks": 1},
             {"name": "Bob", "albums": 1, "tracks": 1},
-            {"name": "Wesnoth Project", "albums": 1, "tracks": 3},
+            {"name": "Wesnoth Project", "albums": 1, "tracks": 4},
             {"name": "Westlund", "albums": 1, "tracks": 3},
         ])
     );
@@ -2139,16 +2155,16 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
     );
     // Ranked: a title match before album matches.
     let legends = st.get("/api/tracks?q=legends").await?.json()?;
-    assert_eq!(legends["total"], 4);
+    assert_eq!(legends["total"], 5);
     assert_eq!(titles(&legends)[0], "Legends");
     // Album artist, genre and file name are searched too; syntax is just words.
-    assert_eq!(st.get("/api/tracks?q=wesnoth").await?.json()?["total"], 3);
+    assert_eq!(st.get("/api/tracks?q=wesnoth").await?.json()?["total"], 4);
     assert_eq!(st.get("/api/tracks?q=soundtr").await?.json()?["total"], 3);
     assert_eq!(
         titles(&st.get("/api/tracks?q=single").await?.json()?),
         ["Lonely"]
     );
-    // As FTS5 syntax, "north OR zzz" would find the three North tracks; as
+    // As FTS5 syntax, "north OR zzz" would find the four North tracks; as
     // words, nothing has "zzz".
     let or = st.get("/api/tracks?q=north%20OR%20zzz").await?;
     assert_eq!(
@@ -2157,7 +2173,7 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
     );
     assert_eq!(
         st.get("/api/tracks?q=north%20%22%2A").await?.json()?["total"],
-        3
+        4
     );
     assert_eq!(st.get("/api/tracks?q=---").await?.json()?["total"], 0);
     // Filters and orders.
@@ -2172,7 +2188,7 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
         ))
         .await?
         .json()?;
-    assert_eq!(titles(&of_album), ["Zeta", "Beta", "Alpha"]);
+    assert_eq!(titles(&of_album), ["Zeta", "Bonus", "Beta", "Alpha"]);
     assert_eq!(
         st.get("/api/tracks?separated=true").await?.json()?["total"],
         0

@@ -8,6 +8,7 @@
 //! its tracks. Search is SQLite FTS5 over title, artist, album artist, album,
 //! genre and file name (`tracks_fts`, kept by triggers).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use sqlx::SqlitePool;
@@ -109,6 +110,22 @@ impl OrderTags {
     }
 }
 
+/// The folder of a path relative to the library ("" at its top).
+fn folder_of(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// A library track's folder and lowercased album title, if it has one.
+fn folder_album(track: &Track) -> Option<(String, String)> {
+    let album = track
+        .album
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())?;
+    (track.origin == TrackOrigin::Library)
+        .then(|| (folder_of(&track.path).to_owned(), album.to_lowercase()))
+}
+
 /// What groups a track into an album, lowercased: the album title and its
 /// album artist; without one, the folder of a library file (an album is
 /// usually a folder); else the track artist. `None` without an album title.
@@ -120,10 +137,7 @@ pub fn album_key(track: &Track, tags: &OrderTags) -> Option<String> {
         .filter(|a| !a.is_empty())?;
     let by = match (&tags.album_artist, track.origin) {
         (Some(a), _) => format!("artist:{a}"),
-        (None, TrackOrigin::Library) => {
-            let folder = track.path.rsplit_once('/').map_or("", |(dir, _)| dir);
-            format!("folder:{folder}")
-        }
+        (None, TrackOrigin::Library) => format!("folder:{}", folder_of(&track.path)),
         (None, TrackOrigin::Upload) => format!("artist:{}", track.artist.as_deref().unwrap_or("")),
     };
     Some(format!("{}\t{by}", album).to_lowercase())
@@ -164,19 +178,56 @@ impl Catalog {
         ))
         .fetch_all(&self.db)
         .await?;
-        for track in &pending {
-            self.catalogue(track).await?;
+        let mut parsed: Vec<(&Track, OrderTags)> = pending
+            .iter()
+            .map(|t| {
+                let tags: serde_json::Map<String, serde_json::Value> =
+                    serde_json::from_str(&t.tags).unwrap_or_default();
+                (t, OrderTags::from_tags(&tags))
+            })
+            .collect();
+        // A library track without an album artist joins the album of the
+        // same title in its folder that has one (a soundtrack where a few
+        // tracks lack the tag is still one album).
+        let mut known: HashMap<(String, String), String> = HashMap::new();
+        for (t, o) in &parsed {
+            if let (Some(key), Some(a)) = (folder_album(t), &o.album_artist) {
+                known.entry(key).or_insert_with(|| a.clone());
+            }
+        }
+        for (t, o) in &mut parsed {
+            if o.album_artist.is_some() {
+                continue;
+            }
+            let Some(key) = folder_album(t) else {
+                continue;
+            };
+            if !known.contains_key(&key) {
+                let rows: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT path, album_artist FROM tracks
+                     WHERE origin = ? AND catalogued = 1 AND album_artist IS NOT NULL
+                       AND lower(trim(album)) = ?",
+                )
+                .bind(TrackOrigin::Library)
+                .bind(&key.1)
+                .fetch_all(&self.db)
+                .await?;
+                if let Some((_, a)) = rows.into_iter().find(|(p, _)| folder_of(p) == key.0) {
+                    known.insert(key.clone(), a);
+                }
+            }
+            o.album_artist = known.get(&key).cloned();
+        }
+        for (track, order) in &parsed {
+            self.catalogue(track, order).await?;
         }
         self.prune().await?;
         Ok(pending.len())
     }
 
-    async fn catalogue(&self, track: &Track) -> AppResult<()> {
-        let tags: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(&track.tags).unwrap_or_default();
-        let order = OrderTags::from_tags(&tags);
+    async fn catalogue(&self, track: &Track, order: &OrderTags) -> AppResult<()> {
         let mut tx = self.db.begin().await?;
-        let album_id: Option<i64> = match album_key(track, &order) {
+        let album_id: Option<i64> = match album_key(track, order) {
             Some(key) => {
                 let title = track.album.as_deref().unwrap_or_default().trim();
                 sqlx::query(
