@@ -25,6 +25,7 @@ mod loudness;
 mod overview;
 mod spectrum;
 mod stereo;
+mod true_peak;
 
 pub use dynamics::{ClipCounter, DrMeter};
 pub use goniometer::Goniometer;
@@ -33,6 +34,7 @@ pub use overview::{Overview, OverviewBuilder, FINE_S};
 pub use sonantica_audio::ChannelLayout;
 pub use spectrum::{Spectrum, SPECTRUM_FLOOR_DB};
 pub use stereo::StereoImage;
+pub use true_peak::TruePeak;
 
 /// Errors from constructing or feeding meters.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -32,7 +32,8 @@ pub struct Loudness {
     steps: Option<Vec<f64>>,
     step_index: usize,
     loudness: bool,
-    true_peak: bool,
+    /// The true-peak meter, when this meter measures true peak.
+    peak: Option<crate::TruePeak>,
     max_momentary: f64,
     max_short_term: f64,
     /// The short-term loudness as of the last 10 ms step (or 100 ms block).
@@ -91,13 +92,14 @@ impl Loudness {
                 mode |= Mode::HISTOGRAM;
             }
         }
-        if true_peak {
-            mode |= Mode::TRUE_PEAK;
-        }
-        if mode.is_empty() {
+        if !loudness && !true_peak {
             return Err(MeterError::InvalidConfig(
                 "a loudness meter that measures nothing".into(),
             ));
+        }
+        if mode.is_empty() {
+            // True peak only (our own meter): ebur128 is never fed.
+            mode = Mode::SAMPLE_PEAK;
         }
         let err = |e: ebur128::Error| MeterError::InvalidConfig(format!("loudness meter: {e:?}"));
         let mut meter = EbuR128::new(channels as u32, sample_rate, mode).map_err(err)?;
@@ -127,7 +129,11 @@ impl Loudness {
             sub: 0,
             steps: (loudness && sample_rate % 100 == 0).then(|| vec![0.0; STEPS]),
             loudness,
-            true_peak,
+            peak: if true_peak {
+                Some(crate::TruePeak::new(sample_rate, channels)?)
+            } else {
+                None
+            },
             step_index: 0,
             max_momentary: f64::NEG_INFINITY,
             max_short_term: f64::NEG_INFINITY,
@@ -151,6 +157,12 @@ impl Loudness {
     /// last 40/300 steps. At sample rates that are not a multiple of 100 Hz the
     /// steps are not whole frames, and the values are read from ebur128 directly.
     pub fn process(&mut self, input: &[&[f32]]) {
+        if let Some(peak) = self.peak.as_mut() {
+            peak.process(input);
+        }
+        if !self.loudness {
+            return;
+        }
         let n = input.first().map_or(0, |c| c.len());
         let mut i = 0;
         let mut parts: [&[f32]; MAX_CHANNELS] = [&[]; MAX_CHANNELS];
@@ -168,9 +180,7 @@ impl Loudness {
             self.pos += take;
             if self.pos == stop {
                 self.sub += 1;
-                if self.loudness {
-                    self.step();
-                }
+                self.step();
                 if self.sub == 10 {
                     self.sub = 0;
                     self.pos = 0;
@@ -255,14 +265,10 @@ impl Loudness {
             .then_some(self.max_short_term)
     }
 
-    /// Highest true peak over all channels (linear).
+    /// Highest true peak over all channels (linear); `None` unless this meter
+    /// measures true peak, and in silence.
     pub fn true_peak(&self) -> Option<f64> {
-        let mut best = 0.0f64;
-        for c in 0..self.meter.channels() {
-            if let Ok(p) = self.meter.true_peak(c) {
-                best = best.max(p);
-            }
-        }
+        let best = f64::from(self.peak.as_ref()?.peak());
         (best > 0.0).then_some(best)
     }
 
@@ -275,7 +281,7 @@ impl Loudness {
             report.max_momentary_lufs = self.max_momentary();
             report.max_short_term_lufs = self.max_short_term();
         }
-        if self.true_peak {
+        if self.peak.is_some() {
             report.true_peak_dbtp = self.true_peak().and_then(crate::amplitude_db);
         }
     }
@@ -296,6 +302,9 @@ impl Loudness {
     /// Forgets everything.
     pub fn reset(&mut self) {
         self.meter.reset();
+        if let Some(peak) = self.peak.as_mut() {
+            peak.reset();
+        }
         self.pos = 0;
         self.sub = 0;
         self.step_index = 0;
