@@ -96,6 +96,7 @@ async function start() {
   const { params } = router.current();
   const id = Number(params.get('play'));
   if (id > 0) {
+    player.restoreQueue(id);
     try {
       await player.load(id, { at: Number(params.get('t')) || 0, mix: params.get('mix'), autoplay: false });
     } catch { /* gone: nothing to restore */ }

@@ -84,6 +84,9 @@ test('albums are ordered by artist with their covers; an album plays in disc and
   await page.waitForFunction(() => window.studio.current?.title === 'Frozen Fjord');
   assert.deepEqual(await page.$$eval('#queue li .title', (els) => els.map((e) => e.textContent)),
     ['Frozen Fjord', 'Long Night', 'Dawn Over Ice', 'The Last Saga']);
+  // The playing track cannot be removed from under itself; the others can.
+  assert.equal(await page.$$eval('#queue li[aria-current="true"] .remove', (els) => els.length), 0);
+  assert.equal(await page.$$eval('#queue li .remove', (els) => els.length), 3);
   await page.click('#next');
   await page.waitForFunction(() => window.studio.current?.title === 'Long Night');
   // Play next puts a track right after the playing one.
@@ -130,6 +133,8 @@ test('search finds words in any order across artist, album, genre and title, bes
   assert.deepEqual((await search('legends westl')).length, 4, 'word prefixes match');
   assert.equal((await search('saga north'))[0], 'The Last Saga');
   assert.deepEqual(await search('ambient wool'), ['Wool'], 'genre and title');
+  // A search is a selection to separate.
+  assert.equal(await page.textContent('#view .separate-all'), 'Separate all (1)');
   assert.deepEqual(await search('various siege'), ['Siege'], 'album artist and title');
   assert.deepEqual(await search('nothing like this'), []);
   assert.match(await page.textContent('#view'), /Nothing matches/);
@@ -290,6 +295,8 @@ test('the keyboard: Space pauses what Enter started, arrows seek, the skip link 
   assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to the player');
   await page.keyboard.press('Enter');
   await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'bar-title');
+  await page.keyboard.press('Tab');
   assert.equal(await page.evaluate(() => document.activeElement.id), 'prev');
   assert.match(await page.evaluate(() => location.hash), /^#\/tracks/);
   assert.deepEqual(errors, []);
@@ -412,6 +419,11 @@ test('a refresh mid-playback comes back to the track, its position and its mix',
   const shown = () => page.$$eval('#strips .strip', (ss) => ss.map((s) => [s.querySelector('.name').textContent, s.querySelector('output').textContent,
     s.querySelector('.solo').getAttribute('aria-pressed'), s.querySelector('.mute').getAttribute('aria-pressed')]));
   const mix = await shown();
+  const queued = await page.$$eval('#queue li .title', (els) => els.map((e) => e.textContent));
+  // Browsing elsewhere keeps what plays in the address.
+  await page.click('#views a[data-view="albums"]');
+  await page.waitForSelector('#albums a.album');
+  assert.match(await page.evaluate(() => location.hash), new RegExp(`^#/albums\\?.*play=${stems.id}`));
   await page.reload();
   await page.waitForFunction((id) => window.studio.current?.id === id, stems.id);
   await page.waitForSelector('#mixer:not([hidden])');
@@ -420,6 +432,8 @@ test('a refresh mid-playback comes back to the track, its position and its mix',
   assert.deepEqual(await shown(), mix);
   assert.deepEqual(mix.find(([n]) => n === 'vocals'), ['vocals', '-6.0 dB', 'false', 'false']);
   assert.deepEqual(mix.find(([n]) => n === 'bass'), ['bass', '0.0 dB', 'true', 'false']);
+  // ... and the queue around it.
+  assert.deepEqual(await page.$$eval('#queue li .title', (els) => els.map((e) => e.textContent)), queued);
   // And the worklet plays that mix: the engine took it.
   assert.equal(await page.evaluate(() => window.studio.applied), 0);
   assert.deepEqual(errors, []);

@@ -159,6 +159,16 @@ export class Engine {
     if (!this.paused) this.feeds = [new Feed(this, this.item, at, null)];
   }
 
+  /// What follows the playing item changed (the queue, repeat): the one
+  /// streaming to follow it, if any, is dropped and chosen again.
+  replan() {
+    const [playing, ...following] = this.feeds;
+    if (!playing || !following.length) return;
+    for (const f of following) f.cancel();
+    this.feeds = [playing];
+    if (playing.end !== null) this.fed(playing);
+  }
+
   // ---- from the feeds ----
 
   /// A feed has all its samples scheduled: the next item can start streaming,

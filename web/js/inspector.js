@@ -47,7 +47,8 @@ export function showReadings({ readings: r, stems, points, spectrum }) {
   set('#m-short', short, fmtLevel(short, 1, ' LUFS'));
   $('#r-int').textContent = fmtLevel(int, 1, ' LUFS');
   $('#r-tp').textContent = fmtLevel(tp, 1, ' dBTP');
-  $('#r-lra').textContent = fmt(lra, 1, ' LU');
+  // The range needs some seconds of short-term readings before it means anything.
+  $('#r-lra').textContent = r[0] >= 3 ? fmt(lra, 1, ' LU') : '–';
   // The clip indicator holds for two seconds after the count last rose.
   if (clips > lastClips) clipHold = performance.now() + 2000;
   lastClips = clips;
@@ -101,15 +102,20 @@ function drawSpectrum(s) {
   const x = (f) => (Math.log(f / s.lo) / Math.log(s.hi / s.lo)) * w;
   const y = (db) => h - ((Math.max(db, FLOOR) - FLOOR) / -FLOOR) * h;
   g.beginPath();
-  for (const [f, label] of [[100, '100'], [1000, '1k'], [10000, '10k']]) {
-    g.moveTo(x(f), 0); g.lineTo(x(f), h);
-    g.fillText(label, x(f) + 2, h - 2);
-  }
+  for (const f of [100, 1000, 10000]) { g.moveTo(x(f), 0); g.lineTo(x(f), h); }
   for (let db = -20; db > FLOOR; db -= 20) { g.moveTo(0, y(db)); g.lineTo(w, y(db)); }
   g.stroke();
   const bw = w / s.levels.length;
   g.fillStyle = 'rgba(216, 166, 87, 0.55)';
   s.levels.forEach((db, i) => { const top = y(db); g.fillRect(i * bw, top, Math.max(bw - 1, 1), h - top); });
+  // Labels over the bars, on a dark backing, so they read while music plays.
+  for (const [f, label] of [[100, '100 Hz'], [1000, '1 kHz'], [10000, '10 kHz']]) {
+    const tw = g.measureText(label).width;
+    g.fillStyle = 'rgba(12, 13, 15, 0.75)';
+    g.fillRect(x(f) + 1, 1, tw + 4, 12);
+    g.fillStyle = '#8d8a83';
+    g.fillText(label, x(f) + 3, 11);
+  }
   g.fillStyle = '#d9d6cf';
   s.peaks.forEach((db, i) => g.fillRect(i * bw, y(db), Math.max(bw - 1, 1), 1.5));
 }

@@ -23,6 +23,17 @@ async function trackTitle(id) {
   return titles.get(id);
 }
 
+/// A remote worker's name; the station's own workers go unnamed.
+const where = (worker) => (worker && !worker.startsWith('local:') ? `on ${worker}` : null);
+
+/// When a job finished (or started), as a time of day.
+function when(j) {
+  const t = j.finished_at ?? j.started_at;
+  if (!t) return null;
+  const d = new Date(t);
+  return `${j.finished_at ? 'finished' : 'started'} ${d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
+}
+
 const STATUS = { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed', cancelled: 'Cancelled' };
 
 async function jobRow(j) {
@@ -30,7 +41,7 @@ async function jobRow(j) {
   const li = el('li', { data: { id: j.id, status: j.status } });
   const what = el('div', { class: 'what' },
     el('a', { href: `#/tracks?play=${j.track_id}`, class: 'title', text: name, on: { click: (e) => { e.preventDefault(); import('./player.js').then((p) => p.load(j.track_id)); } } }),
-    el('span', { class: 'meta', text: `${j.model} · ${STATUS[j.status] ?? j.status}${j.worker ? ` on ${j.worker}` : ''}` }));
+    el('span', { class: 'meta', text: [j.model, STATUS[j.status] ?? j.status, where(j.worker), when(j)].filter(Boolean).join(' · ') }));
   li.append(what);
   if (j.status === 'running' || j.status === 'queued') {
     const bar = el('progress', { max: 1, value: j.progress, attrs: { 'aria-label': `Separating ${name}` } });

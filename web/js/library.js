@@ -26,7 +26,7 @@ function modelMenu(id) {
   const models = installed();
   if (models.length < 2) return null;
   return el('select', { id, attrs: { 'aria-label': 'Model to separate with', title: 'Model to separate with' } },
-    ...models.map((m) => el('option', { value: m.name, text: m.description || m.name, selected: m.default })));
+    ...models.map((m) => el('option', { value: m.name, text: m.default ? `${m.name} (default)` : m.name, title: m.description, selected: m.default })));
 }
 
 async function separate(tracks, model) {
@@ -46,11 +46,11 @@ async function separate(tracks, model) {
 }
 
 /// One track row; `context` is the list it belongs to (play from here on).
-function trackRow(t, i, context, { number = false } = {}) {
+function trackRow(t, i, context, { number = false, album = true } = {}) {
   const li = el('li', { data: { id: t.id }, attrs: { 'aria-current': String(state.current?.id === t.id) } });
   const playHere = () => playList(context(), i);
   const a = t.analysis || {};
-  const meta = [t.artist, t.album, fmtTime(t.duration_s),
+  const meta = [t.artist, album ? t.album : null, fmtTime(t.duration_s),
     a.integrated_lufs != null && Number.isFinite(a.integrated_lufs) ? `${a.integrated_lufs.toFixed(1)} LUFS` : null,
     a.dr != null ? `DR ${a.dr}` : null].filter(Boolean).join(' · ');
   li.append(...[
@@ -141,6 +141,18 @@ async function tracksView(label, params, empty) {
     tools.append(menu);
   }
   tools.append(el('button', { text: 'Play all', on: { click: () => playList(first.items, 0) } }));
+  // Separate a selection: the tracks this list shows (a search, a sort), the
+  // first page of them, that have no stems yet; with the model chosen here.
+  const todo = first.items.filter((t) => !t.is_separated);
+  if (installed().length && todo.length) {
+    tools.append(el('button', {
+      class: 'separate-all', text: `Separate ${todo.length === first.total ? 'all' : 'these'} (${todo.length})`,
+      attrs: { title: 'Queue a separation of every track listed here that has no stems yet' },
+      on: { click: () => separate(todo, $('#model-choice')?.value) },
+    }));
+    const menu = modelMenu('model-choice');
+    if (menu) tools.append(menu);
+  }
   if (!first.total) {
     $('#view').replaceChildren(el('p', { class: 'meta', text: empty }));
     return;
@@ -192,9 +204,9 @@ async function albumView(id) {
   items.forEach((t, i) => {
     if (a.discs > 1 && t.disc_no !== disc) {
       disc = t.disc_no;
-      list.append(el('li', { class: 'disc', attrs: { role: 'presentation' }, text: `Disc ${disc ?? '?'}` }));
+      list.append(el('li', { class: 'disc', attrs: { role: 'presentation' }, text: disc == null ? 'No disc number' : `Disc ${disc}` }));
     }
-    list.append(trackRow(t, i, () => items, { number: true }));
+    list.append(trackRow(t, i, () => items, { number: true, album: false }));
   });
   const menu = modelMenu('model-choice');
   const unseparated = items.filter((t) => !t.is_separated);
@@ -228,7 +240,9 @@ async function artistView(name) {
     json(`/api/tracks?artist=${encodeURIComponent(name)}&sort=album&limit=500`),
   ]);
   title(name);
-  const own = albums.filter((a) => a.artist === name);
+  // Its albums, and the albums it plays on.
+  const on = new Set(tracks.items.map((t) => t.album_id).filter((id) => id != null));
+  const own = albums.filter((a) => a.artist === name || on.has(a.id));
   const list = el('ol', { id: 'tracks' }, ...tracks.items.map((t, i) => trackRow(t, i, () => tracks.items)));
   $('#view').replaceChildren(
     el('div', { class: 'tools' },
@@ -244,6 +258,7 @@ async function artistView(name) {
 export async function show(route) {
   const { view, arg, params } = route;
   document.querySelectorAll('#views a').forEach((a) => a.setAttribute('aria-current', String(a.dataset.view === view)));
+  $('#drop-hint').hidden = !['albums', 'tracks', 'recent'].includes(view);
   $('#view').setAttribute('aria-busy', 'true');
   try {
     switch (view) {

@@ -64,10 +64,16 @@ export function buildMixer(sources, model, saved, onChange) {
     state.node?.port.postMessage({ type: 'settings', settings: mixSettings(m, state.layout) });
     onChange?.(m);
   };
+  m.pristine = () => {
+    const { gains, mute, solo } = m.mix;
+    return m.presetGains && sources.every((s) => m.presetGains[s] === gains[s]) && !mute.length && !solo.length;
+  };
+  /// The mix's name for files and messages: the preset, or "custom" once changed.
+  m.name = () => (m.pristine() ? m.mix.preset : `custom (from ${m.mix.preset})`);
   const show = () => {
     const { preset, gains, mute, solo } = m.mix;
     // A preset button is lit while the faders are still what it set.
-    const pristine = m.presetGains && sources.every((s) => m.presetGains[s] === gains[s]) && !mute.length && !solo.length;
+    const pristine = m.pristine();
     m.presetButtons.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.preset === preset && pristine)));
     m.strips.forEach((s, k) => {
       const db = gains[sources[k]];
@@ -231,14 +237,14 @@ async function saveMix() {
   button.disabled = true;
   bar.hidden = false;
   bar.removeAttribute('value'); // indeterminate: the station renders the whole track
-  status.textContent = `Rendering the ${m.mix.preset} mix (${layout}, ${format})…`;
+  status.textContent = `Rendering the ${m.name()} mix (${layout}, ${format})…`;
   try {
     const res = await api(`/api/tracks/${t.id}/mix`, {
       method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body),
     });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(await res.blob());
-    a.download = `${t.title} (${m.mix.preset}, ${layout}).${format}`;
+    a.download = `${t.title} (${m.pristine() ? m.mix.preset : 'custom mix'}, ${layout}).${format}`;
     a.click();
     URL.revokeObjectURL(a.href);
     status.textContent = `Saved ${a.download}`;

@@ -127,7 +127,10 @@ async function normalisation(t) {
     const album = await albumLoudness(t.album_id);
     if (album) { lufs = album.lufs; peak = album.peak; how = 'album'; }
   }
-  if (lufs == null || !Number.isFinite(lufs)) return { db: 0, text: 'Not normalised: no analysis yet' };
+  if (lufs == null || !Number.isFinite(lufs)) {
+    const analysed = t.analysis_status === 'done' || (t.analysis && how === 'track');
+    return { db: 0, text: analysed ? 'Not normalised: too quiet to measure' : 'Not normalised: no analysis yet' };
+  }
   let db = TARGET_LUFS - lufs;
   let limited = false;
   if (peak != null && Number.isFinite(peak) && peak + db > CEILING_DBTP) { db = CEILING_DBTP - peak; limited = true; }
@@ -307,6 +310,7 @@ function seek(t) {
   if (!state.current) return;
   state.engine.seek(t);
   showPosition();
+  if (player.paused) router.setPlayer({ t: player.currentTime.toFixed(1) });
 }
 
 function showPlayState() {
@@ -317,7 +321,9 @@ function showPlayState() {
 }
 
 let lastUrl = 0;
+let seeking = false; // the seek slider is being dragged
 function showPosition() {
+  if (seeking) return;
   const t = player.currentTime;
   const d = player.duration;
   $('#clock').textContent = `${fmtTime(t)} / ${fmtTime(d)}`;
@@ -353,13 +359,13 @@ export function playList(tracks, index = 0) {
 
 export function playNext(track) {
   queue.items.splice(queue.pos + 1, 0, track);
-  renderQueue();
+  queueChanged();
   toast(`${track.title} plays next`, 'info');
 }
 
 export function addToQueue(tracks) {
   queue.items.push(...tracks);
-  renderQueue();
+  queueChanged();
   toast(tracks.length === 1 ? `${tracks[0].title} added to the queue` : `${tracks.length} tracks added to the queue`, 'info');
 }
 
@@ -425,6 +431,41 @@ export function step(d) {
   if (pos >= 0 && pos < queue.items.length) playAt(pos);
 }
 
+/// The queue changed: show it, and let the engine choose again what follows
+/// the playing track (it may already be streaming the old choice).
+function queueChanged() {
+  renderQueue();
+  state.engine?.replan();
+}
+
+// The queue survives a refresh: the tracks' few fields the player needs.
+const QUEUE_KEY = 'sonantica.queue';
+const slim = (t) => ({
+  id: t.id, title: t.title, artist: t.artist, album_id: t.album_id, duration_s: t.duration_s,
+  channels: t.channels, is_separated: t.is_separated, stems: (t.stems || []).map((x) => ({ model: x.model, source: x.source })),
+  analysis: t.analysis ? { integrated_lufs: t.analysis.integrated_lufs, true_peak_dbtp: t.analysis.true_peak_dbtp } : null,
+});
+let saveTimer;
+function saveQueue() {
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(() => {
+    try {
+      localStorage.setItem(QUEUE_KEY, JSON.stringify({ items: queue.items.slice(0, 2000).map(slim), pos: queue.pos }));
+    } catch { /* storage full or off: the queue is just not kept */ }
+  }, 300);
+}
+
+/// Restores the queue saved before a refresh if it holds track `id`.
+export function restoreQueue(id) {
+  try {
+    const saved = JSON.parse(localStorage.getItem(QUEUE_KEY) || 'null');
+    const pos = saved?.items?.findIndex((t) => t.id === id) ?? -1;
+    if (pos < 0) return;
+    queue.items = saved.items;
+    queue.pos = saved.items[saved.pos]?.id === id ? saved.pos : pos;
+  } catch { /* nothing usable */ }
+}
+
 function renderQueue() {
   const list = $('#queue');
   list.replaceChildren(...queue.items.map((t, i) => el('li', {
@@ -432,16 +473,19 @@ function renderQueue() {
   },
   el('button', { class: 'title', text: t.title, attrs: { 'aria-label': `Play ${t.title} from the queue` }, on: { click: () => playAt(i) } }),
   el('span', { class: 'meta', text: [t.artist, fmtTime(t.duration_s)].filter(Boolean).join(' · ') }),
-  el('button', {
-    class: 'remove', text: '×', attrs: { 'aria-label': `Remove ${t.title} from the queue` },
-    on: {
-      click: () => {
-        queue.items.splice(i, 1);
-        if (i < queue.pos) queue.pos -= 1;
-        renderQueue();
+  i === queue.pos
+    ? el('span', { class: 'meta playing', text: 'playing' })
+    : el('button', {
+      class: 'remove', text: '×', attrs: { 'aria-label': `Remove ${t.title} from the queue` },
+      on: {
+        click: () => {
+          queue.items.splice(i, 1);
+          if (i < queue.pos) queue.pos -= 1;
+          queueChanged();
+        },
       },
-    },
-  }))));
+    }))));
+  saveQueue();
   if (!queue.items.length) list.replaceChildren(el('li', { class: 'meta', text: 'The queue is empty: play an album or add tracks.' }));
 }
 
@@ -451,8 +495,21 @@ const isTextField = (t) => t.matches?.('input:not([type=range]):not([type=button
 
 export function initPlayer() {
   $('#play').addEventListener('click', togglePlay);
+  // The bar's title opens the playing track's panel (far down on a phone).
+  $('#bar-title').addEventListener('click', () => {
+    $('#detail').scrollIntoView({ behavior: 'smooth', block: 'start' });
+    $('#detail-title').focus({ preventScroll: true });
+  });
   setInterval(() => { if (state.current) showPosition(); }, 250);
+  // While the slider is dragged only the clock follows; the stream restarts
+  // once, where it is let go.
   $('#seek').addEventListener('input', () => {
+    seeking = true;
+    const t = ($('#seek').value / 1000) * (player.duration || 0);
+    $('#clock').textContent = `${fmtTime(t)} / ${fmtTime(player.duration)}`;
+  });
+  $('#seek').addEventListener('change', () => {
+    seeking = false;
     if (player.duration) seek(($('#seek').value / 1000) * player.duration);
   });
   $('#overview').addEventListener('click', (e) => {
@@ -460,7 +517,8 @@ export function initPlayer() {
     if (player.duration) seek(((e.clientX - r.left) / r.width) * player.duration);
   });
   $('#volume').addEventListener('input', () => { if (state.gain) state.gain.gain.value = $('#volume').value / 100; });
-  $('#prev').addEventListener('click', () => step(-1));
+  // Prev restarts the track after its first seconds, as players do.
+  $('#prev').addEventListener('click', () => (player.currentTime > 3 ? seek(0) : step(-1)));
   $('#next').addEventListener('click', () => step(1));
   $('#layout').addEventListener('change', () => {
     state.layout = $('#layout').value;
@@ -483,7 +541,7 @@ export function initPlayer() {
       queue.unshuffled = null;
       queue.pos = Math.max(0, queue.items.findIndex((t) => t.id === id));
     }
-    renderQueue();
+    queueChanged();
   });
   $('#repeat').addEventListener('click', () => {
     const modes = ['off', 'all', 'one'];
@@ -491,11 +549,12 @@ export function initPlayer() {
     $('#repeat').textContent = `Repeat: ${queue.repeat}`;
     $('#repeat').setAttribute('aria-label', `Repeat: ${queue.repeat}`);
     $('#repeat').dataset.mode = queue.repeat;
+    state.engine?.replan();
   });
   $('#clear-queue').addEventListener('click', () => {
     queue.items = queue.pos >= 0 && state.current ? [queue.items[queue.pos]].filter(Boolean) : [];
     queue.pos = queue.items.length ? 0 : -1;
-    renderQueue();
+    queueChanged();
   });
   renderQueue();
 

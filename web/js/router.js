@@ -33,15 +33,25 @@ export function go(view, arg = null, viewParams = {}) {
   if (hash !== location.hash) location.hash = hash;
 }
 
+/// What is playing, as last recorded: kept across views (a tab or a link to
+/// `#/albums` carries none of it).
+const playing = {};
+
 /// Records what is playing (null values remove a key) without a history entry.
 export function setPlayer(values) {
-  const now = current();
   for (const [k, v] of Object.entries(values)) {
-    if (v == null) now.params.delete(k); else now.params.set(k, v);
+    if (v == null) delete playing[k]; else playing[k] = String(v);
+  }
+  const now = current();
+  for (const k of PLAYER_KEYS) {
+    if (k in playing) now.params.set(k, playing[k]); else now.params.delete(k);
   }
   const hash = build(now.view, now.arg, now.params);
   if (hash !== location.hash) history.replaceState(null, '', hash);
 }
+
+// Every new address (a tab, a link, back and forward) gets what is playing.
+window.addEventListener('hashchange', () => setPlayer({}));
 
 /// Calls `f(current())` whenever the view changes (not when only the playing
 /// position does).

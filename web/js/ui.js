@@ -20,8 +20,13 @@ export function el(tag, props = {}, ...children) {
   return e;
 }
 
-export const fmtTime = (s) => (Number.isFinite(s) && s >= 0
-  ? `${Math.floor(s / 60)}:${String(Math.floor(s % 60)).padStart(2, '0')}` : '–');
+/// 3:07, or 2:04:08 from an hour on.
+export const fmtTime = (s) => {
+  if (!Number.isFinite(s) || s < 0) return '–';
+  const sec = String(Math.floor(s % 60)).padStart(2, '0');
+  if (s < 3600) return `${Math.floor(s / 60)}:${sec}`;
+  return `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}:${sec}`;
+};
 
 /// A number with `digits` decimals and a unit; "–" when there is none.
 export const fmt = (v, digits, unit) => (v == null || Number.isNaN(v) ? '–' : `${v.toFixed(digits)}${unit}`);

@@ -33,10 +33,10 @@ type Block = Arc<Vec<Vec<f32>>>;
 /// Decodes `path` and runs every meter over it; `progress` gets the frames of each
 /// block as it is measured.
 ///
-/// The work is split into two halves of about equal cost that run on two cores:
-/// one thread decodes and runs the loudness meter (K-weighting and gating) and
-/// the overview, the
-/// caller's runs the true-peak meter (4× oversampling) and the rest of the
+/// The work is split over two cores: one thread reads the decoded blocks
+/// (from a sandboxed child, which decodes on the same core) and runs the
+/// true-peak meter (4× oversampling, vectorised); the caller's runs the
+/// loudness meter (K-weighting and gating), the overview and the rest of the
 /// Inspector. Each decoded block is shared between them, not copied twice.
 pub fn analyze_file(path: &Path, progress: impl FnMut(u64)) -> PipelineResult<Analysis> {
     analyze_source(Stream::Here(Decoder::open(path)?), path, progress)
@@ -77,7 +77,7 @@ pub fn analyze_source(
 
     std::thread::scope(|scope| -> PipelineResult<()> {
         let (tx, rx) = mpsc::sync_channel::<Block>(16);
-        let (loudness, overview) = (&mut loudness, &mut overview);
+        let true_peak = &mut true_peak;
         let reader = scope.spawn(move || -> PipelineResult<()> {
             while let Some(block) = decoder.take_block()? {
                 let shared: Block = Arc::new(block);
@@ -85,16 +85,16 @@ pub fn analyze_source(
                     break;
                 }
                 let refs: Vec<&[f32]> = shared.iter().map(Vec::as_slice).collect();
-                loudness.process(&refs);
-                overview.process(&refs);
-                overview.loudness(loudness.short_term_now());
+                true_peak.process(&refs);
             }
             Ok(())
         });
         for block in rx {
             let refs: Vec<&[f32]> = block.iter().map(Vec::as_slice).collect();
             inspector.process(&refs)?;
-            true_peak.process(&refs);
+            loudness.process(&refs);
+            overview.process(&refs);
+            overview.loudness(loudness.short_term_now());
             progress(block.first().map_or(0, |c| c.len() as u64));
         }
         match reader.join() {

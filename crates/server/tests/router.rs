@@ -1106,6 +1106,52 @@ async fn a_failing_job_records_its_error_and_leaves_no_stems() -> Result<()> {
     st.assert_clean().await
 }
 
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_file_in_the_library_is_scanned_and_a_linked_folder_is_not() -> Result<()> {
+    let lib = tempfile::tempdir()?;
+    let elsewhere = tempfile::tempdir()?;
+    write_tone(
+        &elsewhere.path().join("kept.flac"),
+        0.5,
+        200.0,
+        300.0,
+        OutputFormat::Flac16,
+    )?;
+    std::fs::create_dir(elsewhere.path().join("more"))?;
+    write_tone(
+        &elsewhere.path().join("more/deep.wav"),
+        0.5,
+        250.0,
+        350.0,
+        OutputFormat::Wav16,
+    )?;
+    std::os::unix::fs::symlink(
+        elsewhere.path().join("kept.flac"),
+        lib.path().join("linked.flac"),
+    )?;
+    std::os::unix::fs::symlink(elsewhere.path().join("more"), lib.path().join("more"))?;
+    let root = lib.path().to_path_buf();
+    let st = station_with(move |c| c.library = Some(root), false).await?;
+    let r = st.post_json("/api/library/scan", "").await?.json()?;
+    assert_eq!(r["added"], 1, "{r}");
+    let list = st.get("/api/tracks").await?.json()?;
+    assert_eq!(list["items"][0]["library_path"], "linked.flac");
+    let id = &list["items"][0]["id"];
+    let audio = st.get(&format!("/api/tracks/{id}/audio")).await?;
+    assert_eq!(
+        audio.body,
+        std::fs::read(elsewhere.path().join("kept.flac"))?
+    );
+    // Unchanged at the next scan (the stamp is the file's, not the link's).
+    let again = st.post_json("/api/library/scan", "").await?.json()?;
+    assert_eq!(
+        (again["added"].as_i64(), again["unchanged"].as_i64()),
+        (Some(0), Some(1))
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn library_scan_follows_the_folder_without_touching_it() -> Result<()> {
     let lib = tempfile::tempdir()?;
@@ -2129,8 +2175,10 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
     assert_eq!(
         artists,
         json!([
+            {"name": "Aleksi", "albums": 1, "tracks": 3},
             {"name": "Ann", "albums": 1, "tracks": 1},
             {"name": "Bob", "albums": 1, "tracks": 1},
+            {"name": "Guest", "albums": 1, "tracks": 1},
             {"name": "Wesnoth Project", "albums": 1, "tracks": 4},
             {"name": "Westlund", "albums": 1, "tracks": 3},
         ])

@@ -392,11 +392,18 @@ impl Catalog {
     /// Every artist (the album artist of an album, else each track's artist),
     /// with how many albums and tracks they have, by name.
     pub async fn artists(&self) -> AppResult<Vec<Artist>> {
+        // Album artists and track artists both: the composers on a soundtrack
+        // are artists too. An artist's albums are those it is the album
+        // artist of or plays on.
         Ok(sqlx::query_as(
-            "SELECT COALESCE(album_artist, artist) AS name,
-                    COUNT(DISTINCT album_id) AS albums, COUNT(*) AS tracks
-             FROM tracks WHERE COALESCE(album_artist, artist) IS NOT NULL
-             GROUP BY COALESCE(album_artist, artist) COLLATE NOCASE
+            "WITH names AS (
+                 SELECT album_artist AS name, id, album_id FROM tracks WHERE album_artist IS NOT NULL
+                 UNION
+                 SELECT artist AS name, id, album_id FROM tracks WHERE artist IS NOT NULL
+             )
+             SELECT MIN(name) AS name, COUNT(DISTINCT album_id) AS albums, COUNT(DISTINCT id) AS tracks
+             FROM names
+             GROUP BY name COLLATE NOCASE
              ORDER BY name COLLATE NOCASE",
         )
         .fetch_all(&self.db)

@@ -469,7 +469,16 @@ fn walk_library(
                 continue;
             }
         };
-        if !entry.file_type().is_file() {
+        // A link to a file counts as that file (music kept on another disk
+        // and linked in); links to folders are not followed (no loops), and a
+        // linked file is probed in the sandbox like any other.
+        let linked = entry.path_is_symlink();
+        let meta = if linked {
+            std::fs::metadata(entry.path()).ok()
+        } else {
+            entry.metadata().ok()
+        };
+        if !meta.as_ref().is_some_and(std::fs::Metadata::is_file) {
             continue;
         }
         let path = entry.path();
@@ -489,7 +498,7 @@ fn walk_library(
             continue;
         };
         found.insert(rel.clone());
-        let stamp = entry.metadata().ok().map(|m| file_stamp(&m));
+        let stamp = meta.as_ref().map(file_stamp);
         let previous = known.get(&rel);
         if let (Some((_, size, mtime)), Some(stamp)) = (previous, stamp) {
             if (*size, *mtime) == stamp {

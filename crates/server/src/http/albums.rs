@@ -73,7 +73,8 @@ pub(crate) async fn album_cover(
     }
 }
 
-/// Every artist (an album's album artist, else a track's artist), by name.
+/// Every artist, album artists and track artists alike, by name, with how many
+/// albums it is the album artist of or plays on, and its tracks.
 #[utoipa::path(get, path = "/api/artists", tag = "library",
     responses((status = 200, body = [ArtistDto])),
     security(("token" = [])))]
