@@ -216,22 +216,14 @@ mod tests {
     use super::*;
     use ebur128::{EbuR128, Mode};
 
-    fn noise(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32 - 0.5) * 1.6
-            })
-            .collect()
+    fn noise(n: usize, seed: u64) -> Vec<f32> {
+        sonantica_testkit::signal::noise(n, 0.8, seed)
     }
 
     #[test]
     fn matches_ebur128_at_every_oversampling_factor_and_block_size() {
         for (rate, channels) in [(44_100, 2), (48_000, 1), (96_000, 2), (192_000, 3)] {
-            let x: Vec<Vec<f32>> = (0..channels).map(|c| noise(20_000, 7 + c as u32)).collect();
+            let x: Vec<Vec<f32>> = (0..channels).map(|c| noise(20_000, 7 + c as u64)).collect();
             let mut reference =
                 EbuR128::new(channels as u32, rate, Mode::TRUE_PEAK).expect("ebur128");
             let planes: Vec<&[f32]> = x.iter().map(Vec::as_slice).collect();
