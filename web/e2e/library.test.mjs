@@ -166,7 +166,8 @@ test('loudness normalisation: tracks at -10 and -25 LUFS both play at -18 LUFS',
   const { page, errors } = await login(DESKTOP, '#/recent');
   for (const [t, lufs] of [[loud, -10], [quiet, -25]]) {
     await page.locator(`#tracks li[data-id="${t.id}"] button.title`).click();
-    await page.waitForFunction(() => !window.studio.player.paused && window.studio.player.currentTime > 0.5);
+    await page.waitForFunction((id) => window.studio.current?.id === id && !window.studio.player.paused
+      && window.studio.player.currentTime > 0.5, t.id);
     const peak = await playedPeakDb(page);
     assert.ok(Math.abs(peak - -18) < 0.5, `${lufs} LUFS track plays at ${peak.toFixed(2)} dBFS`);
     assert.match(await page.textContent('#bar-norm'), new RegExp(`^${lufs === -10 ? '−8\\.0' : '\\+7\\.0'} dB to -18 LUFS \\(track\\)`));
