@@ -343,7 +343,7 @@ fn ten_concurrent_60_s_windows_add_less_than_100_mb_of_memory() -> Result<()> {
     // multichannel file, buffers the allocator keeps) is there before measuring.
     let window = format!("/api/tracks/{track}/multistem?start_s=5&duration_s=60");
     let (status, first) = server.get(&window)?;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&first));
     std::thread::sleep(Duration::from_millis(500));
     let before = rss(server.pid())?;
     let peak = Arc::new(AtomicU64::new(before));
