@@ -103,11 +103,6 @@ class SonanticaProcessor extends AudioWorkletProcessor {
         // disconnected node otherwise keeps running and posting its readings).
         this.stopped = true;
         break;
-      case 'reset':
-        x.son_meter_reset(this.meter);
-        for (const s of this.stemMeters) x.son_meter_reset(s);
-        if (this.engine) x.son_engine_reset(this.engine);
-        break;
       default: break;
     }
   }

@@ -10,7 +10,6 @@ import * as router from './router.js';
 const titles = new Map(); // track id → title
 let timer = null;
 let active = new Set();
-const finished = [];
 let onFinish = () => {};
 
 /// Called with the track id of every job that finishes while the page watches.
@@ -76,7 +75,6 @@ function update(jobs) {
   const now = new Set(jobs.filter((j) => j.status === 'queued' || j.status === 'running').map((j) => j.id));
   for (const j of jobs) {
     if (active.has(j.id) && !now.has(j.id)) {
-      finished.push(j.id);
       if (j.status === 'done') trackTitle(j.track_id).then((n) => toast(`Stems ready: ${n}`, 'info'));
       if (j.status === 'failed') toast(`Separation failed: ${j.error}`);
       onFinish(j.track_id, j);
@@ -104,4 +102,3 @@ export function watchJobs() {
   poll();
 }
 
-state.jobs = { active: () => active.size };

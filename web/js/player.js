@@ -71,11 +71,10 @@ function connectWorklet(inputChannels, stems) {
     },
   });
   state.node = node;
-  state.streams += 1;
   resetInspector();
   node.port.onmessage = (e) => {
     if (state.node !== node) return;
-    if (e.data.type === 'readings') { state.live = e.data.live; state.stream = e.data.stream; showReadings(e.data); }
+    if (e.data.type === 'readings') { state.live = e.data.live; showReadings(e.data); }
     else if (e.data.type === 'capture') state.onCapture?.(e.data);
     else if (e.data.type === 'applied') state.applied = e.data.status; // 0: the engine took the mix
   };
@@ -146,7 +145,6 @@ async function applyNormalisation() {
   if (!t) return;
   const n = await normalisation(t);
   state.normGain = 10 ** (n.db / 20);
-  state.normDb = n.db;
   $('#bar-norm').textContent = n.text;
   state.node?.port.postMessage({ type: 'gain', gain: state.normGain });
 }

@@ -5,6 +5,6 @@ export const state = {
   ctx: null, module: null, wasm: null, node: null, source: null, gain: null,
   current: null, mode: 'track', layout: 'stereo', mixer: null,
   models: [], lastReadings: null, lastSpectrum: null, applied: null,
-  streams: 0, // meter streams that have posted since the last track change
+  live: 0, // meter streams that posted in the last 200 ms (from the worklet)
 };
 window.studio = state;

@@ -34,7 +34,6 @@ pub struct Spectrum {
     levels: Vec<f32>,
     peaks: Vec<f32>,
     held: Vec<f64>,
-    sample_rate: f64,
     lo_hz: f64,
     hi_hz: f64,
 }
@@ -100,7 +99,6 @@ impl Spectrum {
             levels: vec![SPECTRUM_FLOOR_DB; bands],
             peaks: vec![SPECTRUM_FLOOR_DB; bands],
             held: vec![0.0; bands],
-            sample_rate: f64::from(sample_rate),
             lo_hz,
             hi_hz,
         })
@@ -200,11 +198,6 @@ impl Spectrum {
         let ratio = (self.hi_hz / self.lo_hz).ln();
         let edge = |i: usize| self.lo_hz * (ratio * i as f64 / n).exp();
         (edge(i), edge(i + 1))
-    }
-
-    /// The sample rate it was made for.
-    pub fn sample_rate(&self) -> f64 {
-        self.sample_rate
     }
 }
 

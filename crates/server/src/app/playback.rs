@@ -29,8 +29,6 @@ const CHUNKS_AHEAD: usize = 8;
 /// A started stream: what it holds and its bytes (the WAV header first).
 #[derive(Debug)]
 pub struct PcmStream {
-    /// Channels (a track's own, or two per stem).
-    pub channels: usize,
     /// Frames the stream will hold, when the source says how long it is.
     pub frames: Option<u64>,
     /// The bytes, chunk by chunk; an error ends the stream early.
@@ -123,11 +121,7 @@ impl Library {
                 }
             }
         });
-        Ok(PcmStream {
-            channels,
-            frames,
-            body,
-        })
+        Ok(PcmStream { frames, body })
     }
 }
 
