@@ -232,14 +232,14 @@ fn mutations(name: &str, seed: &[u8], rng: &mut XorShift64) -> Vec<(String, Vec<
         let flips = 1 + (rng.next_u64() % 8) as usize;
         for _ in 0..flips {
             // Two thirds of the flips hit the first 4 KB, where headers live.
-            let span = if rng.next_u64() % 3 == 0 {
+            let span = if rng.next_u64().is_multiple_of(3) {
                 len
             } else {
                 len.min(4096)
             };
             let at = (rng.next_u64() % span as u64) as usize;
             d[at] ^= 1 << (rng.next_u64() % 8);
-            if rng.next_u64() % 4 == 0 {
+            if rng.next_u64().is_multiple_of(4) {
                 d[at] = [0x00, 0xFF, 0x7F, 0x80][(rng.next_u64() % 4) as usize];
             }
         }

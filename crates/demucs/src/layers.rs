@@ -21,12 +21,13 @@ fn blocked_im2col_product(
     mut fill: impl FnMut(&mut [f32], usize, usize),
 ) {
     let mut cols = vec![0.0; rows * COLS.min(n)];
-    let mut tmp = vec![0.0; cout * COLS.min(n)];
     for p0 in (0..n).step_by(COLS) {
         let nb = COLS.min(n - p0);
         fill(&mut cols[..rows * nb], p0, nb);
-        ops::matmul(
-            &mut tmp,
+        // Straight into columns p0.. of the output (row stride n).
+        ops::matmul_ld(
+            &mut out[p0..],
+            n,
             w,
             Layout::Normal,
             &cols[..rows * nb],
@@ -36,9 +37,6 @@ fn blocked_im2col_product(
             rows,
             false,
         );
-        for co in 0..cout {
-            out[co * n + p0..co * n + p0 + nb].copy_from_slice(&tmp[co * nb..(co + 1) * nb]);
-        }
     }
 }
 
@@ -356,9 +354,14 @@ impl ConvTranspose2d {
 }
 
 fn add_bias(out: &mut [f32], b: &[f32], n: usize) {
-    for (row, bias) in out.chunks_exact_mut(n).zip(b) {
-        row.iter_mut().for_each(|v| *v += bias);
+    crate::simd::dispatch! {
+        fn wide(out: &mut [f32], b: &[f32], n: usize) {
+            for (row, bias) in out.chunks_exact_mut(n).zip(b) {
+                row.iter_mut().for_each(|v| *v += bias);
+            }
+        }
     }
+    wide(out, b, n);
 }
 
 /// `torch.nn.GroupNorm`.
@@ -508,21 +511,42 @@ impl DConv {
                 );
                 add_bias(&mut z[..2 * c * nb], &conv2.b, nb);
                 group_norm_rows(&mut z[..2 * c * nb], 2 * c, fb, t, gn2);
-                // GLU, LayerScale, residual.
-                for ci in 0..c {
-                    let s = scale[ci];
-                    for fi in 0..fb {
-                        let a = &z[ci * nb + fi * t..ci * nb + (fi + 1) * t];
-                        let g = &z[(c + ci) * nb + fi * t..(c + ci) * nb + (fi + 1) * t];
-                        let dst = &mut x[(ci * f + f0 + fi) * t..(ci * f + f0 + fi + 1) * t];
-                        for ((d, av), gv) in dst.iter_mut().zip(a).zip(g) {
-                            *d += s * (av / (1.0 + ops::exp(-gv)));
-                        }
+                glu_scale_residual(x, &z, scale, c, f, f0, fb, t);
+            }
+        }
+    }
+}
+
+/// The end of a DConv block: GLU of `z` (`[2c, fb·t]`), LayerScale, added to
+/// rows `f0..f0+fb` of `x` (`[c, f, t]`).
+#[allow(clippy::too_many_arguments)]
+fn glu_scale_residual(
+    x: &mut [f32],
+    z: &[f32],
+    scale: &[f32],
+    c: usize,
+    f: usize,
+    f0: usize,
+    fb: usize,
+    t: usize,
+) {
+    crate::simd::dispatch! {
+        fn wide(x: &mut [f32], z: &[f32], scale: &[f32], c: usize, f: usize, f0: usize, fb: usize, t: usize) {
+            let nb = fb * t;
+            for ci in 0..c {
+                let s = scale[ci];
+                for fi in 0..fb {
+                    let a = &z[ci * nb + fi * t..ci * nb + (fi + 1) * t];
+                    let g = &z[(c + ci) * nb + fi * t..(c + ci) * nb + (fi + 1) * t];
+                    let dst = &mut x[(ci * f + f0 + fi) * t..(ci * f + f0 + fi + 1) * t];
+                    for ((d, av), gv) in dst.iter_mut().zip(a).zip(g) {
+                        *d += s * (av / (1.0 + ops::exp(-gv)));
                     }
                 }
             }
         }
     }
+    wide(x, z, scale, c, f, f0, fb, t);
 }
 
 /// GroupNorm with one group applied to each row of `x` = `[c, rows, t]` separately.
@@ -540,6 +564,16 @@ fn copy_shifted(dst: &mut [f32], src: &[f32], at: isize) {
 }
 
 fn group_norm_rows(x: &mut [f32], c: usize, rows: usize, t: usize, gn: &GroupNorm) {
+    crate::simd::dispatch! {
+        fn wide(x: &mut [f32], c: usize, rows: usize, t: usize, gn: &GroupNorm) {
+            group_norm_rows_portable(x, c, rows, t, gn)
+        }
+    }
+    wide(x, c, rows, t, gn);
+}
+
+#[inline(always)]
+fn group_norm_rows_portable(x: &mut [f32], c: usize, rows: usize, t: usize, gn: &GroupNorm) {
     let nb = rows * t;
     for fi in 0..rows {
         let row = |ci: usize| ci * nb + fi * t..ci * nb + (fi + 1) * t;

@@ -16,6 +16,8 @@ pub mod layers;
 pub mod load;
 pub mod model;
 pub mod ops;
+mod sgemm;
+pub mod simd;
 pub mod spec;
 mod torch;
 pub mod transformer;

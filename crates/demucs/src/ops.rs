@@ -19,6 +19,11 @@ thread_local! {
     static SINGLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
+/// True inside [`single_threaded`].
+pub fn is_single_threaded() -> bool {
+    SINGLE.with(std::cell::Cell::get)
+}
+
 /// Runs `f` with single-threaded matrix products on this thread (for work that is
 /// already spread over threads, such as segments processed side by side).
 pub fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
@@ -53,8 +58,29 @@ pub fn matmul(
     k: usize,
     accumulate: bool,
 ) {
+    matmul_ld(c, n, a, la, b, lb, m, n, k, accumulate);
+}
+
+/// [`matmul`] into a `c` whose rows are `ldc ≥ n` floats apart (a block of
+/// columns of a wider matrix, written in place instead of through a copy).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_ld(
+    c: &mut [f32],
+    ldc: usize,
+    a: &[f32],
+    la: Layout,
+    b: &[f32],
+    lb: Layout,
+    m: usize,
+    n: usize,
+    k: usize,
+    accumulate: bool,
+) {
     assert!(
-        c.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
+        ldc >= n
+            && (m == 0 || c.len() >= (m - 1) * ldc + n)
+            && a.len() >= m * k
+            && b.len() >= k * n,
         "matmul: buffers smaller than {m}x{k}x{n}"
     );
     if m == 0 || n == 0 {
@@ -62,7 +88,9 @@ pub fn matmul(
     }
     if k == 0 {
         if !accumulate {
-            c[..m * n].iter_mut().for_each(|v| *v = 0.0);
+            for row in c.chunks_mut(ldc).take(m) {
+                row[..n].fill(0.0);
+            }
         }
         return;
     }
@@ -79,14 +107,43 @@ pub fn matmul(
     } else {
         threads()
     };
+    let level = crate::simd::level();
+    if level >= crate::simd::Simd::Avx2 {
+        // SAFETY: the assertion above guarantees that every index the strides
+        // reach (row < m, col < n, inner < k) lies inside the three buffers, `c`
+        // is a unique borrow (so it aliases neither operand), m, n, k > 0, and
+        // level() never exceeds what the CPU supports.
+        #[allow(unsafe_code)]
+        unsafe {
+            crate::sgemm::sgemm(
+                level,
+                m,
+                n,
+                k,
+                crate::sgemm::MatRef {
+                    ptr: a.as_ptr(),
+                    rs: a_rs,
+                    cs: a_cs,
+                },
+                crate::sgemm::MatRef {
+                    ptr: b.as_ptr(),
+                    rs: b_rs,
+                    cs: b_cs,
+                },
+                c.as_mut_ptr(),
+                ldc,
+                accumulate,
+                threads,
+            );
+        }
+        return;
+    }
     let parallelism = if threads > 1 && m * n * k > 1 << 16 {
         gemm::Parallelism::Rayon(threads)
     } else {
         gemm::Parallelism::None
     };
-    // SAFETY: the assertion above guarantees that every index the strides reach
-    // (row < m, col < n, inner < k) lies inside the three buffers, and `c` does not
-    // alias `a` or `b` (it is a unique borrow).
+    // SAFETY: as above.
     #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
@@ -95,7 +152,7 @@ pub fn matmul(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            ldc as isize,
             accumulate,
             a.as_ptr(),
             a_cs,
@@ -132,7 +189,12 @@ pub fn exp(x: f32) -> f32 {
     // Round to nearest by the 1.5·2^23 trick: `f32::round` is a libm call on
     // baseline x86-64 and would stop the loop from vectorising.
     const MAGIC: f32 = 12_582_912.0;
-    let n = (x * LOG2E + MAGIC) - MAGIC;
+    let shifted = x * LOG2E + MAGIC;
+    let n = shifted - MAGIC;
+    // The integer n sits in the low mantissa bits of `shifted`: reading it from
+    // there keeps the loop in vector registers (`n as i32` is a saturating
+    // conversion that LLVM does lane by lane).
+    let ni = shifted.to_bits() as i32 - MAGIC.to_bits() as i32;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.0
         + r * (1.0
@@ -140,7 +202,7 @@ pub fn exp(x: f32) -> f32 {
                 + r * (1.0 / 6.0
                     + r * (1.0 / 24.0
                         + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    let scale = f32::from_bits(((ni + 127) as u32) << 23);
     p * scale
 }
 
@@ -166,26 +228,12 @@ pub fn gelu(x: f32) -> f32 {
 
 /// GELU in place.
 pub fn gelu_inplace(x: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            #[allow(unsafe_code)]
-            unsafe {
-                gelu_avx2(x)
-            };
-            return;
+    crate::simd::dispatch! {
+        fn wide(x: &mut [f32]) {
+            x.iter_mut().for_each(|v| *v = gelu(*v))
         }
     }
-    x.iter_mut().for_each(|v| *v = gelu(*v));
-}
-
-/// [`gelu_inplace`] compiled for AVX2/FMA (same arithmetic, wider lanes).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn gelu_avx2(x: &mut [f32]) {
-    x.iter_mut().for_each(|v| *v = gelu(*v));
+    wide(x);
 }
 
 /// GLU in place: the first half of `x` (`[2c, n]`) becomes the result and `x`
@@ -193,16 +241,22 @@ fn gelu_avx2(x: &mut [f32]) {
 pub fn glu_inplace(x: &mut Vec<f32>, c: usize, n: usize) {
     let half = c * n;
     let (a, b) = x.split_at_mut(half);
-    // The branch-free `exp` lets this loop vectorise (libm's expf is scalar).
-    a.iter_mut()
-        .zip(&b[..half])
-        .for_each(|(a, b)| *a /= 1.0 + exp(-*b));
+    crate::simd::dispatch! {
+        fn wide(a: &mut [f32], b: &[f32]) {
+            // The branch-free `exp` lets this loop vectorise (libm's expf is scalar).
+            a.iter_mut()
+                .zip(b)
+                .for_each(|(a, b)| *a /= 1.0 + exp(-*b))
+        }
+    }
+    wide(a, &b[..half]);
     x.truncate(half);
     x.shrink_to_fit();
 }
 
 /// Σx and Σx² of a slice in f64, over four independent lanes (so the additions
 /// do not wait on each other).
+#[inline(always)]
 pub fn sum_and_squares(x: &[f32]) -> (f64, f64) {
     let mut s = [0.0f64; 4];
     let mut q = [0.0f64; 4];
@@ -226,6 +280,24 @@ pub fn sum_and_squares(x: &[f32]) -> (f64, f64) {
 /// GroupNorm over `x` = `[c, n]` with `groups` groups (PyTorch semantics: biased
 /// variance, per-channel affine), in place.
 pub fn group_norm(
+    x: &mut [f32],
+    c: usize,
+    n: usize,
+    groups: usize,
+    weight: &[f32],
+    bias: &[f32],
+    eps: f32,
+) {
+    crate::simd::dispatch! {
+        fn wide(x: &mut [f32], c: usize, n: usize, groups: usize, weight: &[f32], bias: &[f32], eps: f32) {
+            group_norm_portable(x, c, n, groups, weight, bias, eps)
+        }
+    }
+    wide(x, c, n, groups, weight, bias, eps);
+}
+
+#[inline(always)]
+fn group_norm_portable(
     x: &mut [f32],
     c: usize,
     n: usize,
@@ -274,37 +346,20 @@ pub fn layer_norm(x: &mut [f32], d: usize, weight: &[f32], bias: &[f32], eps: f3
 /// to something smaller than the row (attention scales `[rows, d]` after the
 /// product with V instead of `[rows, n]` before it).
 pub fn softmax_rows_unnormalised(x: &mut [f32], n: usize, inv_sums: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: the CPU supports AVX2 and FMA (checked just above), which is
-            // all the target_feature function requires.
-            #[allow(unsafe_code)]
-            unsafe {
-                softmax_rows_avx2(x, n, inv_sums)
-            };
-            return;
+    crate::simd::dispatch! {
+        fn wide(x: &mut [f32], n: usize, inv_sums: &mut [f32]) {
+            softmax_rows_portable(x, n, inv_sums)
         }
     }
-    softmax_rows_portable(x, n, inv_sums);
+    wide(x, n, inv_sums);
 }
 
-/// The same code compiled for AVX2/FMA: the exponentials of the attention softmax
-/// are the largest cost outside matrix products, and 8-wide lanes halve it. The
-/// arithmetic is identical; only the instruction width differs.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn softmax_rows_avx2(x: &mut [f32], n: usize, inv_sums: &mut [f32]) {
-    softmax_rows_portable(x, n, inv_sums);
-}
-
-/// Max and sum run over eight independent lanes: a plain fold is a chain of
+/// Max and sum run over sixteen independent lanes: a plain fold is a chain of
 /// dependent scalar operations (floating-point order is kept, so the compiler
-/// may not vectorise it), the lanes are one vector register.
+/// may not vectorise it), the lanes are one AVX-512 register (two AVX2 ones).
 #[inline(always)]
 fn softmax_rows_portable(x: &mut [f32], n: usize, inv_sums: &mut [f32]) {
-    const L: usize = 8;
+    const L: usize = 16;
     for (row, inv) in x.chunks_exact_mut(n).zip(inv_sums.iter_mut()) {
         let mut m = [f32::NEG_INFINITY; L];
         let mut chunks = row.chunks_exact(L);
@@ -333,6 +388,60 @@ fn softmax_rows_portable(x: &mut [f32], n: usize, inv_sums: &mut [f32]) {
             sum += *v;
         }
         *inv = 1.0 / sum;
+    }
+}
+
+/// Softmax down each column of `x` = `[rows, cols]` without its last step: each
+/// column becomes e^(x - max) and `inv_sums[col]` gets 1 / Σ (the attention's
+/// transposed scores: keys down, queries across). Rows are contiguous, so every
+/// step vectorises along them with no horizontal reduction.
+pub fn softmax_columns_unnormalised(x: &mut [f32], cols: usize, inv_sums: &mut [f32]) {
+    crate::simd::dispatch! {
+        fn wide(x: &mut [f32], cols: usize, inv_sums: &mut [f32]) {
+            softmax_columns_portable(x, cols, inv_sums)
+        }
+    }
+    wide(x, cols, inv_sums);
+}
+
+/// Rows summed per block before joining the column totals: short chains keep
+/// the f32 rounding of a 2688-term sum near that of a pairwise one.
+const SUM_BLOCK: usize = 32;
+
+#[inline(always)]
+fn softmax_columns_portable(x: &mut [f32], cols: usize, inv_sums: &mut [f32]) {
+    let inv_sums = &mut inv_sums[..cols];
+    inv_sums.fill(f32::NEG_INFINITY);
+    for row in x.chunks_exact(cols) {
+        for (m, v) in inv_sums.iter_mut().zip(row) {
+            *m = if *v > *m { *v } else { *m };
+        }
+    }
+    // inv_sums holds the maxima until the end; the sums build up in `total`.
+    let mut total = [0.0f32; 128];
+    let mut part = [0.0f32; 128];
+    for c0 in (0..cols).step_by(128) {
+        let w = 128.min(cols - c0);
+        let max = &inv_sums[c0..c0 + w];
+        total[..w].fill(0.0);
+        for block in x.chunks_mut(cols * SUM_BLOCK) {
+            part[..w].fill(0.0);
+            for row in block.chunks_exact_mut(cols) {
+                for ((v, m), s) in row[c0..c0 + w].iter_mut().zip(max).zip(&mut part[..w]) {
+                    let e = exp(*v - m);
+                    *v = e;
+                    *s += e;
+                }
+            }
+            total[..w]
+                .iter_mut()
+                .zip(&part[..w])
+                .for_each(|(t, p)| *t += p);
+        }
+        inv_sums[c0..c0 + w]
+            .iter_mut()
+            .zip(&total[..w])
+            .for_each(|(i, t)| *i = 1.0 / t);
     }
 }
 

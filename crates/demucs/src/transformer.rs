@@ -151,65 +151,181 @@ impl Attention {
     fn forward(&self, q_in: &[f32], tq: usize, kv_in: &[f32], tk: usize) -> Vec<f32> {
         let (c, h) = (self.c, self.heads);
         let d = c / h;
-        let q = self.project(q_in, tq, 0);
+        let mut q = self.project(q_in, tq, 0);
         let k = self.project(kv_in, tk, 1);
         let v = self.project(kv_in, tk, 2);
         let scale = 1.0 / (d as f32).sqrt();
+        q.iter_mut().for_each(|x| *x *= scale);
         let mut ctx = vec![0.0; tq * c];
-        let (mut qh, mut kh, mut vh) = (vec![0.0; tq * d], vec![0.0; tk * d], vec![0.0; tk * d]);
-        // Queries go in blocks so that a block's scores stay in cache through the
-        // softmax instead of streaming a tq × tk matrix through memory four times.
-        const QB: usize = 64;
-        let mut scores = vec![0.0; QB.min(tq) * tk];
-        let mut oh = vec![0.0; QB.min(tq) * d];
-        let mut inv = vec![0.0; QB.min(tq)];
-        for head in 0..h {
-            for i in 0..tq {
-                for j in 0..d {
-                    qh[i * d + j] = q[i * c + head * d + j] * scale;
-                }
-            }
-            for i in 0..tk {
-                kh[i * d..(i + 1) * d]
-                    .copy_from_slice(&k[i * c + head * d..i * c + (head + 1) * d]);
-                vh[i * d..(i + 1) * d]
-                    .copy_from_slice(&v[i * c + head * d..i * c + (head + 1) * d]);
-            }
+        let level = crate::simd::level();
+        if level >= crate::simd::Simd::Avx2 {
+            attend_packed(level, &q, tq, &k, &v, tk, c, h, &mut ctx);
+        } else {
+            attend_portable(&q, tq, &k, &v, tk, c, h, &mut ctx);
+        }
+        self.out.forward(&ctx, tq)
+    }
+}
+
+/// Queries go in blocks so that a block's scores stay in the second-level cache
+/// through the softmax instead of streaming a `tq × tk` matrix through memory
+/// (the whole matrix would be 230 MB for the frequency branch).
+const QB: usize = 96;
+
+/// Multi-head attention of scaled queries `q` `[tq, c]` over keys `k` and values
+/// `v` `[tk, c]` into `ctx` `[tq, c]`, with our x86 kernels: each head's keys and
+/// values are packed once, straight from the projections, and used by every block
+/// of queries; heads run in parallel, each on one thread.
+#[allow(clippy::too_many_arguments)]
+fn attend_packed(
+    level: crate::simd::Simd,
+    q: &[f32],
+    tq: usize,
+    k: &[f32],
+    v: &[f32],
+    tk: usize,
+    c: usize,
+    h: usize,
+    ctx: &mut [f32],
+) {
+    use crate::sgemm::{MatRef, PackedA, PackedB};
+    let d = c / h;
+    assert!(q.len() >= tq * c && k.len() >= tk * c && v.len() >= tk * c && ctx.len() >= tq * c);
+    struct Dst(*mut f32);
+    // SAFETY: each head writes only its own `d` columns of ctx.
+    #[allow(unsafe_code)]
+    unsafe impl Sync for Dst {}
+    let dst = Dst(ctx.as_mut_ptr());
+    let one_head = |head: usize| {
+        let dst = &dst;
+        // SAFETY: the assertion above bounds every index: head·d + d ≤ c, rows
+        // below tq or tk; the level is level()'s, which the CPU supports.
+        #[allow(unsafe_code)]
+        unsafe {
+            // K as the left operand: (key i, dim p) at k[i·c + head·d + p]. The
+            // scores come out transposed, keys down and queries across, so that
+            // the softmax runs along contiguous rows of queries and the product
+            // with V reads them as a column-major left operand (cheap to pack).
+            let ka = PackedA::new(
+                level,
+                MatRef {
+                    ptr: k.as_ptr().add(head * d),
+                    rs: c as isize,
+                    cs: 1,
+                },
+                tk,
+                d,
+            );
+            // V: (key p, dim j) at v[p·c + head·d + j].
+            let vp = PackedB::new(
+                level,
+                MatRef {
+                    ptr: v.as_ptr().add(head * d),
+                    rs: c as isize,
+                    cs: 1,
+                },
+                tk,
+                d,
+            );
+            let mut st = vec![0.0; tk * QB.min(tq)];
+            let mut oh = vec![0.0; QB.min(tq) * d];
+            let mut inv = vec![0.0; QB.min(tq)];
             for q0 in (0..tq).step_by(QB) {
                 let qb = QB.min(tq - q0);
-                let sc = &mut scores[..qb * tk];
-                ops::matmul(
-                    sc,
-                    &qh[q0 * d..(q0 + qb) * d],
-                    Layout::Normal,
-                    &kh,
-                    Layout::Transposed,
-                    qb,
-                    tk,
-                    d,
-                    false,
-                );
-                ops::softmax_rows_unnormalised(sc, tk, &mut inv[..qb]);
-                ops::matmul(
-                    &mut oh[..qb * d],
-                    sc,
-                    Layout::Normal,
-                    &vh,
-                    Layout::Normal,
-                    qb,
-                    d,
-                    tk,
-                    false,
-                );
-                for i in 0..qb {
-                    let dst = &mut ctx[(q0 + i) * c + head * d..(q0 + i) * c + (head + 1) * d];
-                    for (o, v) in dst.iter_mut().zip(&oh[i * d..(i + 1) * d]) {
-                        *o = v * inv[i];
+                // Qᵀ block: (dim p, query j) at q[(q0 + j)·c + head·d + p].
+                let qt = MatRef {
+                    ptr: q.as_ptr().add(q0 * c + head * d),
+                    rs: 1,
+                    cs: c as isize,
+                };
+                ka.product(qb, qt, st.as_mut_ptr(), qb);
+                ops::softmax_columns_unnormalised(&mut st[..tk * qb], qb, &mut inv[..qb]);
+                let pa = MatRef {
+                    ptr: st.as_ptr(),
+                    rs: 1,
+                    cs: qb as isize,
+                };
+                vp.product(qb, pa, oh.as_mut_ptr(), d, false);
+                for (i, s) in inv[..qb].iter().enumerate() {
+                    let row = dst.0.add((q0 + i) * c + head * d);
+                    for (j, o) in oh[i * d..(i + 1) * d].iter().enumerate() {
+                        *row.add(j) = o * s;
                     }
                 }
             }
         }
-        self.out.forward(&ctx, tq)
+    };
+    let threads = if ops::is_single_threaded() {
+        1
+    } else {
+        ops::threads()
+    };
+    if threads <= 1 {
+        (0..h).for_each(one_head);
+    } else {
+        use rayon::prelude::*;
+        (0..h).into_par_iter().for_each(one_head);
+    }
+}
+
+/// [`attend_packed`] with the portable matrix product (other architectures).
+#[allow(clippy::too_many_arguments)]
+fn attend_portable(
+    q: &[f32],
+    tq: usize,
+    k: &[f32],
+    v: &[f32],
+    tk: usize,
+    c: usize,
+    h: usize,
+    ctx: &mut [f32],
+) {
+    let d = c / h;
+    let (mut qh, mut kh, mut vh) = (vec![0.0; tq * d], vec![0.0; tk * d], vec![0.0; tk * d]);
+    let mut scores = vec![0.0; QB.min(tq) * tk];
+    let mut oh = vec![0.0; QB.min(tq) * d];
+    let mut inv = vec![0.0; QB.min(tq)];
+    for head in 0..h {
+        for i in 0..tq {
+            qh[i * d..(i + 1) * d].copy_from_slice(&q[i * c + head * d..i * c + (head + 1) * d]);
+        }
+        for i in 0..tk {
+            kh[i * d..(i + 1) * d].copy_from_slice(&k[i * c + head * d..i * c + (head + 1) * d]);
+            vh[i * d..(i + 1) * d].copy_from_slice(&v[i * c + head * d..i * c + (head + 1) * d]);
+        }
+        for q0 in (0..tq).step_by(QB) {
+            let qb = QB.min(tq - q0);
+            let sc = &mut scores[..qb * tk];
+            ops::matmul(
+                sc,
+                &qh[q0 * d..(q0 + qb) * d],
+                Layout::Normal,
+                &kh,
+                Layout::Transposed,
+                qb,
+                tk,
+                d,
+                false,
+            );
+            ops::softmax_rows_unnormalised(sc, tk, &mut inv[..qb]);
+            ops::matmul(
+                &mut oh[..qb * d],
+                sc,
+                Layout::Normal,
+                &vh,
+                Layout::Normal,
+                qb,
+                d,
+                tk,
+                false,
+            );
+            for i in 0..qb {
+                let dst = &mut ctx[(q0 + i) * c + head * d..(q0 + i) * c + (head + 1) * d];
+                for (o, v) in dst.iter_mut().zip(&oh[i * d..(i + 1) * d]) {
+                    *o = v * inv[i];
+                }
+            }
+        }
     }
 }
 
@@ -353,7 +469,7 @@ pub struct CrossTransformer {
 impl CrossTransformer {
     /// Loads `crosstransformer.*` for width `c`.
     pub fn load(ck: &mut Checkpoint, cfg: &Config, c: usize) -> Result<Self, DemucsError> {
-        if c % cfg.t_heads != 0 || c % 4 != 0 {
+        if !c.is_multiple_of(cfg.t_heads) || !c.is_multiple_of(4) {
             return Err(DemucsError::Weight {
                 name: "crosstransformer".into(),
                 detail: format!(

@@ -127,7 +127,7 @@ impl Loudness {
             hop: (sample_rate as usize + 5) / 10,
             pos: 0,
             sub: 0,
-            steps: (loudness && sample_rate % 100 == 0).then(|| vec![0.0; STEPS]),
+            steps: (loudness && sample_rate.is_multiple_of(100)).then(|| vec![0.0; STEPS]),
             loudness,
             peak: if true_peak {
                 Some(crate::TruePeak::new(sample_rate, channels)?)
