@@ -80,6 +80,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--work", default=None)
     p.add_argument("--repeat", type=int, default=3, help="interleaved (reference, ours) pairs")
+    p.add_argument("--simd", default=None, choices=["avx512", "avx2", "portable"],
+                   help="lower our engine's kernels to this level (SONANTICA_SIMD); default: the widest the CPU has")
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -114,12 +116,16 @@ def main():
         stats = json.loads(child.stdout.strip().splitlines()[-1])
         return stats["seconds"], stats["rss_mb"]
 
+    env = dict(os.environ)
+    if args.simd:
+        env["SONANTICA_SIMD"] = args.simd
+
     def ours():
         start = time.time()
         run = subprocess.run(
             ["/usr/bin/time", "-f", "%M", str(binary), "separate", str(wav_path), "--model", str(model_path),
              "--out", str(our_dir), "--shifts", "0", "--format", "wav-f32", "--threads", str(args.threads)],
-            check=True, capture_output=True, text=True)
+            check=True, capture_output=True, text=True, env=env)
         return time.time() - start, int(run.stderr.strip().splitlines()[-1]) / 1024
 
     # Interleaved (reference, ours) pairs: this shared machine's speed drifts by
@@ -132,7 +138,11 @@ def main():
         print(f"  run {i + 1}: reference {r[0]:.1f} s, sonantica {o[0]:.1f} s, ratio {r[0] / o[0]:.2f}x",
               flush=True)
 
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
+    simd = " ".join(f for f in flags if f in ("avx2", "fma") or f.startswith("avx512"))
     print(f"{args.arch}, random weights, {args.seconds:.0f} s of {Path(args.input).name}, {args.threads} threads")
+    print(f"  CPU: {cpu} ({simd}); our kernels: {args.simd or 'widest available'}")
     worst = float("inf")
     for name in sources:
         ref, _ = sf.read(str(ref_dir / f"{name}.wav"), dtype="float32")

@@ -457,25 +457,47 @@ impl DConv {
     /// in a block go through one matrix product each, and the GroupNorms (one
     /// group) are taken per row.
     pub fn forward_rows(&self, x: &mut [f32], c: usize, f: usize, t: usize) {
+        assert!(x.len() >= c * f * t, "DConv: input smaller than its shape");
         let rows_per_block = (COLS / t.max(1)).max(1).min(f);
-        let nb_max = rows_per_block * t;
+        let blocks = f.div_ceil(rows_per_block.max(1));
+        /// The input, shared by blocks that each read and write only their own
+        /// frequency rows.
+        struct Rows(*mut f32);
+        // SAFETY: see the use below: blocks touch disjoint rows.
+        #[allow(unsafe_code)]
+        unsafe impl Sync for Rows {}
+        let rows = Rows(x.as_mut_ptr());
         for (conv1, gn1, conv2, gn2, scale) in &self.layers {
             let hidden = conv1.cout;
             let (k, dil, pad) = (conv1.k, conv1.dilation, conv1.pad);
-            let mut cols = vec![0.0; c * k * nb_max];
-            let mut y = vec![0.0; hidden * nb_max];
-            let mut z = vec![0.0; 2 * c * nb_max];
-            for f0 in (0..f).step_by(rows_per_block) {
+            // Blocks of frequency rows are independent: they run side by side,
+            // each with its own buffers and single-threaded products (one block,
+            // in the time branch, uses threaded products instead).
+            ops::par_for(blocks, |b| {
+                let rows = &rows;
+                let f0 = b * rows_per_block;
                 let fb = rows_per_block.min(f - f0);
                 let nb = fb * t;
-                // im2col of the dilated convolution, row by row (no leakage across rows):
-                // output step o of tap kk reads input step o + kk·dil − pad.
+                let row = |ci: usize, fi: usize| {
+                    // SAFETY: (ci, f0 + fi) is a row of x (ci < c, f0 + fi < f,
+                    // checked by the assertion above) that belongs to this
+                    // block alone; no other block reads or writes it, and the
+                    // slice made here is dropped before the next is made.
+                    #[allow(unsafe_code)]
+                    unsafe {
+                        std::slice::from_raw_parts_mut(rows.0.add((ci * f + f0 + fi) * t), t)
+                    }
+                };
+                let mut cols = vec![0.0; c * k * nb];
+                // im2col of the dilated convolution, row by row (no leakage
+                // across rows): output step o of tap kk reads input step
+                // o + kk·dil − pad.
                 for ci in 0..c {
-                    for kk in 0..k {
-                        let r = ci * k + kk;
-                        let shift = (kk * dil) as isize - pad as isize;
-                        for fi in 0..fb {
-                            let src = &x[(ci * f + f0 + fi) * t..(ci * f + f0 + fi + 1) * t];
+                    for fi in 0..fb {
+                        let src = row(ci, fi);
+                        for kk in 0..k {
+                            let r = ci * k + kk;
+                            let shift = (kk * dil) as isize - pad as isize;
                             copy_shifted(
                                 &mut cols[r * nb + fi * t..r * nb + (fi + 1) * t],
                                 src,
@@ -484,69 +506,71 @@ impl DConv {
                         }
                     }
                 }
+                let mut y = vec![0.0; hidden * nb];
                 ops::matmul(
                     &mut y,
                     &conv1.w,
                     Layout::Normal,
-                    &cols[..c * k * nb],
+                    &cols,
                     Layout::Normal,
                     hidden,
                     nb,
                     c * k,
                     false,
                 );
-                add_bias(&mut y[..hidden * nb], &conv1.b, nb);
-                group_norm_rows(&mut y[..hidden * nb], hidden, fb, t, gn1);
-                ops::gelu_inplace(&mut y[..hidden * nb]);
+                drop(cols);
+                add_bias(&mut y, &conv1.b, nb);
+                group_norm_rows(&mut y, hidden, fb, t, gn1);
+                ops::gelu_inplace(&mut y);
+                let mut z = vec![0.0; 2 * c * nb];
                 ops::matmul(
                     &mut z,
                     &conv2.w,
                     Layout::Normal,
-                    &y[..hidden * nb],
+                    &y,
                     Layout::Normal,
                     2 * c,
                     nb,
                     hidden,
                     false,
                 );
-                add_bias(&mut z[..2 * c * nb], &conv2.b, nb);
-                group_norm_rows(&mut z[..2 * c * nb], 2 * c, fb, t, gn2);
-                glu_scale_residual(x, &z, scale, c, f, f0, fb, t);
-            }
+                drop(y);
+                add_bias(&mut z, &conv2.b, nb);
+                group_norm_rows(&mut z, 2 * c, fb, t, gn2);
+                for ci in 0..c {
+                    for fi in 0..fb {
+                        glu_scale_residual(row(ci, fi), &z, scale[ci], ci, c, fi, nb, t);
+                    }
+                }
+            });
         }
     }
 }
 
-/// The end of a DConv block: GLU of `z` (`[2c, fb·t]`), LayerScale, added to
-/// rows `f0..f0+fb` of `x` (`[c, f, t]`).
+/// The end of a DConv block for one row of the residual `dst` (channel `ci`,
+/// row `fi` of the block): GLU of `z` (`[2c, nb]`, rows of `t`), LayerScale `s`,
+/// added in place.
 #[allow(clippy::too_many_arguments)]
 fn glu_scale_residual(
-    x: &mut [f32],
+    dst: &mut [f32],
     z: &[f32],
-    scale: &[f32],
+    s: f32,
+    ci: usize,
     c: usize,
-    f: usize,
-    f0: usize,
-    fb: usize,
+    fi: usize,
+    nb: usize,
     t: usize,
 ) {
     crate::simd::dispatch! {
-        fn wide(x: &mut [f32], z: &[f32], scale: &[f32], c: usize, f: usize, f0: usize, fb: usize, t: usize) {
-            let nb = fb * t;
-            for ci in 0..c {
-                let s = scale[ci];
-                for fi in 0..fb {
-                    let a = &z[ci * nb + fi * t..ci * nb + (fi + 1) * t];
-                    let g = &z[(c + ci) * nb + fi * t..(c + ci) * nb + (fi + 1) * t];
-                    let dst = &mut x[(ci * f + f0 + fi) * t..(ci * f + f0 + fi + 1) * t];
-                    for ((d, av), gv) in dst.iter_mut().zip(a).zip(g) {
-                        *d += s * (av / (1.0 + ops::exp(-gv)));
-                    }
-                }
+        fn wide(dst: &mut [f32], a: &[f32], g: &[f32], s: f32) {
+            for ((d, av), gv) in dst.iter_mut().zip(a).zip(g) {
+                *d += s * (av / (1.0 + ops::exp(-gv)));
             }
         }
     }
-    wide(x, z, scale, c, f, f0, fb, t);
+    let a = &z[ci * nb + fi * t..ci * nb + (fi + 1) * t];
+    let g = &z[(c + ci) * nb + fi * t..(c + ci) * nb + (fi + 1) * t];
+    wide(dst, a, g, s);
 }
 
 /// GroupNorm with one group applied to each row of `x` = `[c, rows, t]` separately.

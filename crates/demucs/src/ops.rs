@@ -33,6 +33,45 @@ pub fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// Threads that element-wise work and independent blocks may use here: 1 inside
+/// [`single_threaded`], else [`threads`].
+pub fn available_threads() -> usize {
+    if is_single_threaded() {
+        1
+    } else {
+        threads()
+    }
+}
+
+/// Runs `f(i)` for every `i` in `0..items`, spread over [`available_threads`],
+/// each call with single-threaded matrix products (the blocks are the
+/// parallelism). In order on this thread when there is one thread or one item.
+pub fn par_for(items: usize, f: impl Fn(usize) + Sync) {
+    if items <= 1 || available_threads() <= 1 {
+        (0..items).for_each(f);
+        return;
+    }
+    use rayon::prelude::*;
+    (0..items)
+        .into_par_iter()
+        .with_max_len(1)
+        .for_each(|i| single_threaded(|| f(i)));
+}
+
+/// Applies `f` to `x` in contiguous chunks spread over [`available_threads`]
+/// (in one piece below 64 K elements, where a second thread costs more than it
+/// saves).
+pub fn par_chunks_mut(x: &mut [f32], f: impl Fn(&mut [f32]) + Sync) {
+    let threads = available_threads();
+    if threads <= 1 || x.len() < 1 << 16 {
+        f(x);
+        return;
+    }
+    use rayon::prelude::*;
+    let chunk = x.len().div_ceil(threads).next_multiple_of(64);
+    x.par_chunks_mut(chunk).for_each(&f);
+}
+
 /// How a matrix operand is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -233,7 +272,7 @@ pub fn gelu_inplace(x: &mut [f32]) {
             x.iter_mut().for_each(|v| *v = gelu(*v))
         }
     }
-    wide(x);
+    par_chunks_mut(x, wide);
 }
 
 /// GLU in place: the first half of `x` (`[2c, n]`) becomes the result and `x`
