@@ -537,9 +537,9 @@ impl DConv {
                 drop(y);
                 add_bias(&mut z, &conv2.b, nb);
                 group_norm_rows(&mut z, 2 * c, fb, t, gn2);
-                for ci in 0..c {
+                for (ci, s) in scale.iter().enumerate() {
                     for fi in 0..fb {
-                        glu_scale_residual(row(ci, fi), &z, scale[ci], ci, c, fi, nb, t);
+                        glu_scale_residual(row(ci, fi), &z, *s, ci, c, fi, nb, t);
                     }
                 }
             });
