@@ -10,6 +10,11 @@
 /// thresholds raised the blocks are reused instead (measured on the full-size
 /// htdemucs, 30 s, 2 threads: system time 5.0 s → 1.8 s; peak RSS unchanged).
 ///
+/// One arena for every thread: the engine's worker threads allocate blocks
+/// that other threads free, and with an arena per thread each kept its own
+/// high-water mark of freed blocks (htdemucs, 30 s, 2 threads: peak RSS 720 →
+/// 621 MB, time unchanged).
+///
 /// Only for processes that exist to separate (`separate`, `worker`): the station
 /// keeps the default so that an idle server hands its memory back.
 pub fn keep_freed_memory() {
@@ -23,6 +28,7 @@ pub fn keep_freed_memory() {
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, LIMIT);
             libc::mallopt(libc::M_TRIM_THRESHOLD, LIMIT);
+            libc::mallopt(libc::M_ARENA_MAX, 1);
         }
     }
 }

@@ -7,6 +7,8 @@ use std::time::Instant;
 
 fn main() {
     let shapes = [
+        (336, 4096, 192, Layout::Normal, Layout::Normal),
+        (336, 512, 192, Layout::Normal, Layout::Normal),
         (64, 2688, 64, Layout::Normal, Layout::Transposed),
         (64, 64, 2688, Layout::Normal, Layout::Normal),
         (2688, 2048, 512, Layout::Normal, Layout::Transposed),

@@ -6,24 +6,29 @@ use crate::ops::{self, Layout};
 
 /// Output columns unfolded at a time by im2col (bounds its scratch memory).
 const COLS: usize = 8192;
-use crate::weights::Checkpoint;
+use crate::weights::{Checkpoint, Weight};
 use crate::DemucsError;
 
 /// `out[cout, n] = w[cout, rows] · cols[rows, n]` where the unfolded input `cols`
-/// is produced `COLS` columns at a time by `fill(block, first_column, columns)`, so
-/// that im2col never needs more than `rows × COLS` floats.
+/// is produced `COLS` columns at a time, row by row, by `fill(row, r,
+/// first_column)`, so that im2col never needs more than `rows × COLS` floats.
 fn blocked_im2col_product(
     w: &[f32],
     cout: usize,
     rows: usize,
     n: usize,
     out: &mut [f32],
-    mut fill: impl FnMut(&mut [f32], usize, usize),
+    fill: impl Fn(&mut [f32], usize, usize) + Sync,
 ) {
     let mut cols = vec![0.0; rows * COLS.min(n)];
     for p0 in (0..n).step_by(COLS) {
         let nb = COLS.min(n - p0);
-        fill(&mut cols[..rows * nb], p0, nb);
+        // Rows of the unfolded block are independent: filled over threads.
+        ops::par_rows_mut(&mut cols[..rows * nb], nb, |first, chunk| {
+            for (i, row) in chunk.chunks_exact_mut(nb).enumerate() {
+                fill(row, first + i, p0);
+            }
+        });
         // Straight into columns p0.. of the output (row stride n).
         ops::matmul_ld(
             &mut out[p0..],
@@ -65,7 +70,7 @@ impl Default for Conv1dConfig {
 /// `torch.nn.Conv1d` (with dilation).
 #[derive(Debug, Clone)]
 pub struct Conv1d {
-    w: Vec<f32>,
+    w: Weight,
     b: Vec<f32>,
     cin: usize,
     cout: usize,
@@ -86,7 +91,7 @@ impl Conv1d {
         cfg: Conv1dConfig,
     ) -> Result<Self, DemucsError> {
         Ok(Self {
-            w: ck.take(&format!("{prefix}.weight"), &[cout, cin, k])?,
+            w: ck.take_weight(&format!("{prefix}.weight"), &[cout, cin, k])?,
             b: ck.take(&format!("{prefix}.bias"), &[cout])?,
             cin,
             cout,
@@ -104,13 +109,14 @@ impl Conv1d {
 
     /// `x` is `[cin, t]`; returns `[cout, t_out]` and `t_out`.
     pub fn forward(&self, x: &[f32], t: usize) -> (Vec<f32>, usize) {
+        let weight = self.w.f32();
         let span = self.dilation * (self.k - 1) + 1;
         let t_out = (t + 2 * self.pad).saturating_sub(span) / self.stride + 1;
         let mut out = vec![0.0; self.cout * t_out];
         if self.k == 1 && self.stride == 1 && self.pad == 0 {
             ops::matmul(
                 &mut out,
-                &self.w,
+                &weight,
                 Layout::Normal,
                 x,
                 Layout::Normal,
@@ -122,25 +128,21 @@ impl Conv1d {
         } else {
             let (k, stride, pad, dil) = (self.k, self.stride, self.pad, self.dilation);
             blocked_im2col_product(
-                &self.w,
+                &weight,
                 self.cout,
                 self.cin * k,
                 t_out,
                 &mut out,
-                |cols, o0, nb| {
-                    for ci in 0..self.cin {
-                        let xs = &x[ci * t..(ci + 1) * t];
-                        for kk in 0..k {
-                            let row = &mut cols[(ci * k + kk) * nb..(ci * k + kk + 1) * nb];
-                            for (o, slot) in row.iter_mut().enumerate() {
-                                let pos = ((o0 + o) * stride + kk * dil) as isize - pad as isize;
-                                *slot = if pos >= 0 && (pos as usize) < t {
-                                    xs[pos as usize]
-                                } else {
-                                    0.0
-                                };
-                            }
-                        }
+                |row, r, o0| {
+                    let (ci, kk) = (r / k, r % k);
+                    let xs = &x[ci * t..(ci + 1) * t];
+                    for (o, slot) in row.iter_mut().enumerate() {
+                        let pos = ((o0 + o) * stride + kk * dil) as isize - pad as isize;
+                        *slot = if pos >= 0 && (pos as usize) < t {
+                            xs[pos as usize]
+                        } else {
+                            0.0
+                        };
                     }
                 },
             );
@@ -153,7 +155,7 @@ impl Conv1d {
 /// `torch.nn.Conv2d` over `[cin, h, w]`.
 #[derive(Debug, Clone)]
 pub struct Conv2d {
-    w: Vec<f32>,
+    w: Weight,
     b: Vec<f32>,
     cin: usize,
     cout: usize,
@@ -174,7 +176,7 @@ impl Conv2d {
         pad: (usize, usize),
     ) -> Result<Self, DemucsError> {
         Ok(Self {
-            w: ck.take(&format!("{prefix}.weight"), &[cout, cin, k.0, k.1])?,
+            w: ck.take_weight(&format!("{prefix}.weight"), &[cout, cin, k.0, k.1])?,
             b: ck.take(&format!("{prefix}.bias"), &[cout])?,
             cin,
             cout,
@@ -186,6 +188,7 @@ impl Conv2d {
 
     /// `x` is `[cin, h, w]`; returns `[cout, oh, ow]`, `oh`, `ow`.
     pub fn forward(&self, x: &[f32], h: usize, w: usize) -> (Vec<f32>, usize, usize) {
+        let weight = self.w.f32();
         let oh = (h + 2 * self.pad.0 - self.k.0) / self.stride.0 + 1;
         let ow = (w + 2 * self.pad.1 - self.k.1) / self.stride.1 + 1;
         let n = oh * ow;
@@ -193,7 +196,7 @@ impl Conv2d {
         if self.k == (1, 1) && self.stride == (1, 1) && self.pad == (0, 0) {
             ops::matmul(
                 &mut out,
-                &self.w,
+                &weight,
                 Layout::Normal,
                 x,
                 Layout::Normal,
@@ -205,53 +208,46 @@ impl Conv2d {
         } else {
             let (k, stride, pad, cin) = (self.k, self.stride, self.pad, self.cin);
             blocked_im2col_product(
-                &self.w,
+                &weight,
                 self.cout,
                 cin * k.0 * k.1,
                 n,
                 &mut out,
-                |cols, p0, nb| {
-                    for ci in 0..cin {
-                        for ki in 0..k.0 {
-                            for kj in 0..k.1 {
-                                let r = (ci * k.0 + ki) * k.1 + kj;
-                                let row = &mut cols[r * nb..(r + 1) * nb];
-                                // Walk output positions p0..p0+nb row by row (no division
-                                // per element).
-                                let (mut oy, mut ox) = (p0 / ow, p0 % ow);
-                                let mut o = 0;
-                                while o < nb {
-                                    let run = (ow - ox).min(nb - o);
-                                    let iy = (oy * stride.0 + ki) as isize - pad.0 as isize;
-                                    let dst = &mut row[o..o + run];
-                                    if iy < 0 || iy as usize >= h {
-                                        dst.iter_mut().for_each(|v| *v = 0.0);
+                |row, r, p0| {
+                    let nb = row.len();
+                    let (ci, ki, kj) = (r / (k.0 * k.1), (r / k.1) % k.0, r % k.1);
+                    // Walk output positions p0..p0+nb row by row (no division
+                    // per element).
+                    let (mut oy, mut ox) = (p0 / ow, p0 % ow);
+                    let mut o = 0;
+                    while o < nb {
+                        let run = (ow - ox).min(nb - o);
+                        let iy = (oy * stride.0 + ki) as isize - pad.0 as isize;
+                        let dst = &mut row[o..o + run];
+                        if iy < 0 || iy as usize >= h {
+                            dst.iter_mut().for_each(|v| *v = 0.0);
+                        } else {
+                            let src =
+                                &x[(ci * h + iy as usize) * w..(ci * h + iy as usize + 1) * w];
+                            if stride.1 == 1 {
+                                // The usual case (HTDemucs convolves over
+                                // frequency only): a run is one copy.
+                                let at = (ox + kj) as isize - pad.1 as isize;
+                                copy_shifted(dst, src, at);
+                            } else {
+                                for (j, slot) in dst.iter_mut().enumerate() {
+                                    let ix = ((ox + j) * stride.1 + kj) as isize - pad.1 as isize;
+                                    *slot = if ix >= 0 && (ix as usize) < w {
+                                        src[ix as usize]
                                     } else {
-                                        let src = &x[(ci * h + iy as usize) * w
-                                            ..(ci * h + iy as usize + 1) * w];
-                                        if stride.1 == 1 {
-                                            // The usual case (HTDemucs convolves over
-                                            // frequency only): a run is one copy.
-                                            let at = (ox + kj) as isize - pad.1 as isize;
-                                            copy_shifted(dst, src, at);
-                                        } else {
-                                            for (j, slot) in dst.iter_mut().enumerate() {
-                                                let ix = ((ox + j) * stride.1 + kj) as isize
-                                                    - pad.1 as isize;
-                                                *slot = if ix >= 0 && (ix as usize) < w {
-                                                    src[ix as usize]
-                                                } else {
-                                                    0.0
-                                                };
-                                            }
-                                        }
-                                    }
-                                    o += run;
-                                    ox = 0;
-                                    oy += 1;
+                                        0.0
+                                    };
                                 }
                             }
                         }
+                        o += run;
+                        ox = 0;
+                        oy += 1;
                     }
                 },
             );
@@ -265,7 +261,7 @@ impl Conv2d {
 /// a 1-D transposed convolution is the `h = 1` case.
 #[derive(Debug, Clone)]
 pub struct ConvTranspose2d {
-    w: Vec<f32>,
+    w: Weight,
     b: Vec<f32>,
     cin: usize,
     cout: usize,
@@ -287,9 +283,13 @@ impl ConvTranspose2d {
     ) -> Result<Self, DemucsError> {
         let name = format!("{prefix}.weight");
         let (w, k, stride) = if two_d {
-            (ck.take(&name, &[cin, cout, k, 1])?, (k, 1), (stride, 1))
+            (
+                ck.take_weight(&name, &[cin, cout, k, 1])?,
+                (k, 1),
+                (stride, 1),
+            )
         } else {
-            (ck.take(&name, &[cin, cout, k])?, (1, k), (1, stride))
+            (ck.take_weight(&name, &[cin, cout, k])?, (1, k), (1, stride))
         };
         Ok(Self {
             w,
@@ -303,6 +303,7 @@ impl ConvTranspose2d {
 
     /// `x` is `[cin, h, w]`; returns `[cout, oh, ow]`, `oh`, `ow`.
     pub fn forward(&self, x: &[f32], h: usize, w: usize) -> (Vec<f32>, usize, usize) {
+        let weight = self.w.f32();
         let (kh, kw) = self.k;
         let rows = self.cout * kh * kw;
         let n = h * w;
@@ -323,7 +324,7 @@ impl ConvTranspose2d {
             }
             ops::matmul(
                 &mut cols,
-                &self.w,
+                &weight,
                 Layout::Transposed,
                 &xb[..self.cin * nb],
                 Layout::Normal,
@@ -332,21 +333,27 @@ impl ConvTranspose2d {
                 self.cin,
                 false,
             );
-            for co in 0..self.cout {
-                for ki in 0..kh {
-                    for kj in 0..kw {
-                        let src = &cols
-                            [((co * kh + ki) * kw + kj) * nb..((co * kh + ki) * kw + kj + 1) * nb];
-                        for y in 0..yb {
-                            let oy = (y0 + y) * self.stride.0 + ki;
-                            let dst = &mut out[(co * oh + oy) * ow..(co * oh + oy + 1) * ow];
-                            for xx in 0..w {
-                                dst[xx * self.stride.1 + kj] += src[y * w + xx];
+            // The scatter-add, one output channel plane per task.
+            let stride = self.stride;
+            let cols = &cols;
+            ops::par_rows_mut(&mut out, oh * ow, |first, planes| {
+                for (i, plane) in planes.chunks_exact_mut(oh * ow).enumerate() {
+                    let co = first + i;
+                    for ki in 0..kh {
+                        for kj in 0..kw {
+                            let src = &cols[((co * kh + ki) * kw + kj) * nb
+                                ..((co * kh + ki) * kw + kj + 1) * nb];
+                            for y in 0..yb {
+                                let oy = (y0 + y) * stride.0 + ki;
+                                let dst = &mut plane[oy * ow..(oy + 1) * ow];
+                                for xx in 0..w {
+                                    dst[xx * stride.1 + kj] += src[y * w + xx];
+                                }
                             }
                         }
                     }
                 }
-            }
+            });
         }
         add_bias(&mut out, &self.b, oh * ow);
         (out, oh, ow)
@@ -361,7 +368,7 @@ fn add_bias(out: &mut [f32], b: &[f32], n: usize) {
             }
         }
     }
-    wide(out, b, n);
+    ops::par_rows_mut(out, n, |first, rows| wide(rows, &b[first..], n));
 }
 
 /// `torch.nn.GroupNorm`.
@@ -470,6 +477,7 @@ impl DConv {
         for (conv1, gn1, conv2, gn2, scale) in &self.layers {
             let hidden = conv1.cout;
             let (k, dil, pad) = (conv1.k, conv1.dilation, conv1.pad);
+            let (w1, w2) = (conv1.w.f32(), conv2.w.f32());
             // Blocks of frequency rows are independent: they run side by side,
             // each with its own buffers and single-threaded products (one block,
             // in the time branch, uses threaded products instead).
@@ -509,7 +517,7 @@ impl DConv {
                 let mut y = vec![0.0; hidden * nb];
                 ops::matmul(
                     &mut y,
-                    &conv1.w,
+                    &w1,
                     Layout::Normal,
                     &cols,
                     Layout::Normal,
@@ -525,7 +533,7 @@ impl DConv {
                 let mut z = vec![0.0; 2 * c * nb];
                 ops::matmul(
                     &mut z,
-                    &conv2.w,
+                    &w2,
                     Layout::Normal,
                     &y,
                     Layout::Normal,
@@ -612,6 +620,18 @@ fn group_norm_rows_portable(x: &mut [f32], c: usize, rows: usize, t: usize, gn: 
         let var = (sq / n - mean * mean).max(0.0);
         let inv = (1.0 / (var + 1e-5).sqrt()) as f32;
         let mean = mean as f32;
+        if rows == 1 {
+            // The time branch: one long row per channel, channels over threads.
+            let affine: Vec<(f32, f32, f32)> = (0..c)
+                .map(|ci| (mean, gn.weight[ci] * inv, gn.bias[ci]))
+                .collect();
+            ops::par_rows_mut(&mut x[..c * t], t, |first, chunk| {
+                for (row, (mean, w, b)) in chunk.chunks_exact_mut(t).zip(&affine[first..]) {
+                    row.iter_mut().for_each(|v| *v = (*v - mean) * w + b);
+                }
+            });
+            continue;
+        }
         for ci in 0..c {
             let (w, b) = (gn.weight[ci] * inv, gn.bias[ci]);
             for v in &mut x[row(ci)] {

@@ -243,8 +243,7 @@ impl HTDemucs {
         // Spectrogram, complex as channels: [c0re, c0im, c1re, c1im, ...].
         let mut specs = Vec::with_capacity(ch);
         let mut frames = 0;
-        for c in mix {
-            let (z, t) = self.stft.spec(c);
+        for (z, t) in crate::ops::par_map(ch, |c| self.stft.spec(&mix[c])) {
             frames = t;
             specs.push(z);
         }
@@ -255,9 +254,12 @@ impl HTDemucs {
             mag.extend(z.iter().map(|v| v.re));
             mag.extend(z.iter().map(|v| v.im));
         }
+        drop(specs);
         let (mean, std) = mean_std(&mag);
+        // Normalised in place (into_iter + collect reuses the buffer): the
+        // spectrogram is not held through the whole network.
         let mut x = Act {
-            data: mag.iter().map(|v| (v - mean) / (1e-5 + std)).collect(),
+            data: mag.into_iter().map(|v| (v - mean) / (1e-5 + std)).collect(),
             c: 2 * ch,
             f: fr,
             t: frames,
@@ -265,7 +267,10 @@ impl HTDemucs {
         let flat: Vec<f32> = mix.iter().flatten().copied().collect();
         let (meant, stdt) = mean_std(&flat);
         let mut xt = Act {
-            data: flat.iter().map(|v| (v - meant) / (1e-5 + stdt)).collect(),
+            data: flat
+                .into_iter()
+                .map(|v| (v - meant) / (1e-5 + stdt))
+                .collect(),
             c: ch,
             f: 1,
             t: length,
@@ -354,24 +359,28 @@ impl HTDemucs {
 
         // Frequency branch back to waveforms.
         let sources = cfg.sources.len();
-        let mut out = vec![vec![vec![0.0f32; length]; ch]; sources];
         let per_source = 2 * ch * plane;
-        for (s, out_s) in out.iter_mut().enumerate() {
-            for (c, out_c) in out_s.iter_mut().enumerate() {
-                let re = &x.data[s * per_source + (2 * c) * plane..][..plane];
-                let im = &x.data[s * per_source + (2 * c + 1) * plane..][..plane];
-                let z: Vec<Complex32> = re
-                    .iter()
-                    .zip(im)
-                    .map(|(r, i)| Complex32::new(r * std + mean, i * std + mean))
-                    .collect();
-                let wave = self.stft.ispec(&z, frames, length);
-                let time = &xt.data[(s * ch + c) * length..(s * ch + c + 1) * length];
-                for ((o, w), t) in out_c.iter_mut().zip(&wave).zip(time) {
-                    *o = t * stdt + meant + w;
-                }
+        // Every (source, channel) goes back to a waveform on its own.
+        let waves = crate::ops::par_map(sources * ch, |sc| {
+            let (s, c) = (sc / ch, sc % ch);
+            let re = &x.data[s * per_source + (2 * c) * plane..][..plane];
+            let im = &x.data[s * per_source + (2 * c + 1) * plane..][..plane];
+            let z: Vec<Complex32> = re
+                .iter()
+                .zip(im)
+                .map(|(r, i)| Complex32::new(r * std + mean, i * std + mean))
+                .collect();
+            let mut wave = self.stft.ispec(&z, frames, length);
+            let time = &xt.data[sc * length..(sc + 1) * length];
+            for (w, t) in wave.iter_mut().zip(time) {
+                *w += t * stdt + meant;
             }
-        }
+            wave
+        });
+        let mut waves = waves.into_iter();
+        let out: Vec<Vec<Vec<f32>>> = (0..sources)
+            .map(|_| waves.by_ref().take(ch).collect())
+            .collect();
         Ok(out)
     }
 }

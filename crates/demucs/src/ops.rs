@@ -58,6 +58,19 @@ pub fn par_for(items: usize, f: impl Fn(usize) + Sync) {
         .for_each(|i| single_threaded(|| f(i)));
 }
 
+/// `(0..items).map(f)` spread over [`available_threads`], in order.
+pub fn par_map<T: Send>(items: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if items <= 1 || available_threads() <= 1 {
+        return (0..items).map(f).collect();
+    }
+    use rayon::prelude::*;
+    (0..items)
+        .into_par_iter()
+        .with_max_len(1)
+        .map(|i| single_threaded(|| f(i)))
+        .collect()
+}
+
 /// Applies `f` to `x` in contiguous chunks spread over [`available_threads`]
 /// (in one piece below 64 K elements, where a second thread costs more than it
 /// saves).
@@ -70,6 +83,22 @@ pub fn par_chunks_mut(x: &mut [f32], f: impl Fn(&mut [f32]) + Sync) {
     use rayon::prelude::*;
     let chunk = x.len().div_ceil(threads).next_multiple_of(64);
     x.par_chunks_mut(chunk).for_each(&f);
+}
+
+/// Applies `f(first_row, rows)` to `x` = `[rows, row_len]` in groups of whole
+/// rows spread over [`available_threads`] (in one piece below 64 K elements).
+pub fn par_rows_mut(x: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let threads = available_threads();
+    let rows = x.len() / row_len.max(1);
+    if threads <= 1 || x.len() < 1 << 16 || rows < 2 {
+        f(0, x);
+        return;
+    }
+    use rayon::prelude::*;
+    let per = rows.div_ceil(threads);
+    x.par_chunks_mut(per * row_len)
+        .enumerate()
+        .for_each(|(i, chunk)| f(i * per, chunk));
 }
 
 /// How a matrix operand is stored.
@@ -288,7 +317,16 @@ pub fn glu_inplace(x: &mut Vec<f32>, c: usize, n: usize) {
                 .for_each(|(a, b)| *a /= 1.0 + exp(-*b))
         }
     }
-    wide(a, &b[..half]);
+    let threads = available_threads();
+    if threads > 1 && half >= 1 << 16 {
+        use rayon::prelude::*;
+        let chunk = half.div_ceil(threads);
+        a.par_chunks_mut(chunk)
+            .zip(b[..half].par_chunks(chunk))
+            .for_each(|(a, b)| wide(a, b));
+    } else {
+        wide(a, &b[..half]);
+    }
     x.truncate(half);
     x.shrink_to_fit();
 }
@@ -346,26 +384,42 @@ fn group_norm_portable(
     eps: f32,
 ) {
     let per = c / groups;
+    // Per channel: its group's mean, and the scale and offset after it.
+    let mut affine = vec![(0.0f32, 0.0f32, 0.0f32); c];
     for g in 0..groups {
-        let chunk = &mut x[g * per * n..(g + 1) * per * n];
+        let chunk = &x[g * per * n..(g + 1) * per * n];
         let len = chunk.len() as f64;
         let (sum, sq) = sum_and_squares(chunk);
         let mean = sum / len;
         let var = (sq / len - mean * mean).max(0.0);
         let inv = (1.0 / (var + f64::from(eps)).sqrt()) as f32;
         let mean = mean as f32;
-        for ci in 0..per {
-            let ch = g * per + ci;
-            let (w, b) = (weight[ch] * inv, bias[ch]);
-            for v in &mut chunk[ci * n..(ci + 1) * n] {
-                *v = (*v - mean) * w + b;
+        for ch in g * per..(g + 1) * per {
+            affine[ch] = (mean, weight[ch] * inv, bias[ch]);
+        }
+    }
+    affine_rows(&mut x[..c * n], n, &affine);
+}
+
+/// `row[i] = (row[i] - mean) · w + b` with `(mean, w, b)` = `affine[row]`, rows
+/// over threads.
+fn affine_rows(x: &mut [f32], n: usize, affine: &[(f32, f32, f32)]) {
+    crate::simd::dispatch! {
+        fn wide(x: &mut [f32], n: usize, affine: &[(f32, f32, f32)]) {
+            for (row, (mean, w, b)) in x.chunks_exact_mut(n).zip(affine) {
+                row.iter_mut().for_each(|v| *v = (*v - mean) * w + b);
             }
         }
     }
+    par_rows_mut(x, n, |first, rows| wide(rows, n, &affine[first..]));
 }
 
 /// LayerNorm over the last axis of `x` = `[rows, d]`, in place.
 pub fn layer_norm(x: &mut [f32], d: usize, weight: &[f32], bias: &[f32], eps: f32) {
+    par_rows_mut(x, d, |_, rows| layer_norm_rows(rows, d, weight, bias, eps));
+}
+
+fn layer_norm_rows(x: &mut [f32], d: usize, weight: &[f32], bias: &[f32], eps: f32) {
     for row in x.chunks_exact_mut(d) {
         let mean = row.iter().map(|v| f64::from(*v)).sum::<f64>() / d as f64;
         let var = row

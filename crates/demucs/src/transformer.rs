@@ -4,13 +4,13 @@
 
 use crate::config::Config;
 use crate::ops::{self, Layout};
-use crate::weights::Checkpoint;
+use crate::weights::{Checkpoint, Weight};
 use crate::DemucsError;
 
 /// `torch.nn.Linear`.
 #[derive(Debug, Clone)]
 struct Linear {
-    w: Vec<f32>,
+    w: Weight,
     b: Vec<f32>,
     din: usize,
     dout: usize,
@@ -24,7 +24,7 @@ impl Linear {
         dout: usize,
     ) -> Result<Self, DemucsError> {
         Ok(Self {
-            w: ck.take(&format!("{prefix}.weight"), &[dout, din])?,
+            w: ck.take_weight(&format!("{prefix}.weight"), &[dout, din])?,
             b: ck.take(&format!("{prefix}.bias"), &[dout])?,
             din,
             dout,
@@ -34,11 +34,12 @@ impl Linear {
     /// `x` is `[t, din]`; returns `[t, dout]`.
     fn forward(&self, x: &[f32], t: usize) -> Vec<f32> {
         let mut y = vec![0.0; t * self.dout];
+        let w = self.w.f32();
         ops::matmul(
             &mut y,
             x,
             Layout::Normal,
-            &self.w,
+            &w,
             Layout::Transposed,
             t,
             self.dout,
@@ -91,18 +92,20 @@ impl TokenGroupNorm {
         let var = (sq / n - mean * mean).max(0.0);
         let inv = (1.0 / (var + 1e-5).sqrt()) as f32;
         let mean = mean as f32;
-        for row in x.chunks_exact_mut(c) {
-            for (i, v) in row.iter_mut().enumerate() {
-                *v = (*v - mean) * inv * self.w[i] + self.b[i];
+        ops::par_rows_mut(x, c, |_, rows| {
+            for row in rows.chunks_exact_mut(c) {
+                for (i, v) in row.iter_mut().enumerate() {
+                    *v = (*v - mean) * inv * self.w[i] + self.b[i];
+                }
             }
-        }
+        });
     }
 }
 
 /// `torch.nn.MultiheadAttention` (packed input projection, batch first).
 #[derive(Debug, Clone)]
 struct Attention {
-    in_w: Vec<f32>,
+    in_w: Weight,
     in_b: Vec<f32>,
     out: Linear,
     c: usize,
@@ -117,7 +120,7 @@ impl Attention {
         heads: usize,
     ) -> Result<Self, DemucsError> {
         Ok(Self {
-            in_w: ck.take(&format!("{prefix}.in_proj_weight"), &[3 * c, c])?,
+            in_w: ck.take_weight(&format!("{prefix}.in_proj_weight"), &[3 * c, c])?,
             in_b: ck.take(&format!("{prefix}.in_proj_bias"), &[3 * c])?,
             out: Linear::load(ck, &format!("{prefix}.out_proj"), c, c)?,
             c,
@@ -128,12 +131,12 @@ impl Attention {
     fn project(&self, x: &[f32], t: usize, part: usize) -> Vec<f32> {
         let c = self.c;
         let mut y = vec![0.0; t * c];
-        let w = &self.in_w[part * c * c..(part + 1) * c * c];
+        let w = self.in_w.f32_range(part * c * c..(part + 1) * c * c);
         ops::matmul(
             &mut y,
             x,
             Layout::Normal,
-            w,
+            &w,
             Layout::Transposed,
             t,
             c,
@@ -404,16 +407,19 @@ impl Layer {
     }
 
     fn add_scaled(x: &mut [f32], y: &[f32], gamma: Option<&Vec<f32>>, c: usize) {
-        match gamma {
-            Some(g) => {
-                for (xr, yr) in x.chunks_exact_mut(c).zip(y.chunks_exact(c)) {
-                    for i in 0..c {
-                        xr[i] += g[i] * yr[i];
+        ops::par_rows_mut(x, c, |first, rows| {
+            let y = &y[first * c..];
+            match gamma {
+                Some(g) => {
+                    for (xr, yr) in rows.chunks_exact_mut(c).zip(y.chunks_exact(c)) {
+                        for i in 0..c {
+                            xr[i] += g[i] * yr[i];
+                        }
                     }
                 }
+                None => rows.iter_mut().zip(y).for_each(|(a, b)| *a += b),
             }
-            None => x.iter_mut().zip(y).for_each(|(a, b)| *a += b),
-        }
+        });
     }
 
     /// `x` `[t, c]`; `other` `[to, c]` for cross-attention.

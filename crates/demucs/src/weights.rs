@@ -139,6 +139,16 @@ impl Checkpoint {
         Ok(t.data)
     }
 
+    /// Takes a matrix weight out as a [`Weight`] (kept in half precision when
+    /// that loses nothing).
+    pub(crate) fn take_weight(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+    ) -> Result<Weight, DemucsError> {
+        self.take(name, shape).map(Weight::new)
+    }
+
     /// Names of weights not taken by the model (a mismatch with the configuration).
     pub(crate) fn leftover(&self) -> Vec<&str> {
         let mut v: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
@@ -191,4 +201,85 @@ pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>, DemucsError>
         );
     }
     Ok(out)
+}
+
+/// A convolution or linear weight, held in half precision when every value is
+/// exactly a half (the official checkpoints were trained and published that
+/// way), else in f32. Half the memory, no loss: the engine computes in f32 and
+/// widens a layer's weight when the layer runs (42 M values, about 20 ms per
+/// segment against seconds of arithmetic).
+#[derive(Debug, Clone)]
+pub enum Weight {
+    /// Every value is exactly representable as a half.
+    Half(Vec<half::f16>),
+    /// At least one value is not.
+    Full(Vec<f32>),
+}
+
+impl Weight {
+    /// Keeps `v` as halves when that is exact.
+    pub fn new(v: Vec<f32>) -> Self {
+        let exact = v
+            .iter()
+            .all(|x| half::f16::from_f32(*x).to_f32().to_bits() == x.to_bits());
+        if exact {
+            let mut h = vec![half::f16::ZERO; v.len()];
+            half::slice::HalfFloatSliceExt::convert_from_f32_slice(&mut h[..], &v);
+            Weight::Half(h)
+        } else {
+            Weight::Full(v)
+        }
+    }
+
+    /// Values in the weight.
+    pub fn len(&self) -> usize {
+        match self {
+            Weight::Half(h) => h.len(),
+            Weight::Full(f) => f.len(),
+        }
+    }
+
+    /// True when the weight is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Values `range` as f32 (borrowed when already f32).
+    pub fn f32_range(&self, range: std::ops::Range<usize>) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            Weight::Full(f) => std::borrow::Cow::Borrowed(&f[range]),
+            Weight::Half(h) => {
+                let mut out = vec![0.0f32; range.len()];
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(&h[range], &mut out);
+                std::borrow::Cow::Owned(out)
+            }
+        }
+    }
+
+    /// All values as f32.
+    pub fn f32(&self) -> std::borrow::Cow<'_, [f32]> {
+        self.f32_range(0..self.len())
+    }
+}
+
+#[cfg(test)]
+mod weight_tests {
+    use super::Weight;
+
+    #[test]
+    fn weights_that_are_halves_are_kept_as_halves_and_give_back_the_same_values() {
+        let exact: Vec<f32> = (0..1000)
+            .map(|i| half::f16::from_f32(i as f32 * 0.013 - 6.0).to_f32())
+            .collect();
+        let w = Weight::new(exact.clone());
+        assert!(matches!(w, Weight::Half(_)));
+        assert_eq!(w.f32().as_ref(), &exact[..]);
+        assert_eq!(w.f32_range(10..20).as_ref(), &exact[10..20]);
+        // One value that is not a half keeps the whole weight in f32.
+        let mut inexact = exact.clone();
+        inexact[500] = 0.1;
+        let w = Weight::new(inexact.clone());
+        assert!(matches!(w, Weight::Full(_)));
+        assert_eq!(w.f32().as_ref(), &inexact[..]);
+    }
 }
