@@ -112,10 +112,9 @@ impl Conv1d {
         let weight = self.w.f32();
         let span = self.dilation * (self.k - 1) + 1;
         let t_out = (t + 2 * self.pad).saturating_sub(span) / self.stride + 1;
-        let mut out = vec![0.0; self.cout * t_out];
+        let mut out;
         if self.k == 1 && self.stride == 1 && self.pad == 0 {
-            ops::matmul(
-                &mut out,
+            out = ops::product(
                 &weight,
                 Layout::Normal,
                 x,
@@ -123,9 +122,9 @@ impl Conv1d {
                 self.cout,
                 t_out,
                 self.cin,
-                false,
             );
         } else {
+            out = vec![0.0; self.cout * t_out];
             let (k, stride, pad, dil) = (self.k, self.stride, self.pad, self.dilation);
             blocked_im2col_product(
                 &weight,
@@ -192,10 +191,9 @@ impl Conv2d {
         let oh = (h + 2 * self.pad.0 - self.k.0) / self.stride.0 + 1;
         let ow = (w + 2 * self.pad.1 - self.k.1) / self.stride.1 + 1;
         let n = oh * ow;
-        let mut out = vec![0.0; self.cout * n];
+        let mut out;
         if self.k == (1, 1) && self.stride == (1, 1) && self.pad == (0, 0) {
-            ops::matmul(
-                &mut out,
+            out = ops::product(
                 &weight,
                 Layout::Normal,
                 x,
@@ -203,9 +201,9 @@ impl Conv2d {
                 self.cout,
                 n,
                 self.cin,
-                false,
             );
         } else {
+            out = vec![0.0; self.cout * n];
             let (k, stride, pad, cin) = (self.k, self.stride, self.pad, self.cin);
             blocked_im2col_product(
                 &weight,
@@ -514,9 +512,7 @@ impl DConv {
                         }
                     }
                 }
-                let mut y = vec![0.0; hidden * nb];
-                ops::matmul(
-                    &mut y,
+                let mut y = ops::product(
                     &w1,
                     Layout::Normal,
                     &cols,
@@ -524,24 +520,13 @@ impl DConv {
                     hidden,
                     nb,
                     c * k,
-                    false,
                 );
                 drop(cols);
                 add_bias(&mut y, &conv1.b, nb);
                 group_norm_rows(&mut y, hidden, fb, t, gn1);
                 ops::gelu_inplace(&mut y);
-                let mut z = vec![0.0; 2 * c * nb];
-                ops::matmul(
-                    &mut z,
-                    &w2,
-                    Layout::Normal,
-                    &y,
-                    Layout::Normal,
-                    2 * c,
-                    nb,
-                    hidden,
-                    false,
-                );
+                let mut z =
+                    ops::product(&w2, Layout::Normal, &y, Layout::Normal, 2 * c, nb, hidden);
                 drop(y);
                 add_bias(&mut z, &conv2.b, nb);
                 group_norm_rows(&mut z, 2 * c, fb, t, gn2);

@@ -77,9 +77,9 @@ mod x86 {
     pub struct Avx512;
 
     impl Kernel for Avx512 {
-        const MR: usize = 14;
+        const MR: usize = 12;
         const NR: usize = 32;
-        const MC: usize = 336;
+        const MC: usize = 384;
 
         #[inline]
         unsafe fn tile(
@@ -97,7 +97,7 @@ mod x86 {
 
     #[target_feature(enable = "avx512f")]
     unsafe fn tile512(kc: usize, a: *const f32, b: *const f32, c: *mut f32, ldc: usize, acc: bool) {
-        const MR: usize = 14;
+        const MR: usize = 12;
         let mut r = [[_mm512_setzero_ps(); 2]; MR];
         // SAFETY (whole body): `a` holds kc·MR and `b` kc·32 floats, `c` an
         // MR × 32 tile with row stride ldc (the trait's contract).

@@ -33,10 +33,8 @@ impl Linear {
 
     /// `x` is `[t, din]`; returns `[t, dout]`.
     fn forward(&self, x: &[f32], t: usize) -> Vec<f32> {
-        let mut y = vec![0.0; t * self.dout];
         let w = self.w.f32();
-        ops::matmul(
-            &mut y,
+        let mut y = ops::product(
             x,
             Layout::Normal,
             &w,
@@ -44,7 +42,6 @@ impl Linear {
             t,
             self.dout,
             self.din,
-            false,
         );
         for row in y.chunks_exact_mut(self.dout) {
             row.iter_mut().zip(&self.b).for_each(|(v, b)| *v += b);
@@ -130,19 +127,8 @@ impl Attention {
 
     fn project(&self, x: &[f32], t: usize, part: usize) -> Vec<f32> {
         let c = self.c;
-        let mut y = vec![0.0; t * c];
         let w = self.in_w.f32_range(part * c * c..(part + 1) * c * c);
-        ops::matmul(
-            &mut y,
-            x,
-            Layout::Normal,
-            &w,
-            Layout::Transposed,
-            t,
-            c,
-            c,
-            false,
-        );
+        let mut y = ops::product(x, Layout::Normal, &w, Layout::Transposed, t, c, c);
         let b = &self.in_b[part * c..(part + 1) * c];
         for row in y.chunks_exact_mut(c) {
             row.iter_mut().zip(b).for_each(|(v, bb)| *v += bb);
