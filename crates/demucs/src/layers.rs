@@ -494,34 +494,52 @@ impl DConv {
                         std::slice::from_raw_parts_mut(rows.0.add((ci * f + f0 + fi) * t), t)
                     }
                 };
-                let mut cols = vec![0.0; c * k * nb];
-                // im2col of the dilated convolution, row by row (no leakage
-                // across rows): output step o of tap kk reads input step
-                // o + kk·dil − pad.
-                for ci in 0..c {
-                    for fi in 0..fb {
-                        let src = row(ci, fi);
-                        for kk in 0..k {
-                            let r = ci * k + kk;
-                            let shift = (kk * dil) as isize - pad as isize;
-                            copy_shifted(
-                                &mut cols[r * nb + fi * t..r * nb + (fi + 1) * t],
-                                src,
-                                shift,
-                            );
+                let level = crate::simd::level();
+                let mut y = if level >= crate::simd::Simd::Avx2 {
+                    // Implicit im2col: the product packs its panels straight
+                    // from the rows of x (the unfolded input was 3× the input
+                    // and, in the time branch, a 50 MB buffer per segment).
+                    let src = DilatedRows {
+                        x: rows.0,
+                        c,
+                        f,
+                        t,
+                        f0,
+                        fb,
+                        k,
+                        dil,
+                        pad,
+                    };
+                    ops::product_from(&w1, &src, hidden, nb, c * k)
+                } else {
+                    let mut cols = vec![0.0; c * k * nb];
+                    // im2col of the dilated convolution, row by row (no leakage
+                    // across rows): output step o of tap kk reads input step
+                    // o + kk·dil − pad.
+                    for ci in 0..c {
+                        for fi in 0..fb {
+                            let src = row(ci, fi);
+                            for kk in 0..k {
+                                let r = ci * k + kk;
+                                let shift = (kk * dil) as isize - pad as isize;
+                                copy_shifted(
+                                    &mut cols[r * nb + fi * t..r * nb + (fi + 1) * t],
+                                    src,
+                                    shift,
+                                );
+                            }
                         }
                     }
-                }
-                let mut y = ops::product(
-                    &w1,
-                    Layout::Normal,
-                    &cols,
-                    Layout::Normal,
-                    hidden,
-                    nb,
-                    c * k,
-                );
-                drop(cols);
+                    ops::product(
+                        &w1,
+                        Layout::Normal,
+                        &cols,
+                        Layout::Normal,
+                        hidden,
+                        nb,
+                        c * k,
+                    )
+                };
                 add_bias(&mut y, &conv1.b, nb);
                 group_norm_rows(&mut y, hidden, fb, t, gn1);
                 ops::gelu_inplace(&mut y);
@@ -536,6 +554,60 @@ impl DConv {
                     }
                 }
             });
+        }
+    }
+}
+
+/// The unfolded input of a DConv's dilated convolution over rows `f0..f0+fb`
+/// of `x` (`[c, f, t]`), read in place: `B(ci·k + kk, fi·t + o)` is
+/// `x[ci, f0 + fi, o + kk·dil − pad]`, zero outside the row.
+struct DilatedRows {
+    x: *mut f32,
+    c: usize,
+    f: usize,
+    t: usize,
+    f0: usize,
+    fb: usize,
+    k: usize,
+    dil: usize,
+    pad: usize,
+}
+
+// SAFETY: only read through, while no thread writes the rows it covers (the
+// block's own rows, written after its product).
+#[allow(unsafe_code)]
+unsafe impl Sync for DilatedRows {}
+
+#[allow(unsafe_code)]
+impl crate::sgemm::BSource for DilatedRows {
+    unsafe fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
+        let t = self.t;
+        debug_assert!(p0 + kc <= self.c * self.k && j0 + nc <= self.fb * t);
+        for (jp, panel) in out
+            .chunks_exact_mut(nr * kc)
+            .take(nc.div_ceil(nr))
+            .enumerate()
+        {
+            let first = j0 + jp * nr;
+            let cols = nr.min(nc - jp * nr);
+            for p in 0..kc {
+                let (ci, kk) = ((p0 + p) / self.k, (p0 + p) % self.k);
+                let shift = (kk * self.dil) as isize - self.pad as isize;
+                let dst = &mut panel[p * nr..(p + 1) * nr];
+                let mut done = 0;
+                while done < cols {
+                    let (fi, o) = ((first + done) / t, (first + done) % t);
+                    let run = (t - o).min(cols - done);
+                    // SAFETY: (ci, f0 + fi) is a row of x inside the block the
+                    // caller guarantees (ci < c, fi < fb), t floats long.
+                    let src = unsafe {
+                        std::slice::from_raw_parts(self.x.add((ci * self.f + self.f0 + fi) * t), t)
+                    };
+                    copy_shifted(&mut dst[done..done + run], src, o as isize + shift);
+                    done += run;
+                }
+                dst[cols..].fill(0.0);
+            }
         }
     }
 }
@@ -574,9 +646,12 @@ fn copy_shifted(dst: &mut [f32], src: &[f32], at: isize) {
     let n = dst.len() as isize;
     let lo = (-at).clamp(0, n) as usize;
     let hi = (src.len() as isize - at).clamp(lo as isize, n) as usize;
-    let from = (at + lo as isize) as usize;
     dst[..lo].fill(0.0);
-    dst[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+    if hi > lo {
+        // Only when something overlaps: `at` may lie past the end of `src`.
+        let from = (at + lo as isize) as usize;
+        dst[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+    }
     dst[hi..].fill(0.0);
 }
 

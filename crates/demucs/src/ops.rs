@@ -194,6 +194,56 @@ pub fn product(
     c
 }
 
+/// `a · B` as a new `[m × n]` buffer, `a` row-major `[m × k]` and `B` a
+/// [`crate::sgemm::BSource`] that packs itself (an implicit im2col). Only with
+/// our x86 kernels ([`crate::simd::level`] at least AVX2).
+pub(crate) fn product_from(
+    a: &[f32],
+    b: &impl crate::sgemm::BSource,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Vec<f32> {
+    let level = crate::simd::level();
+    assert!(
+        level >= crate::simd::Simd::Avx2,
+        "product_from needs the x86 kernels"
+    );
+    assert!(
+        a.len() >= m * k,
+        "product_from: buffers smaller than {m}x{k}x{n}"
+    );
+    let mut c: Vec<f32> = Vec::with_capacity(m * n);
+    if m == 0 || n == 0 || k == 0 {
+        c.resize(m * n, 0.0);
+        return c;
+    }
+    // SAFETY: as in `product`: `a` covers m × k (asserted), the source packs
+    // only inside its k × n (its contract), and every output float is written
+    // through the raw pointer before set_len.
+    #[allow(unsafe_code)]
+    unsafe {
+        crate::sgemm::sgemm_with(
+            level,
+            m,
+            n,
+            k,
+            crate::sgemm::MatRef {
+                ptr: a.as_ptr(),
+                rs: k as isize,
+                cs: 1,
+            },
+            b,
+            c.as_mut_ptr(),
+            n,
+            false,
+            available_threads(),
+        );
+        c.set_len(m * n);
+    }
+    c
+}
+
 /// [`matmul`] into a `c` whose rows are `ldc ≥ n` floats apart (a block of
 /// columns of a wider matrix, written in place instead of through a copy).
 #[allow(clippy::too_many_arguments)]

@@ -32,6 +32,35 @@ pub(crate) struct MatRef {
 unsafe impl Send for MatRef {}
 unsafe impl Sync for MatRef {}
 
+/// A right-hand operand that packs itself: a plain matrix ([`MatRef`]) or one
+/// made on the fly, such as a convolution's unfolded input (an implicit im2col:
+/// the unfolded matrix is never written out, only its packed panels).
+pub(crate) trait BSource: Sync {
+    /// Writes `B(p0 + p, j0 + j)` for `p < kc`, `j < nc` into `out` as panels of
+    /// `nr` columns, k-major (`out[panel][p][j]`), zero-padded to whole panels.
+    ///
+    /// # Safety
+    /// The block lies inside the operand; `out` holds `kc · nc` rounded up to
+    /// whole panels.
+    unsafe fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]);
+}
+
+impl BSource for MatRef {
+    unsafe fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            if nr == x86::Avx512::NR {
+                pack_b::<x86::Avx512>(*self, p0, kc, j0, nc, out);
+            } else {
+                pack_b::<x86::Avx2>(*self, p0, kc, j0, nc, out);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (p0, kc, j0, nc, nr, out);
+    }
+}
+
 /// The output: row-major with row stride `ld`.
 #[derive(Clone, Copy)]
 struct Out {
@@ -51,7 +80,7 @@ const KC: usize = 192;
 const NC: usize = 2048;
 
 /// One instruction set's micro-kernel and its tile.
-trait Kernel {
+pub(crate) trait Kernel {
     /// Rows of the C tile (broadcasts of A).
     const MR: usize;
     /// Columns of the C tile (vectors of B).
@@ -335,12 +364,12 @@ unsafe fn tile_or_edge<K: Kernel>(
 /// The operands cover `m × k` and `k × n`; `c` covers the rows and columns
 /// given, and no other thread writes them.
 #[allow(clippy::too_many_arguments)]
-unsafe fn run<K: Kernel>(
+unsafe fn run<K: Kernel, B: BSource + ?Sized>(
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
     k: usize,
     a: MatRef,
-    b: MatRef,
+    b: &B,
     c: Out,
     accumulate: bool,
 ) {
@@ -359,7 +388,7 @@ unsafe fn run<K: Kernel>(
             for pc in (0..k).step_by(KC) {
                 let kc = KC.min(k - pc);
                 // SAFETY: the block lies inside b (the caller's contract).
-                unsafe { pack_b::<K>(b, pc, kc, jc, nc, bbuf) };
+                unsafe { b.pack(pc, kc, jc, nc, K::NR, bbuf) };
                 let acc = accumulate || pc > 0;
                 for ic in rows.clone().step_by(K::MC) {
                     let mc = K::MC.min(rows.end - ic);
@@ -405,15 +434,36 @@ pub(crate) unsafe fn sgemm(
     accumulate: bool,
     threads: usize,
 ) {
+    // SAFETY: forwarded.
+    unsafe { sgemm_with(level, m, n, k, a, &b, c, ldc, accumulate, threads) }
+}
+
+/// [`sgemm`] with any [`BSource`] as the right-hand operand.
+///
+/// # Safety
+/// As [`sgemm`]; `b`'s `pack` is sound for every block of `k × n`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sgemm_with<B: BSource + ?Sized>(
+    level: Simd,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: MatRef,
+    b: &B,
+    c: *mut f32,
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         let out = Out { ptr: c, ld: ldc };
         match level {
             // SAFETY: forwarded from this function's contract.
             Simd::Avx512 => unsafe {
-                split::<x86::Avx512>(m, n, k, a, b, out, accumulate, threads)
+                split::<x86::Avx512, B>(m, n, k, a, b, out, accumulate, threads)
             },
-            Simd::Avx2 => unsafe { split::<x86::Avx2>(m, n, k, a, b, out, accumulate, threads) },
+            Simd::Avx2 => unsafe { split::<x86::Avx2, B>(m, n, k, a, b, out, accumulate, threads) },
             Simd::Portable => unreachable!("sgemm is only called with an x86 level"),
         }
     }
@@ -427,12 +477,12 @@ pub(crate) unsafe fn sgemm(
 /// Splits C over threads: by whole `NR` column panels when C is wider than it
 /// is tall, else by whole `MR` row panels, so that no tile is shared.
 #[allow(clippy::too_many_arguments)]
-unsafe fn split<K: Kernel>(
+unsafe fn split<K: Kernel, B: BSource + ?Sized>(
     m: usize,
     n: usize,
     k: usize,
     a: MatRef,
-    b: MatRef,
+    b: &B,
     c: Out,
     accumulate: bool,
     threads: usize,
@@ -449,7 +499,7 @@ unsafe fn split<K: Kernel>(
     let parts = parts.min(units);
     if parts <= 1 {
         // SAFETY: the whole of C on this thread.
-        unsafe { run::<K>(0..m, 0..n, k, a, b, c, accumulate) };
+        unsafe { run::<K, B>(0..m, 0..n, k, a, b, c, accumulate) };
         return;
     }
     let range = |t: usize| {
@@ -463,13 +513,13 @@ unsafe fn split<K: Kernel>(
             s.spawn(move |_| {
                 let (rows, cols) = if by_cols { (0..m, r) } else { (r, 0..n) };
                 // SAFETY: thread t writes only its own rows or columns.
-                unsafe { run::<K>(rows, cols, k, a, b, c, accumulate) };
+                unsafe { run::<K, B>(rows, cols, k, a, b, c, accumulate) };
             });
         }
         let r = range(0);
         let (rows, cols) = if by_cols { (0..m, r) } else { (r, 0..n) };
         // SAFETY: as above, part 0.
-        unsafe { run::<K>(rows, cols, k, a, b, c, accumulate) };
+        unsafe { run::<K, B>(rows, cols, k, a, b, c, accumulate) };
     });
 }
 
