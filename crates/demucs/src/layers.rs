@@ -9,17 +9,25 @@ const COLS: usize = 8192;
 use crate::weights::{Checkpoint, Weight};
 use crate::DemucsError;
 
-/// `out[cout, n] = w[cout, rows] · cols[rows, n]` where the unfolded input `cols`
-/// is produced `COLS` columns at a time, row by row, by `fill(row, r,
-/// first_column)`, so that im2col never needs more than `rows × COLS` floats.
-fn blocked_im2col_product(
+/// `w[cout, rows] · cols[rows, n]` where the unfolded input `cols` is described
+/// row by row by `fill(row, r, first_column)` (which writes `row.len()` values of
+/// row `r` from column `first_column`).
+///
+/// With our x86 kernels the product packs its panels from `fill` directly (an
+/// implicit im2col: no unfolded buffer, one pass less over memory); otherwise
+/// the unfolded input is made `COLS` columns at a time, so that it never needs
+/// more than `rows × COLS` floats.
+fn im2col_product(
     w: &[f32],
     cout: usize,
     rows: usize,
     n: usize,
-    out: &mut [f32],
     fill: impl Fn(&mut [f32], usize, usize) + Sync,
-) {
+) -> Vec<f32> {
+    if crate::simd::level() >= crate::simd::Simd::Avx2 {
+        return ops::product_from(w, &FillSource(fill), cout, n, rows);
+    }
+    let mut out = vec![0.0; cout * n];
     let mut cols = vec![0.0; rows * COLS.min(n)];
     for p0 in (0..n).step_by(COLS) {
         let nb = COLS.min(n - p0);
@@ -42,6 +50,29 @@ fn blocked_im2col_product(
             rows,
             false,
         );
+    }
+    out
+}
+
+/// An unfolded convolution input described by a row-filling function, as a
+/// right-hand operand that packs itself: each depth's stretch of columns is
+/// filled into a small scratch row (first-level cache) and dealt into panels.
+struct FillSource<F>(F);
+
+#[allow(unsafe_code)]
+impl<F: Fn(&mut [f32], usize, usize) + Sync> crate::sgemm::BSource for FillSource<F> {
+    unsafe fn pack(&self, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, out: &mut [f32]) {
+        let mut row = vec![0.0f32; nc];
+        let panels = nc.div_ceil(nr);
+        for p in 0..kc {
+            (self.0)(&mut row, p0 + p, j0);
+            for jp in 0..panels {
+                let cols = nr.min(nc - jp * nr);
+                let dst = &mut out[(jp * kc + p) * nr..(jp * kc + p + 1) * nr];
+                dst[..cols].copy_from_slice(&row[jp * nr..jp * nr + cols]);
+                dst[cols..].fill(0.0);
+            }
+        }
     }
 }
 
@@ -124,27 +155,19 @@ impl Conv1d {
                 self.cin,
             );
         } else {
-            out = vec![0.0; self.cout * t_out];
             let (k, stride, pad, dil) = (self.k, self.stride, self.pad, self.dilation);
-            blocked_im2col_product(
-                &weight,
-                self.cout,
-                self.cin * k,
-                t_out,
-                &mut out,
-                |row, r, o0| {
-                    let (ci, kk) = (r / k, r % k);
-                    let xs = &x[ci * t..(ci + 1) * t];
-                    for (o, slot) in row.iter_mut().enumerate() {
-                        let pos = ((o0 + o) * stride + kk * dil) as isize - pad as isize;
-                        *slot = if pos >= 0 && (pos as usize) < t {
-                            xs[pos as usize]
-                        } else {
-                            0.0
-                        };
-                    }
-                },
-            );
+            out = im2col_product(&weight, self.cout, self.cin * k, t_out, |row, r, o0| {
+                let (ci, kk) = (r / k, r % k);
+                let xs = &x[ci * t..(ci + 1) * t];
+                for (o, slot) in row.iter_mut().enumerate() {
+                    let pos = ((o0 + o) * stride + kk * dil) as isize - pad as isize;
+                    *slot = if pos >= 0 && (pos as usize) < t {
+                        xs[pos as usize]
+                    } else {
+                        0.0
+                    };
+                }
+            });
         }
         add_bias(&mut out, &self.b, t_out);
         (out, t_out)
@@ -203,52 +226,43 @@ impl Conv2d {
                 self.cin,
             );
         } else {
-            out = vec![0.0; self.cout * n];
             let (k, stride, pad, cin) = (self.k, self.stride, self.pad, self.cin);
-            blocked_im2col_product(
-                &weight,
-                self.cout,
-                cin * k.0 * k.1,
-                n,
-                &mut out,
-                |row, r, p0| {
-                    let nb = row.len();
-                    let (ci, ki, kj) = (r / (k.0 * k.1), (r / k.1) % k.0, r % k.1);
-                    // Walk output positions p0..p0+nb row by row (no division
-                    // per element).
-                    let (mut oy, mut ox) = (p0 / ow, p0 % ow);
-                    let mut o = 0;
-                    while o < nb {
-                        let run = (ow - ox).min(nb - o);
-                        let iy = (oy * stride.0 + ki) as isize - pad.0 as isize;
-                        let dst = &mut row[o..o + run];
-                        if iy < 0 || iy as usize >= h {
-                            dst.iter_mut().for_each(|v| *v = 0.0);
+            out = im2col_product(&weight, self.cout, cin * k.0 * k.1, n, |row, r, p0| {
+                let nb = row.len();
+                let (ci, ki, kj) = (r / (k.0 * k.1), (r / k.1) % k.0, r % k.1);
+                // Walk output positions p0..p0+nb row by row (no division
+                // per element).
+                let (mut oy, mut ox) = (p0 / ow, p0 % ow);
+                let mut o = 0;
+                while o < nb {
+                    let run = (ow - ox).min(nb - o);
+                    let iy = (oy * stride.0 + ki) as isize - pad.0 as isize;
+                    let dst = &mut row[o..o + run];
+                    if iy < 0 || iy as usize >= h {
+                        dst.iter_mut().for_each(|v| *v = 0.0);
+                    } else {
+                        let src = &x[(ci * h + iy as usize) * w..(ci * h + iy as usize + 1) * w];
+                        if stride.1 == 1 {
+                            // The usual case (HTDemucs convolves over
+                            // frequency only): a run is one copy.
+                            let at = (ox + kj) as isize - pad.1 as isize;
+                            copy_shifted(dst, src, at);
                         } else {
-                            let src =
-                                &x[(ci * h + iy as usize) * w..(ci * h + iy as usize + 1) * w];
-                            if stride.1 == 1 {
-                                // The usual case (HTDemucs convolves over
-                                // frequency only): a run is one copy.
-                                let at = (ox + kj) as isize - pad.1 as isize;
-                                copy_shifted(dst, src, at);
-                            } else {
-                                for (j, slot) in dst.iter_mut().enumerate() {
-                                    let ix = ((ox + j) * stride.1 + kj) as isize - pad.1 as isize;
-                                    *slot = if ix >= 0 && (ix as usize) < w {
-                                        src[ix as usize]
-                                    } else {
-                                        0.0
-                                    };
-                                }
+                            for (j, slot) in dst.iter_mut().enumerate() {
+                                let ix = ((ox + j) * stride.1 + kj) as isize - pad.1 as isize;
+                                *slot = if ix >= 0 && (ix as usize) < w {
+                                    src[ix as usize]
+                                } else {
+                                    0.0
+                                };
                             }
                         }
-                        o += run;
-                        ox = 0;
-                        oy += 1;
                     }
-                },
-            );
+                    o += run;
+                    ox = 0;
+                    oy += 1;
+                }
+            });
         }
         add_bias(&mut out, &self.b, n);
         (out, oh, ow)
