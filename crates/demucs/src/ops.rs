@@ -129,6 +129,57 @@ pub fn matmul(
     matmul_ld(c, n, a, la, b, lb, m, n, k, accumulate);
 }
 
+/// Our kernels' view of an operand of `rows × cols` stored as `layout` says.
+fn view(x: &[f32], layout: Layout, rows: usize, cols: usize) -> crate::sgemm::MatRef {
+    let (rs, cs) = match layout {
+        Layout::Normal => (cols as isize, 1),
+        Layout::Transposed => (1, rows as isize),
+    };
+    crate::sgemm::MatRef {
+        ptr: x.as_ptr(),
+        rs,
+        cs,
+    }
+}
+
+/// `a · b` into a new, unzeroed `[m × n]` buffer with our x86 kernels.
+///
+/// # Safety
+/// `level` is supported by the CPU (it is [`crate::simd::level`]); `a` covers
+/// `m × k` and `b` packs only inside its `k × n`; `m, n, k > 0`. The product
+/// with accumulate = false writes every output float (each tile is stored
+/// before a later depth block reads it back) through the raw pointer, never
+/// making a reference to the uninitialised memory, so set_len is sound after it.
+#[allow(unsafe_code)]
+unsafe fn new_product(
+    level: crate::simd::Simd,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: crate::sgemm::MatRef,
+    b: &impl crate::sgemm::BSource,
+) -> Vec<f32> {
+    let mut c: Vec<f32> = Vec::with_capacity(m * n);
+    // SAFETY: the function's contract; the buffer has room for m × n floats
+    // with row stride n.
+    unsafe {
+        crate::sgemm::sgemm_with(
+            level,
+            m,
+            n,
+            k,
+            a,
+            b,
+            c.as_mut_ptr(),
+            n,
+            false,
+            available_threads(),
+        );
+        c.set_len(m * n);
+    }
+    c
+}
+
 /// `a · b` as a new `[m × n]` buffer. With our x86 kernels the buffer is not
 /// zeroed first: the product writes every element before anything reads it
 /// (zeroing was 4 % of a separation's time).
@@ -152,46 +203,12 @@ pub fn product(
         a.len() >= m * k && b.len() >= k * n,
         "product: buffers smaller than {m}x{k}x{n}"
     );
-    let (a_rs, a_cs) = match la {
-        Layout::Normal => (k as isize, 1),
-        Layout::Transposed => (1, m as isize),
-    };
-    let (b_rs, b_cs) = match lb {
-        Layout::Normal => (n as isize, 1),
-        Layout::Transposed => (1, k as isize),
-    };
-    let mut c: Vec<f32> = Vec::with_capacity(m * n);
-    // SAFETY: the operands cover the shapes (asserted), the output has room for
-    // m × n floats with row stride n, and sgemm with accumulate = false writes
-    // every one of them (each tile is stored before any later depth block reads
-    // it back) through the raw pointer, never making a reference to the
-    // uninitialised memory; after that all m·n floats are initialised, so
-    // set_len is sound. level() never exceeds what the CPU supports.
+    // SAFETY: the operands cover the shapes (asserted), m, n, k > 0, and
+    // level() never exceeds what the CPU supports.
     #[allow(unsafe_code)]
     unsafe {
-        crate::sgemm::sgemm(
-            level,
-            m,
-            n,
-            k,
-            crate::sgemm::MatRef {
-                ptr: a.as_ptr(),
-                rs: a_rs,
-                cs: a_cs,
-            },
-            crate::sgemm::MatRef {
-                ptr: b.as_ptr(),
-                rs: b_rs,
-                cs: b_cs,
-            },
-            c.as_mut_ptr(),
-            n,
-            false,
-            available_threads(),
-        );
-        c.set_len(m * n);
+        new_product(level, m, n, k, view(a, la, m, k), &view(b, lb, k, n))
     }
-    c
 }
 
 /// `a · B` as a new `[m × n]` buffer, `a` row-major `[m × k]` and `B` a
@@ -213,35 +230,15 @@ pub(crate) fn product_from(
         a.len() >= m * k,
         "product_from: buffers smaller than {m}x{k}x{n}"
     );
-    let mut c: Vec<f32> = Vec::with_capacity(m * n);
     if m == 0 || n == 0 || k == 0 {
-        c.resize(m * n, 0.0);
-        return c;
+        return vec![0.0; m * n];
     }
-    // SAFETY: as in `product`: `a` covers m × k (asserted), the source packs
-    // only inside its k × n (its contract), and every output float is written
-    // through the raw pointer before set_len.
+    // SAFETY: `a` covers m × k (asserted), the source packs only inside its
+    // k × n (its contract), m, n, k > 0, and the level is supported.
     #[allow(unsafe_code)]
     unsafe {
-        crate::sgemm::sgemm_with(
-            level,
-            m,
-            n,
-            k,
-            crate::sgemm::MatRef {
-                ptr: a.as_ptr(),
-                rs: k as isize,
-                cs: 1,
-            },
-            b,
-            c.as_mut_ptr(),
-            n,
-            false,
-            available_threads(),
-        );
-        c.set_len(m * n);
+        new_product(level, m, n, k, view(a, Layout::Normal, m, k), b)
     }
-    c
 }
 
 /// [`matmul`] into a `c` whose rows are `ldc ≥ n` floats apart (a block of
@@ -277,14 +274,7 @@ pub fn matmul_ld(
         }
         return;
     }
-    let (a_rs, a_cs) = match la {
-        Layout::Normal => (k as isize, 1),
-        Layout::Transposed => (1, m as isize),
-    };
-    let (b_rs, b_cs) = match lb {
-        Layout::Normal => (n as isize, 1),
-        Layout::Transposed => (1, k as isize),
-    };
+    let (av, bv) = (view(a, la, m, k), view(b, lb, k, n));
     let threads = if SINGLE.with(std::cell::Cell::get) {
         1
     } else {
@@ -303,16 +293,8 @@ pub fn matmul_ld(
                 m,
                 n,
                 k,
-                crate::sgemm::MatRef {
-                    ptr: a.as_ptr(),
-                    rs: a_rs,
-                    cs: a_cs,
-                },
-                crate::sgemm::MatRef {
-                    ptr: b.as_ptr(),
-                    rs: b_rs,
-                    cs: b_cs,
-                },
+                av,
+                bv,
                 c.as_mut_ptr(),
                 ldc,
                 accumulate,
@@ -338,11 +320,11 @@ pub fn matmul_ld(
             ldc as isize,
             accumulate,
             a.as_ptr(),
-            a_cs,
-            a_rs,
+            av.cs,
+            av.rs,
             b.as_ptr(),
-            b_cs,
-            b_rs,
+            bv.cs,
+            bv.rs,
             1.0,
             1.0,
             false,
