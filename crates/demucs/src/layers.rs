@@ -699,11 +699,7 @@ fn group_norm_rows_portable(x: &mut [f32], c: usize, rows: usize, t: usize, gn: 
             let affine: Vec<(f32, f32, f32)> = (0..c)
                 .map(|ci| (mean, gn.weight[ci] * inv, gn.bias[ci]))
                 .collect();
-            ops::par_rows_mut(&mut x[..c * t], t, |first, chunk| {
-                for (row, (mean, w, b)) in chunk.chunks_exact_mut(t).zip(&affine[first..]) {
-                    row.iter_mut().for_each(|v| *v = (*v - mean) * w + b);
-                }
-            });
+            ops::affine_rows(&mut x[..c * t], t, &affine);
             continue;
         }
         for ci in 0..c {

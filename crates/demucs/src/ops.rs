@@ -19,11 +19,6 @@ thread_local! {
     static SINGLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// True inside [`single_threaded`].
-pub fn is_single_threaded() -> bool {
-    SINGLE.with(std::cell::Cell::get)
-}
-
 /// Runs `f` with single-threaded matrix products on this thread (for work that is
 /// already spread over threads, such as segments processed side by side).
 pub fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
@@ -36,7 +31,7 @@ pub fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
 /// Threads that element-wise work and independent blocks may use here: 1 inside
 /// [`single_threaded`], else [`threads`].
 pub fn available_threads() -> usize {
-    if is_single_threaded() {
+    if SINGLE.with(std::cell::Cell::get) {
         1
     } else {
         threads()
@@ -275,11 +270,7 @@ pub fn matmul_ld(
         return;
     }
     let (av, bv) = (view(a, la, m, k), view(b, lb, k, n));
-    let threads = if SINGLE.with(std::cell::Cell::get) {
-        1
-    } else {
-        threads()
-    };
+    let threads = available_threads();
     let level = crate::simd::level();
     if level >= crate::simd::Simd::Avx2 {
         // SAFETY: the assertion above guarantees that every index the strides
@@ -500,7 +491,7 @@ fn group_norm_portable(
 
 /// `row[i] = (row[i] - mean) · w + b` with `(mean, w, b)` = `affine[row]`, rows
 /// over threads.
-fn affine_rows(x: &mut [f32], n: usize, affine: &[(f32, f32, f32)]) {
+pub(crate) fn affine_rows(x: &mut [f32], n: usize, affine: &[(f32, f32, f32)]) {
     crate::simd::dispatch! {
         fn wide(x: &mut [f32], n: usize, affine: &[(f32, f32, f32)]) {
             for (row, (mean, w, b)) in x.chunks_exact_mut(n).zip(affine) {

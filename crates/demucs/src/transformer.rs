@@ -244,12 +244,7 @@ fn attend_packed(
             }
         }
     };
-    let threads = if ops::is_single_threaded() {
-        1
-    } else {
-        ops::threads()
-    };
-    if threads <= 1 {
+    if ops::available_threads() <= 1 {
         (0..h).for_each(one_head);
     } else {
         use rayon::prelude::*;
