@@ -246,6 +246,10 @@ test('jobs: an album separated with a chosen model shows in the jobs panel, a qu
     (await h.get(server.base, '/api/models')).filter((m) => m.installed).map((m) => m.name).sort());
   await page.selectOption('#model-choice', 'six');
   await page.click('.album-head button:has-text("Separate album")');
+  // The page queues the album one track at a time; the toast comes after the
+  // last request, and only then are all three jobs on the server (the panel
+  // may already list an earlier test's job, so its first row proves nothing).
+  await page.waitForSelector('.toast:has-text("separations queued")');
   await page.click('#views a[data-view="jobs"]');
   await page.waitForSelector('#jobs li');
   const jobs = await h.get(server.base, '/api/jobs?limit=3');

@@ -48,7 +48,13 @@ async function separate(tracks, model) {
 /// One track row; `context` is the list it belongs to (play from here on).
 function trackRow(t, i, context, { number = false, album = true } = {}) {
   const li = el('li', { data: { id: t.id }, attrs: { 'aria-current': String(state.current?.id === t.id) } });
-  const playHere = () => playList(context(), i);
+  // The list is read at click time, and the row's place in it with it: a
+  // virtual list loads pages after a row is drawn, which moves the row.
+  const playHere = () => {
+    const list = context();
+    const at = list.indexOf(t);
+    return playList(list, at >= 0 ? at : i);
+  };
   const a = t.analysis || {};
   const meta = [t.artist, album ? t.album : null, fmtTime(t.duration_s),
     a.integrated_lufs != null && Number.isFinite(a.integrated_lufs) ? `${a.integrated_lufs.toFixed(1)} LUFS` : null,
@@ -79,7 +85,8 @@ function virtualTracks(query, total, first) {
   const list = el('ol', { id: 'tracks', class: 'virtual', attrs: { 'aria-label': 'Tracks', 'aria-rowcount': total } });
   scroller.append(list);
   let rowH = 0;
-  const loaded = () => [...pages.keys()].sort((a, b) => a - b).flatMap((p) => pages.get(p));
+  // Pages still in flight are null in `pages`: they add no rows.
+  const loaded = () => [...pages.keys()].sort((a, b) => a - b).flatMap((p) => pages.get(p) ?? []);
   const item = (i) => pages.get(Math.floor(i / PAGE))?.[i % PAGE];
   const fetchPage = async (p) => {
     if (pages.has(p)) return;
