@@ -32,3 +32,23 @@ pub fn keep_freed_memory() {
         }
     }
 }
+
+/// Hands the memory that the last segment freed back to the system; called
+/// after each segment by the commands that use [`keep_freed_memory`].
+///
+/// With the thresholds raised, the freed blocks stay in glibc's heap between
+/// layers (the point of raising them), but the holes they leave grow from one
+/// segment to the next as blocks of other sizes split them: peak RSS wandered
+/// between 430 and 540 MB for the same 30 s run. Trimming once per segment
+/// costs a few page faults per segment instead of per layer (htdemucs, 30 s,
+/// 2 threads, interleaved: 465–524 MB → 368–374 MB, time unchanged within the
+/// noise, system time +0.3 s).
+pub fn release_freed() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; it takes
+    // malloc's own lock and touches no memory that is in use.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

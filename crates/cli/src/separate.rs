@@ -148,6 +148,7 @@ pub fn run(args: SeparateArgs) -> Result<()> {
         &args.out,
         &settings,
         &mut |p| {
+            crate::alloc::release_freed();
             if let Some(b) = &bar {
                 b.set_length(p.total as u64);
                 b.set_position(p.done as u64);

@@ -473,6 +473,7 @@ impl Job<'_> {
                     &out_dir,
                     &settings,
                     &mut |p| {
+                        crate::alloc::release_freed();
                         let frac = p.done as f64 / p.total.max(1) as f64;
                         let eta = (p.done > 0).then(|| {
                             t0.elapsed().as_secs_f64() / p.done as f64 * (p.total - p.done) as f64

@@ -211,26 +211,21 @@ impl Separator {
             vec![vec![Vec::new(); self.audio_channels()]; self.sources().len()];
         let mut flushed = 0usize;
         let mut input = Vec::new();
-        // Segments run side by side, one per thread, each single-threaded: every
-        // part of the network then uses all cores, not only the matrix products.
-        let par = crate::ops::threads().max(1);
-        loop {
-            let jobs = next_segments(&mut seqs, par, source, &mut input)?;
-            if jobs.is_empty() {
-                break;
-            }
-            let results = self.forward_all(&seqs, &jobs);
-            for (job, res) in jobs.into_iter().zip(results) {
-                let res = res?;
-                seqs[job.seq].add_to(&mut acc, &res, &job, length, flushed);
-                input = job.input;
-                done += 1;
-                if !progress(Progress {
-                    done,
-                    total: total.max(done),
-                }) {
-                    return Err(DemucsError::Cancelled);
-                }
+        // One segment at a time, every thread inside it (its two branches side
+        // by side, and each product split): the first stems are final after one
+        // segment's time, not one thread's, and only one segment's activations
+        // are held. Two segments side by side, one thread each, were 5–9 %
+        // faster overall but peaked at 600 MB instead of 370 MB (BENCHMARKS.md).
+        while let Some(job) = next_segment(&mut seqs, source, &mut input)? {
+            let res = self.models[seqs[job.seq].model].forward(&job.input)?;
+            seqs[job.seq].add_to(&mut acc, &res, &job, length, flushed);
+            input = job.input;
+            done += 1;
+            if !progress(Progress {
+                done,
+                total: total.max(done),
+            }) {
+                return Err(DemucsError::Cancelled);
             }
             // Everything before the earliest unprocessed segment is final.
             let frontier = seqs
@@ -343,35 +338,6 @@ impl Separator {
         }
         seqs
     }
-
-    /// Runs the segments' networks, side by side when there are several.
-    fn forward_all(
-        &self,
-        seqs: &[Sequence],
-        jobs: &[Segment],
-    ) -> Vec<Result<Vec<Vec<Vec<f32>>>, DemucsError>> {
-        if let [job] = jobs {
-            return vec![self.models[seqs[job.seq].model].forward(&job.input)];
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = jobs
-                .iter()
-                .map(|job| {
-                    let model = &self.models[seqs[job.seq].model];
-                    let x = &job.input;
-                    scope.spawn(move || crate::ops::single_threaded(|| model.forward(x)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(DemucsError::Input("a separation thread failed".into()))
-                    })
-                })
-                .collect()
-        })
-    }
 }
 
 /// One segment to run: which sequence, where, and its input.
@@ -388,24 +354,22 @@ struct Segment {
     input: Vec<Vec<f32>>,
 }
 
-/// The next `par` segments, in the order a sequential run takes them: always
-/// the sequence whose next segment starts earliest. `spare` is an input buffer
-/// to reuse.
-fn next_segments(
+/// The next segment in the order a sequential run takes them: always the
+/// sequence whose next segment starts earliest. `spare` is an input buffer to
+/// reuse.
+fn next_segment(
     seqs: &mut [Sequence],
-    par: usize,
     source: &mut dyn MixSource,
     spare: &mut Vec<Vec<f32>>,
-) -> Result<Vec<Segment>, DemucsError> {
-    let mut jobs = Vec::new();
-    for _ in 0..par {
+) -> Result<Option<Segment>, DemucsError> {
+    {
         let pick = seqs
             .iter()
             .enumerate()
             .filter(|(_, s)| s.next * s.stride < s.n)
             .min_by_key(|(i, s)| (s.origin + (s.next * s.stride) as isize, *i))
             .map(|(i, _)| i);
-        let Some(i) = pick else { break };
+        let Some(i) = pick else { return Ok(None) };
         let s = &mut seqs[i];
         let start = s.next * s.stride;
         let len = s.seg.min(s.n - start);
@@ -413,16 +377,15 @@ fn next_segments(
         let delta = s.valid - len;
         let read_from = s.origin + start as isize - (delta / 2) as isize;
         source.read(read_from, s.valid, spare)?;
-        jobs.push(Segment {
+        s.next += 1;
+        Ok(Some(Segment {
             seq: i,
             start,
             len,
             trim: delta / 2,
             input: std::mem::take(spare),
-        });
-        s.next += 1;
+        }))
     }
-    Ok(jobs)
 }
 
 /// Removes the first `n` frames of every source and channel of the

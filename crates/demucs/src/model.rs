@@ -282,18 +282,23 @@ impl HTDemucs {
         let mut lengths_t = Vec::new();
         for (idx, enc) in self.encoder.iter().enumerate() {
             lengths.push(x.t);
-            let mut inject = None;
-            if let Some(tenc) = self.tencoder.get(idx) {
-                lengths_t.push(xt.t);
-                xt = tenc.forward(xt, None);
-                trace(&format!("tencoder.{idx}"), &xt.data);
-                if tenc.is_empty() {
-                    inject = Some(xt.clone());
-                } else {
+            match self.tencoder.get(idx) {
+                // The time branch's last layer feeds the frequency branch.
+                Some(tenc) if tenc.is_empty() => {
+                    lengths_t.push(xt.t);
+                    xt = tenc.forward(xt, None);
+                    trace(&format!("tencoder.{idx}"), &xt.data);
+                    x = enc.forward(x, Some(&xt));
+                }
+                // Otherwise the two branches are independent: side by side.
+                Some(tenc) => {
+                    lengths_t.push(xt.t);
+                    (xt, x) = crate::ops::join(|| tenc.forward(xt, None), || enc.forward(x, None));
+                    trace(&format!("tencoder.{idx}"), &xt.data);
                     saved_t.push(xt.clone());
                 }
+                None => x = enc.forward(x, None),
             }
-            x = enc.forward(x, inject.as_ref());
             trace(&format!("encoder.{idx}"), &x.data);
             if idx == 0 {
                 if let Some((emb, efr, ec)) = &self.freq_emb {
@@ -335,25 +340,41 @@ impl HTDemucs {
         for (idx, dec) in self.decoder.iter().enumerate() {
             let skip = saved.pop();
             let len = lengths.pop().unwrap_or(x.t);
-            let merge = idx >= offset && self.tdecoder[idx - offset].is_empty();
-            let (out, pre) = dec.forward(x, skip, len, merge);
-            x = out;
-            trace(&format!("decoder.{idx}"), &x.data);
-            if idx >= offset {
-                let tdec = &self.tdecoder[idx - offset];
-                let length_t = lengths_t.pop().unwrap_or(xt.t);
-                if let (true, Some(pre)) = (tdec.is_empty(), pre) {
-                    let pre = Act {
-                        c: pre.c * pre.f,
-                        f: 1,
-                        ..pre
-                    };
-                    xt = tdec.forward(pre, None, length_t, false).0;
-                } else {
-                    let skip = saved_t.pop();
-                    xt = tdec.forward(xt, skip, length_t, false).0;
+            let tdec = idx.checked_sub(offset).map(|i| &self.tdecoder[i]);
+            match tdec {
+                // The frequency branch's activation feeds the time branch's
+                // first layer.
+                Some(tdec) if tdec.is_empty() => {
+                    let (out, pre) = dec.forward(x, skip, len, true);
+                    x = out;
+                    trace(&format!("decoder.{idx}"), &x.data);
+                    let length_t = lengths_t.pop().unwrap_or(xt.t);
+                    if let Some(pre) = pre {
+                        let pre = Act {
+                            c: pre.c * pre.f,
+                            f: 1,
+                            ..pre
+                        };
+                        xt = tdec.forward(pre, None, length_t, false).0;
+                    }
+                    trace(&format!("tdecoder.{}", idx - offset), &xt.data);
                 }
-                trace(&format!("tdecoder.{}", idx - offset), &xt.data);
+                // Otherwise the two branches are independent: side by side.
+                Some(tdec) => {
+                    let length_t = lengths_t.pop().unwrap_or(xt.t);
+                    let skip_t = saved_t.pop();
+                    let (freq, time) = crate::ops::join(
+                        || dec.forward(x, skip, len, false).0,
+                        || tdec.forward(xt, skip_t, length_t, false).0,
+                    );
+                    (x, xt) = (freq, time);
+                    trace(&format!("decoder.{idx}"), &x.data);
+                    trace(&format!("tdecoder.{}", idx - offset), &xt.data);
+                }
+                None => {
+                    x = dec.forward(x, skip, len, false).0;
+                    trace(&format!("decoder.{idx}"), &x.data);
+                }
             }
         }
 

@@ -20,7 +20,7 @@ thread_local! {
 }
 
 /// Runs `f` with single-threaded matrix products on this thread (for work that is
-/// already spread over threads, such as segments processed side by side).
+/// already spread over threads, such as independent blocks in [`par_for`]).
 pub fn single_threaded<T>(f: impl FnOnce() -> T) -> T {
     SINGLE.with(|c| c.set(true));
     let out = f();
@@ -51,6 +51,21 @@ pub fn par_for(items: usize, f: impl Fn(usize) + Sync) {
         .into_par_iter()
         .with_max_len(1)
         .for_each(|i| single_threaded(|| f(i)));
+}
+
+/// `(a(), b())`, side by side when there are threads for it: the frequency and
+/// time branches of a segment are independent between their junctions, and
+/// running them together lets one branch's serial stretches (norms, copies,
+/// small products) overlap the other's work. Their matrix products split over
+/// the same pool, whose threads take whichever work is waiting.
+pub fn join<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if available_threads() <= 1 {
+        return (a(), b());
+    }
+    rayon::join(a, b)
 }
 
 /// `(0..items).map(f)` spread over [`available_threads`], in order.

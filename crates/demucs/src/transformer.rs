@@ -544,14 +544,16 @@ impl CrossTransformer {
             .zip(&pos1)
             .for_each(|(v, p)| *v += self.weight_pos * p);
         for (i, (la, lb)) in self.layers.iter().zip(&self.layers_t).enumerate() {
-            if i % 2 == self.classic_parity {
-                a = la.forward(&a, n1, None);
-                b = lb.forward(&b, t2, None);
+            // The two branches of a layer read only the previous layer's
+            // tokens: they run side by side.
+            (a, b) = if i % 2 == self.classic_parity {
+                ops::join(|| la.forward(&a, n1, None), || lb.forward(&b, t2, None))
             } else {
-                let old = a;
-                a = la.forward(&old, n1, Some((&b, t2)));
-                b = lb.forward(&b, t2, Some((&old, n1)));
-            }
+                ops::join(
+                    || la.forward(&a, n1, Some((&b, t2))),
+                    || lb.forward(&b, t2, Some((&a, n1))),
+                )
+            };
             trace(&format!("crosstransformer.layers.{i}"), &a);
             trace(&format!("crosstransformer.layers_t.{i}"), &b);
         }

@@ -19,7 +19,22 @@ fn mix() -> anyhow::Result<Vec<Vec<f32>>> {
         .collect())
 }
 
+/// Checks `separator` against the reference on one thread and on two: the
+/// second runs each segment's branches side by side and splits its products,
+/// which must not change the result beyond the tolerance.
 fn check_against(separator: &Separator, reference: &str) -> anyhow::Result<()> {
+    for threads in [1, 2] {
+        // The thread count is global: a test running beside this one may see
+        // 2, which only changes how its work is spread, never what it computes.
+        sonantica_demucs::ops::set_threads(threads);
+        println!("{threads} thread(s)");
+        check_on_threads(separator, reference)?;
+    }
+    sonantica_demucs::ops::set_threads(1);
+    Ok(())
+}
+
+fn check_on_threads(separator: &Separator, reference: &str) -> anyhow::Result<()> {
     let mix = mix()?;
     let opts = ApplyOptions {
         shifts: 0,
