@@ -557,16 +557,23 @@ impl DConv {
                 add_bias(&mut y, &conv1.b, nb);
                 group_norm_rows(&mut y, hidden, fb, t, gn1);
                 ops::gelu_inplace(&mut y);
-                let mut z =
-                    ops::product(&w2, Layout::Normal, &y, Layout::Normal, 2 * c, nb, hidden);
+                let z = ops::product(&w2, Layout::Normal, &y, Layout::Normal, 2 * c, nb, hidden);
                 drop(y);
-                add_bias(&mut z, &conv2.b, nb);
-                group_norm_rows(&mut z, 2 * c, fb, t, gn2);
-                for (ci, s) in scale.iter().enumerate() {
+                // The bias, the GroupNorm, the GLU, the LayerScale and the
+                // residual in one pass over z after its statistics (they were
+                // four passes over the largest buffer of the branch).
+                let affine = biased_norm_affine(&z, &conv2.b, gn2, 2 * c, fb, t);
+                ops::par_for(c, |ci| {
                     for fi in 0..fb {
-                        glu_scale_residual(row(ci, fi), &z, *s, ci, c, fi, nb, t);
+                        let at = |ch: usize| &z[ch * nb + fi * t..ch * nb + (fi + 1) * t];
+                        glu_scale_residual(
+                            row(ci, fi),
+                            (at(ci), affine[ci * fb + fi]),
+                            (at(c + ci), affine[(c + ci) * fb + fi]),
+                            scale[ci],
+                        );
                     }
-                }
+                });
             });
         }
     }
@@ -626,30 +633,61 @@ impl crate::sgemm::BSource for DilatedRows {
     }
 }
 
-/// The end of a DConv block for one row of the residual `dst` (channel `ci`,
-/// row `fi` of the block): GLU of `z` (`[2c, nb]`, rows of `t`), LayerScale `s`,
-/// added in place.
-#[allow(clippy::too_many_arguments)]
-fn glu_scale_residual(
-    dst: &mut [f32],
-    z: &[f32],
-    s: f32,
-    ci: usize,
-    c: usize,
-    fi: usize,
-    nb: usize,
-    t: usize,
-) {
+/// `dst += s · GLU(a, g)` for one row, where `a` and `g` are rows of the
+/// DConv's last product each with its `(α, β)`: the value after its bias and
+/// GroupNorm is `α·v + β` (see [`biased_norm_affine`]).
+fn glu_scale_residual(dst: &mut [f32], a: (&[f32], (f32, f32)), g: (&[f32], (f32, f32)), s: f32) {
     crate::simd::dispatch! {
-        fn wide(dst: &mut [f32], a: &[f32], g: &[f32], s: f32) {
+        fn wide(dst: &mut [f32], a: &[f32], ab: (f32, f32), g: &[f32], gb: (f32, f32), s: f32) {
             for ((d, av), gv) in dst.iter_mut().zip(a).zip(g) {
+                let (av, gv) = (av * ab.0 + ab.1, gv * gb.0 + gb.1);
                 *d += s * (av / (1.0 + ops::exp(-gv)));
             }
         }
     }
-    let a = &z[ci * nb + fi * t..ci * nb + (fi + 1) * t];
-    let g = &z[(c + ci) * nb + fi * t..(c + ci) * nb + (fi + 1) * t];
-    wide(dst, a, g, s);
+    wide(dst, a.0, a.1, g.0, g.1, s);
+}
+
+/// For `z` = `[c, rows, t]` before its bias `b`: the `(α, β)` of every channel
+/// and row such that `α·z + β` is `GroupNorm(z + b)` with one group taken per
+/// row (as [`group_norm_rows`] after adding the bias). The statistics of
+/// `z + b` follow from each row's sum and sum of squares of `z`, in f64:
+/// Σ(z+b) = S + t·b and Σ(z+b)² = Q + 2b·S + t·b².
+fn biased_norm_affine(
+    z: &[f32],
+    b: &[f32],
+    gn: &GroupNorm,
+    c: usize,
+    rows: usize,
+    t: usize,
+) -> Vec<(f32, f32)> {
+    let nb = rows * t;
+    let stats = ops::par_map(c, |ch| {
+        (0..rows)
+            .map(|fi| ops::sum_and_squares(&z[ch * nb + fi * t..ch * nb + (fi + 1) * t]))
+            .collect::<Vec<_>>()
+    });
+    let n = (c * t) as f64;
+    let tf = t as f64;
+    let mut out = vec![(0.0, 0.0); c * rows];
+    for fi in 0..rows {
+        let (mut sum, mut sq) = (0.0f64, 0.0f64);
+        for (ch, st) in stats.iter().enumerate() {
+            let (s, q) = st[fi];
+            let bb = f64::from(b[ch]);
+            sum += s + tf * bb;
+            sq += q + 2.0 * bb * s + tf * bb * bb;
+        }
+        let mean = sum / n;
+        let var = (sq / n - mean * mean).max(0.0);
+        let inv = 1.0 / (var + 1e-5).sqrt();
+        for ch in 0..c {
+            let alpha = f64::from(gn.weight[ch]) * inv;
+            let beta = (f64::from(b[ch]) - mean) * alpha + f64::from(gn.bias[ch]);
+            out[ch * rows + fi] = (alpha as f32, beta as f32);
+        }
+    }
+    out
 }
 
 /// GroupNorm with one group applied to each row of `x` = `[c, rows, t]` separately.

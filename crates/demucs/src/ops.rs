@@ -438,23 +438,32 @@ pub fn glu_inplace(x: &mut Vec<f32>, c: usize, n: usize) {
 /// do not wait on each other).
 #[inline(always)]
 pub fn sum_and_squares(x: &[f32]) -> (f64, f64) {
-    let mut s = [0.0f64; 4];
-    let mut q = [0.0f64; 4];
-    let chunks = x.chunks_exact(4);
-    let rest = chunks.remainder();
-    for ch in chunks {
-        for l in 0..4 {
-            let v = f64::from(ch[l]);
-            s[l] += v;
-            q[l] += v * v;
+    crate::simd::dispatch! {
+        fn wide(x: &[f32]) -> (f64, f64) {
+            // Sixteen f64 lanes of each (two AVX-512 registers, four AVX2):
+            // the GroupNorms' statistics were 2 % of a separation with the two
+            // lanes of baseline x86-64.
+            const L: usize = 16;
+            let mut s = [0.0f64; L];
+            let mut q = [0.0f64; L];
+            let chunks = x.chunks_exact(L);
+            let rest = chunks.remainder();
+            for ch in chunks {
+                for l in 0..L {
+                    let v = f64::from(ch[l]);
+                    s[l] += v;
+                    q[l] += v * v;
+                }
+            }
+            let (mut st, mut qt) = (s.iter().sum::<f64>(), q.iter().sum::<f64>());
+            for v in rest {
+                st += f64::from(*v);
+                qt += f64::from(*v) * f64::from(*v);
+            }
+            (st, qt)
         }
     }
-    let (mut st, mut qt) = (s.iter().sum::<f64>(), q.iter().sum::<f64>());
-    for v in rest {
-        st += f64::from(*v);
-        qt += f64::from(*v) * f64::from(*v);
-    }
-    (st, qt)
+    wide(x)
 }
 
 /// GroupNorm over `x` = `[c, n]` with `groups` groups (PyTorch semantics: biased

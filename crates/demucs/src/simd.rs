@@ -106,13 +106,16 @@ pub fn set_level(wanted: Simd) -> Simd {
 /// with the wider registers without a second source.
 macro_rules! dispatch {
     (fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
-        fn $name($($arg: $ty),*) {
+        $crate::simd::dispatch! { fn $name($($arg: $ty),*) -> () $body }
+    };
+    (fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        fn $name($($arg: $ty),*) -> $ret {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
-                fn wide512($($arg: $ty),*) $body
+                fn wide512($($arg: $ty),*) -> $ret $body
                 #[target_feature(enable = "avx2,fma")]
-                fn wide256($($arg: $ty),*) $body
+                fn wide256($($arg: $ty),*) -> $ret $body
                 match $crate::simd::level() {
                     // SAFETY: level() is never above what the CPU supports (it
                     // is `detected()` or lower), and that is all these
