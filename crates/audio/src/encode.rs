@@ -58,6 +58,19 @@ impl OutputFormat {
     pub const fn is_integer(self) -> bool {
         !matches!(self, OutputFormat::WavF32)
     }
+
+    /// The sample a reader of this format gets back for `x` written: `x`
+    /// quantised (rounded and clamped as the writers do) and scaled back. What
+    /// the station serves of stems still being made, so that it equals what the
+    /// finished files will decode to.
+    pub fn round_trip(self, x: f32) -> f32 {
+        if self.is_integer() {
+            let bits = self.bits();
+            (f64::from(quantise(x, bits)) / (1i64 << (bits - 1)) as f64) as f32
+        } else {
+            x
+        }
+    }
 }
 
 impl FromStr for OutputFormat {

@@ -203,13 +203,39 @@ impl Separator {
         emit: &mut Emit<'_>,
     ) -> Result<(), DemucsError> {
         let length = self.check_input(source, opts)?;
+        self.apply_range(source, opts, 0..length, progress, emit)
+    }
+
+    /// [`Separator::apply_stream`] for the frames `range` of the mix only: runs
+    /// just the segments that overlap it, in the same order, and emits exactly
+    /// the frames of `range`. Every emitted frame equals, bit for bit, the same
+    /// frame of a run over the whole mix (the same segments are weighted and
+    /// added in the same order), so a track can be separated from the middle
+    /// first and the rest later, and the parts joined.
+    pub fn apply_range(
+        &self,
+        source: &mut dyn MixSource,
+        opts: &ApplyOptions,
+        range: std::ops::Range<usize>,
+        progress: &mut dyn FnMut(Progress) -> bool,
+        emit: &mut Emit<'_>,
+    ) -> Result<(), DemucsError> {
+        let length = self.check_input(source, opts)?;
+        if range.start >= range.end || range.end > length {
+            return Err(DemucsError::Input(format!(
+                "the range {range:?} is not a part of the mix's {length} frames"
+            )));
+        }
         let mut seqs = self.plan(length, opts);
-        let total: usize = seqs.iter().map(|s| s.n.div_ceil(s.stride)).sum();
+        for s in &mut seqs {
+            s.restrict_to(&range);
+        }
+        let total: usize = seqs.iter().map(|s| s.stop - s.next).sum();
         let mut done = 0;
         // Output accumulator for positions [flushed, flushed + acc len).
         let mut acc: Vec<Vec<Vec<f32>>> =
             vec![vec![Vec::new(); self.audio_channels()]; self.sources().len()];
-        let mut flushed = 0usize;
+        let mut flushed = range.start;
         let mut input = Vec::new();
         // One segment at a time, every thread inside it (its two branches side
         // by side, and each product split): the first stems are final after one
@@ -218,7 +244,7 @@ impl Separator {
         // faster overall but peaked at 600 MB instead of 370 MB (BENCHMARKS.md).
         while let Some(job) = next_segment(&mut seqs, source, &mut input)? {
             let res = self.models[seqs[job.seq].model].forward(&job.input)?;
-            seqs[job.seq].add_to(&mut acc, &res, &job, length, flushed);
+            seqs[job.seq].add_to(&mut acc, &res, &job, &range, flushed);
             input = job.input;
             done += 1;
             if !progress(Progress {
@@ -230,17 +256,34 @@ impl Separator {
             // Everything before the earliest unprocessed segment is final.
             let frontier = seqs
                 .iter()
-                .filter(|s| s.next * s.stride < s.n)
+                .filter(|s| s.next < s.stop)
                 .map(|s| (s.origin + (s.next * s.stride) as isize).max(0) as usize)
                 .min()
-                .unwrap_or(length)
-                .min(length);
+                .unwrap_or(range.end)
+                .clamp(range.start, range.end);
             if frontier > flushed {
                 emit(&take_front(&mut acc, frontier - flushed))?;
                 flushed = frontier;
             }
         }
         Ok(())
+    }
+
+    /// Forward passes [`Separator::apply_range`] runs for `range` of a mix of
+    /// `length` frames (exact: the shift offsets are seeded).
+    pub fn passes_in(
+        &self,
+        length: usize,
+        opts: &ApplyOptions,
+        range: std::ops::Range<usize>,
+    ) -> usize {
+        self.plan(length, opts)
+            .iter_mut()
+            .map(|s| {
+                s.restrict_to(&range);
+                s.stop - s.next
+            })
+            .sum()
     }
 
     /// Checks the mix and the options; the mix's length.
@@ -333,6 +376,7 @@ impl Separator {
                     weight: weight.clone(),
                     scale: scale.clone(),
                     next: 0,
+                    stop: n.div_ceil(stride),
                 });
             }
         }
@@ -366,7 +410,7 @@ fn next_segment(
         let pick = seqs
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.next * s.stride < s.n)
+            .filter(|(_, s)| s.next < s.stop)
             .min_by_key(|(i, s)| (s.origin + (s.next * s.stride) as isize, *i))
             .map(|(i, _)| i);
         let Some(i) = pick else { return Ok(None) };
@@ -474,27 +518,43 @@ struct Sequence {
     valid: usize,
     weight: Vec<f32>,
     scale: Vec<f32>,
+    /// The next segment to run, and the one after the last.
     next: usize,
+    stop: usize,
 }
 
 impl Sequence {
+    /// Keeps only the segments whose output overlaps `range` (mix frames).
+    fn restrict_to(&mut self, range: &std::ops::Range<usize>) {
+        let at = |k: usize| self.origin + (k * self.stride) as isize;
+        let end = |k: usize| at(k) + self.seg.min(self.n - k * self.stride) as isize;
+        while self.next < self.stop && end(self.next) <= range.start as isize {
+            self.next += 1;
+        }
+        let mut stop = self.next;
+        while stop < self.stop && at(stop) < range.end as isize {
+            stop += 1;
+        }
+        self.stop = stop;
+    }
+
     /// Adds a segment's network output `res` (`[sources][channels][..]`) into
     /// the accumulator `acc`, which starts at mix position `flushed`, each
     /// frame weighted by its transition weight over the sum of the weights of
     /// every segment covering it, and by the source's scale. Frames outside
-    /// the mix (shift padding) are dropped.
+    /// `range` (shift padding, or parts of the mix not asked for) are dropped.
     fn add_to(
         &self,
         acc: &mut [Vec<Vec<f32>>],
         res: &[Vec<Vec<f32>>],
         job: &Segment,
-        length: usize,
+        range: &std::ops::Range<usize>,
         flushed: usize,
     ) {
         let (start, trim) = (job.start, job.trim);
         for q in start..start + job.len {
             let p = self.origin + q as isize;
-            if p < 0 || p as usize >= length {
+            if p < range.start as isize || p >= range.end as isize {
                 continue;
             }
             let norm = self.weight[q - start] / self.sum_weight(q);

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use sonantica_demucs::{ApplyOptions, Checkpoint, DemucsError, HTDemucs, MixSource, Separator};
+use sonantica_demucs::{
+    ApplyOptions, Checkpoint, DemucsError, HTDemucs, MemorySource, MixSource, Separator,
+};
 
 fn separator() -> anyhow::Result<Separator> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/small4.safetensors");
@@ -117,5 +119,73 @@ fn shifts_are_repeatable_from_their_seed_and_cancellation_stops_between_segments
     });
     assert!(matches!(r, Err(DemucsError::Cancelled)));
     assert_eq!(calls, 2, "stopped right after the pass that was refused");
+    Ok(())
+}
+
+#[test]
+fn a_track_separated_from_the_middle_first_then_the_rest_equals_one_run_bit_for_bit(
+) -> anyhow::Result<()> {
+    let sep = separator()?;
+    let len = 5 * 44_100 + 123;
+    let mut mix = Vec::new();
+    Synth(len).read(0, len, &mut mix)?;
+    // Two shifts: two sequences with their own random origins, interleaved.
+    let opts = ApplyOptions {
+        shifts: 2,
+        seed: 3,
+        ..ApplyOptions::default()
+    };
+    let whole = sep.apply(&mix, &opts, &mut |_| true)?;
+    let run = |range: std::ops::Range<usize>| -> anyhow::Result<(Vec<Vec<Vec<f32>>>, usize)> {
+        let mut out = vec![vec![Vec::new(); 2]; 4];
+        let mut passes = 0;
+        sep.apply_range(
+            &mut MemorySource(&mix),
+            &opts,
+            range,
+            &mut |p| {
+                passes = p.total;
+                true
+            },
+            &mut |block| {
+                for (o, b) in out.iter_mut().zip(block) {
+                    for (oc, bc) in o.iter_mut().zip(b) {
+                        oc.extend_from_slice(bc);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        Ok((out, passes))
+    };
+    let split = 3 * 44_100 + 17;
+    let (late, late_passes) = run(split..len)?;
+    let (early, early_passes) = run(0..split)?;
+    let all_passes = sep.passes_in(len, &opts, 0..len);
+    assert_eq!(late_passes, sep.passes_in(len, &opts, split..len));
+    assert!(
+        late_passes < all_passes && early_passes < all_passes,
+        "each part runs fewer passes ({late_passes}, {early_passes} of {all_passes})"
+    );
+    // The segments across the split run in both parts, no more.
+    assert!(late_passes + early_passes <= all_passes + 2 * opts.shifts);
+    for k in 0..4 {
+        for c in 0..2 {
+            assert_eq!(early[k][c].len(), split);
+            assert_eq!(late[k][c].len(), len - split);
+            assert!(
+                early[k][c] == whole[k][c][..split] && late[k][c] == whole[k][c][split..],
+                "source {k} channel {c}: the parts differ from one run"
+            );
+        }
+    }
+    let bad = sep.apply_range(
+        &mut MemorySource(&mix),
+        &opts,
+        10..len + 1,
+        &mut |_| true,
+        &mut |_| Ok(()),
+    );
+    assert!(matches!(bad, Err(DemucsError::Input(_))));
     Ok(())
 }

@@ -72,6 +72,9 @@ pub struct SeparateSettings {
     /// Where the input is decoded: in a sandboxed child for files this process
     /// did not write (the station's jobs), here for the user's own file.
     pub decode_in: Isolation,
+    /// Where to start: the stems from this second (on a whole output frame
+    /// at or before it) to the end are made first, then the start's.
+    pub from_s: Option<f64>,
 }
 
 /// What [`separate_file`] wrote.
@@ -137,9 +140,51 @@ pub fn separate_file(
     progress: &mut dyn FnMut(&Progress),
     cancelled: &dyn Fn() -> bool,
 ) -> PipelineResult<Separated> {
+    separate_file_live(
+        input,
+        separator,
+        out_dir,
+        settings,
+        progress,
+        cancelled,
+        &mut (),
+    )
+}
+
+/// [`separate_file`] that also hands every part of the stems to `live` the
+/// moment it is final. That needs the stems' clipping settled part by part: an
+/// integer format with [`ClipMode::Rescale`] (one factor from the whole
+/// track's peak) is refused.
+pub fn separate_file_live(
+    input: &Path,
+    separator: &Separator,
+    out_dir: &Path,
+    settings: &SeparateSettings,
+    progress: &mut dyn FnMut(&Progress),
+    cancelled: &dyn Fn() -> bool,
+    live: &mut dyn LiveStems,
+) -> PipelineResult<Separated> {
     if !(0.0..1.0).contains(&settings.apply.overlap) {
         return Err(PipelineError::BadInput(
             "the segment overlap must be at least 0 and below 1".into(),
+        ));
+    }
+    if live.wants_parts()
+        && settings.format.output().0.is_integer()
+        && settings.clip == ClipMode::Rescale
+    {
+        return Err(PipelineError::BadInput(
+            "stems published as they are made cannot be rescaled by the whole track's peak: \
+             clamp them, or write float"
+                .into(),
+        ));
+    }
+    if settings
+        .from_s
+        .is_some_and(|f| !(f.is_finite() && f >= 0.0))
+    {
+        return Err(PipelineError::BadInput(
+            "the start of a separation must be a number of seconds ≥ 0".into(),
         ));
     }
     let wanted = wanted_stems(separator.sources(), &settings.stems)?;
@@ -164,6 +209,7 @@ pub fn separate_file(
         settings,
         progress,
         cancelled,
+        live,
     )?;
     encode_stages(
         &mut stages,
@@ -245,9 +291,10 @@ fn stage_mix(
     Ok((mix, info, decoded))
 }
 
-/// Pass 2: separates the staged mix segment by segment; each wanted stem is
-/// denormalised, resampled to `out_rate` and staged as f32 (at most
-/// `out_frames` frames) in a temporary file in `out_dir`.
+/// Pass 2: separates the staged mix region by region (see [`regions`]); each
+/// wanted stem is denormalised, resampled to `out_rate` and staged as f32 (at
+/// most `out_frames` frames) in a temporary file in `out_dir`, and handed to
+/// `live` as it will be encoded.
 #[allow(clippy::too_many_arguments)]
 fn separate_to_stages(
     separator: &Separator,
@@ -258,11 +305,11 @@ fn separate_to_stages(
     settings: &SeparateSettings,
     progress: &mut dyn FnMut(&Progress),
     cancelled: &dyn Fn() -> bool,
+    live: &mut dyn LiveStems,
 ) -> PipelineResult<Vec<Stage>> {
     let tmp_err = |e: std::io::Error| PipelineError::io(out_dir, e);
-    let sources = separator.sources();
+    let model_rate = separator.samplerate();
     let model_ch = separator.audio_channels();
-    let (mean, std) = (mix.mean, mix.std);
     let mut stages: Vec<Stage> = Vec::new();
     for name in wanted {
         let file = tempfile::tempfile_in(out_dir)
@@ -271,75 +318,235 @@ fn separate_to_stages(
         stages.push(Stage {
             name: name.clone(),
             channels: model_ch,
-            file: BufWriter::new(file),
+            file,
             frames: 0,
             peak: 0.0,
         });
     }
-    let mut back: Vec<Resampler> = wanted
+    let regions = regions(mix.frames, model_rate, out_rate, settings.from_s);
+    let total: usize = regions
         .iter()
-        .map(|_| Resampler::new(separator.samplerate(), out_rate, model_ch))
-        .collect::<Result<_, _>>()?;
-    let mut stem_buf: Vec<Vec<f32>> = vec![Vec::new(); model_ch];
-    let mut outs: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); model_ch]; wanted.len()];
-    let mut write_err: Option<PipelineError> = None;
-    let result = separator.apply_stream(
-        mix,
-        &settings.apply,
-        &mut |p| {
-            progress(&p);
-            !cancelled()
-        },
-        &mut |block| {
-            let r = (|| -> PipelineResult<()> {
-                for (w, name) in wanted.iter().enumerate() {
-                    // The stem (or the sum of the others for no_SOURCE), denormalised.
-                    for (c, buf) in stem_buf.iter_mut().enumerate() {
-                        let n = block[0][c].len();
-                        buf.clear();
-                        buf.resize(n, 0.0);
-                        for (k, src) in sources.iter().enumerate() {
-                            let take = if let Some(rest) = name.strip_prefix("no_") {
-                                src != rest
-                            } else {
-                                src == name
-                            };
-                            if take {
-                                buf.iter_mut().zip(&block[k][c]).for_each(|(o, v)| *o += v);
-                            }
-                        }
-                        let parts = if name.starts_with("no_") {
-                            sources.len() - 1
-                        } else {
-                            1
-                        } as f64;
-                        for v in buf.iter_mut() {
-                            // Each source gets the mean back, as the reference does.
-                            *v = (f64::from(*v) * std + mean * parts) as f32;
-                        }
+        .map(|r| separator.passes_in(mix.frames, &settings.apply, r.computed.clone()))
+        .sum();
+    let mut done = 0;
+    let (format, _) = settings.format.output();
+    let clamp = settings.clip == ClipMode::Clamp;
+    let mut final_block: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); model_ch]; wanted.len()];
+    for region in &regions {
+        let mut run = RegionRun {
+            separator,
+            wanted,
+            mean_std: (mix.mean, mix.std),
+            back: wanted
+                .iter()
+                .map(|_| Resampler::new(model_rate, out_rate, model_ch))
+                .collect::<Result<_, _>>()?,
+            stem_buf: vec![Vec::new(); model_ch],
+            outs: vec![vec![Vec::new(); model_ch]; wanted.len()],
+            // Output frames of this region's computed range, from its start.
+            at: out_at(region.computed.start, model_rate, out_rate),
+            keep: out_at(region.kept.start, model_rate, out_rate)
+                ..if region.kept.end == mix.frames {
+                    out_frames
+                } else {
+                    out_at(region.kept.end, model_rate, out_rate)
+                },
+        };
+        let mut publish = |run: &mut RegionRun, stages: &mut [Stage]| -> PipelineResult<()> {
+            let n = run.outs.first().and_then(|o| o.first()).map_or(0, Vec::len);
+            let (from, to) = (run.at.max(run.keep.start), (run.at + n).min(run.keep.end));
+            if from < to {
+                let skip = from - run.at;
+                for (w, out) in run.outs.iter().enumerate() {
+                    stage(&mut stages[w], out, skip..skip + to - from, from).map_err(tmp_err)?;
+                    if !live.wants_parts() {
+                        continue;
                     }
-                    back[w].process(&stem_buf, &mut outs[w])?;
-                    stage(&mut stages[w], &mut outs[w], out_frames).map_err(tmp_err)?;
+                    for (f, o) in final_block[w].iter_mut().zip(out) {
+                        f.clear();
+                        f.extend(o[skip..skip + to - from].iter().map(|&v| {
+                            format.round_trip(if clamp { v.clamp(-1.0, 1.0) } else { v })
+                        }));
+                    }
                 }
-                Ok(())
-            })();
-            r.map_err(|e| {
-                let msg = e.to_string();
-                write_err = Some(e);
-                DemucsError::Input(msg)
-            })
-        },
-    );
-    match result {
-        Err(DemucsError::Cancelled) => return Err(PipelineError::Cancelled),
-        Err(e) => return Err(write_err.unwrap_or_else(|| e.into())),
-        Ok(()) => {}
-    }
-    for (w, r) in back.iter_mut().enumerate() {
-        r.finish(&mut outs[w])?;
-        stage(&mut stages[w], &mut outs[w], out_frames).map_err(tmp_err)?;
+                if live.wants_parts() {
+                    live.ready(from, &final_block)?;
+                }
+            }
+            run.at += n;
+            run.outs.iter_mut().flatten().for_each(Vec::clear);
+            Ok(())
+        };
+        let mut write_err: Option<PipelineError> = None;
+        let result = separator.apply_range(
+            mix,
+            &settings.apply,
+            region.computed.clone(),
+            &mut |p| {
+                progress(&Progress {
+                    done: done + p.done,
+                    total,
+                });
+                !cancelled()
+            },
+            &mut |block| {
+                run.add(block)
+                    .and_then(|()| publish(&mut run, &mut stages))
+                    .map_err(|e| {
+                        let msg = e.to_string();
+                        write_err = Some(e);
+                        DemucsError::Input(msg)
+                    })
+            },
+        );
+        match result {
+            Err(DemucsError::Cancelled) => return Err(PipelineError::Cancelled),
+            Err(e) => return Err(write_err.unwrap_or_else(|| e.into())),
+            Ok(()) => {}
+        }
+        for (w, r) in run.back.iter_mut().enumerate() {
+            r.finish(&mut run.outs[w])?;
+        }
+        publish(&mut run, &mut stages)?;
+        done += separator.passes_in(mix.frames, &settings.apply, region.computed.clone());
     }
     Ok(stages)
+}
+
+/// Receives stems the moment they are final: `block` is `[stem][channel][n]`
+/// from output frame `at`, each sample exactly as the finished stem file will
+/// decode it. Parts arrive in the order they are made, which is the track's
+/// order unless the separation starts elsewhere (`from_s`).
+pub trait LiveStems {
+    /// Takes one finished part.
+    fn ready(&mut self, at: usize, block: &[Vec<Vec<f32>>]) -> PipelineResult<()>;
+
+    /// False when the parts are not looked at (they are then not made).
+    fn wants_parts(&self) -> bool {
+        true
+    }
+}
+
+/// A [`LiveStems`] that takes nothing.
+impl LiveStems for () {
+    fn ready(&mut self, _: usize, _: &[Vec<Vec<f32>>]) -> PipelineResult<()> {
+        Ok(())
+    }
+
+    fn wants_parts(&self) -> bool {
+        false
+    }
+}
+
+/// A part of the mix separated on its own: `kept` is what it contributes,
+/// `computed` that plus some context on each side for the resampler back to
+/// the output rate (model frames).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Region {
+    computed: std::ops::Range<usize>,
+    kept: std::ops::Range<usize>,
+}
+
+/// The order in which a mix of `frames` (at `model_rate`) is separated: all
+/// of it, or — when the listener starts at `from_s` — from there to the end
+/// first, then the start. The split lies on a frame that falls on a whole
+/// output frame, and each part is computed with a second of context across it,
+/// so the resampled stems run on seamlessly (at equal rates nothing is
+/// resampled and no context is needed). The network's own output is the same
+/// bit for bit either way ([`Separator::apply_range`]).
+fn regions(frames: usize, model_rate: u32, out_rate: u32, from_s: Option<f64>) -> Vec<Region> {
+    let whole = vec![Region {
+        computed: 0..frames,
+        kept: 0..frames,
+    }];
+    let Some(from) = from_s.filter(|f| f.is_finite() && *f > 0.0) else {
+        return whole;
+    };
+    let grid = (model_rate / gcd(model_rate, out_rate)) as usize;
+    let at = ((from * f64::from(model_rate)) as usize).min(frames.saturating_sub(1)) / grid * grid;
+    if at == 0 {
+        return whole;
+    }
+    let context = if model_rate == out_rate {
+        0
+    } else {
+        (model_rate as usize).div_ceil(grid) * grid
+    };
+    vec![
+        Region {
+            computed: at.saturating_sub(context)..frames,
+            kept: at..frames,
+        },
+        Region {
+            computed: 0..(at + context).min(frames),
+            kept: 0..at,
+        },
+    ]
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The output frame of model frame `m` (exact on the grid of [`regions`]).
+fn out_at(m: usize, model_rate: u32, out_rate: u32) -> usize {
+    (m as u64 * u64::from(out_rate) / u64::from(model_rate)) as usize
+}
+
+/// One region's way from the network's output to stems at the output rate.
+struct RegionRun<'a> {
+    separator: &'a Separator,
+    wanted: &'a [String],
+    mean_std: (f64, f64),
+    back: Vec<Resampler>,
+    stem_buf: Vec<Vec<f32>>,
+    /// `[stem][channel]`: resampled, not yet published.
+    outs: Vec<Vec<Vec<f32>>>,
+    /// Output frame of `outs`' first sample.
+    at: usize,
+    /// Output frames this region contributes.
+    keep: std::ops::Range<usize>,
+}
+
+impl RegionRun<'_> {
+    /// Makes each wanted stem of a block of network output (the stem, or the
+    /// sum of the others for `no_SOURCE`), denormalised and resampled.
+    fn add(&mut self, block: &[Vec<Vec<f32>>]) -> PipelineResult<()> {
+        let sources = self.separator.sources();
+        let (mean, std) = self.mean_std;
+        for (w, name) in self.wanted.iter().enumerate() {
+            for (c, buf) in self.stem_buf.iter_mut().enumerate() {
+                let n = block[0][c].len();
+                buf.clear();
+                buf.resize(n, 0.0);
+                for (k, src) in sources.iter().enumerate() {
+                    let take = if let Some(rest) = name.strip_prefix("no_") {
+                        src != rest
+                    } else {
+                        src == name
+                    };
+                    if take {
+                        buf.iter_mut().zip(&block[k][c]).for_each(|(o, v)| *o += v);
+                    }
+                }
+                let parts = if name.starts_with("no_") {
+                    sources.len() - 1
+                } else {
+                    1
+                } as f64;
+                for v in buf.iter_mut() {
+                    // Each source gets the mean back, as the reference does.
+                    *v = (f64::from(*v) * std + mean * parts) as f32;
+                }
+            }
+            self.back[w].process(&self.stem_buf, &mut self.outs[w])?;
+        }
+        Ok(())
+    }
 }
 
 /// Pass 3: encodes every staged stem into `out_dir/{stem}.{ext}` with one common
@@ -495,25 +702,30 @@ fn to_model_channels(block: &[Vec<f32>], layout: ChannelLayout, want: usize, out
 struct Stage {
     name: String,
     channels: usize,
-    file: BufWriter<File>,
+    file: File,
+    /// The end of what was written (the parts before it are all written once
+    /// the separation is done, in whatever order they came).
     frames: usize,
     peak: f32,
 }
 
-/// Appends finished output to a stage, up to `limit` frames.
-fn stage(s: &mut Stage, planes: &mut [Vec<f32>], limit: usize) -> std::io::Result<()> {
-    let n = planes.first().map_or(0, Vec::len);
-    let take = n.min(limit.saturating_sub(s.frames));
-    for i in 0..take {
-        for p in planes.iter() {
+/// Writes frames `range` of `planes` to a stage at output frame `at`.
+fn stage(
+    s: &mut Stage,
+    planes: &[Vec<f32>],
+    range: std::ops::Range<usize>,
+    at: usize,
+) -> std::io::Result<()> {
+    let mut bytes = Vec::with_capacity(range.len() * planes.len() * 4);
+    for i in range.clone() {
+        for p in planes {
             s.peak = s.peak.max(p[i].abs());
-            s.file.write_all(&p[i].to_le_bytes())?;
+            bytes.extend_from_slice(&p[i].to_le_bytes());
         }
     }
-    s.frames += take;
-    for p in planes.iter_mut() {
-        p.clear();
-    }
+    s.file
+        .write_all_at(&bytes, (at * planes.len() * 4) as u64)?;
+    s.frames = s.frames.max(at + range.len());
     Ok(())
 }
 
@@ -527,8 +739,7 @@ fn copy_stage(
     w: &mut AudioWriter,
 ) -> PipelineResult<()> {
     let err = |e: std::io::Error| PipelineError::io("temporary stem", e);
-    s.file.flush().map_err(err)?;
-    let file = s.file.get_mut();
+    let file = &mut s.file;
     file.seek(SeekFrom::Start(0)).map_err(err)?;
     let mut reader = std::io::BufReader::new(file);
     const BLOCK: usize = 4096;
