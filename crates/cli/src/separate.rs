@@ -125,6 +125,7 @@ pub fn run(args: SeparateArgs) -> Result<()> {
         },
         // The user's own file, decoded here (as the reference CLI does).
         decode_in: sonantica_pipeline::sandbox::Isolation::InProcess,
+        from_s: None,
     };
     // Check the stem names before the long work starts.
     separate::wanted_stems(separator.sources(), &settings.stems).map_err(|e| {

@@ -200,6 +200,7 @@ pub fn separate_file_live(
         (info.sample_rate, input_frames)
     };
     std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::io(out_dir, e))?;
+    live.begin(out_rate, out_frames)?;
     let mut stages = separate_to_stages(
         separator,
         &mut mix,
@@ -418,6 +419,12 @@ fn separate_to_stages(
 /// decode it. Parts arrive in the order they are made, which is the track's
 /// order unless the separation starts elsewhere (`from_s`).
 pub trait LiveStems {
+    /// Called once before the first part: the stems' rate and length.
+    fn begin(&mut self, rate: u32, frames: usize) -> PipelineResult<()> {
+        let _ = (rate, frames);
+        Ok(())
+    }
+
     /// Takes one finished part.
     fn ready(&mut self, at: usize, block: &[Vec<Vec<f32>>]) -> PipelineResult<()>;
 

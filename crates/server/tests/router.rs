@@ -2283,3 +2283,173 @@ async fn albums_artists_and_search_come_from_the_tags() -> Result<()> {
     assert_eq!(left, 2);
     Ok(())
 }
+
+/// The ready spans of a job, as pairs of seconds.
+fn ready_spans(job: &Value) -> Vec<(f64, f64)> {
+    job["ready"]
+        .as_array()
+        .map(|spans| {
+            spans
+                .iter()
+                .filter_map(|s| Some((s[0].as_f64()?, s[1].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_stems_grow_from_where_asked_and_every_window_equals_the_finished_stems() -> Result<()>
+{
+    let st = station().await?;
+    let seconds = 60.0;
+    let id = st
+        .upload_id("long.wav", &wav(seconds, 220.0, 330.0)?)
+        .await?;
+    let started = std::time::Instant::now();
+    let job = st
+        .post_json(
+            &format!("/api/tracks/{id}/separate"),
+            r#"{"from_s": 30.25}"#,
+        )
+        .await?;
+    assert_eq!(job.status, StatusCode::ACCEPTED);
+    let job = job.json()?;
+    assert_eq!(job["from_s"], json!(30.25));
+    assert_eq!(job["ready"], json!([]), "nothing is ready before it runs");
+    let job_id = job["id"].as_i64().context("job id")?;
+    let bad = st
+        .post_json(&format!("/api/tracks/{id}/separate"), r#"{"from_s": -3}"#)
+        .await?;
+    bad.assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+
+    // While it runs: the spans grow, windows inside them are served, and a
+    // window outside them is a conflict that names them.
+    let mut snapshots: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut windows: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut refused = 0;
+    let mut fetched_at = 0.0;
+    let stream_uri = format!("/api/tracks/{id}/stream?model=small4&rate=48000&start_s=30.25");
+    let mut live_stream = None;
+    for _ in 0..6000 {
+        let j = st.get(&format!("/api/jobs/{job_id}")).await?.json()?;
+        if j["status"] != json!(JobStatus::Running) {
+            if j["status"] == json!(JobStatus::Done) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        let spans = ready_spans(&j);
+        let Some(&(start, end)) = spans.first() else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        if snapshots.last() == Some(&spans) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        if snapshots.is_empty() {
+            assert_eq!(start, 30.25, "the first ready span starts where asked: {j}");
+            // A player streaming the stems from there: it gets them as they
+            // are made, waiting at the edge of the ready span.
+            let req = st.req(Method::GET, &stream_uri).body(Body::empty())?;
+            let router = st.router.clone();
+            live_stream = Some(tokio::spawn(async move {
+                let res = router.oneshot(req).await?;
+                let status = res.status();
+                let body = axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+                anyhow::Ok((status, body.to_vec(), std::time::Instant::now()))
+            }));
+        }
+        snapshots.push(spans.clone());
+        // A window every 3 s of progress (each is compared with the finished
+        // file's below, which decodes up to it).
+        let covered: f64 = spans.iter().map(|(a, b)| b - a).sum();
+        if covered < fetched_at + 3.0 && !windows.is_empty() {
+            continue;
+        }
+        fetched_at = covered;
+        // Up to the newest half second, inside the span.
+        let duration = (end - start - 0.002).min(0.5);
+        if duration < 0.01 {
+            continue;
+        }
+        let query = format!("start_s={}&duration_s={duration}", end - 0.001 - duration);
+        let win = st
+            .get(&format!("/api/tracks/{id}/multistem?{query}"))
+            .await?;
+        assert_eq!(
+            win.status,
+            StatusCode::OK,
+            "{query}: {}",
+            String::from_utf8_lossy(&win.body)
+        );
+        windows.push((query, win.body));
+        // The start of the track comes last.
+        let early = st
+            .get(&format!(
+                "/api/tracks/{id}/multistem?start_s=10&duration_s=1"
+            ))
+            .await?;
+        if early.status == StatusCode::CONFLICT {
+            early.assert_error(StatusCode::CONFLICT, "not_ready")?;
+            let named = early.json()?["ready"].clone();
+            assert!(named.as_array().is_some_and(|a| !a.is_empty()), "{named}");
+            refused += 1;
+        }
+    }
+    let done = st.wait_job(job_id, &[JobStatus::Done]).await?;
+    let job_done_at = std::time::Instant::now();
+    eprintln!(
+        "separated {seconds} s in {:.1} s; {} snapshots, {} windows",
+        started.elapsed().as_secs_f64(),
+        snapshots.len(),
+        windows.len()
+    );
+    assert_eq!(ready_spans(&done), vec![(0.0, seconds)], "{done}");
+    assert!(
+        snapshots.len() >= 3,
+        "the ready spans grew while the job ran: {snapshots:?}"
+    );
+    let covered = |s: &Vec<(f64, f64)>| s.iter().map(|(a, b)| b - a).sum::<f64>();
+    assert!(
+        snapshots
+            .windows(2)
+            .all(|w| covered(&w[1]) > covered(&w[0])),
+        "each snapshot covers more: {snapshots:?}"
+    );
+    assert!(
+        refused > 0,
+        "a window not yet separated was refused at least once"
+    );
+    // The stream that started while the job ran holds what a stream of the
+    // finished stems holds, and it ended before the job did (the part after
+    // the start position is made first).
+    let (status, streamed, ended_at) = live_stream.context("no live stream started")?.await??;
+    assert_eq!(status, StatusCode::OK);
+    let finished = st.get(&stream_uri).await?;
+    assert_eq!(finished.status, StatusCode::OK);
+    assert!(
+        streamed == finished.body,
+        "the live stream ({} bytes) differs from the finished one ({} bytes)",
+        streamed.len(),
+        finished.body.len()
+    );
+    assert!(
+        ended_at < job_done_at,
+        "the live stream ended before the job"
+    );
+    // Every window served while running equals the finished stems' window,
+    // byte for byte (same WAV, same samples).
+    for (query, body) in &windows {
+        let after = st
+            .get(&format!("/api/tracks/{id}/multistem?{query}"))
+            .await?;
+        assert_eq!(after.status, StatusCode::OK);
+        assert!(
+            after.body == *body,
+            "{query}: the live window differs from the finished stems'"
+        );
+    }
+    st.assert_clean().await
+}

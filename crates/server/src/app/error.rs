@@ -27,6 +27,14 @@ pub enum AppError {
     /// The request conflicts with the current state (e.g. cancelling a finished job).
     #[error("{0}")]
     Conflict(String),
+    /// A running job's stems are not final yet where they were asked for.
+    #[error("{detail}")]
+    NotReady {
+        /// What was asked and what to do.
+        detail: String,
+        /// The spans that are final, in seconds.
+        ready: Vec<[f64; 2]>,
+    },
     /// A worker completed a job whose stems the station does not have (never
     /// uploaded, or lost in a restart): it should upload them again.
     #[error("{0}")]

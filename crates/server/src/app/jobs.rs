@@ -20,10 +20,11 @@ use sqlx::SqlitePool;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
+use super::live::{LiveFile, StationLive};
 use super::status::JobStatus;
 use super::{now_ms, AppError, AppResult, Config, Library, MediaDir};
 use sonantica_pipeline::models::{is_model_name, model_name, resolve_job_model};
-use sonantica_pipeline::separate::{separate_file, SeparateSettings};
+use sonantica_pipeline::separate::{separate_file_live, ClipMode, SeparateSettings};
 
 /// Priority of a job a user asked for.
 pub const PRIORITY_INTERACTIVE: i64 = 10;
@@ -61,6 +62,14 @@ pub struct Job {
     pub started_at: Option<i64>,
     /// Finished at.
     pub finished_at: Option<i64>,
+    /// Where the listener asked the separation to start, in seconds.
+    pub from_s: Option<f64>,
+    /// The track's length in seconds, when known.
+    pub track_duration_s: Option<f64>,
+    /// The spans of the track whose stems are final, `[start_s, end_s]`: they
+    /// grow while the job runs; the whole track once it is done.
+    #[sqlx(skip)]
+    pub ready: Vec<[f64; 2]>,
 }
 
 impl Job {
@@ -78,7 +87,8 @@ const FAILED: JobStatus = JobStatus::Failed;
 const CANCELLED: JobStatus = JobStatus::Cancelled;
 
 const JOB_COLUMNS: &str = "id, track_id, model, status, priority, progress, eta_s, error, \
-    worker, attempts, created_at, started_at, finished_at";
+    worker, attempts, created_at, started_at, finished_at, from_s, \
+    (SELECT duration_s FROM tracks WHERE tracks.id = jobs.track_id) AS track_duration_s";
 
 /// How a job ended on its worker.
 enum Outcome {
@@ -92,6 +102,8 @@ enum Outcome {
 pub(crate) struct Live {
     pub(crate) progress: Mutex<(f64, Option<f64>)>,
     pub(crate) cancel: AtomicBool,
+    /// The stems published so far.
+    pub(crate) stems: Arc<Mutex<Option<LiveFile>>>,
 }
 
 pub(crate) struct JobsInner {
@@ -105,6 +117,7 @@ pub(crate) struct JobsInner {
     job_events: broadcast::Sender<i64>,
     live: Mutex<HashMap<i64, Arc<Live>>>,
     separators: Mutex<HashMap<PathBuf, Arc<Separator>>>,
+    loading: Mutex<()>,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -134,6 +147,7 @@ impl Jobs {
                 job_events,
                 live: Mutex::new(HashMap::new()),
                 separators: Mutex::new(HashMap::new()),
+                loading: Mutex::new(()),
                 shutdown,
             }),
         }
@@ -193,6 +207,24 @@ impl Jobs {
         model: Option<&str>,
         priority: i64,
     ) -> AppResult<(Job, bool)> {
+        self.enqueue_from(track_id, model, priority, None).await
+    }
+
+    /// [`Jobs::enqueue`] that separates from `from_s` seconds first (where the
+    /// listener is), then the rest of the track. A queued job for the same
+    /// track and model moves its start there.
+    pub async fn enqueue_from(
+        &self,
+        track_id: i64,
+        model: Option<&str>,
+        priority: i64,
+        from_s: Option<f64>,
+    ) -> AppResult<(Job, bool)> {
+        if from_s.is_some_and(|f| !(f.is_finite() && f >= 0.0)) {
+            return Err(AppError::BadRequest(
+                "from_s must be a number of seconds ≥ 0".into(),
+            ));
+        }
         let model = match model {
             Some(m) => m.to_owned(),
             None => self.default_model_name(),
@@ -200,19 +232,31 @@ impl Jobs {
         self.check_model(&model)?;
         self.inner.library.track(track_id).await?;
         if let Some(job) = self.existing_job(track_id, &model).await? {
+            if from_s.is_some() && job.status == JobStatus::Queued {
+                sqlx::query(&format!(
+                    "UPDATE jobs SET from_s = ? WHERE id = ? AND status = '{QUEUED}'"
+                ))
+                .bind(from_s)
+                .bind(job.id)
+                .execute(&self.inner.db)
+                .await?;
+                self.job_changed(job.id);
+                return Ok((self.job(job.id).await?, false));
+            }
             return Ok((job, false));
         }
         let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(&format!(
-            "INSERT INTO jobs (id, track_id, model, status, priority, created_at)
+            "INSERT INTO jobs (id, track_id, model, status, priority, created_at, from_s)
              VALUES (
                 MAX(COALESCE((SELECT MAX(id) FROM jobs), 0),
                     COALESCE((SELECT id FROM id_high_water WHERE tbl = 'jobs'), 0)) + 1,
-                ?, ?, '{QUEUED}', ?, ?) RETURNING id"
+                ?, ?, '{QUEUED}', ?, ?, ?) RETURNING id"
         ))
         .bind(track_id)
         .bind(&model)
         .bind(priority)
         .bind(now_ms())
+        .bind(from_s)
         .fetch_one(&self.inner.db)
         .await;
         match inserted {
@@ -317,15 +361,94 @@ impl Jobs {
     /// A running job's progress and ETA as its worker thread has them now (the
     /// database has them as of the last lease renewal).
     fn with_live_progress(&self, mut job: Job) -> Job {
-        if job.status == JobStatus::Running {
-            if let Some(live) = self.live(job.id) {
-                if let Ok(p) = live.progress.lock() {
-                    job.progress = job.progress.max(p.0);
-                    job.eta_s = p.1;
+        match job.status {
+            JobStatus::Running => {
+                if let Some(live) = self.live(job.id) {
+                    if let Ok(p) = live.progress.lock() {
+                        job.progress = job.progress.max(p.0);
+                        job.eta_s = p.1;
+                    }
+                    if let Ok(stems) = live.stems.lock() {
+                        job.ready = stems.as_ref().map(LiveFile::ready_s).unwrap_or_default();
+                    }
                 }
             }
+            JobStatus::Done => {
+                job.ready = job
+                    .track_duration_s
+                    .map(|d| vec![[0.0, d]])
+                    .unwrap_or_default();
+            }
+            _ => {}
         }
         job
+    }
+
+    /// A window of the stems a running job on this station has published so
+    /// far (see [`super::Library::multistem_window`]): `None` when no job for
+    /// the track and model runs here; a [`AppError::NotReady`] conflict when
+    /// part of the window is not final yet.
+    pub async fn live_window(
+        &self,
+        track_id: i64,
+        model: Option<&str>,
+        start_s: f64,
+        duration_s: f64,
+    ) -> AppResult<Option<std::fs::File>> {
+        let model = model.map_or_else(|| self.default_model_name(), str::to_owned);
+        let Some(live) = self.running_live(track_id, &model).await? else {
+            return Ok(None);
+        };
+        let tmp = self.inner.media.tmp();
+        tokio::task::spawn_blocking(move || {
+            super::live::window(&live.stems, &tmp, start_s, duration_s)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("cutting the live window failed: {e}")))?
+        .map(Some)
+    }
+
+    /// The stems a running job on this station is making, streamed from
+    /// `start_s` at `rate` (see [`Library::pcm_stream`]): the stream waits at
+    /// the edge of what is ready for the engine to make more. `None` when no
+    /// job for the track and model runs here; a [`AppError::NotReady`]
+    /// conflict while the job is still decoding the track.
+    pub async fn live_stream(
+        &self,
+        track_id: i64,
+        model: &str,
+        rate: u32,
+        start_s: f64,
+    ) -> AppResult<Option<super::playback::PcmStream>> {
+        super::playback::check_stream_args(rate, start_s)?;
+        let Some(live) = self.running_live(track_id, model).await? else {
+            return Ok(None);
+        };
+        let reader = super::live::LiveReader::new(Arc::clone(&live.stems), start_s)?.ok_or(
+            AppError::NotReady {
+                detail: "the separation has just started: ask again in a moment".into(),
+                ready: Vec::new(),
+            },
+        )?;
+        super::playback::start_pcm(
+            super::playback::Source::Live(Box::new(reader)),
+            rate,
+            0,
+            track_id,
+        )
+        .map(Some)
+    }
+
+    /// The live state of the job running here for a track and model.
+    async fn running_live(&self, track_id: i64, model: &str) -> AppResult<Option<Arc<Live>>> {
+        let running: Option<(i64,)> = sqlx::query_as(&format!(
+            "SELECT id FROM jobs WHERE track_id = ? AND model = ? AND status = '{RUNNING}'"
+        ))
+        .bind(track_id)
+        .bind(model)
+        .fetch_optional(&self.inner.db)
+        .await?;
+        Ok(running.and_then(|(id,)| self.live(id)))
     }
 
     fn live(&self, id: i64) -> Option<Arc<Live>> {
@@ -497,7 +620,26 @@ impl Jobs {
         }
     }
 
+    /// Loads the default model ahead of the first job (a full-size one takes
+    /// seconds to read), so that a separation starts computing at once: live
+    /// stems are waited for from the moment the listener asks.
+    pub(crate) async fn preload_default_model(&self) {
+        let Ok(path) = self.model_path(&self.default_model_name()) else {
+            return; // not installed: the first job says so
+        };
+        let jobs = self.clone();
+        let loaded = tokio::task::spawn_blocking(move || jobs.separator(&path)).await;
+        match loaded {
+            Ok(Ok(_)) => tracing::info!("default model {} loaded", self.default_model_name()),
+            Ok(Err(e)) => tracing::warn!("the default model could not be loaded: {e}"),
+            Err(e) => tracing::warn!("loading the default model failed: {e}"),
+        }
+    }
+
     fn separator(&self, path: &std::path::Path) -> AppResult<Arc<Separator>> {
+        // One load at a time: a job that starts while the model is being
+        // preloaded waits for it instead of reading it a second time.
+        let _loading = self.inner.loading.lock();
         if let Some(s) = self
             .inner
             .separators
@@ -531,9 +673,9 @@ impl Jobs {
         }
         let staging = self.inner.media.job_staging(job.track_id, &job.model, id);
         let outcome = self.separate_job(&job, worker, &live, &staging).await;
-        if let Ok(mut m) = self.inner.live.lock() {
-            m.remove(&id);
-        }
+        // Readers of its stems stop waiting for more (all are ready if it
+        // succeeded).
+        super::live::end(&live.stems);
         let result = match outcome {
             Ok(Outcome::Done(stems)) => self.finish_job(&job, worker, &staging, stems).await,
             Ok(Outcome::Cancelled) => {
@@ -563,6 +705,10 @@ impl Jobs {
                 self.fail_job(id, worker, &e.to_string()).await
             }
         };
+        // Its published stems are served until the finished ones are in place.
+        if let Ok(mut m) = self.inner.live.lock() {
+            m.remove(&id);
+        }
         let _ = std::fs::remove_dir_all(&staging);
         self.inner.media.remove_track_stems_if_empty(job.track_id);
         if let Err(e) = result {
@@ -614,6 +760,8 @@ impl Jobs {
         let threads = self.inner.config.threads;
         let work_live = Arc::clone(live);
         let out = staging.to_path_buf();
+        let tmp = self.inner.media.tmp();
+        let from_s = job.from_s;
         let mut work = tokio::task::spawn_blocking(move || {
             let separator = app.separator(&model_path)?;
             sonantica_demucs::ops::set_threads(threads);
@@ -626,10 +774,18 @@ impl Jobs {
                 // Decoded in the sandbox: a file that would crash the decoder
                 // fails this job, not the station.
                 decode_in: sandbox,
+                // Stems are served while the job runs, so each part must be
+                // final when made: a stem past full scale is clamped there
+                // rather than all stems scaled by the whole track's peak.
+                clip: ClipMode::Clamp,
+                from_s,
                 ..SeparateSettings::default()
             };
             let live = &work_live;
-            separate_file(
+            // Every source: the multistem layout.
+            let stems = separator.sources().len();
+            let mut sink = StationLive::new(Arc::clone(&live.stems), &tmp, stems)?;
+            separate_file_live(
                 &input,
                 &separator,
                 &out,
@@ -644,6 +800,7 @@ impl Jobs {
                     }
                 },
                 &|| live.cancel.load(Ordering::SeqCst),
+                &mut sink,
             )
             .map_err(AppError::from)
         });

@@ -19,6 +19,7 @@ pub mod catalog;
 mod error;
 pub mod jobs;
 pub mod library;
+mod live;
 pub mod media;
 pub mod playback;
 pub mod redis_queue;
@@ -266,6 +267,10 @@ impl App {
                 async move { workers.dispatch_loop(url).await },
             ));
         } else {
+            let jobs = self.inner.jobs.clone();
+            handles.push(tokio::spawn(
+                async move { jobs.preload_default_model().await },
+            ));
             for n in 0..self.inner.config.workers.max(1) {
                 let jobs = self.inner.jobs.clone();
                 handles.push(tokio::spawn(async move { jobs.worker_loop(n).await }));

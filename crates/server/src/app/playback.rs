@@ -70,18 +70,7 @@ impl Library {
         rate: u32,
         start_s: f64,
     ) -> AppResult<PcmStream> {
-        if !STREAM_RATES.contains(&rate) {
-            return Err(AppError::BadRequest(format!(
-                "rate must be {} to {} Hz, not {rate}",
-                STREAM_RATES.start(),
-                STREAM_RATES.end()
-            )));
-        }
-        if !(start_s.is_finite() && start_s >= 0.0) {
-            return Err(AppError::BadRequest(format!(
-                "start_s must be a number of seconds ≥ 0, not {start_s}"
-            )));
-        }
+        check_stream_args(rate, start_s)?;
         let track = self.track(track_id).await?;
         // The multistem file is the station's own; the track's may be hostile.
         let (path, trusted) = match model {
@@ -106,29 +95,89 @@ impl Library {
                 info.duration_s().unwrap_or(0.0)
             )));
         }
-        let resampler = Resampler::new(info.sample_rate, rate, info.channels)?;
-        let frames = info
-            .frames
-            .map(|f| resampler.output_len(f.saturating_sub(skip)));
-        let (tx, body) = mpsc::channel(CHUNKS_AHEAD);
-        let channels = info.channels;
-        tokio::task::spawn_blocking(move || {
-            let header = wav_f32_header(rate, channels, frames);
-            if tx.blocking_send(Ok(header)).is_ok() {
-                if let Err(e) = pump(source, resampler, skip, &tx) {
-                    tracing::warn!(track_id, "stream ended early: {e}");
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                }
-            }
-        });
-        Ok(PcmStream { frames, body })
+        start_pcm(Source::File(source), rate, skip, track_id)
     }
+}
+
+/// Refuses a rate a player cannot have and a start that is not a time.
+pub(crate) fn check_stream_args(rate: u32, start_s: f64) -> AppResult<()> {
+    if !STREAM_RATES.contains(&rate) {
+        return Err(AppError::BadRequest(format!(
+            "rate must be {} to {} Hz, not {rate}",
+            STREAM_RATES.start(),
+            STREAM_RATES.end()
+        )));
+    }
+    if !(start_s.is_finite() && start_s >= 0.0) {
+        return Err(AppError::BadRequest(format!(
+            "start_s must be a number of seconds ≥ 0, not {start_s}"
+        )));
+    }
+    Ok(())
+}
+
+/// Where a stream's samples come from.
+pub(crate) enum Source {
+    /// A file, from its start.
+    File(Stream),
+    /// A running job's stems, from the reader's position, waiting for them
+    /// to be made.
+    Live(Box<super::live::LiveReader>),
+}
+
+impl Source {
+    fn info(&self) -> &sonantica_audio::AudioInfo {
+        match self {
+            Source::File(s) => s.info(),
+            Source::Live(l) => l.info(),
+        }
+    }
+
+    fn next_block(&mut self) -> AppResult<Option<&[Vec<f32>]>> {
+        match self {
+            Source::File(s) => Ok(s.next_block()?),
+            Source::Live(l) => l.next_block(),
+        }
+    }
+}
+
+/// Starts streaming `source` from frame `skip` (of a file source; a live
+/// source starts where its reader is), resampled to `rate`.
+pub(crate) fn start_pcm(
+    mut source: Source,
+    rate: u32,
+    skip: u64,
+    track_id: i64,
+) -> AppResult<PcmStream> {
+    let info = source.info().clone();
+    let resampler = Resampler::new(info.sample_rate, rate, info.channels)?;
+    let remaining = match &source {
+        Source::File(_) => info.frames.map(|f| f.saturating_sub(skip)),
+        Source::Live(l) => info.frames.map(|f| f.saturating_sub(l.position() as u64)),
+    };
+    let frames = remaining.map(|f| resampler.output_len(f));
+    let (tx, body) = mpsc::channel(CHUNKS_AHEAD);
+    if let Source::Live(l) = &mut source {
+        let watched = tx.clone();
+        l.watch(Box::new(move || watched.is_closed()));
+    }
+    let channels = info.channels;
+    tokio::task::spawn_blocking(move || {
+        let header = wav_f32_header(rate, channels, frames);
+        if tx.blocking_send(Ok(header)).is_ok() {
+            if let Err(e) = pump(source, resampler, skip, &tx) {
+                tracing::warn!(track_id, "stream ended early: {e}");
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        }
+    });
+    Ok(PcmStream { frames, body })
 }
 
 /// Decodes, skips `skip` frames, resamples and sends interleaved chunks until
 /// the source ends or the client goes away.
 fn pump(
-    mut source: Stream,
+    mut source: Source,
     mut resampler: Resampler,
     mut skip: u64,
     tx: &mpsc::Sender<std::io::Result<Vec<u8>>>,

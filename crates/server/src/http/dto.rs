@@ -301,6 +301,15 @@ pub struct JobDto {
     pub finished_at: Option<i64>,
     /// Server-Sent Events of this job's progress.
     pub events_url: String,
+    /// Where the listener asked the separation to start, in seconds.
+    #[serde(default)]
+    pub from_s: Option<f64>,
+    /// The spans of the track whose stems are final, `[[start_s, end_s], ...]`,
+    /// merged: they grow while the job runs (a window inside them can be
+    /// fetched from `GET /api/tracks/{id}/multistem` already); the whole
+    /// track when it is done; empty before.
+    #[serde(default)]
+    pub ready: Vec<[f64; 2]>,
 }
 
 impl From<Job> for JobDto {
@@ -320,6 +329,8 @@ impl From<Job> for JobDto {
             created_at: j.created_at,
             started_at: j.started_at,
             finished_at: j.finished_at,
+            from_s: j.from_s,
+            ready: j.ready,
         }
     }
 }
@@ -329,6 +340,10 @@ impl From<Job> for JobDto {
 pub struct SeparateRequest {
     /// Model name (default: the server's `--model`).
     pub model: Option<String>,
+    /// One track only: separate from this second first (where the listener
+    /// is), then the rest; its stems are served as they are made (the job's
+    /// `ready`). A queued job for the track moves its start here.
+    pub from_s: Option<f64>,
 }
 
 /// Body of `POST /api/library/separate`'s answer.

@@ -60,6 +60,9 @@ pub enum ErrorCode {
     QueueUnavailable,
     /// 409: the work was cancelled.
     Cancelled,
+    /// 409: those stems are still being separated (the body's `ready` says
+    /// which spans are final).
+    NotReady,
     /// 500.
     Internal,
 }
@@ -71,6 +74,10 @@ pub struct ErrorBody {
     pub error: ErrorCode,
     /// What went wrong and, where there is one, what to do about it.
     pub detail: String,
+    /// With `not_ready`: the spans of the track whose stems are final,
+    /// `[[start_s, end_s], ...]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<Vec<[f64; 2]>>,
 }
 
 /// An [`AppError`] on its way to becoming a response.
@@ -93,6 +100,7 @@ pub fn classify(e: &AppError) -> (StatusCode, ErrorCode) {
         AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, C::TooLarge),
         AppError::Conflict(_) => (StatusCode::CONFLICT, C::Conflict),
         AppError::StemsMissing(_) => (StatusCode::CONFLICT, C::StemsMissing),
+        AppError::NotReady { .. } => (StatusCode::CONFLICT, C::NotReady),
         AppError::BadStems(_) => (StatusCode::UNPROCESSABLE_ENTITY, C::BadStems),
         AppError::Unauthorized => (StatusCode::UNAUTHORIZED, C::Unauthorized),
         AppError::TooManyAttempts(_) => (StatusCode::TOO_MANY_REQUESTS, C::TooManyAttempts),
@@ -146,6 +154,10 @@ impl IntoResponse for ApiError {
         let body = Json(ErrorBody {
             error: code,
             detail: self.0.to_string(),
+            ready: match &self.0 {
+                AppError::NotReady { ready, .. } => Some(ready.clone()),
+                _ => None,
+            },
         });
         if status == StatusCode::UNAUTHORIZED {
             (status, [(header::WWW_AUTHENTICATE, "Bearer")], body).into_response()

@@ -157,6 +157,13 @@ pub(crate) async fn separate_library(
     OptionalJson(req): OptionalJson<SeparateRequest>,
 ) -> ApiResult<(StatusCode, Json<BatchQueued>)> {
     check_model_param(req.model.as_deref())?;
+    if req.from_s.is_some() {
+        return Err(AppError::BadRequest(
+            "from_s is where one track's separation starts: send it to /api/tracks/{id}/separate"
+                .into(),
+        )
+        .into());
+    }
     let queued = jobs.enqueue_library(req.model.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(BatchQueued { queued })))
 }

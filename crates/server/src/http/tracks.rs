@@ -245,19 +245,32 @@ pub(crate) async fn get_stem(
 /// `X-Frames` says how many frames it holds when that is known.
 #[utoipa::path(get, path = "/api/tracks/{id}/stream", tag = "media",
     params(("id" = i64, Path, description = "track id"), StreamQuery),
-    responses((status = 200, description = "32-bit float WAV at `rate`: the track's channels, or each stem's left and right in source order", content_type = "audio/wav"),
+    responses((status = 200, description = "32-bit float WAV at `rate`: the track's channels, or each stem's left and right in source order. While the model's job runs here, its stems as they are made: the stream waits at the edge of the ready spans", content_type = "audio/wav"),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not_ready: the job has only just started"),
         (status = 422, body = ErrorBody)),
     security(("token" = [])))]
 pub(crate) async fn stream_track(
     State(library): State<Library>,
+    State(jobs): State<Jobs>,
     AppPath(id): AppPath<i64>,
     AppQuery(q): AppQuery<StreamQuery>,
 ) -> ApiResult<Response> {
     check_model_param(q.model.as_deref())?;
-    let s = library
-        .pcm_stream(id, q.model.as_deref(), q.rate, q.start_s.unwrap_or(0.0))
-        .await?;
+    let start_s = q.start_s.unwrap_or(0.0);
+    let s = match (
+        library
+            .pcm_stream(id, q.model.as_deref(), q.rate, start_s)
+            .await,
+        q.model.as_deref(),
+    ) {
+        // No stems yet: the job running here streams them as it makes them.
+        (Err(AppError::NotFound(missing)), Some(model)) => jobs
+            .live_stream(id, model, q.rate, start_s)
+            .await?
+            .ok_or(AppError::NotFound(missing))?,
+        (other, _) => other?,
+    };
     let body = futures_util::stream::unfold(s.body, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });
@@ -278,12 +291,14 @@ pub(crate) async fn stream_track(
 /// window of it as 32-bit float WAV (what the Studio's channel check renders).
 #[utoipa::path(get, path = "/api/tracks/{id}/multistem", tag = "media",
     params(("id" = i64, Path, description = "track id"), MultistemQuery),
-    responses((status = 200, description = "8-channel 24-bit FLAC (four stems) or 12-channel 16-bit WAV (six); channels: each stem's left and right, in the model's source order. A window: 32-bit float WAV, same channels"),
+    responses((status = 200, description = "8-channel 24-bit FLAC (four stems) or 12-channel 16-bit WAV (six); channels: each stem's left and right, in the model's source order. A window: 32-bit float WAV, same channels; while the model's job runs, any window inside its `ready` spans (the same samples the finished file will hold)"),
         (status = 206, description = "a range of it"), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody)),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not_ready: the window is still being separated; `ready` lists the final spans")),
     security(("token" = [])))]
 pub(crate) async fn multistem(
     State(library): State<Library>,
+    State(jobs): State<Jobs>,
     AppPath(id): AppPath<i64>,
     AppQuery(q): AppQuery<MultistemQuery>,
     req: Request,
@@ -291,14 +306,18 @@ pub(crate) async fn multistem(
     check_model_param(q.model.as_deref())?;
     library.track(id).await?;
     if q.start_s.is_some() || q.duration_s.is_some() {
-        let window = library
-            .multistem_window(
-                id,
-                q.model.as_deref(),
-                q.start_s.unwrap_or(0.0),
-                q.duration_s.unwrap_or(10.0),
-            )
-            .await?;
+        let (start_s, duration_s) = (q.start_s.unwrap_or(0.0), q.duration_s.unwrap_or(10.0));
+        let window = match library
+            .multistem_window(id, q.model.as_deref(), start_s, duration_s)
+            .await
+        {
+            // No stems yet: a job running here may have published this part.
+            Err(AppError::NotFound(missing)) => jobs
+                .live_window(id, q.model.as_deref(), start_s, duration_s)
+                .await?
+                .ok_or(AppError::NotFound(missing))?,
+            other => other?,
+        };
         let len = window.metadata().map(|m| m.len()).ok();
         let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(window));
         let mut res = Response::new(Body::from_stream(stream));
@@ -391,7 +410,7 @@ pub(crate) async fn mix_track(
 /// one is queued or running, or the stems already exist).
 #[utoipa::path(post, path = "/api/tracks/{id}/separate", tag = "jobs",
     params(("id" = i64, Path, description = "track id")),
-    request_body(content = Option<SeparateRequest>, description = "optional: the model"),
+    request_body(content = Option<SeparateRequest>, description = "optional: the model, and where to start"),
     responses((status = 202, body = JobDto, description = "queued"),
         (status = 200, body = JobDto, description = "the existing job"),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -403,7 +422,7 @@ pub(crate) async fn separate_track(
 ) -> ApiResult<(StatusCode, Json<JobDto>)> {
     check_model_param(req.model.as_deref())?;
     let (job, created) = jobs
-        .enqueue(id, req.model.as_deref(), PRIORITY_INTERACTIVE)
+        .enqueue_from(id, req.model.as_deref(), PRIORITY_INTERACTIVE, req.from_s)
         .await?;
     let status = if created {
         StatusCode::ACCEPTED

@@ -1,0 +1,371 @@
+//! Live stems: the parts of a running job's stems that are final, published
+//! as the engine makes them (issue 16).
+//!
+//! The worker's [`LiveStems`] sink writes every part into one unnamed
+//! temporary file laid out as the multistem file will be (each stem's left and
+//! right, in source order, interleaved f32 at the output rate) with each
+//! sample already as that file will decode it, and records which spans are
+//! written. A window inside those spans is then cut from the temporary file
+//! exactly as [`super::Library::multistem_window`] cuts the finished file: the
+//! same samples, the same WAV.
+
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use sonantica_audio::OutputFormat;
+use sonantica_pipeline::separate::LiveStems;
+use sonantica_pipeline::{PipelineError, PipelineResult};
+
+use super::{AppError, AppResult};
+
+/// What a running job has published.
+#[derive(Debug)]
+pub(crate) struct LiveFile {
+    file: Arc<File>,
+    /// Output rate and frames of the stems.
+    rate: u32,
+    frames: usize,
+    /// Channels of the multistem layout (two per stem).
+    channels: usize,
+    /// Final spans, in output frames, sorted and merged.
+    ready: Vec<Range<usize>>,
+    /// The job has ended (done, failed or cancelled): nothing more comes.
+    ended: bool,
+}
+
+impl LiveFile {
+    /// The final spans in seconds.
+    pub(crate) fn ready_s(&self) -> Vec<[f64; 2]> {
+        let rate = f64::from(self.rate);
+        self.ready
+            .iter()
+            .map(|r| [r.start as f64 / rate, r.end as f64 / rate])
+            .collect()
+    }
+}
+
+/// The worker side: a [`LiveStems`] that fills a [`LiveFile`] shared with the
+/// API through `slot`.
+pub(crate) struct StationLive {
+    slot: Arc<Mutex<Option<LiveFile>>>,
+    file: Arc<File>,
+    /// The multistem file's format: what its samples decode to.
+    format: OutputFormat,
+    channels: usize,
+    bytes: Vec<u8>,
+}
+
+impl StationLive {
+    /// A sink for `stems` stems whose temporary file lies in `tmp`.
+    pub(crate) fn new(
+        slot: Arc<Mutex<Option<LiveFile>>>,
+        tmp: &Path,
+        stems: usize,
+    ) -> AppResult<Self> {
+        std::fs::create_dir_all(tmp).map_err(|e| AppError::io(tmp, e))?;
+        let file = tempfile::tempfile_in(tmp).map_err(|e| AppError::io(tmp, e))?;
+        Ok(Self {
+            slot,
+            file: Arc::new(file),
+            format: super::library::multistem_format(stems).0,
+            channels: 2 * stems,
+            bytes: Vec::new(),
+        })
+    }
+}
+
+impl LiveStems for StationLive {
+    fn begin(&mut self, rate: u32, frames: usize) -> PipelineResult<()> {
+        if let Ok(mut slot) = self.slot.lock() {
+            *slot = Some(LiveFile {
+                file: Arc::clone(&self.file),
+                rate,
+                frames,
+                channels: self.channels,
+                ready: Vec::new(),
+                ended: false,
+            });
+        }
+        Ok(())
+    }
+
+    fn ready(&mut self, at: usize, block: &[Vec<Vec<f32>>]) -> PipelineResult<()> {
+        let n = block.first().and_then(|s| s.first()).map_or(0, Vec::len);
+        self.bytes.clear();
+        self.bytes.reserve(n * self.channels * 4);
+        for i in 0..n {
+            for stem in block {
+                // The multistem file holds each stem's first and last channel.
+                for c in [&stem[0], &stem[stem.len() - 1]] {
+                    let v = self.format.round_trip(c[i]);
+                    self.bytes.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        self.file
+            .write_all_at(&self.bytes, (at * self.channels * 4) as u64)
+            .map_err(|e| PipelineError::io("the live stems' temporary file", e))?;
+        if let Ok(mut slot) = self.slot.lock() {
+            if let Some(live) = slot.as_mut() {
+                merge(&mut live.ready, at..at + n);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Marks a job's published stems as complete: readers waiting for more stop.
+pub(crate) fn end(slot: &Mutex<Option<LiveFile>>) {
+    if let Ok(mut slot) = slot.lock() {
+        if let Some(live) = slot.as_mut() {
+            live.ended = true;
+        }
+    }
+}
+
+/// Reads a running job's stems in order from a frame, waiting at the edge of
+/// what is ready for the engine to publish more: the station's stream of
+/// stems still being made. Ends at the end of the track; fails if the job ends
+/// before the stems it waits for are made.
+pub(crate) struct LiveReader {
+    slot: Arc<Mutex<Option<LiveFile>>>,
+    file: Arc<File>,
+    info: sonantica_audio::AudioInfo,
+    at: usize,
+    block: Vec<Vec<f32>>,
+    raw: Vec<u8>,
+    /// Asked between waits: true when nobody reads any more.
+    gone: Box<dyn Fn() -> bool + Send>,
+}
+
+/// How long a reader waits for the next stems before giving up (a stalled
+/// job's lease runs out well before).
+const WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl LiveReader {
+    /// A reader from `start_s` seconds; `None` before the job has published
+    /// its layout (it is still decoding the track).
+    pub(crate) fn new(slot: Arc<Mutex<Option<LiveFile>>>, start_s: f64) -> AppResult<Option<Self>> {
+        let (file, info, at) = {
+            let guard = slot
+                .lock()
+                .map_err(|_| AppError::Internal("the live stems' lock is poisoned".into()))?;
+            let Some(live) = guard.as_ref() else {
+                return Ok(None);
+            };
+            let at = (start_s * f64::from(live.rate)).round() as usize;
+            if at >= live.frames {
+                return Err(AppError::BadRequest(format!(
+                    "start_s {start_s} is past the end of the track ({:.2} s)",
+                    live.frames as f64 / f64::from(live.rate)
+                )));
+            }
+            let info = sonantica_audio::AudioInfo {
+                sample_rate: live.rate,
+                channels: live.channels,
+                layout: sonantica_audio::ChannelLayout::Discrete(live.channels as u16),
+                bits_per_sample: None,
+                float: true,
+                frames: Some(live.frames as u64),
+                codec: "pcm_f32le".into(),
+                tags: Vec::new(),
+            };
+            (Arc::clone(&live.file), info, at)
+        };
+        Ok(Some(Self {
+            slot,
+            file,
+            info,
+            at,
+            block: Vec::new(),
+            raw: Vec::new(),
+            gone: Box::new(|| false),
+        }))
+    }
+
+    /// The next frame it reads.
+    pub(crate) fn position(&self) -> usize {
+        self.at
+    }
+
+    /// Asks `gone` between waits, and stops waiting when it says true.
+    pub(crate) fn watch(&mut self, gone: Box<dyn Fn() -> bool + Send>) {
+        self.gone = gone;
+    }
+
+    /// The stems' rate, channels and length (from the reader's start frame on,
+    /// `frames` is the whole track's).
+    pub(crate) fn info(&self) -> &sonantica_audio::AudioInfo {
+        &self.info
+    }
+
+    /// The next block of ready frames, waiting for them when needed.
+    pub(crate) fn next_block(&mut self) -> AppResult<Option<&[Vec<f32>]>> {
+        const BLOCK: usize = 4096;
+        let total = self.info.frames.unwrap_or(0) as usize;
+        if self.at >= total {
+            return Ok(None);
+        }
+        let waited = std::time::Instant::now();
+        let n = loop {
+            let (avail, ended) = {
+                let guard = self
+                    .slot
+                    .lock()
+                    .map_err(|_| AppError::Internal("the live stems' lock is poisoned".into()))?;
+                let live = guard
+                    .as_ref()
+                    .ok_or_else(|| AppError::Internal("the live stems went away".into()))?;
+                let avail = live
+                    .ready
+                    .iter()
+                    .find(|r| r.start <= self.at && self.at < r.end)
+                    .map_or(0, |r| r.end - self.at);
+                (avail, live.ended)
+            };
+            if avail > 0 {
+                break avail.min(BLOCK);
+            }
+            if ended {
+                return Err(AppError::Conflict(
+                    "the separation stopped before these stems were made".into(),
+                ));
+            }
+            if (self.gone)() || waited.elapsed() > WAIT_MAX {
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(40));
+        };
+        let channels = self.info.channels;
+        self.raw.resize(n * channels * 4, 0);
+        self.file
+            .read_exact_at(&mut self.raw, (self.at * channels * 4) as u64)
+            .map_err(|e| AppError::io("the live stems' temporary file", e))?;
+        self.block.resize_with(channels, Vec::new);
+        self.block.iter_mut().for_each(Vec::clear);
+        for frame in self.raw.chunks_exact(channels * 4) {
+            for (p, b) in self.block.iter_mut().zip(frame.chunks_exact(4)) {
+                p.push(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            }
+        }
+        self.at += n;
+        Ok(Some(&self.block))
+    }
+}
+
+/// Adds `span` to sorted, disjoint `spans`, joining what touches.
+fn merge(spans: &mut Vec<Range<usize>>, span: Range<usize>) {
+    if span.is_empty() {
+        return;
+    }
+    spans.push(span);
+    spans.sort_by_key(|r| r.start);
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(spans.len());
+    for r in spans.drain(..) {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    *spans = merged;
+}
+
+/// A window of a running job's stems: `duration_s` from `start_s`, shorter at
+/// the end of the track, cut as the finished multistem file's window would be
+/// (see [`super::Library::multistem_window`]); a conflict naming the ready
+/// spans when any of it is not final yet.
+pub(crate) fn window(
+    slot: &Mutex<Option<LiveFile>>,
+    tmp: &Path,
+    start_s: f64,
+    duration_s: f64,
+) -> AppResult<File> {
+    let (file, rate, channels, range) = {
+        let guard = slot
+            .lock()
+            .map_err(|_| AppError::Internal("the live stems' lock is poisoned".into()))?;
+        let not_ready = |ready: Vec<[f64; 2]>| AppError::NotReady {
+            detail: format!(
+                "the stems from {start_s} s for {duration_s} s are still being separated; \
+                 ask again for a window inside the ready spans"
+            ),
+            ready,
+        };
+        let Some(live) = guard.as_ref() else {
+            return Err(not_ready(Vec::new()));
+        };
+        let rate = f64::from(live.rate);
+        let skip = (start_s * rate).round() as usize;
+        let len = ((duration_s * rate).round() as usize).max(1);
+        if skip >= live.frames {
+            return Err(AppError::BadRequest(format!(
+                "start_s {start_s} is past the end of the track ({:.2} s)",
+                live.frames as f64 / rate
+            )));
+        }
+        let range = skip..(skip + len).min(live.frames);
+        if !live
+            .ready
+            .iter()
+            .any(|r| r.start <= range.start && range.end <= r.end)
+        {
+            return Err(not_ready(live.ready_s()));
+        }
+        (Arc::clone(&live.file), live.rate, live.channels, range)
+    };
+    let out = tempfile::Builder::new()
+        .prefix(".window-")
+        .suffix(".wav")
+        .tempfile_in(tmp)
+        .map_err(|e| AppError::io(tmp, e))?
+        .into_temp_path();
+    let mut w = sonantica_audio::AudioWriter::create(
+        &out,
+        OutputFormat::WavF32,
+        rate,
+        sonantica_audio::ChannelLayout::Discrete(channels as u16),
+    )?;
+    const BLOCK: usize = 1 << 14;
+    let mut raw = vec![0u8; BLOCK * channels * 4];
+    let mut planes = vec![Vec::with_capacity(BLOCK); channels];
+    let mut at = range.start;
+    while at < range.end {
+        let n = BLOCK.min(range.end - at);
+        let bytes = &mut raw[..n * channels * 4];
+        file.read_exact_at(bytes, (at * channels * 4) as u64)
+            .map_err(|e| AppError::io("the live stems' temporary file", e))?;
+        planes.iter_mut().for_each(Vec::clear);
+        for frame in bytes.chunks_exact(channels * 4) {
+            for (p, b) in planes.iter_mut().zip(frame.chunks_exact(4)) {
+                p.push(f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            }
+        }
+        let refs: Vec<&[f32]> = planes.iter().map(Vec::as_slice).collect();
+        w.write(&refs)?;
+        at += n;
+    }
+    w.finish()?;
+    File::open(&out).map_err(|e| AppError::io(&out, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_merge_when_they_touch_and_stay_apart_when_they_do_not() {
+        let mut s = Vec::new();
+        merge(&mut s, 100..200);
+        merge(&mut s, 0..50);
+        assert_eq!(s, vec![0..50, 100..200]);
+        merge(&mut s, 50..100);
+        assert_eq!(s, vec![0..200]);
+        merge(&mut s, 300..400);
+        merge(&mut s, 150..250);
+        merge(&mut s, 7..7);
+        assert_eq!(s, vec![0..250, 300..400]);
+    }
+}
