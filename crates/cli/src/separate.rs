@@ -176,6 +176,9 @@ pub fn run(args: SeparateArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(first) = done.first_final_s {
+        eprintln!("the first stems were final after {first:.1} s");
+    }
     if done.rescale > 1.0 {
         eprintln!(
             "note: stems were scaled by {:.2} dB to avoid clipping (--clip rescale)",

@@ -6,7 +6,7 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use sonantica_audio::{AudioWriter, ChannelLayout, Decoder, OutputFormat};
 use sonantica_demucs::weights::read_tensors;
 use sonantica_demucs::{load_separator, ApplyOptions};
@@ -37,13 +37,28 @@ fn cli_stems_match_the_library_with_reference_normalisation() -> Result<()> {
     write_wav(&input, &mix, 44_100)?;
     let out = dir.path().join("stems");
     let model = demucs_fixtures().join("small4.safetensors");
-    sonantica_cmd(&separate_args(
+    let run = sonantica_cmd(&separate_args(
         &input,
         s(&model),
         &out,
         &["--shifts", "0", "--format", "wav-f32"],
     ))
     .assert_success();
+    // It says how soon the first stems were final, and that was within the run.
+    let said = String::from_utf8_lossy(&run.stderr);
+    let first: f64 = said
+        .split("the first stems were final after ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no time to the first final stems in {said:?}"))?;
+    let total: f64 = said
+        .split(") in ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no total time in {said:?}"))?;
+    assert!(first <= total, "first stems after {first} s of {total} s");
 
     // The reference CLI: normalise by the mono mix's mean and (unbiased) std,
     // apply_model, undo the normalisation.

@@ -88,6 +88,9 @@ pub struct Separated {
     pub sample_rate: u32,
     /// The common factor all stems were divided by to avoid clipping (1: none).
     pub rescale: f32,
+    /// Seconds from the call until the first part of the stems was final
+    /// (decoding the track, then one segment, with the default settings).
+    pub first_final_s: Option<f64>,
 }
 
 impl StemFormat {
@@ -164,6 +167,7 @@ pub fn separate_file_live(
     cancelled: &dyn Fn() -> bool,
     live: &mut dyn LiveStems,
 ) -> PipelineResult<Separated> {
+    let started = std::time::Instant::now();
     if !(0.0..1.0).contains(&settings.apply.overlap) {
         return Err(PipelineError::BadInput(
             "the segment overlap must be at least 0 and below 1".into(),
@@ -201,7 +205,7 @@ pub fn separate_file_live(
     };
     std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::io(out_dir, e))?;
     live.begin(out_rate, out_frames)?;
-    let mut stages = separate_to_stages(
+    let (mut stages, first_final_s) = separate_to_stages(
         separator,
         &mut mix,
         &wanted,
@@ -211,14 +215,17 @@ pub fn separate_file_live(
         progress,
         cancelled,
         live,
+        started,
     )?;
-    encode_stages(
+    let mut done = encode_stages(
         &mut stages,
         out_dir,
         (out_rate, out_frames),
         settings,
         cancelled,
-    )
+    )?;
+    done.first_final_s = first_final_s;
+    Ok(done)
 }
 
 /// Pass 1: decodes `input`, converts it to the model's rate and channels into a
@@ -307,7 +314,8 @@ fn separate_to_stages(
     progress: &mut dyn FnMut(&Progress),
     cancelled: &dyn Fn() -> bool,
     live: &mut dyn LiveStems,
-) -> PipelineResult<Vec<Stage>> {
+    started: std::time::Instant,
+) -> PipelineResult<(Vec<Stage>, Option<f64>)> {
     let tmp_err = |e: std::io::Error| PipelineError::io(out_dir, e);
     let model_rate = separator.samplerate();
     let model_ch = separator.audio_channels();
@@ -333,6 +341,7 @@ fn separate_to_stages(
     let (format, _) = settings.format.output();
     let clamp = settings.clip == ClipMode::Clamp;
     let mut final_block: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); model_ch]; wanted.len()];
+    let mut first_final = None;
     for region in &regions {
         let mut run = RegionRun {
             separator,
@@ -357,6 +366,7 @@ fn separate_to_stages(
             let n = run.outs.first().and_then(|o| o.first()).map_or(0, Vec::len);
             let (from, to) = (run.at.max(run.keep.start), (run.at + n).min(run.keep.end));
             if from < to {
+                first_final.get_or_insert_with(|| started.elapsed().as_secs_f64());
                 let skip = from - run.at;
                 for (w, out) in run.outs.iter().enumerate() {
                     stage(&mut stages[w], out, skip..skip + to - from, from).map_err(tmp_err)?;
@@ -411,7 +421,7 @@ fn separate_to_stages(
         publish(&mut run, &mut stages)?;
         done += separator.passes_in(mix.frames, &settings.apply, region.computed.clone());
     }
-    Ok(stages)
+    Ok((stages, first_final))
 }
 
 /// Receives stems the moment they are final: `block` is `[stem][channel][n]`
@@ -601,6 +611,7 @@ fn encode_stages(
         seconds: out_frames as f64 / f64::from(out_rate),
         sample_rate: out_rate,
         rescale: factor,
+        first_final_s: None,
     })
 }
 
