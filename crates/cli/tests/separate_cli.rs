@@ -46,18 +46,15 @@ fn cli_stems_match_the_library_with_reference_normalisation() -> Result<()> {
     .assert_success();
     // It says how soon the first stems were final, and that was within the run.
     let said = String::from_utf8_lossy(&run.stderr);
-    let first: f64 = said
-        .split("the first stems were final after ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("no time to the first final stems in {said:?}"))?;
-    let total: f64 = said
-        .split(") in ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("no total time in {said:?}"))?;
+    let number_after = |marker: &str| -> Result<f64> {
+        said.split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no number after {marker:?} in {said:?}"))
+    };
+    let first = number_after("the first stems were final after ")?;
+    let total = number_after(") in ")?;
     assert!(first <= total, "first stems after {first} s of {total} s");
 
     // The reference CLI: normalise by the mono mix's mean and (unbiased) std,
