@@ -70,10 +70,11 @@ const search = () => {
 $('#search').addEventListener('submit', (e) => { e.preventDefault(); clearTimeout(searchTimer); search(); });
 $('#q').addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(search, 300); });
 
-// A finished job: the row shows "separated", and the open track gets its mixer.
+// A finished job: the row shows "separated", and the open track gets its
+// mixer (or keeps playing the stems it already plays as they were made).
 whenFinished((trackId) => {
   library.refresh();
-  if (state.current?.id === trackId) player.load(trackId, { keepPlaying: true });
+  player.stemsFinished(trackId);
 });
 
 // When the station is back after being unreachable, the view reloads itself.

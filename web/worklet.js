@@ -173,6 +173,7 @@ class SonanticaProcessor extends AudioWorkletProcessor {
     // goes to the speakers, after normalisation.
     const cap = this.capture;
     if (cap) {
+      cap.frame ??= currentFrame; // the context frame of the first one
       cap.inputs.push(Array.from(input, (ch) => Float32Array.from(ch)));
       cap.outputs.push(Array.from(output, (ch) => Float32Array.from(ch)));
     }
@@ -192,7 +193,7 @@ class SonanticaProcessor extends AudioWorkletProcessor {
       cap.left -= n;
       if (cap.left <= 0) {
         this.capture = null;
-        this.port.postMessage({ type: 'capture', inputs: cap.inputs, outputs: cap.outputs, played: cap.played, gain: this.gain });
+        this.port.postMessage({ type: 'capture', frame: cap.frame, inputs: cap.inputs, outputs: cap.outputs, played: cap.played, gain: this.gain });
       }
     }
     this.frames += n;

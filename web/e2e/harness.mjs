@@ -110,3 +110,68 @@ export async function login(browser, base, viewport, hash = '#/tracks') {
   await page.click('#login-form button');
   return { page, errors };
 }
+
+/// Samples of a WAV file (16-bit PCM or 32-bit float, plain or extensible):
+/// `{ rate, channels: [Float32Array, ...] }`.
+export function parseWav(buf) {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let fmt = null;
+  for (let at = 12; at + 8 <= v.byteLength;) {
+    const id = String.fromCharCode(...buf.subarray(at, at + 4));
+    const size = v.getUint32(at + 4, true);
+    if (id === 'fmt ') {
+      fmt = { tag: v.getUint16(at + 8, true), channels: v.getUint16(at + 10, true), rate: v.getUint32(at + 12, true), bits: v.getUint16(at + 22, true) };
+      if (fmt.tag === 0xfffe) fmt.tag = v.getUint16(at + 32, true);
+    } else if (id === 'data') {
+      assert.ok(fmt, 'fmt before data');
+      const bytes = fmt.bits / 8;
+      const frames = Math.floor(Math.min(size, v.byteLength - at - 8) / (bytes * fmt.channels));
+      const channels = Array.from({ length: fmt.channels }, () => new Float32Array(frames));
+      for (let i = 0; i < frames; i++) {
+        for (let c = 0; c < fmt.channels; c++) {
+          const o = at + 8 + (i * fmt.channels + c) * bytes;
+          channels[c][i] = fmt.tag === 3 ? v.getFloat32(o, true) : v.getInt16(o, true) / 32768;
+        }
+      }
+      return { rate: fmt.rate, channels };
+    }
+    at += 8 + size + (size % 2);
+  }
+  throw new Error('no data chunk');
+}
+
+/// A 16-bit stereo WAV that never repeats: three drifting partials and noise,
+/// different in each channel (so a stretch of it can be found in its stems).
+export function musicWav(seconds, rate) {
+  const n = Math.round(seconds * rate);
+  const buf = Buffer.alloc(44 + n * 4);
+  buf.write('RIFF', 0); buf.writeUInt32LE(36 + n * 4, 4); buf.write('WAVE', 8);
+  buf.write('fmt ', 12); buf.writeUInt32LE(16, 16); buf.writeUInt16LE(1, 20); buf.writeUInt16LE(2, 22);
+  buf.writeUInt32LE(rate, 24); buf.writeUInt32LE(rate * 4, 28); buf.writeUInt16LE(4, 32); buf.writeUInt16LE(16, 34);
+  buf.write('data', 36); buf.writeUInt32LE(n * 4, 40);
+  let s = 12345;
+  const rnd = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 - 0.5; };
+  for (let i = 0; i < n; i++) {
+    const t = i / rate;
+    const tone = 0.2 * Math.sin(2 * Math.PI * (110 + 3 * t) * t) + 0.1 * Math.sin(2 * Math.PI * 523 * t * (1 + 0.01 * Math.sin(t)))
+      + 0.05 * Math.sin(2 * Math.PI * 2200 * t);
+    buf.writeInt16LE(Math.round((tone + 0.05 * rnd()) * 32767), 44 + 4 * i);
+    buf.writeInt16LE(Math.round((0.8 * tone + 0.05 * rnd()) * 32767), 46 + 4 * i);
+  }
+  return buf;
+}
+
+/// Where `frames` (planar channels) start inside `stems` (planar channels), to
+/// the sample; -1 if nowhere.
+export function locate(frames, stems) {
+  const len = Math.min(64, frames[0].length);
+  const n = stems[0].length - frames[0].length;
+  for (let o = 0; o <= n; o++) {
+    let ok = true;
+    for (let c = 0; c < frames.length && ok; c++) {
+      for (let i = 0; i < len; i++) if (Math.abs(frames[c][i] - stems[c][o + i]) > 1e-6) { ok = false; break; }
+    }
+    if (ok) return o;
+  }
+  return -1;
+}

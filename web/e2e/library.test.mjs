@@ -194,7 +194,7 @@ test('the Inspector after five track changes and two layout changes reads a -20 
   };
   await pick(sine);
   await pick(stems);
-  await page.waitForSelector('#mixer:not([hidden])');
+  await page.waitForSelector('#mixer:not([hidden]) #strips .strip');
   const layouts = await page.$$eval('#layout option', (os) => os.map((o) => o.value));
   assert.ok(layouts.includes('mono'), `${layouts}`);
   await page.selectOption('#layout', 'mono');
@@ -399,7 +399,7 @@ test('phones and tablets: no sideways scroll, the now-playing bar after picking 
     await page.screenshot({ path: join(SHOTS, `jobs-${label}.png`) });
     // The mixer of a separated track fits too.
     await page.evaluate((id) => import('/js/player.js').then((p) => p.load(id)), stems.id);
-    await page.waitForSelector('#mixer:not([hidden])');
+    await page.waitForSelector('#mixer:not([hidden]) #strips .strip');
     const p = await layoutProblems(page);
     assert.ok(p.overflow <= 0, `${label} px mixer: ${p.overflow} px of sideways scroll`);
     assert.deepEqual(p.unnamed, []);
@@ -414,7 +414,7 @@ test('a refresh mid-playback comes back to the track, its position and its mix',
   const stems = (await h.get(server.base, '/api/tracks?separated=true')).items[0];
   const { page, errors } = await login(DESKTOP, '#/separated');
   await page.locator(`#tracks li[data-id="${stems.id}"] button.title`).click();
-  await page.waitForSelector('#mixer:not([hidden])');
+  await page.waitForSelector('#mixer:not([hidden]) #strips .strip');
   await page.click('button[data-preset="karaoke"]');
   await page.locator('#strips input[aria-label="vocals gain in dB"]').fill('-6');
   await page.click('button[aria-label="Solo bass"]');
@@ -432,7 +432,7 @@ test('a refresh mid-playback comes back to the track, its position and its mix',
   assert.match(await page.evaluate(() => location.hash), new RegExp(`^#/albums\\?.*play=${stems.id}`));
   await page.reload();
   await page.waitForFunction((id) => window.studio.current?.id === id, stems.id);
-  await page.waitForSelector('#mixer:not([hidden])');
+  await page.waitForSelector('#mixer:not([hidden]) #strips .strip');
   const t = await page.evaluate(() => window.studio.player.currentTime);
   assert.ok(Math.abs(t - before.t) <= 1, `position ${t} s after the refresh, ${before.t} s before`);
   assert.deepEqual(await shown(), mix);

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as h from './harness.mjs';
-import { SHOTS, TOKEN, sineWav } from './harness.mjs';
+import { SHOTS, TOKEN, locate, musicWav, parseWav, sineWav } from './harness.mjs';
 
 const server = await h.startServer();
 const browser = await h.launchBrowser();
@@ -103,7 +103,7 @@ test('separated with the fixture model, karaoke takes the vocal stem out of the 
   await row.locator('.actions button.separate').click();
   await page.waitForSelector(`#tracks li[data-id="${track.id}"] .badge:text("separated")`, { timeout: 120000 });
   await page.locator(`#tracks li[data-id="${track.id}"]`).click();
-  await page.waitForSelector('#mixer:not([hidden])');
+  await page.waitForSelector('#mixer:not([hidden]) #strips .strip');
   const { worst, vocal } = await karaoke(page, 4);
   assert.ok(vocal > 1e-3, `the vocal stem carries signal (${vocal})`);
   assert.ok(worst < 1e-5, `karaoke output differs from drums + bass + other by ${worst}`);
@@ -116,7 +116,7 @@ test('six stems: the 12-channel stream plays through the worklet, and karaoke ke
   await h.separate(server.base, track, 'six');
   const { page, errors } = await login({ width: 1280, height: 1100 });
   await page.locator(`#tracks li[data-id="${track.id}"]`).click();
-  await page.waitForSelector('#mixer:not([hidden])');
+  await page.waitForSelector('#mixer:not([hidden]) #strips .strip');
   assert.deepEqual(await page.$$eval('#strips .name', (els) => els.map((e) => e.textContent)),
     ['drums', 'bass', 'other', 'vocals', 'guitar', 'piano']);
   const { worst, vocal } = await karaoke(page, 6);
@@ -134,7 +134,7 @@ async function openMixer(viewport) {
   assert.ok(track, 'the karaoke test separated "Mix for stems"');
   const { page, errors } = await login(viewport);
   await page.locator(`#tracks li[data-id="${track.id}"]`).click();
-  await page.waitForSelector('#mixer:not([hidden])');
+  await page.waitForSelector('#mixer:not([hidden]) #strips .strip');
   return { page, errors };
 }
 
@@ -266,56 +266,6 @@ test('at tablet width nothing scrolls sideways, and every control has a name for
   await page.close();
 });
 
-/// Samples of a WAV file (16-bit PCM or 32-bit float, plain or extensible):
-/// `{ rate, channels: [Float32Array, ...] }`.
-function parseWav(buf) {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let fmt = null;
-  for (let at = 12; at + 8 <= v.byteLength;) {
-    const id = String.fromCharCode(...buf.subarray(at, at + 4));
-    const size = v.getUint32(at + 4, true);
-    if (id === 'fmt ') {
-      fmt = { tag: v.getUint16(at + 8, true), channels: v.getUint16(at + 10, true), rate: v.getUint32(at + 12, true), bits: v.getUint16(at + 22, true) };
-      if (fmt.tag === 0xfffe) fmt.tag = v.getUint16(at + 32, true);
-    } else if (id === 'data') {
-      assert.ok(fmt, 'fmt before data');
-      const bytes = fmt.bits / 8;
-      const frames = Math.floor(Math.min(size, v.byteLength - at - 8) / (bytes * fmt.channels));
-      const channels = Array.from({ length: fmt.channels }, () => new Float32Array(frames));
-      for (let i = 0; i < frames; i++) {
-        for (let c = 0; c < fmt.channels; c++) {
-          const o = at + 8 + (i * fmt.channels + c) * bytes;
-          channels[c][i] = fmt.tag === 3 ? v.getFloat32(o, true) : v.getInt16(o, true) / 32768;
-        }
-      }
-      return { rate: fmt.rate, channels };
-    }
-    at += 8 + size + (size % 2);
-  }
-  throw new Error('no data chunk');
-}
-
-/// A 16-bit stereo WAV that never repeats: three drifting partials and noise,
-/// different in each channel (so a stretch of it can be found in its stems).
-function musicWav(seconds, rate) {
-  const n = Math.round(seconds * rate);
-  const buf = Buffer.alloc(44 + n * 4);
-  buf.write('RIFF', 0); buf.writeUInt32LE(36 + n * 4, 4); buf.write('WAVE', 8);
-  buf.write('fmt ', 12); buf.writeUInt32LE(16, 16); buf.writeUInt16LE(1, 20); buf.writeUInt16LE(2, 22);
-  buf.writeUInt32LE(rate, 24); buf.writeUInt32LE(rate * 4, 28); buf.writeUInt16LE(4, 32); buf.writeUInt16LE(16, 34);
-  buf.write('data', 36); buf.writeUInt32LE(n * 4, 40);
-  let s = 12345;
-  const rnd = () => { s = (s * 1103515245 + 12345) % 2147483648; return s / 2147483648 - 0.5; };
-  for (let i = 0; i < n; i++) {
-    const t = i / rate;
-    const tone = 0.2 * Math.sin(2 * Math.PI * (110 + 3 * t) * t) + 0.1 * Math.sin(2 * Math.PI * 523 * t * (1 + 0.01 * Math.sin(t)))
-      + 0.05 * Math.sin(2 * Math.PI * 2200 * t);
-    buf.writeInt16LE(Math.round((tone + 0.05 * rnd()) * 32767), 44 + 4 * i);
-    buf.writeInt16LE(Math.round((0.8 * tone + 0.05 * rnd()) * 32767), 46 + 4 * i);
-  }
-  return buf;
-}
-
 /// The stems a mix description makes audible, with their linear gains, in the
 /// mixer's source order (sonantica_mix::MixSettings' rules, written again here
 /// from the README so that the check does not share the code it checks).
@@ -344,20 +294,6 @@ async function saveMix(page, layout) {
   return parseWav(await readFile(await download.path()));
 }
 
-/// Where `frames` (planar channels) start inside `stems` (planar channels), to
-/// the sample; -1 if nowhere.
-function locate(frames, stems) {
-  const len = Math.min(64, frames[0].length);
-  const n = stems[0].length - frames[0].length;
-  for (let o = 0; o <= n; o++) {
-    let ok = true;
-    for (let c = 0; c < frames.length && ok; c++) {
-      for (let i = 0; i < len; i++) if (Math.abs(frames[c][i] - stems[c][o + i]) > 1e-6) { ok = false; break; }
-    }
-    if (ok) return o;
-  }
-  return -1;
-}
 
 test('what you hear is what you save: the worklet output equals the Save mix file for five mixes', async () => {
   // The track at the audio context's rate, so that nothing is resampled between
@@ -378,7 +314,7 @@ test('what you hear is what you save: the worklet output equals the Save mix fil
 
   const { page, errors } = await login({ width: 1280, height: 1100 });
   await page.locator(`#tracks li[data-id="${track.id}"]`).click();
-  await page.waitForSelector('#mixer:not([hidden])');
+  await page.waitForSelector('#mixer:not([hidden]) #strips .strip');
   // Repeat one: the track loops, sample for sample, while the mixes are compared.
   await page.evaluate(() => { window.studio.queue.repeat = 'one'; });
   await page.waitForFunction(() => window.studio.mode === 'stems' && !window.studio.player.paused

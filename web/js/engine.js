@@ -7,6 +7,11 @@
 const AHEAD_S = 8; // how far ahead samples are scheduled
 const CHUNK_S = 0.25; // one scheduled buffer
 const LEAD_S = 0.08; // from a click to the first sample
+// Stems still being separated (a live item) can run out ahead of the
+// listener: below LOW_S scheduled the clock stops ("separating…"), and it
+// starts again once RESUME_S are scheduled or the stream has ended.
+const LOW_S = 0.25;
+const RESUME_S = 2;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,9 +28,10 @@ class Feed {
     this.next = null;
     this.sources = new Set();
     this.abort = new AbortController();
+    this.guard = item.live ? setInterval(() => engine.checkBuffer(this), 50) : null;
     this.done = this.run().catch((e) => {
       if (!this.abort.signal.aborted) engine.onError?.(item, e);
-    });
+    }).finally(() => clearInterval(this.guard));
   }
 
   url() {
@@ -97,18 +103,20 @@ class Feed {
   }
 
   cancel() {
+    clearInterval(this.guard);
     this.abort.abort();
     for (const s of this.sources) { try { s.stop(); } catch { /* not started */ } s.disconnect(); }
     this.sources.clear();
   }
 }
 
-/// Items are `{ id, model, channels, duration }`: a track, or a track's stems
-/// of one model (model set). `compatible(a, b)` says whether b can follow a
+/// Items are `{ id, model, channels, duration, live }`: a track, or a track's
+/// stems of one model (model set), `live` while they are still being made. `compatible(a, b)` says whether b can follow a
 /// on the same worklet (same channels and mode).
 export class Engine {
-  constructor(ctx, { input, fetch, compatible, onStart, onEnded, onError, onJunction }) {
-    Object.assign(this, { ctx, input, fetch, compatible, onStart, onEnded, onError, onJunction });
+  constructor(ctx, { input, fetch, compatible, onStart, onEnded, onError, onJunction, onBuffering }) {
+    Object.assign(this, { ctx, input, fetch, compatible, onStart, onEnded, onError, onJunction, onBuffering });
+    this.buffering = false; // the clock is held for a live stream to catch up
     this.feeds = []; // the playing feed first, then the one that follows it
     this.item = null;
     this.at = 0; // position while nothing is scheduled
@@ -125,6 +133,7 @@ export class Engine {
   }
 
   stopAll() {
+    this.buffered();
     for (const f of this.feeds) f.cancel();
     this.feeds = [];
     for (const t of this.timers) clearTimeout(t);
@@ -143,13 +152,38 @@ export class Engine {
     if (!this.item) return;
     if (!this.feeds.length) this.feeds = [new Feed(this, this.item, this.at, null)];
     this.paused = false;
+    this.buffered();
     await this.ctx.resume();
   }
 
   async pause() {
     this.paused = true;
+    this.buffered();
     this.at = this.position;
     await this.ctx.suspend();
+  }
+
+  /// A live feed's stream fell behind (or caught up): the clock stops, so
+  /// nothing plays out of turn and the position holds, until enough is
+  /// scheduled again. Only the playing feed counts.
+  checkBuffer(feed) {
+    if (feed !== this.feeds[0] || this.paused) return;
+    const ahead = feed.next === null ? 0 : feed.next - this.ctx.currentTime;
+    if (!this.buffering && feed.end === null && ahead < LOW_S) {
+      this.buffering = true;
+      this.ctx.suspend();
+      this.onBuffering?.(true);
+    } else if (this.buffering && (ahead >= RESUME_S || feed.end !== null)) {
+      this.buffered();
+    }
+  }
+
+  /// No longer holding the clock for a stream: it runs again unless paused.
+  buffered() {
+    if (!this.buffering) return;
+    this.buffering = false;
+    if (!this.paused) this.ctx.resume();
+    this.onBuffering?.(false);
   }
 
   seek(t) {

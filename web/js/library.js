@@ -6,7 +6,7 @@
 import { $, el, fmtTime, plural, toast } from './ui.js';
 import { api, json, post } from './api.js';
 import { state } from './state.js';
-import { addToQueue, playList, playNext } from './player.js';
+import { addToQueue, playList, playNext, separateHere } from './player.js';
 import * as router from './router.js';
 import { watchJobs } from './jobs.js';
 
@@ -30,6 +30,8 @@ function modelMenu(id) {
 }
 
 async function separate(tracks, model) {
+  // The playing track: from where the listener is, its stems playing as made.
+  if (tracks.length === 1 && state.current?.id === tracks[0].id) return separateHere();
   let queued = 0;
   for (const t of tracks) {
     try {

@@ -55,10 +55,32 @@ function decodeMix(text, sources) {
   }
 }
 
-/// Builds the mixer for `sources` of `model`; `saved` is a `mix=` value to
-/// restore. `onChange` is called with the mixer after every change.
-export function buildMixer(sources, model, saved, onChange) {
+/// The mixer of a track without stems: Separate and the presets start a
+/// separation from where the listener is (`onPick` with the preset's id, or
+/// null), whose stems take over as soon as they are ready.
+export function offerStems(onPick) {
   $('#mixer').hidden = false;
+  $('#mixer-body').hidden = true;
+  $('#presets').replaceChildren(
+    el('button', { class: 'separate-here', text: 'Separate', attrs: { title: 'Separate this track into stems, starting where you are listening' }, on: { click: () => onPick(null) } }),
+    ...PRESETS.filter(([id]) => id !== 'original').map(([id, label]) => el('button', {
+      text: label, data: { preset: id }, attrs: { title: `Separate this track and play it as ${label}` }, on: { click: () => onPick(id) },
+    })));
+  $('#strips').replaceChildren();
+  stemStatus('Not separated yet: press Separate or a preset, and the stems play within seconds, from where you are.');
+}
+
+/// The line under the presets (what a separation started here is doing).
+export function stemStatus(text) {
+  $('#stem-status').textContent = text;
+}
+
+/// Builds the mixer for `sources` of `model`; `saved` is a `mix=` value to
+/// restore, `preset` a preset's id to start from instead. `onChange` is called
+/// with the mixer after every change.
+export function buildMixer(sources, model, saved, onChange, preset = null) {
+  $('#mixer').hidden = false;
+  $('#mixer-body').hidden = false;
   const m = { sources, model, mix: null, strips: [], presetButtons: [] };
   const send = () => {
     state.node?.port.postMessage({ type: 'settings', settings: mixSettings(m, state.layout) });
@@ -129,7 +151,7 @@ export function buildMixer(sources, model, saved, onChange) {
   $('#strips').replaceChildren(...m.strips.map((s) => s.div));
   $('#channels').replaceChildren();
   $('#save-status span').textContent = '';
-  fromPreset(0);
+  fromPreset(Math.max(0, PRESETS.findIndex(([id]) => id === preset)));
   const restored = saved && decodeMix(saved, sources);
   if (restored) {
     const i = PRESETS.findIndex(([id]) => id === restored.preset);

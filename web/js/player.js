@@ -4,12 +4,15 @@
 // now-playing bar and the keyboard.
 
 import { $, el, fmt, fmtLevel, fmtTime, toast } from './ui.js';
-import { api, json } from './api.js';
+import { api, json, post } from './api.js';
 import { Engine } from './engine.js';
 import { state } from './state.js';
 import { resetInspector, showReadings } from './inspector.js';
-import { buildMixer, encodeMix, hideMixer, LAYOUTS, layoutChannels, mixSettings, SOURCES4, SOURCES6 } from './mixer.js';
+import {
+  buildMixer, encodeMix, hideMixer, LAYOUTS, layoutChannels, mixSettings, offerStems, SOURCES4, SOURCES6, stemStatus,
+} from './mixer.js';
 import * as router from './router.js';
+import { watchJobs } from './jobs.js';
 
 const TARGET_LUFS = -18;
 const CEILING_DBTP = -1;
@@ -36,6 +39,7 @@ async function ensureAudio() {
     onEnded: ended,
     onError: (item, e) => toast(`Cannot play ${titleOf(item.id)}: ${e.message}`),
     onJunction: junctionAhead,
+    onBuffering: (on) => { $('#buffering').hidden = !on; },
   });
   state.engine.upNext = upNext;
   state.gain = state.ctx.createGain();
@@ -212,8 +216,10 @@ export const player = {
 };
 state.player = player;
 
-/// The engine's item for a track: its stems of one model, or the track.
-function itemOf(t) {
+/// The engine's item for a track: its stems of one model, or the track;
+/// `live` (`{ model, stems }`): the stems a running job is making.
+function itemOf(t, live = null) {
+  if (live) return { id: t.id, model: live.model, channels: 2 * live.stems, stems: live.stems, duration: t.duration_s, live: true };
   const stems = t.is_separated ? t.stems.filter((s) => s.model === t.stems[0].model) : [];
   return stems.length
     ? { id: t.id, model: stems[0].model, channels: 2 * stems.length, stems: stems.length, duration: t.duration_s }
@@ -262,20 +268,28 @@ function showTrack(t) {
 
 /// Loads track `id` into the player. `at`: position in seconds; `mix`: a
 /// saved mix (`mix=` of the address); `autoplay`: start playing;
-/// `keepPlaying`: the same track again (its stems are ready), where it was.
-export async function load(id, { at = 0, mix = null, autoplay = true, keepPlaying = false } = {}) {
+/// `keepPlaying`: the same track again (its stems are ready), where it was;
+/// `live`: its stems as a running job makes them (`{ model, stems }`);
+/// `preset`: the mixer's preset to start from.
+export async function load(id, { at = 0, mix = null, autoplay = true, keepPlaying = false, live = null, preset = null } = {}) {
   await ensureAudio();
   const t = await json(`/api/tracks/${id}`);
   const wasPlaying = keepPlaying && !player.paused;
   const position = keepPlaying ? player.currentTime : at;
   if (!state.engine.paused) await state.engine.pause();
+  if (separating && separating.trackId !== id) separating = null; // it runs on in Jobs
   showTrack(t);
-  const item = itemOf(t);
+  const item = itemOf(t, live);
   state.mode = item.stems ? 'stems' : 'track';
   await applyNormalisation();
   if (item.stems) {
     $('#zip').href = `/api/tracks/${t.id}/stems.zip?model=${encodeURIComponent(item.model)}`;
-    state.mixer = buildMixer(item.stems === 6 ? SOURCES6 : SOURCES4, item.model, mix, (m) => router.setPlayer({ mix: encodeMix(m) }));
+    $('#zip').hidden = Boolean(live);
+    state.mixer = buildMixer(item.stems === 6 ? SOURCES6 : SOURCES4, item.model, mix, (m) => router.setPlayer({ mix: encodeMix(m) }), preset);
+    stemStatus('');
+  } else if (state.models?.some((m) => m.installed)) {
+    state.mixer = null;
+    offerStems(separateHere);
   } else {
     state.mixer = null;
     hideMixer();
@@ -287,6 +301,98 @@ export async function load(id, { at = 0, mix = null, autoplay = true, keepPlayin
   showPosition();
   if (wasPlaying || (autoplay && !keepPlaying)) await play();
   else showPlayState();
+}
+
+// ---- separating the playing track ----
+
+/// A separation started from the player for the playing track:
+/// `{ trackId, jobId, preset, live }` (`live` once its stems play).
+let separating = null;
+const AHEAD_READY_S = 3; // stems this far ahead are ready: they take over
+
+/// Separates the playing track from where the listener is; its stems take
+/// over (with `preset` on the mixer) as soon as the next seconds are ready,
+/// without a jump, and play on while the rest is separated.
+export async function separateHere(preset = null) {
+  const t = state.current;
+  if (!t) return;
+  if (separating?.trackId === t.id) {
+    separating.preset = preset ?? separating.preset;
+    return;
+  }
+  const model = document.querySelector('#model-choice')?.value;
+  const body = { from_s: Number(player.currentTime.toFixed(3)) };
+  if (model) body.model = model;
+  let job;
+  try {
+    job = await (await post(`/api/tracks/${t.id}/separate`, body)).json();
+  } catch (e) {
+    toast(`Cannot separate ${t.title}: ${e.message}`);
+    return;
+  }
+  separating = { trackId: t.id, jobId: job.id, preset, live: null };
+  stemStatus(`Separating from ${fmtTime(body.from_s)}…`);
+  watchJobs();
+  followSeparation(separating);
+}
+
+/// Whether `spans` (`[[start_s, end_s], …]`) hold `[from, to)`.
+const covers = (spans, from, to) => spans.some(([a, b]) => a <= from + 1e-6 && to <= b + 1e-6);
+
+/// Watches the job of `s` while it is the playing track's: says how far it
+/// is, and switches to its stems once the seconds ahead are ready.
+async function followSeparation(s) {
+  if (separating !== s) return;
+  let job = null;
+  try { job = await json(`/api/jobs/${s.jobId}`); } catch { /* try again */ }
+  if (separating !== s) return;
+  if (job && ['done', 'failed', 'cancelled'].includes(job.status)) {
+    separating = null;
+    if (job.status === 'done') await stemsFinished(s.trackId, s.preset);
+    else {
+      toast(`Separation ${job.status}${job.error ? `: ${job.error}` : ''}`);
+      // Stems that will never be complete: back to the track, where it was.
+      if (s.live) await load(s.trackId, { keepPlaying: true });
+      else stemStatus('');
+    }
+    return;
+  }
+  if (job?.status === 'running' && job.stems && !s.live) {
+    const at = player.currentTime;
+    const end = Math.min(at + AHEAD_READY_S, (state.current?.duration_s ?? at) - 0.01);
+    if (covers(job.ready, at, end)) {
+      s.live = { model: job.model, stems: job.stems };
+      await load(s.trackId, { keepPlaying: true, live: s.live, preset: s.preset });
+    }
+  }
+  if (job) {
+    const pct = `${Math.round(job.progress * 100)} %`;
+    stemStatus(s.live
+      ? `Separating the rest (${pct}): the stems play as they are made.`
+      : job.status === 'queued' ? 'Waiting for the separation to start…' : `Separating (${pct}): the stems play as soon as the next seconds are ready.`);
+  }
+  setTimeout(() => followSeparation(s), 300);
+}
+
+/// A job for `trackId` finished: if that track is playing, its stems take
+/// over; if they already play (made live), they play on untouched and only
+/// the page learns that the files exist.
+export async function stemsFinished(trackId, preset = null) {
+  if (state.current?.id !== trackId) return;
+  const item = state.engine?.item;
+  if (item?.id === trackId && item.stems) {
+    let t;
+    try { t = await json(`/api/tracks/${trackId}`); } catch { return; }
+    if (state.current?.id !== trackId) return;
+    item.live = false;
+    state.current = t;
+    for (const q of queue.items) if (q.id === trackId) Object.assign(q, { is_separated: t.is_separated, stems: t.stems });
+    $('#zip').hidden = false;
+    stemStatus('');
+    return;
+  }
+  if (separating?.trackId === trackId && !separating.live) return; // followSeparation switches
+  await load(trackId, { keepPlaying: true, preset });
 }
 
 export async function play() {

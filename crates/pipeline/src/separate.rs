@@ -299,10 +299,12 @@ fn stage_mix(
     Ok((mix, info, decoded))
 }
 
-/// Pass 2: separates the staged mix region by region (see [`regions`]); each
+/// Pass 2: separates the staged mix region by region (see [`Plan`]); each
 /// wanted stem is denormalised, resampled to `out_rate` and staged as f32 (at
 /// most `out_frames` frames) in a temporary file in `out_dir`, and handed to
-/// `live` as it will be encoded.
+/// `live` as it will be encoded. Between segments `live` may ask for another
+/// place ([`LiveStems::wanted_s`]: the listener sought there): the region
+/// stops where it got to and the next one starts there.
 #[allow(clippy::too_many_arguments)]
 fn separate_to_stages(
     separator: &Separator,
@@ -332,17 +334,31 @@ fn separate_to_stages(
             peak: 0.0,
         });
     }
-    let regions = regions(mix.frames, model_rate, out_rate, settings.from_s);
-    let total: usize = regions
-        .iter()
-        .map(|r| separator.passes_in(mix.frames, &settings.apply, r.computed.clone()))
-        .sum();
-    let mut done = 0;
+    let mut plan = Plan::new(mix.frames, out_frames, model_rate, out_rate);
     let (format, _) = settings.format.output();
-    let clamp = settings.clip == ClipMode::Clamp;
-    let mut final_block: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); model_ch]; wanted.len()];
-    let mut first_final = None;
-    for region in &regions {
+    let mut out = Publisher {
+        live,
+        format,
+        clamp: settings.clip == ClipMode::Clamp,
+        final_block: vec![vec![Vec::new(); model_ch]; wanted.len()],
+        first_final: None,
+        started,
+    };
+    // A seek that lands this close ahead of where the region is publishing
+    // does not stop it: the region gets there sooner than a new one would.
+    let lookahead = 10 * out_rate as usize;
+    let mut cursor = settings.from_s.map_or(0, |s| plan.aligned(s));
+    let mut sought: Option<usize> = None;
+    let mut passes_done = 0;
+    loop {
+        let next = sought
+            .take()
+            .and_then(|w| plan.gap_at(w))
+            .or_else(|| plan.next_gap(cursor));
+        let Some(kept) = next else { break };
+        let region = plan.region(kept.clone());
+        let passes = separator.passes_in(mix.frames, &settings.apply, region.clone());
+        let total = passes_done + plan.passes_left(separator, &settings.apply);
         let mut run = RegionRun {
             separator,
             wanted,
@@ -354,63 +370,53 @@ fn separate_to_stages(
             stem_buf: vec![Vec::new(); model_ch],
             outs: vec![vec![Vec::new(); model_ch]; wanted.len()],
             // Output frames of this region's computed range, from its start.
-            at: out_at(region.computed.start, model_rate, out_rate),
-            keep: out_at(region.kept.start, model_rate, out_rate)
-                ..if region.kept.end == mix.frames {
-                    out_frames
-                } else {
-                    out_at(region.kept.end, model_rate, out_rate)
-                },
-        };
-        let mut publish = |run: &mut RegionRun, stages: &mut [Stage]| -> PipelineResult<()> {
-            let n = run.outs.first().and_then(|o| o.first()).map_or(0, Vec::len);
-            let (from, to) = (run.at.max(run.keep.start), (run.at + n).min(run.keep.end));
-            if from < to {
-                first_final.get_or_insert_with(|| started.elapsed().as_secs_f64());
-                let skip = from - run.at;
-                for (w, out) in run.outs.iter().enumerate() {
-                    stage(&mut stages[w], out, skip..skip + to - from, from).map_err(tmp_err)?;
-                    if !live.wants_parts() {
-                        continue;
-                    }
-                    for (f, o) in final_block[w].iter_mut().zip(out) {
-                        f.clear();
-                        f.extend(o[skip..skip + to - from].iter().map(|&v| {
-                            format.round_trip(if clamp { v.clamp(-1.0, 1.0) } else { v })
-                        }));
-                    }
-                }
-                if live.wants_parts() {
-                    live.ready(from, &final_block)?;
-                }
-            }
-            run.at += n;
-            run.outs.iter_mut().flatten().for_each(Vec::clear);
-            Ok(())
+            at: out_at(region.start, model_rate, out_rate),
+            keep: kept.clone(),
         };
         let mut write_err: Option<PipelineError> = None;
+        let mut stopped_for: Option<usize> = None;
+        let mut region_done = 0;
         let result = separator.apply_range(
             mix,
             &settings.apply,
-            region.computed.clone(),
+            region,
             &mut |p| {
+                region_done = p.done;
                 progress(&Progress {
-                    done: done + p.done,
+                    done: passes_done + p.done,
                     total,
                 });
                 !cancelled()
             },
             &mut |block| {
-                run.add(block)
-                    .and_then(|()| publish(&mut run, &mut stages))
-                    .map_err(|e| {
-                        let msg = e.to_string();
-                        write_err = Some(e);
-                        DemucsError::Input(msg)
-                    })
+                let step = run
+                    .add(block)
+                    .and_then(|()| out.publish(&mut run, &mut stages, &mut plan));
+                if let Err(e) = step {
+                    let msg = e.to_string();
+                    write_err = Some(e);
+                    return Err(DemucsError::Input(msg));
+                }
+                if let Some(w) = out.live.wanted_s().map(|s| plan.aligned(s)) {
+                    let soon = run.at.max(kept.start)..(run.at + lookahead).min(kept.end);
+                    if plan.gap_at(w).is_some() && !soon.contains(&w) {
+                        stopped_for = Some(w);
+                        // Unwinds apply_range; told apart from a cancel below.
+                        return Err(DemucsError::Cancelled);
+                    }
+                }
+                Ok(())
             },
         );
         match result {
+            Err(DemucsError::Cancelled) if stopped_for.is_some() && !cancelled() => {
+                // What the region published so far is final; the rest of it
+                // is a gap again, made later with fresh context.
+                sought = stopped_for;
+                cursor = kept.end;
+                passes_done += region_done;
+                continue;
+            }
             Err(DemucsError::Cancelled) => return Err(PipelineError::Cancelled),
             Err(e) => return Err(write_err.unwrap_or_else(|| e.into())),
             Ok(()) => {}
@@ -418,10 +424,73 @@ fn separate_to_stages(
         for (w, r) in run.back.iter_mut().enumerate() {
             r.finish(&mut run.outs[w])?;
         }
-        publish(&mut run, &mut stages)?;
-        done += separator.passes_in(mix.frames, &settings.apply, region.computed.clone());
+        out.publish(&mut run, &mut stages, &mut plan)?;
+        // Done even where the resampler's last frames fall short of its end
+        // (the files are padded to the track's length).
+        plan.mark(kept.clone());
+        passes_done += passes;
+        cursor = kept.end;
+        if let Some(w) = out.live.wanted_s() {
+            sought = Some(plan.aligned(w));
+        }
     }
-    Ok((stages, first_final))
+    Ok((stages, out.first_final))
+}
+
+/// Where the stems go as they are made: the stage files and `live`.
+struct Publisher<'a> {
+    live: &'a mut dyn LiveStems,
+    format: OutputFormat,
+    clamp: bool,
+    /// `[stem][channel]`: the part being handed to `live`.
+    final_block: Vec<Vec<Vec<f32>>>,
+    /// Seconds from the start until the first part was final.
+    first_final: Option<f64>,
+    started: std::time::Instant,
+}
+
+impl Publisher<'_> {
+    /// Stages (and hands to `live`) the part of the region's resampled output
+    /// that it keeps, and marks it done in `plan`.
+    fn publish(
+        &mut self,
+        run: &mut RegionRun,
+        stages: &mut [Stage],
+        plan: &mut Plan,
+    ) -> PipelineResult<()> {
+        let n = run.outs.first().and_then(|o| o.first()).map_or(0, Vec::len);
+        let (from, to) = (run.at.max(run.keep.start), (run.at + n).min(run.keep.end));
+        if from < to {
+            let started = self.started;
+            self.first_final
+                .get_or_insert_with(|| started.elapsed().as_secs_f64());
+            let skip = from - run.at;
+            let wants_parts = self.live.wants_parts();
+            for (w, out) in run.outs.iter().enumerate() {
+                stage(&mut stages[w], out, skip..skip + to - from, from)
+                    .map_err(|e| PipelineError::io("a temporary stem", e))?;
+                if !wants_parts {
+                    continue;
+                }
+                let (format, clamp) = (self.format, self.clamp);
+                for (f, o) in self.final_block[w].iter_mut().zip(out) {
+                    f.clear();
+                    f.extend(
+                        o[skip..skip + to - from].iter().map(|&v| {
+                            format.round_trip(if clamp { v.clamp(-1.0, 1.0) } else { v })
+                        }),
+                    );
+                }
+            }
+            if wants_parts {
+                self.live.ready(from, &self.final_block)?;
+            }
+            plan.mark(from..to);
+        }
+        run.at += n;
+        run.outs.iter_mut().flatten().for_each(Vec::clear);
+        Ok(())
+    }
 }
 
 /// Receives stems the moment they are final: `block` is `[stem][channel][n]`
@@ -442,6 +511,13 @@ pub trait LiveStems {
     fn wants_parts(&self) -> bool {
         true
     }
+
+    /// Asked between segments: a second of the track the listener now wants
+    /// first (they sought there), once per request. Stems not final there
+    /// are made from there next; `None` carries on in order.
+    fn wanted_s(&mut self) -> Option<f64> {
+        None
+    }
 }
 
 /// A [`LiveStems`] that takes nothing.
@@ -455,50 +531,136 @@ impl LiveStems for () {
     }
 }
 
-/// A part of the mix separated on its own: `kept` is what it contributes,
-/// `computed` that plus some context on each side for the resampler back to
-/// the output rate (model frames).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Region {
-    computed: std::ops::Range<usize>,
-    kept: std::ops::Range<usize>,
+/// What of the track is separated, and the next part to separate. Parts of
+/// the stems are made in the track's order unless the listener starts
+/// elsewhere (`from_s`) or seeks while the job runs: then from there to the
+/// next part already made, then on from there, then from the start. Each part
+/// starts on a model frame that falls on a whole output frame (the grid) and
+/// is computed with a second of context on each side, so the resampled stems
+/// run on seamlessly across parts (at equal rates nothing is resampled and no
+/// context is needed). The network's own output is the same bit for bit
+/// whatever the parts ([`Separator::apply_range`]).
+struct Plan {
+    /// Model frames of the mix.
+    frames: usize,
+    /// Output frames of the stems.
+    out_frames: usize,
+    model_rate: u32,
+    out_rate: u32,
+    /// One grid step in model frames and in output frames.
+    grid: (usize, usize),
+    /// Model frames of context on each side of a part.
+    context: usize,
+    /// Output frames published, sorted and merged.
+    done: Vec<std::ops::Range<usize>>,
 }
 
-/// The order in which a mix of `frames` (at `model_rate`) is separated: all
-/// of it, or — when the listener starts at `from_s` — from there to the end
-/// first, then the start. The split lies on a frame that falls on a whole
-/// output frame, and each part is computed with a second of context across it,
-/// so the resampled stems run on seamlessly (at equal rates nothing is
-/// resampled and no context is needed). The network's own output is the same
-/// bit for bit either way ([`Separator::apply_range`]).
-fn regions(frames: usize, model_rate: u32, out_rate: u32, from_s: Option<f64>) -> Vec<Region> {
-    let whole = vec![Region {
-        computed: 0..frames,
-        kept: 0..frames,
-    }];
-    let Some(from) = from_s.filter(|f| f.is_finite() && *f > 0.0) else {
-        return whole;
-    };
-    let grid = (model_rate / gcd(model_rate, out_rate)) as usize;
-    let at = ((from * f64::from(model_rate)) as usize).min(frames.saturating_sub(1)) / grid * grid;
-    if at == 0 {
-        return whole;
+impl Plan {
+    fn new(frames: usize, out_frames: usize, model_rate: u32, out_rate: u32) -> Self {
+        let g = gcd(model_rate, out_rate);
+        let grid = ((model_rate / g) as usize, (out_rate / g) as usize);
+        let context = if model_rate == out_rate {
+            0
+        } else {
+            (model_rate as usize).div_ceil(grid.0) * grid.0
+        };
+        Self {
+            frames,
+            out_frames,
+            model_rate,
+            out_rate,
+            grid,
+            context,
+            done: Vec::new(),
+        }
     }
-    let context = if model_rate == out_rate {
-        0
-    } else {
-        (model_rate as usize).div_ceil(grid) * grid
-    };
-    vec![
-        Region {
-            computed: at.saturating_sub(context)..frames,
-            kept: at..frames,
-        },
-        Region {
-            computed: 0..(at + context).min(frames),
-            kept: 0..at,
-        },
-    ]
+
+    /// The output frame on the grid at or before second `s` of the track.
+    fn aligned(&self, s: f64) -> usize {
+        if !(s.is_finite() && s > 0.0) {
+            return 0;
+        }
+        let m = ((s * f64::from(self.model_rate)) as usize).min(self.frames.saturating_sub(1));
+        out_at(
+            m / self.grid.0 * self.grid.0,
+            self.model_rate,
+            self.out_rate,
+        )
+    }
+
+    /// The part not made yet that starts at output frame `t`: to the next part
+    /// made, or the end. `None` when `t` is made already or past the end.
+    fn gap_at(&self, t: usize) -> Option<std::ops::Range<usize>> {
+        if t >= self.out_frames || self.done.iter().any(|d| d.contains(&t)) {
+            return None;
+        }
+        let end = self
+            .done
+            .iter()
+            .map(|d| d.start)
+            .find(|&s| s > t)
+            .unwrap_or(self.out_frames);
+        Some(t..end)
+    }
+
+    /// Every part not made yet, in the track's order.
+    fn gaps(&self) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+        let starts = std::iter::once(0).chain(self.done.iter().map(|d| d.end));
+        let ends = self
+            .done
+            .iter()
+            .map(|d| d.start)
+            .chain(std::iter::once(self.out_frames));
+        starts.zip(ends).filter(|(s, e)| s < e).map(|(s, e)| s..e)
+    }
+
+    /// The next part to make: from `cursor` on, else the first one left.
+    fn next_gap(&self, cursor: usize) -> Option<std::ops::Range<usize>> {
+        self.gap_at(cursor)
+            .or_else(|| self.gaps().find(|g| g.start >= cursor))
+            .or_else(|| self.gaps().next())
+    }
+
+    /// The model frames to compute to make output frames `kept`.
+    fn region(&self, kept: std::ops::Range<usize>) -> std::ops::Range<usize> {
+        let (gm, go) = self.grid;
+        let start = (kept.start / go * gm).saturating_sub(self.context);
+        let end = if kept.end >= self.out_frames {
+            self.frames
+        } else {
+            (kept.end.div_ceil(go) * gm + self.context).min(self.frames)
+        };
+        start..end.max(start + 1).min(self.frames)
+    }
+
+    /// Passes of the network left to make every part not made yet.
+    fn passes_left(&self, separator: &Separator, opts: &ApplyOptions) -> usize {
+        self.gaps()
+            .map(|g| separator.passes_in(self.frames, opts, self.region(g)))
+            .sum()
+    }
+
+    /// Output frames `r` are made.
+    fn mark(&mut self, r: std::ops::Range<usize>) {
+        merge_spans(&mut self.done, r);
+    }
+}
+
+/// Adds `span` to sorted, disjoint `spans`, joining what touches.
+pub fn merge_spans(spans: &mut Vec<std::ops::Range<usize>>, span: std::ops::Range<usize>) {
+    if span.is_empty() {
+        return;
+    }
+    spans.push(span);
+    spans.sort_by_key(|r| r.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(spans.len());
+    for r in spans.drain(..) {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    *spans = merged;
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
@@ -509,7 +671,7 @@ fn gcd(a: u32, b: u32) -> u32 {
     }
 }
 
-/// The output frame of model frame `m` (exact on the grid of [`regions`]).
+/// The output frame of model frame `m` (exact on the grid of [`Plan`]).
 fn out_at(m: usize, model_rate: u32, out_rate: u32) -> usize {
     (m as u64 * u64::from(out_rate) / u64::from(model_rate)) as usize
 }
@@ -790,4 +952,61 @@ fn copy_stage(
         done += n;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_merge_when_they_touch_and_stay_apart_when_they_do_not() {
+        let mut s = Vec::new();
+        merge_spans(&mut s, 100..200);
+        merge_spans(&mut s, 0..50);
+        assert_eq!(s, vec![0..50, 100..200]);
+        merge_spans(&mut s, 50..100);
+        assert_eq!(s, vec![0..200]);
+        merge_spans(&mut s, 300..400);
+        merge_spans(&mut s, 150..250);
+        merge_spans(&mut s, 7..7);
+        assert_eq!(s, vec![0..250, 300..400]);
+    }
+
+    #[test]
+    fn the_plan_goes_on_from_a_seek_then_wraps_to_the_first_gap() {
+        // 48 kHz out of a 44.1 kHz model: a grid step is 147 model frames,
+        // 160 output frames; a part has 300 grid steps of context.
+        let mut plan = Plan::new(441_000, 480_000, 44_100, 48_000);
+        assert_eq!(plan.aligned(1.0), 48_000);
+        assert_eq!(plan.aligned(1.0001), 48_000, "down to the grid");
+        assert_eq!(plan.next_gap(0), Some(0..480_000));
+        plan.mark(0..10_000);
+        plan.mark(96_000..200_000);
+        assert_eq!(plan.gap_at(5_000), None, "made already");
+        assert_eq!(
+            plan.gap_at(50_000),
+            Some(50_000..96_000),
+            "up to the next part made"
+        );
+        assert_eq!(
+            plan.next_gap(150_000),
+            Some(200_000..480_000),
+            "on from the cursor"
+        );
+        plan.mark(200_000..480_000);
+        assert_eq!(
+            plan.next_gap(480_000),
+            Some(10_000..96_000),
+            "then from the start"
+        );
+        // The model frames for a part: a grid step before it, a second of
+        // context each side.
+        let r = plan.region(10_000..96_000);
+        assert_eq!(r.start, 0, "no context before the start of the mix");
+        assert_eq!(r.end, 96_000 / 160 * 147 + 44_100);
+        assert_eq!(
+            plan.region(96_160..480_000),
+            (96_160 / 160 * 147 - 44_100)..441_000
+        );
+    }
 }

@@ -70,6 +70,10 @@ pub struct Job {
     /// grow while the job runs; the whole track once it is done.
     #[sqlx(skip)]
     pub ready: Vec<[f64; 2]>,
+    /// How many stems a running job on this station makes, once it has
+    /// decoded the track (a player sets up its mixer from it).
+    #[sqlx(skip)]
+    pub stems: Option<usize>,
 }
 
 impl Job {
@@ -243,6 +247,14 @@ impl Jobs {
                 self.job_changed(job.id);
                 return Ok((self.job(job.id).await?, false));
             }
+            // Running here: the engine makes the stems from there next.
+            if let (Some(s), Some(live)) = (from_s, self.live(job.id)) {
+                if let Ok(mut stems) = live.stems.lock() {
+                    if let Some(stems) = stems.as_mut() {
+                        stems.seek(s);
+                    }
+                }
+            }
             return Ok((job, false));
         }
         let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(&format!(
@@ -370,6 +382,7 @@ impl Jobs {
                     }
                     if let Ok(stems) = live.stems.lock() {
                         job.ready = stems.as_ref().map(LiveFile::ready_s).unwrap_or_default();
+                        job.stems = stems.as_ref().map(LiveFile::stems);
                     }
                 }
             }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use sonantica_audio::OutputFormat;
-use sonantica_pipeline::separate::LiveStems;
+use sonantica_pipeline::separate::{merge_spans, LiveStems};
 use sonantica_pipeline::{PipelineError, PipelineResult};
 
 use super::{AppError, AppResult};
@@ -34,6 +34,9 @@ pub(crate) struct LiveFile {
     ready: Vec<Range<usize>>,
     /// The job has ended (done, failed or cancelled): nothing more comes.
     ended: bool,
+    /// A second the listener sought to whose stems are not final: the
+    /// engine makes them next (taken by [`LiveStems::wanted_s`]).
+    wanted: Option<f64>,
 }
 
 impl LiveFile {
@@ -44,6 +47,25 @@ impl LiveFile {
             .iter()
             .map(|r| [r.start as f64 / rate, r.end as f64 / rate])
             .collect()
+    }
+
+    /// The number of stems.
+    pub(crate) fn stems(&self) -> usize {
+        self.channels / 2
+    }
+
+    /// Whether output frame `at` is final.
+    fn is_ready(&self, at: usize) -> bool {
+        self.ready.iter().any(|r| r.contains(&at))
+    }
+
+    /// The listener wants the stems from `s` seconds now: unless they are
+    /// final already, the engine moves its next part there.
+    pub(crate) fn seek(&mut self, s: f64) {
+        let at = (s * f64::from(self.rate)).round() as usize;
+        if s.is_finite() && s >= 0.0 && at < self.frames && !self.is_ready(at) {
+            self.wanted = Some(s);
+        }
     }
 }
 
@@ -87,6 +109,7 @@ impl LiveStems for StationLive {
                 channels: self.channels,
                 ready: Vec::new(),
                 ended: false,
+                wanted: None,
             });
         }
         Ok(())
@@ -110,10 +133,14 @@ impl LiveStems for StationLive {
             .map_err(|e| PipelineError::io("the live stems' temporary file", e))?;
         if let Ok(mut slot) = self.slot.lock() {
             if let Some(live) = slot.as_mut() {
-                merge(&mut live.ready, at..at + n);
+                merge_spans(&mut live.ready, at..at + n);
             }
         }
         Ok(())
+    }
+
+    fn wanted_s(&mut self) -> Option<f64> {
+        self.slot.lock().ok()?.as_mut()?.wanted.take()
     }
 }
 
@@ -148,12 +175,14 @@ const WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(300);
 impl LiveReader {
     /// A reader from `start_s` seconds; `None` before the job has published
     /// its layout (it is still decoding the track).
+    /// A listener starting where the stems are not final moves the engine
+    /// there ([`LiveFile::seek`]).
     pub(crate) fn new(slot: Arc<Mutex<Option<LiveFile>>>, start_s: f64) -> AppResult<Option<Self>> {
         let (file, info, at) = {
-            let guard = slot
+            let mut guard = slot
                 .lock()
                 .map_err(|_| AppError::Internal("the live stems' lock is poisoned".into()))?;
-            let Some(live) = guard.as_ref() else {
+            let Some(live) = guard.as_mut() else {
                 return Ok(None);
             };
             let at = (start_s * f64::from(live.rate)).round() as usize;
@@ -163,6 +192,7 @@ impl LiveReader {
                     live.frames as f64 / f64::from(live.rate)
                 )));
             }
+            live.seek(start_s);
             let info = sonantica_audio::AudioInfo {
                 sample_rate: live.rate,
                 channels: live.channels,
@@ -256,23 +286,6 @@ impl LiveReader {
     }
 }
 
-/// Adds `span` to sorted, disjoint `spans`, joining what touches.
-fn merge(spans: &mut Vec<Range<usize>>, span: Range<usize>) {
-    if span.is_empty() {
-        return;
-    }
-    spans.push(span);
-    spans.sort_by_key(|r| r.start);
-    let mut merged: Vec<Range<usize>> = Vec::with_capacity(spans.len());
-    for r in spans.drain(..) {
-        match merged.last_mut() {
-            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-            _ => merged.push(r),
-        }
-    }
-    *spans = merged;
-}
-
 /// A window of a running job's stems: `duration_s` from `start_s`, shorter at
 /// the end of the track, cut as the finished multistem file's window would be
 /// (see [`super::Library::multistem_window`]); a conflict naming the ready
@@ -349,23 +362,4 @@ pub(crate) fn window(
     }
     w.finish()?;
     File::open(&out).map_err(|e| AppError::io(&out, e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans_merge_when_they_touch_and_stay_apart_when_they_do_not() {
-        let mut s = Vec::new();
-        merge(&mut s, 100..200);
-        merge(&mut s, 0..50);
-        assert_eq!(s, vec![0..50, 100..200]);
-        merge(&mut s, 50..100);
-        assert_eq!(s, vec![0..200]);
-        merge(&mut s, 300..400);
-        merge(&mut s, 150..250);
-        merge(&mut s, 7..7);
-        assert_eq!(s, vec![0..250, 300..400]);
-    }
 }

@@ -310,6 +310,11 @@ pub struct JobDto {
     /// track when it is done; empty before.
     #[serde(default)]
     pub ready: Vec<[f64; 2]>,
+    /// How many stems the job makes (each stem's left and right are the
+    /// channels of its multistem stream), once a running job has decoded the
+    /// track.
+    #[serde(default)]
+    pub stems: Option<usize>,
 }
 
 impl From<Job> for JobDto {
@@ -331,6 +336,7 @@ impl From<Job> for JobDto {
             finished_at: j.finished_at,
             from_s: j.from_s,
             ready: j.ready,
+            stems: j.stems,
         }
     }
 }
