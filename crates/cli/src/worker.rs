@@ -23,13 +23,15 @@ use serde::Serialize;
 use sonantica_demucs::{load_separator, Separator};
 use sonantica_pipeline::models::{resolve_job_model, store_dir};
 use sonantica_pipeline::sandbox::Isolation;
-use sonantica_pipeline::separate::{separate_file, SeparateSettings, Separated};
-use sonantica_pipeline::PipelineError;
+use sonantica_pipeline::separate::{
+    separate_file_live, ClipMode, LiveStems, SeparateSettings, Separated,
+};
+use sonantica_pipeline::{PipelineError, PipelineResult};
 use sonantica_server::app::redis_queue::{Delivery, RedisQueue};
 use sonantica_server::http::error::{ErrorBody, ErrorCode};
 use sonantica_server::http::workers::{
-    worker_query, ClaimOutcome, ClaimReply, CompleteRequest, FailRequest, ProgressReply,
-    ProgressRequest, WorkerRequest,
+    worker_query, ClaimOutcome, ClaimReply, CompleteRequest, FailRequest, PartReply, ProgressReply,
+    ProgressRequest, WorkerRequest, PART_MAX_BYTES,
 };
 
 use crate::interrupt;
@@ -69,6 +71,7 @@ pub struct WorkerArgs {
 }
 
 /// The station's API, with retries through restarts.
+#[derive(Clone)]
 struct Station {
     base: String,
     token: String,
@@ -339,7 +342,9 @@ impl Job<'_> {
         let input = work.path().join("input");
         self.station
             .download(&reply.audio_url, &input, &|| interrupt::interrupted())?;
-        match self.separate(separator, input, work.path().join("stems"))? {
+        let parts = RemoteParts::new(self.station, id, self.name);
+        let from_s = reply.job.from_s;
+        match self.separate(separator, input, work.path().join("stems"), from_s, parts)? {
             Err(PipelineError::Cancelled) if interrupt::interrupted() => {
                 // Shutting down: hand the job back; the station queues it again.
                 eprintln!("job {id}: handed back to the queue");
@@ -453,13 +458,20 @@ impl Job<'_> {
         separator: Arc<Separator>,
         input: PathBuf,
         out_dir: PathBuf,
+        from_s: Option<f64>,
+        mut parts: RemoteParts,
     ) -> Result<Result<Separated, PipelineError>> {
         let id = self.delivery.job_id;
-        let cancel = Arc::new(AtomicBool::new(false));
+        let cancel = Arc::clone(&parts.cancel);
         let progress = Arc::new(Mutex::new((0.0f64, None::<f64>)));
-        // The station's file is decoded in a sandboxed child of this binary.
         let settings = SeparateSettings {
+            // The station's file is decoded in a sandboxed child of this binary.
             decode_in: Isolation::current_exe()?,
+            // Parts are served as they come, so each must be final when made:
+            // a stem past full scale is clamped there (as the station's own
+            // jobs do) rather than all stems scaled by the whole track's peak.
+            clip: ClipMode::Clamp,
+            from_s,
             ..SeparateSettings::default()
         };
         let handle = {
@@ -467,7 +479,7 @@ impl Job<'_> {
             let progress = Arc::clone(&progress);
             std::thread::spawn(move || {
                 let t0 = Instant::now();
-                separate_file(
+                separate_file_live(
                     &input,
                     &separator,
                     &out_dir,
@@ -483,6 +495,7 @@ impl Job<'_> {
                         }
                     },
                     &|| cancel.load(Ordering::SeqCst) || interrupt::interrupted(),
+                    &mut parts,
                 )
             })
         };
@@ -568,5 +581,124 @@ impl Job<'_> {
             }
         }
         bail!("job {id}: the station kept losing the uploaded stems")
+    }
+}
+
+/// Sends the stems to the station part by part as the engine makes them, so
+/// that its listeners hear them while the job runs (live stems), and hands the
+/// engine the second a listener sought to. The parts are what the finished
+/// stems will hold; the station keeps them only until the job completes.
+struct RemoteParts {
+    station: Station,
+    /// `/api/worker/jobs/{id}/parts?worker=NAME`.
+    path: String,
+    /// Set when the station says the job is not this worker's any more; the
+    /// heartbeat sets it too.
+    cancel: Arc<AtomicBool>,
+    frames: usize,
+    bytes: Vec<u8>,
+    wanted: Option<f64>,
+    /// The station refused a part for a reason that will not pass (an older
+    /// station, a part it cannot check) or stayed away: the job goes on
+    /// without parts.
+    off: bool,
+}
+
+impl RemoteParts {
+    fn new(station: &Station, id: i64, worker: &str) -> Self {
+        Self {
+            station: station.clone(),
+            path: format!("/api/worker/jobs/{id}/parts?{}", worker_query(worker)),
+            cancel: Arc::new(AtomicBool::new(false)),
+            frames: 0,
+            bytes: Vec::new(),
+            wanted: None,
+            off: false,
+        }
+    }
+
+    /// Sends `self.bytes` (frames from `at`, `stems` stems).
+    fn send(&mut self, at: usize, stems: usize) -> PipelineResult<()> {
+        let url = format!(
+            "{}{}&at={at}&frames={}&stems={stems}",
+            self.station.base, self.path, self.frames
+        );
+        // A station that is away for long stops the parts, not the job: its
+        // stems are uploaded whole at the end as always.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let cancel = Arc::clone(&self.cancel);
+        let stopped = move || cancel.load(Ordering::SeqCst) || interrupt::interrupted();
+        let give_up = || stopped() || Instant::now() > deadline;
+        let bytes = &self.bytes;
+        let reply = self
+            .station
+            .call("sending a part of the stems", &give_up, &|a, auth| {
+                a.put(&url)
+                    .header("Authorization", auth)
+                    .header("Content-Type", "application/octet-stream")
+                    .send(&bytes[..])
+            });
+        match reply {
+            Ok(r) if r.status == 200 => {
+                if let Some(s) = r.json::<PartReply>().ok().and_then(|p| p.wanted_s) {
+                    self.wanted = Some(s);
+                }
+                Ok(())
+            }
+            // Cancelled on the station, or taken over: stop.
+            Ok(r) if r.status == 409 => {
+                self.cancel.store(true, Ordering::SeqCst);
+                Err(PipelineError::Cancelled)
+            }
+            Ok(r) => {
+                eprintln!(
+                    "live stems: the station refused a part ({} {}); it gets the stems when they are done",
+                    r.status,
+                    r.detail()
+                );
+                self.off = true;
+                Ok(())
+            }
+            Err(_) if stopped() => Err(PipelineError::Cancelled),
+            Err(e) => {
+                eprintln!("live stems: {e:#}; the station gets the stems when they are done");
+                self.off = true;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl LiveStems for RemoteParts {
+    fn begin(&mut self, _rate: u32, frames: usize) -> PipelineResult<()> {
+        self.frames = frames;
+        Ok(())
+    }
+
+    fn ready(&mut self, at: usize, block: &[Vec<Vec<f32>>]) -> PipelineResult<()> {
+        let n = block.first().and_then(|s| s.first()).map_or(0, Vec::len);
+        let channels = 2 * block.len();
+        // A quarter of the station's limit per request.
+        let step = (PART_MAX_BYTES / 4 / (channels * 4)).max(1);
+        let mut from = 0;
+        while from < n && !self.off {
+            let to = (from + step).min(n);
+            self.bytes.clear();
+            for i in from..to {
+                for stem in block {
+                    // The multistem layout: each stem's first and last channel.
+                    for c in [&stem[0], &stem[stem.len() - 1]] {
+                        self.bytes.extend_from_slice(&c[i].to_le_bytes());
+                    }
+                }
+            }
+            self.send(at + from, block.len())?;
+            from = to;
+        }
+        Ok(())
+    }
+
+    fn wanted_s(&mut self) -> Option<f64> {
+        self.wanted.take()
     }
 }

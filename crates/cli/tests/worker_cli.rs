@@ -2,7 +2,8 @@
 //! two `sonantica worker` processes and a real `redis-server` (with append-only
 //! persistence). A batch is separated with every job done exactly once; a worker
 //! killed mid-job has its job finished by the other; Redis and then the station
-//! are killed and restarted mid-batch, and nothing is lost or done twice.
+//! are killed and restarted mid-batch, and nothing is lost or done twice. A
+//! remote worker's stems are served part by part while it makes them.
 
 mod common;
 
@@ -256,6 +257,134 @@ fn restarting_redis_and_the_station_mid_batch_loses_and_repeats_nothing() -> Res
     assert!(
         text.contains("station"),
         "the workers saw the station go away:\n{text}"
+    );
+    Ok(())
+}
+
+/// The ready spans of a job, as pairs of seconds.
+fn ready_spans(job: &Value) -> Vec<(f64, f64)> {
+    job["ready"]
+        .as_array()
+        .map(|spans| {
+            spans
+                .iter()
+                .filter_map(|s| Some((s[0].as_f64()?, s[1].as_f64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_remote_workers_stems_are_served_as_it_makes_them_from_where_asked() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let redis_dir = dir.path().join("redis");
+    std::fs::create_dir(&redis_dir)?;
+    let redis = Redis::start(free_port()?, &redis_dir)?;
+    let server = station(&data, free_port()?, &redis.url())?;
+    let seconds = 60.0;
+    let file = dir.path().join("long.wav");
+    song(&file, seconds)?;
+    let track = server.upload(&file)?;
+    let _worker = Worker::start(&server.base, &redis.url(), "w1")?;
+    let separate = |body: &str| {
+        server.post(
+            &format!("/api/tracks/{track}/separate"),
+            "application/json",
+            body.as_bytes().to_vec(),
+        )
+    };
+    let (status, job) = separate(r#"{"from_s": 30}"#)?;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_i64().context("job id")?;
+
+    // While the worker runs it: the spans grow from 30 s; windows inside them
+    // are served, windows outside them are refused; a listener's seek to 5 s
+    // moves the worker there before it reaches the end of the track.
+    let mut snapshots: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut windows: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut refused = 0;
+    let mut moved = false;
+    let start = Instant::now();
+    loop {
+        let j = server.json(&format!("/api/jobs/{id}"))?;
+        if j["status"] == json!(JobStatus::Done) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(240), "too slow: {j}");
+        let spans = ready_spans(&j);
+        if j["status"] != json!(JobStatus::Running)
+            || spans.is_empty()
+            || snapshots.last() == Some(&spans)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        assert_eq!(j["stems"], 4, "a running job says how many stems: {j}");
+        if snapshots.is_empty() {
+            assert_eq!(spans[0].0, 30.0, "the first part starts where asked: {j}");
+            let (status, again) = separate(r#"{"from_s": 5}"#)?;
+            assert_eq!((status, &again["id"]), (200, &json!(id)), "{again}");
+        }
+        let covers = |a: f64, b: f64| spans.iter().any(|&(s, e)| s <= a && b <= e);
+        if covers(5.0, 6.0) && !covers(59.0, seconds) {
+            moved = true;
+        }
+        snapshots.push(spans.clone());
+        let (from, to) = spans[spans.len() - 1];
+        let duration = (to - from - 0.002).min(0.5);
+        if duration >= 0.01 {
+            let query = format!("start_s={}&duration_s={duration}", to - 0.001 - duration);
+            let (status, body) = server.get(&format!("/api/tracks/{track}/multistem?{query}"))?;
+            assert_eq!(status, 200, "{query}: {}", String::from_utf8_lossy(&body));
+            windows.push((query, body));
+        }
+        if !covers(1.0, 2.0) {
+            let (status, body) = server.get(&format!(
+                "/api/tracks/{track}/multistem?start_s=1&duration_s=1"
+            ))?;
+            if status == 200 {
+                // Made between the snapshot and this request: checked with
+                // the windows below.
+                windows.push(("start_s=1&duration_s=1".into(), body));
+                continue;
+            }
+            let body: Value = serde_json::from_slice(&body)?;
+            assert_eq!(
+                (status, &body["error"]),
+                (409, &json!("not_ready")),
+                "{body}"
+            );
+            assert!(
+                !ready_spans(&body).is_empty(),
+                "the refusal names the spans: {body}"
+            );
+            refused += 1;
+        }
+    }
+    let done = server.json(&format!("/api/jobs/{id}"))?;
+    assert_eq!(ready_spans(&done), vec![(0.0, seconds)], "{done}");
+    assert!(snapshots.len() >= 3, "the spans grew: {snapshots:?}");
+    assert!(refused > 0, "a window not made yet was refused");
+    assert!(
+        moved,
+        "the seek to 5 s was made before the end: {snapshots:?}"
+    );
+    // Every window served while the worker ran equals the finished stems'.
+    for (query, body) in &windows {
+        let (status, after) = server.get(&format!("/api/tracks/{track}/multistem?{query}"))?;
+        assert_eq!(status, 200);
+        assert!(
+            after == *body,
+            "{query}: the window changed when the job finished"
+        );
+    }
+    eprintln!(
+        "{} snapshots, {} windows, {refused} refusals; first {:?}, last {:?}",
+        snapshots.len(),
+        windows.len(),
+        snapshots.first(),
+        snapshots.last()
     );
     Ok(())
 }

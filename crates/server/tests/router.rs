@@ -1375,6 +1375,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
         ("/api/worker/jobs/{id}/audio", &["get"]),
         ("/api/worker/jobs/{id}/progress", &["post"]),
         ("/api/worker/jobs/{id}/stems/{source}", &["put"]),
+        ("/api/worker/jobs/{id}/parts", &["put"]),
         ("/api/worker/jobs/{id}/complete", &["post"]),
         ("/api/worker/jobs/{id}/fail", &["post"]),
         ("/api/worker/jobs/{id}/release", &["post"]),
@@ -1383,7 +1384,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
         }
     }
-    assert_eq!(paths.len(), 31, "documented paths: {:?}", paths.keys());
+    assert_eq!(paths.len(), 32, "documented paths: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["TrackDto"].is_object());
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert!(doc["components"]["securitySchemes"]["worker_token"].is_object());
@@ -1688,6 +1689,10 @@ async fn the_worker_api_takes_only_the_worker_token_and_is_off_without_a_queue()
         (Method::GET, "/api/worker/jobs/1/audio?worker=w"),
         (Method::POST, "/api/worker/jobs/1/progress"),
         (Method::PUT, "/api/worker/jobs/1/stems/vocals?worker=w"),
+        (
+            Method::PUT,
+            "/api/worker/jobs/1/parts?worker=w&at=0&frames=10&stems=4",
+        ),
         (Method::POST, "/api/worker/jobs/1/complete"),
         (Method::POST, "/api/worker/jobs/1/fail"),
         (Method::POST, "/api/worker/jobs/1/release"),
@@ -2452,4 +2457,173 @@ async fn live_stems_grow_from_where_asked_and_every_window_equals_the_finished_s
         );
     }
     st.assert_clean().await
+}
+
+/// Little-endian f32 frames of `stems` stereo stems, every sample `v`.
+fn part_bytes(frames: usize, stems: usize, v: f32) -> Vec<u8> {
+    std::iter::repeat_n(v.to_le_bytes(), frames * stems * 2)
+        .flatten()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_remote_workers_parts_are_checked_served_at_once_and_dropped_when_it_lets_go(
+) -> Result<()> {
+    let st = queued_station().await?;
+    let track = st.upload_id("t.wav", &wav(2.0, 200.0, 300.0)?).await?;
+    let frames = 88_200;
+    let job = st
+        .post_json(&format!("/api/tracks/{track}/separate"), "")
+        .await?
+        .json()?;
+    let id = job["id"].as_i64().context("job id")?;
+    let base = format!("/api/worker/jobs/{id}");
+    let part = |worker: &str, at: usize, frames: usize, stems: usize, body: Vec<u8>| {
+        st.wreq(
+            Method::PUT,
+            &format!("{base}/parts?worker={worker}&at={at}&frames={frames}&stems={stems}"),
+        )
+        .body(Body::from(body))
+    };
+    // Not claimed yet: nobody's parts are taken.
+    st.send(part("wA", 0, frames, 4, part_bytes(100, 4, 0.1))?)
+        .await?
+        .assert_error(StatusCode::CONFLICT, "conflict")?;
+    let claim = st
+        .worker_post(&format!("{base}/claim"), r#"{"worker":"wA"}"#)
+        .await?
+        .json()?;
+    assert_eq!(claim["outcome"], json!(ClaimOutcome::Claimed), "{claim}");
+
+    // Hostile or broken parts are refused, and nothing of them is published.
+    let mut nan = part_bytes(100, 4, 0.1);
+    nan[40..44].copy_from_slice(&f32::NAN.to_le_bytes());
+    for (what, req, status, code) in [
+        (
+            "another worker",
+            part("wB", 0, frames, 4, part_bytes(100, 4, 0.1))?,
+            StatusCode::CONFLICT,
+            "conflict",
+        ),
+        (
+            "five stems",
+            part("wA", 0, frames, 5, part_bytes(100, 5, 0.1))?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_stems",
+        ),
+        (
+            "ten times the track",
+            part("wA", 0, frames * 10, 4, part_bytes(100, 4, 0.1))?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_stems",
+        ),
+        (
+            "past the end",
+            part("wA", frames - 50, frames, 4, part_bytes(100, 4, 0.1))?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_stems",
+        ),
+        (
+            "half a frame",
+            part("wA", 0, frames, 4, part_bytes(100, 4, 0.1)[..20].to_vec())?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_stems",
+        ),
+        (
+            "empty",
+            part("wA", 0, frames, 4, Vec::new())?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_stems",
+        ),
+        (
+            "a NaN",
+            part("wA", 0, frames, 4, nan)?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_stems",
+        ),
+        (
+            "an overflowing start",
+            part("wA", usize::MAX, frames, 4, part_bytes(100, 4, 0.1))?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_stems",
+        ),
+    ] {
+        let detail = st
+            .send(req)
+            .await?
+            .assert_error(status, code)
+            .context(what)?;
+        let j = st.get(&format!("/api/jobs/{id}")).await?.json()?;
+        assert_eq!(j["ready"], json!([]), "{what}: {detail}");
+    }
+
+    // A good part: the job shows it ready, and a window inside it is served.
+    let r = st
+        .send(part("wA", 22_050, frames, 4, part_bytes(22_050, 4, 0.25))?)
+        .await?;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()?, json!({"wanted_s": null}));
+    let j = st.get(&format!("/api/jobs/{id}")).await?.json()?;
+    assert_eq!(ready_spans(&j), vec![(0.5, 1.0)], "{j}");
+    let win = st
+        .get(&format!(
+            "/api/tracks/{track}/multistem?start_s=0.6&duration_s=0.3"
+        ))
+        .await?;
+    assert_eq!(
+        win.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&win.body)
+    );
+    st.get(&format!(
+        "/api/tracks/{track}/multistem?start_s=0.9&duration_s=0.3"
+    ))
+    .await?
+    .assert_error(StatusCode::CONFLICT, "not_ready")?;
+    // A part of another shape than the first is refused.
+    st.send(part("wA", 0, frames - 1, 4, part_bytes(10, 4, 0.1))?)
+        .await?
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_stems")?;
+    // A listener asks for another place: the worker hears it with its next part.
+    let again = st
+        .post_json(
+            &format!("/api/tracks/{track}/separate"),
+            r#"{"from_s": 1.5}"#,
+        )
+        .await?
+        .json()?;
+    assert_eq!(again["id"], json!(id));
+    let r = st
+        .send(part("wA", 44_100, frames, 4, part_bytes(4_410, 4, 0.25))?)
+        .await?
+        .json()?;
+    assert_eq!(r, json!({"wanted_s": 1.5}));
+    let j = st.get(&format!("/api/jobs/{id}")).await?.json()?;
+    assert_eq!(
+        ready_spans(&j),
+        vec![(0.5, 1.1)],
+        "adjacent parts merge: {j}"
+    );
+
+    // Handed back: what it sent is no longer served, and its parts are refused.
+    st.worker_post(&format!("{base}/release"), r#"{"worker":"wA"}"#)
+        .await?;
+    let j = st.get(&format!("/api/jobs/{id}")).await?.json()?;
+    assert_eq!(j["ready"], json!([]), "{j}");
+    // (queued again, the job has no stems to show at all)
+    st.get(&format!(
+        "/api/tracks/{track}/multistem?start_s=0.6&duration_s=0.3"
+    ))
+    .await?
+    .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    st.send(part("wA", 0, frames, 4, part_bytes(100, 4, 0.1))?)
+        .await?
+        .assert_error(StatusCode::CONFLICT, "conflict")?;
+    Ok(())
 }

@@ -468,6 +468,66 @@ impl Jobs {
         self.inner.live.lock().ok()?.get(&id).cloned()
     }
 
+    /// The live state of a job a remote worker runs, made with its first
+    /// part (progress as last reported).
+    pub(crate) fn remote_live(
+        &self,
+        id: i64,
+        progress: (f64, Option<f64>),
+    ) -> AppResult<Arc<Live>> {
+        let mut map = self
+            .inner
+            .live
+            .lock()
+            .map_err(|_| AppError::Internal("the live jobs' lock is poisoned".into()))?;
+        Ok(Arc::clone(map.entry(id).or_insert_with(|| {
+            Arc::new(Live {
+                progress: Mutex::new(progress),
+                ..Live::default()
+            })
+        })))
+    }
+
+    /// Forgets a remote job's live state (it ended, or went to another
+    /// worker): readers waiting for more stop, and its temporary file goes
+    /// with the last of them.
+    pub(crate) fn drop_live(&self, id: i64) {
+        let gone = self.inner.live.lock().ok().and_then(|mut m| m.remove(&id));
+        if let Some(live) = gone {
+            super::live::end(&live.stems);
+        }
+    }
+
+    /// Drops the live state of remote jobs that no longer run (their lease ran
+    /// out and they were queued again, or failed).
+    pub(crate) async fn prune_remote_live(&self) -> AppResult<()> {
+        let ids: Vec<i64> = match self.inner.live.lock() {
+            Ok(m) => m.keys().copied().collect(),
+            Err(_) => return Ok(()),
+        };
+        for id in ids {
+            let running: Option<(i64,)> = sqlx::query_as(&format!(
+                "SELECT id FROM jobs WHERE id = ? AND status = '{RUNNING}'"
+            ))
+            .bind(id)
+            .fetch_optional(&self.inner.db)
+            .await?;
+            if running.is_none() {
+                self.drop_live(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a remote worker's progress where [`Self::job`] reads it.
+    pub(crate) fn remote_progress(&self, id: i64, progress: f64, eta_s: Option<f64>) {
+        if let Some(live) = self.live(id) {
+            if let Ok(mut p) = live.progress.lock() {
+                *p = (progress, eta_s);
+            }
+        }
+    }
+
     /// A receiver of the ids of jobs whose state changed.
     pub fn job_events(&self) -> tokio::sync::broadcast::Receiver<i64> {
         self.inner.job_events.subscribe()
@@ -501,6 +561,7 @@ impl Jobs {
         // A remote worker's uploads go now (a local worker removes its own
         // staging when it sees the cancel).
         if let (Some(worker), Some(_)) = (&job.worker, &self.inner.config.queue) {
+            self.drop_live(id);
             let media = &self.inner.media;
             let _ =
                 std::fs::remove_dir_all(media.remote_staging(job.track_id, &job.model, id, worker));

@@ -144,6 +144,109 @@ impl LiveStems for StationLive {
     }
 }
 
+/// One part of a remote worker's stems (`PUT /api/worker/jobs/{id}/parts`):
+/// little-endian f32 frames from output frame `at`, laid out as the
+/// multistem file (each stem's left and right, in source order).
+pub(crate) struct Part<'a> {
+    /// The stems' rate (the track's).
+    pub rate: u32,
+    /// The stems' length in frames.
+    pub frames: usize,
+    /// How many stems.
+    pub stems: usize,
+    /// The first frame of the part.
+    pub at: usize,
+    /// The samples.
+    pub bytes: &'a [u8],
+}
+
+/// Stores a remote worker's part in `slot` (creating its temporary file in
+/// `tmp` with the first part) and returns the second the listener wants next,
+/// if any (see [`LiveFile::seek`]). The samples are made what the finished
+/// multistem file will decode them to: the worker's 24-bit FLAC stems, then
+/// that file's format, so a window served now equals the finished one's.
+/// A part that does not fit the parts before it, runs past the end, or holds
+/// a value that is not a finite number is refused and nothing of it is kept.
+pub(crate) fn receive_part(
+    slot: &Mutex<Option<LiveFile>>,
+    tmp: &Path,
+    part: &Part<'_>,
+) -> AppResult<Option<f64>> {
+    let channels = 2 * part.stems;
+    let frame_bytes = channels * 4;
+    if part.bytes.is_empty() || !part.bytes.len().is_multiple_of(frame_bytes) {
+        return Err(AppError::BadStems(format!(
+            "a part of {} bytes is not whole frames of {channels} 32-bit float channels",
+            part.bytes.len()
+        )));
+    }
+    let n = part.bytes.len() / frame_bytes;
+    if part.at.checked_add(n).is_none_or(|end| end > part.frames) {
+        return Err(AppError::BadStems(format!(
+            "a part of {n} frames from frame {} runs past the stems' {} frames",
+            part.at, part.frames
+        )));
+    }
+    let uploaded = OutputFormat::Flac24;
+    let format = super::library::multistem_format(part.stems).0;
+    let mut samples = Vec::with_capacity(part.bytes.len());
+    for b in part.bytes.chunks_exact(4) {
+        let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        if !v.is_finite() {
+            return Err(AppError::BadStems(
+                "a part holds a value that is not a finite number".into(),
+            ));
+        }
+        samples.extend_from_slice(&format.round_trip(uploaded.round_trip(v)).to_le_bytes());
+    }
+    let file = {
+        let mut guard = slot
+            .lock()
+            .map_err(|_| AppError::Internal("the live stems' lock is poisoned".into()))?;
+        match guard.as_ref() {
+            Some(live) => {
+                if (live.rate, live.frames, live.channels) != (part.rate, part.frames, channels) {
+                    return Err(AppError::BadStems(format!(
+                        "a part of {} stems, {} frames at {} Hz does not fit the parts before it \
+                         ({} stems, {} frames at {} Hz)",
+                        part.stems,
+                        part.frames,
+                        part.rate,
+                        live.stems(),
+                        live.frames,
+                        live.rate
+                    )));
+                }
+                Arc::clone(&live.file)
+            }
+            None => {
+                std::fs::create_dir_all(tmp).map_err(|e| AppError::io(tmp, e))?;
+                let file = Arc::new(tempfile::tempfile_in(tmp).map_err(|e| AppError::io(tmp, e))?);
+                *guard = Some(LiveFile {
+                    file: Arc::clone(&file),
+                    rate: part.rate,
+                    frames: part.frames,
+                    channels,
+                    ready: Vec::new(),
+                    ended: false,
+                    wanted: None,
+                });
+                file
+            }
+        }
+    };
+    // Written outside the lock: readers of the spans already ready go on.
+    file.write_all_at(&samples, (part.at * frame_bytes) as u64)
+        .map_err(|e| AppError::io("the live stems' temporary file", e))?;
+    let mut guard = slot
+        .lock()
+        .map_err(|_| AppError::Internal("the live stems' lock is poisoned".into()))?;
+    Ok(guard.as_mut().and_then(|live| {
+        merge_spans(&mut live.ready, part.at..part.at + n);
+        live.wanted.take()
+    }))
+}
+
 /// Marks a job's published stems as complete: readers waiting for more stop.
 pub(crate) fn end(slot: &Mutex<Option<LiveFile>>) {
     if let Ok(mut slot) = slot.lock() {

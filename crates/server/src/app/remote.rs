@@ -221,6 +221,10 @@ impl Workers {
         .await?
         .rows_affected()
             == 1;
+        if claimed {
+            // Parts a previous holder sent are not this worker's.
+            self.jobs.drop_live(id);
+        }
         let job = self.jobs.job(id).await?;
         self.jobs.job_changed(id);
         Ok(if claimed {
@@ -247,6 +251,9 @@ impl Workers {
         }
         self.jobs.job(id).await?;
         let ours = self.jobs.renew_job(id, worker, progress, eta_s).await;
+        if ours {
+            self.jobs.remote_progress(id, progress, eta_s);
+        }
         self.jobs.job_changed(id);
         Ok(ours)
     }
@@ -330,6 +337,74 @@ impl Workers {
         Ok(())
     }
 
+    /// Receives one part of a job's stems as the worker makes them (live
+    /// stems, issue 16): `bytes` are little-endian f32 frames from frame `at`
+    /// in the multistem layout (each stem's left and right, in source order)
+    /// of stems `frames` long at the track's rate. They are served at once
+    /// (windows, streams) and dropped when the job ends; the stems the job
+    /// completes with are what is stored. Returns a second the listener sought
+    /// to whose stems are not made yet: the worker should make them next.
+    pub async fn put_part<B: AsRef<[u8]> + Send + 'static>(
+        &self,
+        id: i64,
+        worker: &str,
+        at: usize,
+        frames: usize,
+        stems: usize,
+        bytes: B,
+    ) -> AppResult<Option<f64>> {
+        let job = self.held_by(id, worker).await?;
+        let expected = known_sources(&job.model).map_or(
+            [Source::FOUR.len(), Source::SIX.len()].contains(&stems),
+            |set| set.len() == stems,
+        );
+        if !expected {
+            return Err(AppError::BadStems(format!(
+                "job {id}: {} does not separate into {stems} stems",
+                job.model
+            )));
+        }
+        let track = self.jobs.inner.library.track(job.track_id).await?;
+        let rate = u32::try_from(track.sample_rate)
+            .ok()
+            .filter(|r| *r > 0)
+            .ok_or_else(|| AppError::BadStems(format!("job {id}: the track has no sample rate")))?;
+        // The parts' temporary file is as long as the stems say: bound it by
+        // the track's length.
+        let Some(duration) = track.duration_s else {
+            return Err(AppError::BadStems(format!(
+                "job {id}: the track's length is not known yet, so parts cannot be checked"
+            )));
+        };
+        let seconds = frames as f64 / f64::from(rate);
+        if (seconds - duration).abs() > LENGTH_SLACK_S {
+            return Err(AppError::BadStems(format!(
+                "job {id}: parts of stems {seconds:.2} s long, but the track is {duration:.2} s"
+            )));
+        }
+        let live = self.jobs.remote_live(id, (job.progress, job.eta_s))?;
+        let tmp = self.jobs.inner.media.tmp();
+        let wanted = tokio::task::spawn_blocking(move || {
+            let part = super::live::Part {
+                rate,
+                frames,
+                stems,
+                at,
+                bytes: bytes.as_ref(),
+            };
+            super::live::receive_part(&live.stems, &tmp, &part)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("storing a part failed: {e}")))??;
+        // Cancelled or taken over meanwhile: keep nothing of it.
+        if let Err(e) = self.held_by(id, worker).await {
+            self.jobs.drop_live(id);
+            return Err(e);
+        }
+        self.jobs.job_changed(id);
+        Ok(wanted)
+    }
+
     /// Moves a worker's uploaded stems into place and marks the job done, once.
     /// Completing a job that is already done is a no-op (a retried request).
     /// The set must be the model's sources, each once (for a model file the
@@ -404,6 +479,8 @@ impl Workers {
         }
         let result = self.jobs.finish_job(&job, worker, &staging, stems).await;
         let _ = std::fs::remove_dir_all(&staging);
+        // Its parts were served until the finished stems were in place.
+        self.jobs.drop_live(id);
         result?;
         self.jobs.job_changed(id);
         self.jobs.job(id).await
@@ -413,6 +490,7 @@ impl Workers {
     pub async fn fail(&self, id: i64, worker: &str, error: &str) -> AppResult<()> {
         let job = self.held_by(id, worker).await?;
         self.jobs.fail_job(id, worker, error).await?;
+        self.jobs.drop_live(id);
         let _ = std::fs::remove_dir_all(self.remote_staging(&job, worker));
         self.jobs
             .inner
@@ -437,6 +515,7 @@ impl Workers {
         .bind(JobStatus::Running)
         .execute(&self.jobs.inner.db)
         .await?;
+        self.jobs.drop_live(id);
         let _ = std::fs::remove_dir_all(self.remote_staging(&job, worker));
         self.jobs
             .inner
@@ -501,6 +580,7 @@ impl Workers {
         .bind(now - 2 * lease)
         .execute(&self.jobs.inner.db)
         .await?;
+        self.jobs.prune_remote_live().await?;
         let todo: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT id, priority FROM jobs WHERE status = ? AND dispatched = 0
              ORDER BY priority DESC, id",

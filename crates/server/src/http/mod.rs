@@ -337,7 +337,8 @@ impl Modify for BearerAuth {
         tracks::mix_track, tracks::separate_track,
         jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_events,
         jobs::scan_library, jobs::separate_library, jobs::list_models,
-        workers::claim, workers::audio, workers::progress, workers::put_stem, workers::complete,
+        workers::claim, workers::audio, workers::progress, workers::put_stem, workers::put_part,
+        workers::complete,
         workers::fail, workers::release,
     ),
     components(schemas(ErrorBody)),
@@ -472,6 +473,12 @@ pub fn router(app: App) -> Router {
             .route(
                 "/api/worker/jobs/{id}/stems/{source}",
                 axum::routing::put(workers::put_stem.layer(DefaultBodyLimit::max(upload_limit))),
+            )
+            .route(
+                "/api/worker/jobs/{id}/parts",
+                axum::routing::put(
+                    workers::put_part.layer(DefaultBodyLimit::max(workers::PART_MAX_BYTES)),
+                ),
             )
             .route("/api/worker/jobs/{id}/complete", post(workers::complete))
             .route("/api/worker/jobs/{id}/fail", post(workers::fail))

@@ -185,6 +185,60 @@ pub(crate) async fn put_stem(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Where a part of a job's stems goes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PartQuery {
+    /// The worker's name.
+    pub worker: String,
+    /// The part's first frame.
+    pub at: usize,
+    /// The stems' length in frames.
+    pub frames: usize,
+    /// How many stems the part holds.
+    pub stems: usize,
+}
+
+/// The answer to a part.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PartReply {
+    /// A second of the track a listener sought to whose stems are not made
+    /// yet: make them next. `null`: carry on.
+    pub wanted_s: Option<f64>,
+}
+
+/// The largest part the station takes (a segment of six stems at 48 kHz is
+/// about 18 MB; workers send at most [`PART_MAX_BYTES`] / 4 at a time).
+pub const PART_MAX_BYTES: usize = 64 << 20;
+
+/// Send one part of the stems as they are made (live stems): the station
+/// serves it at once, until the job completes with its stems.
+#[utoipa::path(put, path = "/api/worker/jobs/{id}/parts", tag = "workers",
+    params(("id" = i64, Path, description = "job id"), PartQuery),
+    request_body(content_type = "application/octet-stream",
+        description = "little-endian f32 frames, each stem's left and right in source order"),
+    responses((status = 200, body = PartReply), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("worker_token" = [])))]
+pub(crate) async fn put_part(
+    State(workers): State<Workers>,
+    AppPath(id): AppPath<i64>,
+    AppQuery(q): AppQuery<PartQuery>,
+    req: Request,
+) -> ApiResult<Json<PartReply>> {
+    let body = axum::body::to_bytes(req.into_body(), PART_MAX_BYTES)
+        .await
+        .map_err(|e| {
+            AppError::TooLarge(format!(
+                "a part is at most {PART_MAX_BYTES} bytes ({e}): send smaller parts"
+            ))
+        })?;
+    let wanted_s = workers
+        .put_part(id, &q.worker, q.at, q.frames, q.stems, body)
+        .await?;
+    Ok(Json(PartReply { wanted_s }))
+}
+
 /// Store the uploaded stems as the job's result (idempotent).
 #[utoipa::path(post, path = "/api/worker/jobs/{id}/complete", tag = "workers",
     params(("id" = i64, Path, description = "job id")), request_body = CompleteRequest,
