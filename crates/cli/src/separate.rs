@@ -72,8 +72,10 @@ pub struct SeparateArgs {
     /// Write SOURCE and no_SOURCE (the sum of the others).
     #[arg(long, value_name = "SOURCE")]
     two_stems: Option<String>,
-    /// Clipping in integer formats.
-    #[arg(long, value_enum, default_value = "rescale")]
+    /// Clipping in integer formats. With clamp (the station's choice too) or
+    /// none, the stem files grow as the separation goes; rescale needs the
+    /// whole track's peak, so its stems are written at the end.
+    #[arg(long, value_enum, default_value = "clamp")]
     clip: ClipMode,
     /// Write stems at the model's sample rate instead of the input's.
     #[arg(long)]

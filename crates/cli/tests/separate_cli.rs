@@ -249,22 +249,123 @@ fn a_failing_disk_gives_a_clear_error_and_leaves_nothing() -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn ctrl_c_stops_a_separation_and_leaves_no_stems() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    // 60 s of noise: long enough that the interrupt lands mid-separation.
-    let n = 60 * 44_100;
+/// `seconds` of 16-bit stereo noise of peak `amp` in `path`.
+fn noise_wav(path: &Path, seconds: usize, amp: f32) -> Result<()> {
+    let n = seconds * 44_100;
     let mut state = 1u32;
     let noise: Vec<f32> = (0..n)
         .map(|_| {
             state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1u32 << 24) as f32 * 0.4 - 0.2
+            ((state >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0) * amp
         })
         .collect();
-    let input = dir.path().join("long.wav");
-    let mut w = AudioWriter::create(&input, OutputFormat::Wav16, 44_100, ChannelLayout::Stereo)?;
+    let mut w = AudioWriter::create(path, OutputFormat::Wav16, 44_100, ChannelLayout::Stereo)?;
     w.write(&[&noise, &noise])?;
     w.finish()?;
+    Ok(())
+}
+
+#[test]
+fn the_stem_files_grow_as_it_separates_and_end_as_a_run_that_writes_them_at_the_end() -> Result<()>
+{
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("long.wav");
+    noise_wav(&input, 40, 0.1)?;
+    let model = demucs_fixtures().join("small4.safetensors");
+    let out = dir.path().join("growing");
+    let child = Command::new(env!("CARGO_BIN_EXE_sonantica"))
+        .args(separate_args(
+            &input,
+            s(&model),
+            &out,
+            &["--shifts", "0", "--threads", "1"],
+        ))
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    // While it runs: vocals grows under a hidden temporary name, and the
+    // final name does not exist yet.
+    let partial = |name: &str| -> Result<Option<std::path::PathBuf>> {
+        Ok(files_in(&out)?.into_iter().find(|p| {
+            p.file_name().and_then(|f| f.to_str()).is_some_and(|f| {
+                f.starts_with(&format!(".{name}.flac.")) && f.ends_with(".partial")
+            })
+        }))
+    };
+    let mut sizes: Vec<u64> = Vec::new();
+    let mut middle: Vec<u8> = Vec::new();
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(300) {
+        let Some(p) = partial("vocals")? else {
+            if out.join("vocals.flac").exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            continue;
+        };
+        let Ok(bytes) = std::fs::read(&p) else { break };
+        if !out.join("vocals.flac").exists() && sizes.last() != Some(&(bytes.len() as u64)) {
+            sizes.push(bytes.len() as u64);
+            if sizes.len() == 3 {
+                middle = bytes;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output()?;
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{said}");
+    assert!(said.contains("the first stems were final after"), "{said}");
+    assert!(
+        sizes.len() >= 4 && sizes.windows(2).all(|w| w[0] < w[1]),
+        "the file grew while the separation ran: {sizes:?}"
+    );
+    let finished = std::fs::read(out.join("vocals.flac"))?;
+    let names: Vec<String> = files_in(&out)?
+        .iter()
+        .filter_map(|p| Some(p.file_name()?.to_str()?.to_owned()))
+        .collect();
+    assert_eq!(
+        names,
+        ["bass.flac", "drums.flac", "other.flac", "vocals.flac"],
+        "nothing temporary is left"
+    );
+    // What had grown is the finished file, past the 42-byte header whose
+    // STREAMINFO (length, MD5) is filled in at the end.
+    assert!(middle.len() > 1000 && middle.len() < finished.len());
+    assert!(
+        middle[42..] == finished[42..middle.len()],
+        "the growing file is the finished one's start"
+    );
+
+    // Written at the end instead (rescale needs the whole track's peak; this
+    // quiet input needs no scaling): the same files, byte for byte.
+    let at_end = dir.path().join("at_end");
+    let run = sonantica_cmd(&separate_args(
+        &input,
+        s(&model),
+        &at_end,
+        &["--shifts", "0", "--threads", "1", "--clip", "rescale"],
+    ))
+    .assert_success();
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(!said.contains("scaled by"), "{said}");
+    for name in ["bass", "drums", "other", "vocals"] {
+        let a = std::fs::read(out.join(format!("{name}.flac")))?;
+        let b = std::fs::read(at_end.join(format!("{name}.flac")))?;
+        assert!(
+            a == b,
+            "{name}: the growing and the written-at-end files differ"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn ctrl_c_stops_a_separation_and_leaves_no_stems() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    // 60 s of noise: long enough that the interrupt lands mid-separation.
+    let input = dir.path().join("long.wav");
+    noise_wav(&input, 60, 0.2)?;
     let out = dir.path().join("stems");
     let model = demucs_fixtures().join("small4.safetensors");
     let child = Command::new(env!("CARGO_BIN_EXE_sonantica"))

@@ -5,12 +5,15 @@
 //! The input is decoded, resampled to the model rate and converted to its channel
 //! count into a temporary file (so a long track never sits in memory), normalised
 //! as the reference CLI does, separated segment by segment, and each finished
-//! block is brought back to the input rate and staged as float. The stems are
-//! encoded at the end, when the common clipping factor is known, each to a
-//! temporary name that is renamed into place only when it is complete.
+//! block is brought back to the input rate and staged as float. Each stem is
+//! encoded to a temporary name that is renamed into place only when all are
+//! complete. Where every part is final when it is made (clamped, unclipped or
+//! float stems) the files grow as the separation goes, from the start of the
+//! track up to the first part not made yet; with [`ClipMode::Rescale`] the
+//! common factor is known only at the end, and the stems are encoded then.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -205,7 +208,20 @@ pub fn separate_file_live(
     };
     std::fs::create_dir_all(out_dir).map_err(|e| PipelineError::io(out_dir, e))?;
     live.begin(out_rate, out_frames)?;
-    let (mut stages, first_final_s) = separate_to_stages(
+    let (format, _) = settings.format.output();
+    let growing = if format.is_integer() && settings.clip == ClipMode::Rescale {
+        None
+    } else {
+        Some(Encoder::create(
+            &wanted,
+            separator.audio_channels(),
+            out_dir,
+            (out_rate, out_frames),
+            settings,
+            1.0,
+        )?)
+    };
+    let (mut stages, first_final_s, growing) = separate_to_stages(
         separator,
         &mut mix,
         &wanted,
@@ -215,10 +231,12 @@ pub fn separate_file_live(
         progress,
         cancelled,
         live,
+        growing,
         started,
     )?;
     let mut done = encode_stages(
         &mut stages,
+        growing,
         out_dir,
         (out_rate, out_frames),
         settings,
@@ -316,8 +334,9 @@ fn separate_to_stages(
     progress: &mut dyn FnMut(&Progress),
     cancelled: &dyn Fn() -> bool,
     live: &mut dyn LiveStems,
+    growing: Option<Encoder>,
     started: std::time::Instant,
-) -> PipelineResult<(Vec<Stage>, Option<f64>)> {
+) -> PipelineResult<(Vec<Stage>, Option<f64>, Option<Encoder>)> {
     let tmp_err = |e: std::io::Error| PipelineError::io(out_dir, e);
     let model_rate = separator.samplerate();
     let model_ch = separator.audio_channels();
@@ -343,6 +362,7 @@ fn separate_to_stages(
         final_block: vec![vec![Vec::new(); model_ch]; wanted.len()],
         first_final: None,
         started,
+        growing,
     };
     // A seek that lands this close ahead of where the region is publishing
     // does not stop it: the region gets there sooner than a new one would.
@@ -434,7 +454,7 @@ fn separate_to_stages(
             sought = Some(plan.aligned(w));
         }
     }
-    Ok((stages, out.first_final))
+    Ok((stages, out.first_final, out.growing))
 }
 
 /// Where the stems go as they are made: the stage files and `live`.
@@ -447,6 +467,9 @@ struct Publisher<'a> {
     /// Seconds from the start until the first part was final.
     first_final: Option<f64>,
     started: std::time::Instant,
+    /// The stem files, written up to the first part not made yet (when the
+    /// parts are final as they are made).
+    growing: Option<Encoder>,
 }
 
 impl Publisher<'_> {
@@ -486,6 +509,9 @@ impl Publisher<'_> {
                 self.live.ready(from, &self.final_block)?;
             }
             plan.mark(from..to);
+            if let Some(enc) = self.growing.as_mut() {
+                enc.grow(stages, plan.made_from_start())?;
+            }
         }
         run.at += n;
         run.outs.iter_mut().flatten().for_each(Vec::clear);
@@ -641,6 +667,14 @@ impl Plan {
     }
 
     /// Output frames `r` are made.
+    /// Output frames made from the start of the track without a gap.
+    fn made_from_start(&self) -> usize {
+        self.done
+            .first()
+            .filter(|r| r.start == 0)
+            .map_or(0, |r| r.end)
+    }
+
     fn mark(&mut self, r: std::ops::Range<usize>) {
         merge_spans(&mut self.done, r);
     }
@@ -728,43 +762,48 @@ impl RegionRun<'_> {
     }
 }
 
-/// Pass 3: encodes every staged stem into `out_dir/{stem}.{ext}` with one common
-/// clipping factor (so the stems still add up to the mix).
+/// Pass 3: encodes what is left of every staged stem into
+/// `out_dir/{stem}.{ext}` (all of it, with one common clipping factor so the
+/// stems still add up to the mix, unless `growing` already holds the start),
+/// and renames the files into place.
 fn encode_stages(
     stages: &mut [Stage],
+    growing: Option<Encoder>,
     out_dir: &Path,
     (out_rate, out_frames): (u32, usize),
     settings: &SeparateSettings,
     cancelled: &dyn Fn() -> bool,
 ) -> PipelineResult<Separated> {
-    let peak = stages.iter().map(|s| s.peak).fold(0.0f32, f32::max);
-    let (format, ext) = settings.format.output();
-    let factor = if format.is_integer() && settings.clip == ClipMode::Rescale {
-        (1.01 * peak).max(1.0)
-    } else {
-        1.0
-    };
-    let mut writers = Vec::new();
-    for s in stages.iter_mut() {
-        if cancelled() {
-            return Err(PipelineError::Cancelled);
+    let mut enc = match growing {
+        Some(enc) => enc,
+        None => {
+            let peak = stages.iter().map(|s| s.peak).fold(0.0f32, f32::max);
+            let (format, _) = settings.format.output();
+            let factor = if format.is_integer() && settings.clip == ClipMode::Rescale {
+                (1.01 * peak).max(1.0)
+            } else {
+                1.0
+            };
+            let names: Vec<String> = stages.iter().map(|s| s.name.clone()).collect();
+            let channels = stages.first().map_or(2, |s| s.channels);
+            Encoder::create(
+                &names,
+                channels,
+                out_dir,
+                (out_rate, out_frames),
+                settings,
+                factor,
+            )?
         }
-        let path = out_dir.join(format!("{}.{ext}", s.name));
-        let layout = ChannelLayout::default_for(s.channels);
-        let mut w = AudioWriter::create(&path, format, out_rate, layout)?;
-        let channels = s.channels;
-        copy_stage(
-            s,
-            out_frames,
-            channels,
-            factor,
-            settings.clip == ClipMode::Clamp,
-            &mut w,
-        )?;
-        writers.push((s.name.clone(), w, path));
+    };
+    if cancelled() {
+        return Err(PipelineError::Cancelled);
     }
+    // The rest, padded with silence to the track's exact length.
+    enc.grow(stages, out_frames)?;
+    let factor = enc.factor;
     let mut written = Vec::new();
-    for (name, w, path) in writers {
+    for (name, w, path) in enc.writers {
         w.finish()?;
         written.push((name, path));
     }
@@ -775,6 +814,64 @@ fn encode_stages(
         rescale: factor,
         first_final_s: None,
     })
+}
+
+/// The stem files being written (under temporary names until they are
+/// finished), each up to the same frame.
+struct Encoder {
+    /// `(stem, writer, final path)` in the order of the stages.
+    writers: Vec<(String, AudioWriter, PathBuf)>,
+    /// Frames written to every file.
+    written: usize,
+    /// The stems' length: nothing is written beyond it.
+    frames: usize,
+    /// What the samples are divided by.
+    factor: f32,
+    clamp: bool,
+}
+
+impl Encoder {
+    fn create(
+        names: &[String],
+        channels: usize,
+        out_dir: &Path,
+        (out_rate, frames): (u32, usize),
+        settings: &SeparateSettings,
+        factor: f32,
+    ) -> PipelineResult<Self> {
+        let (format, ext) = settings.format.output();
+        let layout = ChannelLayout::default_for(channels);
+        let writers = names
+            .iter()
+            .map(|name| {
+                let path = out_dir.join(format!("{name}.{ext}"));
+                let w = AudioWriter::create(&path, format, out_rate, layout)?;
+                Ok((name.clone(), w, path))
+            })
+            .collect::<PipelineResult<_>>()?;
+        Ok(Self {
+            writers,
+            written: 0,
+            frames,
+            factor,
+            clamp: settings.clip == ClipMode::Clamp,
+        })
+    }
+
+    /// Encodes every stage from where the files end up to frame `to` (frames
+    /// not staged are silence: the end of the track past the resampler's
+    /// last output).
+    fn grow(&mut self, stages: &[Stage], to: usize) -> PipelineResult<()> {
+        let to = to.min(self.frames);
+        if to <= self.written {
+            return Ok(());
+        }
+        for (s, (_, w, _)) in stages.iter().zip(self.writers.iter_mut()) {
+            copy_stage(s, self.written..to, self.factor, self.clamp, w)?;
+        }
+        self.written = to;
+        Ok(())
+    }
 }
 
 /// The mix after conversion, in a temporary file of interleaved f32 frames.
@@ -909,33 +1006,32 @@ fn stage(
     Ok(())
 }
 
-/// Encodes a staged stem, padding with silence to exactly `frames`.
+/// Encodes frames `range` of a staged stem (silence where nothing was
+/// staged).
 fn copy_stage(
-    s: &mut Stage,
-    frames: usize,
-    channels: usize,
+    s: &Stage,
+    range: std::ops::Range<usize>,
     factor: f32,
     clamp: bool,
     w: &mut AudioWriter,
 ) -> PipelineResult<()> {
     let err = |e: std::io::Error| PipelineError::io("temporary stem", e);
-    let file = &mut s.file;
-    file.seek(SeekFrom::Start(0)).map_err(err)?;
-    let mut reader = std::io::BufReader::new(file);
+    let channels = s.channels;
     const BLOCK: usize = 4096;
-    let mut raw = vec![0u8; BLOCK * channels * 4];
+    let mut raw = vec![0u8; BLOCK.min(range.len()) * channels * 4];
     let mut planes = vec![Vec::with_capacity(BLOCK); channels];
-    let mut done = 0;
-    while done < frames {
-        let n = BLOCK.min(frames - done);
+    let mut done = range.start;
+    while done < range.end {
+        let n = BLOCK.min(range.end - done);
         let available = n.min(s.frames.saturating_sub(done));
-        reader
-            .read_exact(&mut raw[..available * channels * 4])
+        let bytes = &mut raw[..available * channels * 4];
+        s.file
+            .read_exact_at(bytes, (done * channels * 4) as u64)
             .map_err(err)?;
         for p in planes.iter_mut() {
             p.clear();
         }
-        for frame in raw[..available * channels * 4].chunks_exact(channels * 4) {
+        for frame in bytes.chunks_exact(channels * 4) {
             for (c, b) in frame.chunks_exact(4).enumerate() {
                 let mut v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]) / factor;
                 if clamp {
