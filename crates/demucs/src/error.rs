@@ -40,6 +40,9 @@ pub enum DemucsError {
     /// The input cannot be processed (wrong channel count, empty).
     #[error("{0}")]
     Input(String),
+    /// The GPU failed: none found, out of memory, lost, or a driver error.
+    #[error("GPU: {0}")]
+    Gpu(String),
     /// The run was cancelled by its caller.
     #[error("cancelled")]
     Cancelled,

@@ -6,12 +6,14 @@
 //! - [`model`]: the network ([`HTDemucs`]), layer for layer as the reference
 //!   `htdemucs.py`, with weights named as in the PyTorch state dict.
 //! - [`spec`]: the STFT/ISTFT as the reference calls torch.
+//! - [`gpu`]: the GPU engine (wgpu compute: Vulkan, Metal, DX12).
 //!
 //! Inference is fp32; weights stored as fp16 are upcast on load.
 
 pub mod apply;
 pub mod config;
 mod error;
+pub mod gpu;
 pub mod layers;
 pub mod load;
 pub mod model;

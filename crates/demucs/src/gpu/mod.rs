@@ -1,0 +1,513 @@
+//! The GPU engine's foundation: a wgpu compute device (Vulkan, Metal or DX12),
+//! tensors that live on it, and the kernels the network is built from
+//! (`shaders/*.wgsl`). Everything here is fp32, like the CPU engine, which is
+//! the oracle every kernel is tested against (`tests/gpu_ops.rs`).
+//!
+//! wgpu reports validation errors, running out of memory and a lost device
+//! through callbacks, not return values: they are recorded here and every call
+//! that waits on the GPU ([`Gpu::read`], [`Gpu::finish`]) returns them as
+//! [`DemucsError::Gpu`], so a caller can fall back to the CPU instead of the
+//! process aborting.
+
+mod kernels;
+
+pub use kernels::{Epilogue, MatView};
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use crate::DemucsError;
+
+/// Where separation runs: `--device auto|cpu|gpu` and `$SONANTICA_DEVICE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeviceChoice {
+    /// A hardware GPU when there is one, else the CPU.
+    #[default]
+    Auto,
+    /// The CPU engine.
+    Cpu,
+    /// A GPU, a software one (Mesa's lavapipe) included; an error when there
+    /// is none.
+    Gpu,
+}
+
+impl FromStr for DeviceChoice {
+    type Err = DemucsError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "gpu" => Ok(Self::Gpu),
+            other => Err(DemucsError::Input(format!(
+                "unknown device {other:?}: expected auto, cpu or gpu"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Cpu => "cpu",
+            Self::Gpu => "gpu",
+        })
+    }
+}
+
+/// What kind of device an adapter is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdapterKind {
+    /// A GPU of its own.
+    Discrete,
+    /// A GPU sharing the CPU's memory.
+    Integrated,
+    /// A virtualised GPU.
+    Virtual,
+    /// A software rasteriser on the CPU (Mesa's lavapipe, SwiftShader).
+    Software,
+    /// Unknown.
+    Other,
+}
+
+impl AdapterKind {
+    fn of(t: wgpu::DeviceType) -> Self {
+        match t {
+            wgpu::DeviceType::DiscreteGpu => Self::Discrete,
+            wgpu::DeviceType::IntegratedGpu => Self::Integrated,
+            wgpu::DeviceType::VirtualGpu => Self::Virtual,
+            wgpu::DeviceType::Cpu => Self::Software,
+            wgpu::DeviceType::Other => Self::Other,
+        }
+    }
+
+    /// Preference order of `auto` and `gpu` (lower first).
+    fn rank(self) -> u8 {
+        match self {
+            Self::Discrete => 0,
+            Self::Integrated => 1,
+            Self::Virtual => 2,
+            Self::Other => 3,
+            Self::Software => 4,
+        }
+    }
+}
+
+/// An adapter as the station reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterSummary {
+    /// The driver's name for it ("NVIDIA H200", "llvmpipe (LLVM 15.0.6, 256 bits)").
+    pub name: String,
+    /// The graphics API (Vulkan, Metal, Dx12).
+    pub backend: String,
+    /// What kind of device it is.
+    pub kind: AdapterKind,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.kind {
+            AdapterKind::Discrete => "discrete GPU",
+            AdapterKind::Integrated => "integrated GPU",
+            AdapterKind::Virtual => "virtual GPU",
+            AdapterKind::Software => "software renderer",
+            AdapterKind::Other => "device",
+        };
+        write!(f, "{} ({kind}, {})", self.name, self.backend)
+    }
+}
+
+fn instance() -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    // GL has no compute worth the name; the browser backend is not ours.
+    desc.backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    wgpu::Instance::new(desc)
+}
+
+fn summary(a: &wgpu::Adapter) -> AdapterSummary {
+    let info = a.get_info();
+    AdapterSummary {
+        name: info.name,
+        backend: format!("{:?}", info.backend),
+        kind: AdapterKind::of(info.device_type),
+    }
+}
+
+/// Every compute adapter this machine offers, best first.
+pub fn adapters() -> Vec<AdapterSummary> {
+    let mut found: Vec<AdapterSummary> =
+        pollster::block_on(instance().enumerate_adapters(
+            wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12,
+        ))
+        .iter()
+        .map(summary)
+        .collect();
+    found.sort_by_key(|a| a.kind.rank());
+    found
+}
+
+/// A compute device and the kernels compiled for it. Cloning shares it.
+#[derive(Clone)]
+pub struct Gpu {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    summary: AdapterSummary,
+    limits: wgpu::Limits,
+    /// The first error wgpu reported (validation, out of memory, device lost).
+    error: Arc<Mutex<Option<String>>>,
+    /// Work recorded and not yet submitted.
+    pending: Mutex<Pending>,
+    pipelines: Mutex<HashMap<kernels::Kernel, Arc<wgpu::ComputePipeline>>>,
+}
+
+#[derive(Default)]
+struct Pending {
+    encoder: Option<wgpu::CommandEncoder>,
+    passes: usize,
+}
+
+/// Passes recorded before they are submitted without waiting: a few hundred
+/// keep the driver busy without building one enormous command buffer.
+const PASSES_PER_SUBMIT: usize = 256;
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu")
+            .field("adapter", &self.inner.summary)
+            .finish()
+    }
+}
+
+impl Gpu {
+    /// Opens the best adapter: a hardware GPU, or with `allow_software` a
+    /// software one when there is no other. The error names what was found.
+    pub fn open(allow_software: bool) -> Result<Self, DemucsError> {
+        let instance = instance();
+        let mut all = pollster::block_on(instance.enumerate_adapters(
+            wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12,
+        ));
+        all.sort_by_key(|a| AdapterKind::of(a.get_info().device_type).rank());
+        let found: Vec<String> = all.iter().map(|a| summary(a).to_string()).collect();
+        let adapter = all
+            .into_iter()
+            .find(|a| {
+                allow_software || AdapterKind::of(a.get_info().device_type) != AdapterKind::Software
+            })
+            .ok_or_else(|| {
+                DemucsError::Gpu(if found.is_empty() {
+                    "no GPU found: no Vulkan, Metal or DX12 adapter (on Debian, \
+                     `apt-get install mesa-vulkan-drivers libvulkan1` gives the drivers, \
+                     and a software one, lavapipe)"
+                        .into()
+                } else {
+                    format!(
+                        "no hardware GPU found, only {} (ask for --device gpu to use it)",
+                        found.join(", ")
+                    )
+                })
+            })?;
+        let summary = summary(&adapter);
+        // Large tensors (the attention's scores, long convolutions) need the
+        // adapter's real limits, not WebGPU's portable defaults.
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("sonantica-demucs"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| DemucsError::Gpu(format!("{summary}: cannot open it: {e}")))?;
+        let error = Arc::new(Mutex::new(None::<String>));
+        let sink = Arc::clone(&error);
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert_with(|| match &e {
+                    wgpu::Error::OutOfMemory { .. } => "the GPU ran out of memory".to_owned(),
+                    other => other.to_string(),
+                });
+            }
+        }));
+        let sink = Arc::clone(&error);
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert_with(|| format!("the GPU was lost ({reason:?}: {msg})"));
+            }
+        });
+        Ok(Self {
+            inner: Arc::new(Inner {
+                device,
+                queue,
+                summary,
+                limits,
+                error,
+                pending: Mutex::new(Pending::default()),
+                pipelines: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The adapter in use.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.inner.summary
+    }
+
+    /// The largest tensor one buffer can hold, in floats.
+    pub fn max_floats(&self) -> usize {
+        let l = &self.inner.limits;
+        l.max_storage_buffer_binding_size.min(l.max_buffer_size) as usize / 4
+    }
+
+    fn check(&self) -> Result<(), DemucsError> {
+        match self.inner.error.lock() {
+            Ok(slot) => slot.clone().map_or(Ok(()), |e| Err(DemucsError::Gpu(e))),
+            Err(_) => Err(DemucsError::Gpu("the GPU's error slot is poisoned".into())),
+        }
+    }
+
+    fn buffer(&self, len: usize) -> Result<wgpu::Buffer, DemucsError> {
+        if len > self.max_floats() {
+            return Err(DemucsError::Gpu(format!(
+                "a tensor of {} MB is larger than {} allows in one buffer ({} MB)",
+                (len * 4) >> 20,
+                self.inner.summary.name,
+                (self.max_floats() * 4) >> 20
+            )));
+        }
+        Ok(self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: None,
+            // Zero-sized buffers cannot be bound.
+            size: (len.max(1) * 4) as u64,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A tensor of `len` zeros on the device.
+    pub fn zeros(&self, len: usize) -> Result<GpuTensor, DemucsError> {
+        Ok(GpuTensor {
+            buffer: self.buffer(len)?,
+            len,
+        })
+    }
+
+    /// Copies `data` to the device.
+    pub fn upload(&self, data: &[f32]) -> Result<GpuTensor, DemucsError> {
+        let t = self.zeros(data.len())?;
+        if !data.is_empty() {
+            // Ordered before any later submission of recorded work, but after
+            // work already submitted: flush what is recorded first, so that
+            // a kernel recorded earlier never sees the new contents.
+            self.submit()?;
+            self.inner
+                .queue
+                .write_buffer(&t.buffer, 0, bytemuck::cast_slice(data));
+        }
+        Ok(t)
+    }
+
+    /// Submits the work recorded so far, without waiting for it.
+    fn submit(&self) -> Result<(), DemucsError> {
+        let encoder = {
+            let mut p = self
+                .inner
+                .pending
+                .lock()
+                .map_err(|_| DemucsError::Gpu("the GPU's command list is poisoned".into()))?;
+            p.passes = 0;
+            p.encoder.take()
+        };
+        if let Some(e) = encoder {
+            self.inner.queue.submit([e.finish()]);
+        }
+        self.check()
+    }
+
+    /// Waits until every kernel recorded so far has run.
+    pub fn finish(&self) -> Result<(), DemucsError> {
+        self.submit()?;
+        self.inner
+            .device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| DemucsError::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.check()
+    }
+
+    /// Copies a tensor back to the host (waiting for the work before it).
+    pub fn read(&self, t: &GpuTensor) -> Result<Vec<f32>, DemucsError> {
+        if t.len == 0 {
+            return Ok(Vec::new());
+        }
+        let bytes = (t.len * 4) as u64;
+        let staging = self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("read-back"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.with_encoder(|e| e.copy_buffer_to_buffer(&t.buffer, 0, &staging, 0, bytes))?;
+        self.submit()?;
+        let slice = staging.slice(..);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.finish()?;
+        rx.recv()
+            .map_err(|_| DemucsError::Gpu("the GPU never answered a read".into()))?
+            .map_err(|e| DemucsError::Gpu(format!("reading from the GPU: {e}")))?;
+        let out = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| DemucsError::Gpu(format!("reading from the GPU: {e}")))?;
+            // The mapping's alignment is the driver's: copy through bytes.
+            view.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    fn with_encoder(&self, f: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<(), DemucsError> {
+        let full = {
+            let mut p = self
+                .inner
+                .pending
+                .lock()
+                .map_err(|_| DemucsError::Gpu("the GPU's command list is poisoned".into()))?;
+            let device = &self.inner.device;
+            let e = p.encoder.get_or_insert_with(|| {
+                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None })
+            });
+            f(e);
+            p.passes += 1;
+            p.passes >= PASSES_PER_SUBMIT
+        };
+        if full {
+            self.submit()?;
+        }
+        Ok(())
+    }
+
+    fn pipeline(&self, k: kernels::Kernel) -> Result<Arc<wgpu::ComputePipeline>, DemucsError> {
+        let mut cache = self
+            .inner
+            .pipelines
+            .lock()
+            .map_err(|_| DemucsError::Gpu("the GPU's kernel cache is poisoned".into()))?;
+        if let Some(p) = cache.get(&k) {
+            return Ok(Arc::clone(p));
+        }
+        let device = &self.inner.device;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(k.name()),
+            source: wgpu::ShaderSource::Wgsl(k.source().into()),
+        });
+        let p = Arc::new(
+            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(k.name()),
+                layout: None,
+                module: &module,
+                entry_point: Some(k.entry()),
+                compilation_options: Default::default(),
+                cache: None,
+            }),
+        );
+        cache.insert(k, Arc::clone(&p));
+        Ok(p)
+    }
+
+    /// Records one kernel: `params` (u32 words; floats as their bits) at
+    /// binding 0, then `tensors` at bindings 1.., over `groups` workgroups.
+    fn dispatch(
+        &self,
+        k: kernels::Kernel,
+        params: &[u32],
+        tensors: &[&wgpu::Buffer],
+        groups: [u32; 3],
+    ) -> Result<(), DemucsError> {
+        if groups.contains(&0) {
+            return Ok(());
+        }
+        let max = self.inner.limits.max_compute_workgroups_per_dimension;
+        if groups.iter().any(|g| *g > max) {
+            return Err(DemucsError::Gpu(format!(
+                "{}: {groups:?} workgroups, more than the adapter's {max} per dimension",
+                k.name()
+            )));
+        }
+        let pipeline = self.pipeline(k)?;
+        // Uniform buffers are read in 16-byte rows.
+        let mut words = params.to_vec();
+        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        let uniform = wgpu::util::DeviceExt::create_buffer_init(
+            &self.inner.device,
+            &wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::cast_slice(&words),
+                usage: wgpu::BufferUsages::UNIFORM,
+            },
+        );
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        for (i, t) in tensors.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: t.as_entire_binding(),
+            });
+        }
+        let bind = self
+            .inner
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: None,
+                layout: &pipeline.get_bind_group_layout(0),
+                entries: &entries,
+            });
+        self.with_encoder(|e| {
+            let mut pass = e.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(k.name()),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        })
+    }
+}
+
+/// A tensor of f32 on the device (its shape is the caller's).
+pub struct GpuTensor {
+    buffer: wgpu::Buffer,
+    len: usize,
+}
+
+impl GpuTensor {
+    /// How many floats it holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl std::fmt::Debug for GpuTensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GpuTensor({})", self.len)
+    }
+}
