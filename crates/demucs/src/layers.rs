@@ -101,14 +101,14 @@ impl Default for Conv1dConfig {
 /// `torch.nn.Conv1d` (with dilation).
 #[derive(Debug, Clone)]
 pub struct Conv1d {
-    w: Weight,
-    b: Vec<f32>,
-    cin: usize,
-    cout: usize,
-    k: usize,
-    stride: usize,
-    pad: usize,
-    dilation: usize,
+    pub(crate) w: Weight,
+    pub(crate) b: Vec<f32>,
+    pub(crate) cin: usize,
+    pub(crate) cout: usize,
+    pub(crate) k: usize,
+    pub(crate) stride: usize,
+    pub(crate) pad: usize,
+    pub(crate) dilation: usize,
 }
 
 impl Conv1d {
@@ -177,13 +177,13 @@ impl Conv1d {
 /// `torch.nn.Conv2d` over `[cin, h, w]`.
 #[derive(Debug, Clone)]
 pub struct Conv2d {
-    w: Weight,
-    b: Vec<f32>,
-    cin: usize,
-    cout: usize,
-    k: (usize, usize),
-    stride: (usize, usize),
-    pad: (usize, usize),
+    pub(crate) w: Weight,
+    pub(crate) b: Vec<f32>,
+    pub(crate) cin: usize,
+    pub(crate) cout: usize,
+    pub(crate) k: (usize, usize),
+    pub(crate) stride: (usize, usize),
+    pub(crate) pad: (usize, usize),
 }
 
 impl Conv2d {
@@ -273,12 +273,12 @@ impl Conv2d {
 /// a 1-D transposed convolution is the `h = 1` case.
 #[derive(Debug, Clone)]
 pub struct ConvTranspose2d {
-    w: Weight,
-    b: Vec<f32>,
-    cin: usize,
-    cout: usize,
-    k: (usize, usize),
-    stride: (usize, usize),
+    pub(crate) w: Weight,
+    pub(crate) b: Vec<f32>,
+    pub(crate) cin: usize,
+    pub(crate) cout: usize,
+    pub(crate) k: (usize, usize),
+    pub(crate) stride: (usize, usize),
 }
 
 impl ConvTranspose2d {
@@ -386,10 +386,10 @@ fn add_bias(out: &mut [f32], b: &[f32], n: usize) {
 /// `torch.nn.GroupNorm`.
 #[derive(Debug, Clone)]
 pub struct GroupNorm {
-    groups: usize,
-    c: usize,
-    weight: Vec<f32>,
-    bias: Vec<f32>,
+    pub(crate) groups: usize,
+    pub(crate) c: usize,
+    pub(crate) weight: Vec<f32>,
+    pub(crate) bias: Vec<f32>,
 }
 
 impl GroupNorm {
@@ -419,8 +419,8 @@ impl GroupNorm {
 /// GLU and LayerScale, added to the input.
 #[derive(Debug, Clone)]
 pub struct DConv {
-    layers: Vec<(Conv1d, GroupNorm, Conv1d, GroupNorm, Vec<f32>)>,
-    channels: usize,
+    pub(crate) layers: Vec<(Conv1d, GroupNorm, Conv1d, GroupNorm, Vec<f32>)>,
+    pub(crate) channels: usize,
 }
 
 impl DConv {
@@ -752,7 +752,7 @@ fn group_norm_rows_portable(x: &mut [f32], c: usize, rows: usize, t: usize, gn: 
 /// Where a layer works: the frequency branch (`[c, f, t]`, convolving over `f`)
 /// or the time branch (`[c, t]`).
 #[derive(Debug, Clone)]
-enum Conv {
+pub(crate) enum Conv {
     Freq(Conv2d),
     Time(Conv1d),
 }
@@ -827,12 +827,12 @@ pub struct LayerSpec {
 /// `HEncLayer`.
 #[derive(Debug, Clone)]
 pub struct EncLayer {
-    spec: LayerSpec,
-    conv: Conv,
-    norm1: Option<GroupNorm>,
-    rewrite: Option<Conv>,
-    norm2: Option<GroupNorm>,
-    dconv: Option<DConv>,
+    pub(crate) spec: LayerSpec,
+    pub(crate) conv: Conv,
+    pub(crate) norm1: Option<GroupNorm>,
+    pub(crate) rewrite: Option<Conv>,
+    pub(crate) norm2: Option<GroupNorm>,
+    pub(crate) dconv: Option<DConv>,
 }
 
 fn norm_opt(
@@ -1016,13 +1016,13 @@ impl EncLayer {
 /// `HDecLayer`.
 #[derive(Debug, Clone)]
 pub struct DecLayer {
-    spec: LayerSpec,
-    last: bool,
-    conv_tr: ConvTranspose2d,
-    norm2: Option<GroupNorm>,
-    rewrite: Option<Conv>,
-    norm1: Option<GroupNorm>,
-    dconv: Option<DConv>,
+    pub(crate) spec: LayerSpec,
+    pub(crate) last: bool,
+    pub(crate) conv_tr: ConvTranspose2d,
+    pub(crate) norm2: Option<GroupNorm>,
+    pub(crate) rewrite: Option<Conv>,
+    pub(crate) norm1: Option<GroupNorm>,
+    pub(crate) dconv: Option<DConv>,
 }
 
 impl DecLayer {

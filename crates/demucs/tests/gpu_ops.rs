@@ -229,7 +229,13 @@ fn group_norm_and_layer_norm_match_the_cpu() -> Result<()> {
     let w_host = noise(d, 1.0, 13);
     let b_host = noise(d, 1.0, 14);
     let x = g.upload(&host)?;
-    g.layer_norm(&x, d, &g.upload(&w_host)?, &g.upload(&b_host)?, 1e-5)?;
+    g.layer_norm(
+        &x,
+        d,
+        (&g.upload(&w_host)?, &g.upload(&b_host)?),
+        1e-5,
+        false,
+    )?;
     let mut want = host;
     ops::layer_norm(&mut want, d, &w_host, &b_host, 1e-5);
     let e = rel_err(&g.read(&x)?, &want);

@@ -417,7 +417,7 @@ fn separate_to_stages(
                     write_err = Some(e);
                     return Err(DemucsError::Input(msg));
                 }
-                if let Some(w) = out.live.wanted_s().map(|s| plan.aligned(s)) {
+                if let Some(w) = out.live.wanted_s().map(|s| plan.wanted_at(s)) {
                     let soon = run.at.max(kept.start)..(run.at + lookahead).min(kept.end);
                     if plan.gap_at(w).is_some() && !soon.contains(&w) {
                         stopped_for = Some(w);
@@ -451,7 +451,7 @@ fn separate_to_stages(
         passes_done += passes;
         cursor = kept.end;
         if let Some(w) = out.live.wanted_s() {
-            sought = Some(plan.aligned(w));
+            sought = Some(plan.wanted_at(w));
         }
     }
     Ok((stages, out.first_final, out.growing))
@@ -612,6 +612,28 @@ impl Plan {
             self.model_rate,
             self.out_rate,
         )
+    }
+
+    /// Where to go for a listener who wants second `s`: the grid point at or
+    /// before it, or, when that is made already (`s` lies just past the end
+    /// of a part, as where a reader reaches the edge of the stems made), the
+    /// start of the part not made that follows.
+    fn wanted_at(&self, s: f64) -> usize {
+        let a = self.aligned(s);
+        if self.gap_at(a).is_some() {
+            return a;
+        }
+        let t = if s.is_finite() && s > 0.0 {
+            (s * f64::from(self.out_rate)) as usize
+        } else {
+            0
+        };
+        self.done
+            .iter()
+            .find(|d| d.contains(&a))
+            .map(|d| d.end)
+            .filter(|&e| e <= t && self.gap_at(e).is_some())
+            .unwrap_or(a)
     }
 
     /// The part not made yet that starts at output frame `t`: to the next part
@@ -1079,6 +1101,11 @@ mod tests {
         plan.mark(0..10_000);
         plan.mark(96_000..200_000);
         assert_eq!(plan.gap_at(5_000), None, "made already");
+        // A listener at the edge of what is made (10_000, off the grid): the
+        // gap's start, not the grid point inside the made part before it.
+        assert_eq!(plan.wanted_at(10_000.0 / 48_000.0), 10_000);
+        assert_eq!(plan.wanted_at(0.5), 24_000, "on the grid inside a gap");
+        assert_eq!(plan.wanted_at(0.1), 4_800, "made already: its grid point");
         assert_eq!(
             plan.gap_at(50_000),
             Some(50_000..96_000),

@@ -2459,6 +2459,85 @@ async fn live_stems_grow_from_where_asked_and_every_window_equals_the_finished_s
     st.assert_clean().await
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_reaching_the_edge_of_the_stems_made_brings_the_job_back() -> Result<()> {
+    let st = station().await?;
+    let seconds = 120.0;
+    let id = st
+        .upload_id("long.wav", &wav(seconds, 220.0, 330.0)?)
+        .await?;
+    let path = format!("/api/tracks/{id}/separate");
+    let separate = |from: f64| {
+        let body = format!(r#"{{"from_s": {from}}}"#);
+        let path = path.clone();
+        let st = &st;
+        async move { st.post_json(&path, &body).await }
+    };
+    let job = separate(30.0).await?.json()?;
+    let job_id = job["id"].as_i64().context("job id")?;
+    let spans = || async {
+        anyhow::Ok(ready_spans(
+            &st.get(&format!("/api/jobs/{job_id}")).await?.json()?,
+        ))
+    };
+    let span_at =
+        |spans: &[(f64, f64)], t: f64| spans.iter().copied().find(|s| s.0 <= t && t < s.1);
+    // Stems from 30 s, then the listener seeks to 60 s: the job goes there.
+    let mut edge = 0.0;
+    for _ in 0..3000 {
+        if let Some((_, end)) = span_at(&spans().await?, 30.0) {
+            if end > 31.0 {
+                separate(60.0).await?;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for _ in 0..3000 {
+        let now = spans().await?;
+        if span_at(&now, 60.0).is_some() {
+            edge = span_at(&now, 30.0).context("the span from 30 s")?.1;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(edge > 30.0, "the job moved to 60 s");
+    // And back: a player streams from 30 s, reaches the edge of the stems
+    // made there, and the job returns to it long before it would have (after
+    // 60 s → the end, then 0 s → 30 s).
+    let req = st
+        .req(
+            Method::GET,
+            &format!("/api/tracks/{id}/stream?model=small4&rate=44100&start_s=30"),
+        )
+        .body(Body::empty())?;
+    let router = st.router.clone();
+    let player = tokio::spawn(async move {
+        let res = router.oneshot(req).await?;
+        axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+        anyhow::Ok(())
+    });
+    let mut came_back = None;
+    for _ in 0..6000 {
+        let now = spans().await?;
+        if span_at(&now, 30.0).is_some_and(|s| s.1 > edge + 1.0) {
+            came_back = Some(now);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    player.abort();
+    let now = came_back.context("the stems after the edge were made")?;
+    let from_60 = span_at(&now, 60.0).context("the span from 60 s")?;
+    assert!(
+        from_60.1 < seconds && span_at(&now, 1.0).is_none(),
+        "back at {edge:.2} s before the end of the track and its start: {now:?}"
+    );
+    st.delete(&format!("/api/jobs/{job_id}")).await?;
+    st.wait_job(job_id, &[JobStatus::Cancelled]).await?;
+    Ok(())
+}
+
 /// Little-endian f32 frames of `stems` stereo stems, every sample `v`.
 fn part_bytes(frames: usize, stems: usize, v: f32) -> Vec<u8> {
     std::iter::repeat_n(v.to_le_bytes(), frames * stems * 2)

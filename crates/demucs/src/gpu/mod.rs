@@ -11,7 +11,7 @@
 
 mod kernels;
 
-pub use kernels::{Epilogue, MatView};
+pub use kernels::{ConvGeometry, Copy3, Epilogue, MatView};
 
 use std::collections::HashMap;
 use std::str::FromStr;

@@ -67,7 +67,22 @@ impl LiveFile {
             self.wanted = Some(s);
         }
     }
+
+    /// A reader is near the end of the final stems it reads, at `s`: unless
+    /// the engine is asked to go elsewhere already, it makes the stems from
+    /// there next. (When it is already working there, the pipeline carries on
+    /// without a break: see `LiveStems::wanted_s`.)
+    fn reaching(&mut self, s: f64) {
+        if self.wanted.is_none() {
+            self.seek(s);
+        }
+    }
 }
+
+/// How far ahead of a reader the stems must be final before it asks the engine
+/// to come back to it: a listener who sought elsewhere and back must not wait
+/// for the rest of the track to be separated first.
+const EDGE_AHEAD_S: f64 = 20.0;
 
 /// The worker side: a [`LiveStems`] that fills a [`LiveFile`] shared with the
 /// API through `slot`.
@@ -345,18 +360,23 @@ impl LiveReader {
         let waited = std::time::Instant::now();
         let n = loop {
             let (avail, ended) = {
-                let guard = self
+                let mut guard = self
                     .slot
                     .lock()
                     .map_err(|_| AppError::Internal("the live stems' lock is poisoned".into()))?;
                 let live = guard
-                    .as_ref()
+                    .as_mut()
                     .ok_or_else(|| AppError::Internal("the live stems went away".into()))?;
                 let avail = live
                     .ready
                     .iter()
                     .find(|r| r.start <= self.at && self.at < r.end)
                     .map_or(0, |r| r.end - self.at);
+                let rate = f64::from(live.rate);
+                let edge = self.at + avail;
+                if edge < total && (avail as f64) < EDGE_AHEAD_S * rate && !(self.gone)() {
+                    live.reaching(edge as f64 / rate);
+                }
                 (avail, live.ended)
             };
             if avail > 0 {

@@ -55,3 +55,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     }
 }
 #endif
+
+#if scale
+// x[i] ·= s[(i / len) % c]: LayerScale over channel rows (len = the row's
+// length) or over tokens (len = 1, c = the token's width); then · flags' float.
+@group(0) @binding(1) var<storage, read_write> x: array<f32>;
+@group(0) @binding(2) var<storage, read> s: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = index(lid, wid, nwg);
+    if (i < p.n) {
+        x[i] = x[i] * s[(i / p.len) % p.c];
+    }
+}
+#endif
