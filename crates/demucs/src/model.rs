@@ -11,11 +11,11 @@ use crate::DemucsError;
 
 /// One HTDemucs network with its weights.
 pub struct HTDemucs {
-    config: Config,
-    encoder: Vec<EncLayer>,
-    tencoder: Vec<EncLayer>,
-    decoder: Vec<DecLayer>,
-    tdecoder: Vec<DecLayer>,
+    pub(crate) config: Config,
+    pub(crate) encoder: Vec<EncLayer>,
+    pub(crate) tencoder: Vec<EncLayer>,
+    pub(crate) decoder: Vec<DecLayer>,
+    pub(crate) tdecoder: Vec<DecLayer>,
     /// Frequency embedding `[freqs, channels]`, already multiplied by its scale.
     freq_emb: Option<(Vec<f32>, usize, usize)>,
     bottom: Option<[Conv1d; 4]>,

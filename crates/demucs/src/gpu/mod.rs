@@ -10,6 +10,7 @@
 //! process aborting.
 
 mod kernels;
+pub mod layers;
 
 pub use kernels::{ConvGeometry, Copy3, Epilogue, MatView};
 
