@@ -19,7 +19,7 @@ pub struct HTDemucs {
     /// Frequency embedding `[freqs, channels]`, already multiplied by its scale.
     freq_emb: Option<(Vec<f32>, usize, usize)>,
     bottom: Option<[Conv1d; 4]>,
-    transformer: Option<CrossTransformer>,
+    pub(crate) transformer: Option<CrossTransformer>,
     stft: Stft,
 }
 

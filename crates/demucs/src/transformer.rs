@@ -9,11 +9,11 @@ use crate::DemucsError;
 
 /// `torch.nn.Linear`.
 #[derive(Debug, Clone)]
-struct Linear {
-    w: Weight,
-    b: Vec<f32>,
-    din: usize,
-    dout: usize,
+pub(crate) struct Linear {
+    pub(crate) w: Weight,
+    pub(crate) b: Vec<f32>,
+    pub(crate) din: usize,
+    pub(crate) dout: usize,
 }
 
 impl Linear {
@@ -52,9 +52,9 @@ impl Linear {
 
 /// `torch.nn.LayerNorm` over the channel axis of `[t, c]` tokens.
 #[derive(Debug, Clone)]
-struct LayerNorm {
-    w: Vec<f32>,
-    b: Vec<f32>,
+pub(crate) struct LayerNorm {
+    pub(crate) w: Vec<f32>,
+    pub(crate) b: Vec<f32>,
 }
 
 impl LayerNorm {
@@ -75,9 +75,9 @@ impl LayerNorm {
 /// `MyGroupNorm` with one group: normalises all tokens and channels together,
 /// with a per-channel affine.
 #[derive(Debug, Clone)]
-struct TokenGroupNorm {
-    w: Vec<f32>,
-    b: Vec<f32>,
+pub(crate) struct TokenGroupNorm {
+    pub(crate) w: Vec<f32>,
+    pub(crate) b: Vec<f32>,
 }
 
 impl TokenGroupNorm {
@@ -101,12 +101,12 @@ impl TokenGroupNorm {
 
 /// `torch.nn.MultiheadAttention` (packed input projection, batch first).
 #[derive(Debug, Clone)]
-struct Attention {
-    in_w: Weight,
-    in_b: Vec<f32>,
-    out: Linear,
-    c: usize,
-    heads: usize,
+pub(crate) struct Attention {
+    pub(crate) in_w: Weight,
+    pub(crate) in_b: Vec<f32>,
+    pub(crate) out: Linear,
+    pub(crate) c: usize,
+    pub(crate) heads: usize,
 }
 
 impl Attention {
@@ -316,20 +316,20 @@ fn attend_portable(
 /// One transformer layer: self-attention (`MyTransformerEncoderLayer`) or
 /// cross-attention (`CrossTransformerEncoderLayer`), with a feed-forward block.
 #[derive(Debug, Clone)]
-struct Layer {
-    cross: bool,
-    attn: Attention,
-    norm1: LayerNorm,
-    norm2: LayerNorm,
-    norm3: Option<LayerNorm>,
-    linear1: Linear,
-    linear2: Linear,
-    gamma1: Option<Vec<f32>>,
-    gamma2: Option<Vec<f32>>,
-    norm_out: Option<TokenGroupNorm>,
-    norm_first: bool,
-    gelu: bool,
-    c: usize,
+pub(crate) struct Layer {
+    pub(crate) cross: bool,
+    pub(crate) attn: Attention,
+    pub(crate) norm1: LayerNorm,
+    pub(crate) norm2: LayerNorm,
+    pub(crate) norm3: Option<LayerNorm>,
+    pub(crate) linear1: Linear,
+    pub(crate) linear2: Linear,
+    pub(crate) gamma1: Option<Vec<f32>>,
+    pub(crate) gamma2: Option<Vec<f32>>,
+    pub(crate) norm_out: Option<TokenGroupNorm>,
+    pub(crate) norm_first: bool,
+    pub(crate) gelu: bool,
+    pub(crate) c: usize,
 }
 
 impl Layer {
@@ -444,13 +444,13 @@ impl Layer {
 /// `CrossTransformerEncoder`.
 #[derive(Debug, Clone)]
 pub struct CrossTransformer {
-    norm_in: Option<(LayerNorm, LayerNorm)>,
-    layers: Vec<Layer>,
-    layers_t: Vec<Layer>,
-    classic_parity: usize,
-    c: usize,
-    max_period: f32,
-    weight_pos: f32,
+    pub(crate) norm_in: Option<(LayerNorm, LayerNorm)>,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) layers_t: Vec<Layer>,
+    pub(crate) classic_parity: usize,
+    pub(crate) c: usize,
+    pub(crate) max_period: f32,
+    pub(crate) weight_pos: f32,
 }
 
 impl CrossTransformer {

@@ -158,6 +158,8 @@ pub struct Epilogue<'a> {
     pub bias_cols: Option<&'a GpuTensor>,
     /// Applies GELU last.
     pub gelu: bool,
+    /// Applies ReLU last.
+    pub relu: bool,
 }
 
 impl Gpu {
@@ -177,7 +179,8 @@ impl Gpu {
         let flags = u32::from(epi.accumulate)
             | u32::from(epi.bias_rows.is_some()) << 1
             | u32::from(epi.bias_cols.is_some()) << 2
-            | u32::from(epi.gelu) << 3;
+            | u32::from(epi.gelu) << 3
+            | u32::from(epi.relu) << 4;
         let w = |v: usize| u32_of(v, "matmul");
         let params = [
             w(m)?,
@@ -428,7 +431,11 @@ impl Gpu {
 
     /// Softmax of each row of `x` = `[rows, n]`, in place.
     pub fn softmax_rows(&self, x: &GpuTensor, n: usize) -> Result<(), DemucsError> {
-        let rows = x.len / n.max(1);
+        self.softmax_rows_n(x, n, x.len / n.max(1))
+    }
+
+    /// Softmax of the first `rows` rows of `n` floats of `x`, in place.
+    pub fn softmax_rows_n(&self, x: &GpuTensor, n: usize, rows: usize) -> Result<(), DemucsError> {
         self.dispatch(
             Kernel::Softmax,
             &[u32_of(n, "softmax")?, u32_of(rows, "softmax")?],

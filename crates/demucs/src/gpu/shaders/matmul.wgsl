@@ -10,7 +10,8 @@ struct Params {
     c_off: u32, c_rs: u32, c_cs: u32, c_bs: u32,
     bias_off: u32, _p0: u32, _p1: u32, _p2: u32,
 }
-// flags: 1 accumulate into C, 2 bias per row (m), 4 bias per column (n), 8 GELU last.
+// flags: 1 accumulate into C, 2 bias per row (m), 4 bias per column (n), 8 GELU last,
+// 16 ReLU last.
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -118,6 +119,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
             }
             if ((p.flags & 8u) != 0u) {
                 v = gelu(v);
+            }
+            if ((p.flags & 16u) != 0u) {
+                v = max(v, 0.0);
             }
             c[idx] = v;
         }
