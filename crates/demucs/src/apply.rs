@@ -47,6 +47,21 @@ pub struct Separator {
     weights: Vec<Vec<f32>>,
     /// Segment override of the bag, in seconds.
     segment: Option<(u64, u64)>,
+    /// The networks on a GPU, when one is in use.
+    gpu: Option<GpuNets>,
+}
+
+/// The networks uploaded to a GPU, and why it stopped being used, if it did.
+struct GpuNets {
+    gpu: crate::gpu::Gpu,
+    nets: Vec<crate::gpu::model::GpuHTDemucs>,
+    failed: std::sync::Mutex<Option<String>>,
+}
+
+impl std::fmt::Debug for GpuNets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GpuNets").field("gpu", &self.gpu).finish()
+    }
 }
 
 /// xorshift64*: the shift RNG (the reference uses Python's unseeded `random`; ours
@@ -71,6 +86,7 @@ impl Separator {
             models: vec![model],
             weights: vec![vec![1.0; s]],
             segment: None,
+            gpu: None,
         }
     }
 
@@ -114,7 +130,57 @@ impl Separator {
             models,
             weights,
             segment,
+            gpu: None,
         })
+    }
+
+    /// Runs the networks on `gpu` from now on: their weights are uploaded
+    /// once, here. A GPU that fails mid-run (out of memory, lost, a driver
+    /// error) hands the rest of the work back to the CPU; [`Self::gpu_failure`]
+    /// says why.
+    pub fn use_gpu(&mut self, gpu: &crate::gpu::Gpu) -> Result<(), DemucsError> {
+        let nets = self
+            .models
+            .iter()
+            .map(|m| crate::gpu::model::GpuHTDemucs::new(gpu, m))
+            .collect::<Result<_, _>>()?;
+        gpu.finish()?;
+        self.gpu = Some(GpuNets {
+            gpu: gpu.clone(),
+            nets,
+            failed: std::sync::Mutex::new(None),
+        });
+        Ok(())
+    }
+
+    /// The GPU the networks run on, if any.
+    pub fn gpu(&self) -> Option<&crate::gpu::Gpu> {
+        self.gpu.as_ref().map(|g| &g.gpu)
+    }
+
+    /// Why the GPU was given up for the CPU during a run, if it was.
+    pub fn gpu_failure(&self) -> Option<String> {
+        self.gpu
+            .as_ref()
+            .and_then(|g| g.failed.lock().ok().and_then(|f| f.clone()))
+    }
+
+    /// One segment through network `m`: on the GPU while it works, else on
+    /// the CPU.
+    fn forward(&self, m: usize, input: &[Vec<f32>]) -> Result<Vec<Vec<Vec<f32>>>, DemucsError> {
+        if let Some(g) = &self.gpu {
+            if self.gpu_failure().is_none() {
+                match g.nets[m].forward(&g.gpu, &self.models[m], input) {
+                    Err(DemucsError::Gpu(e)) => {
+                        if let Ok(mut f) = g.failed.lock() {
+                            *f = Some(e);
+                        }
+                    }
+                    other => return other,
+                }
+            }
+        }
+        self.models[m].forward(input)
     }
 
     /// Source names, in output order.
@@ -243,7 +309,7 @@ impl Separator {
         // are held. Two segments side by side, one thread each, were 5–9 %
         // faster overall but peaked at 600 MB instead of 370 MB (BENCHMARKS.md).
         while let Some(job) = next_segment(&mut seqs, source, &mut input)? {
-            let res = self.models[seqs[job.seq].model].forward(&job.input)?;
+            let res = self.forward(seqs[job.seq].model, &job.input)?;
             seqs[job.seq].add_to(&mut acc, &res, &job, &range, flushed);
             input = job.input;
             done += 1;

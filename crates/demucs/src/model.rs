@@ -17,8 +17,8 @@ pub struct HTDemucs {
     pub(crate) decoder: Vec<DecLayer>,
     pub(crate) tdecoder: Vec<DecLayer>,
     /// Frequency embedding `[freqs, channels]`, already multiplied by its scale.
-    freq_emb: Option<(Vec<f32>, usize, usize)>,
-    bottom: Option<[Conv1d; 4]>,
+    pub(crate) freq_emb: Option<(Vec<f32>, usize, usize)>,
+    pub(crate) bottom: Option<[Conv1d; 4]>,
     pub(crate) transformer: Option<CrossTransformer>,
     stft: Stft,
 }
@@ -226,56 +226,11 @@ impl HTDemucs {
         trace: &mut dyn FnMut(&str, &[f32]),
     ) -> Result<Vec<Vec<Vec<f32>>>, DemucsError> {
         let cfg = &self.config;
-        let ch = cfg.audio_channels;
-        if mix.len() != ch {
-            return Err(DemucsError::Input(format!(
-                "the model takes {ch} channels, got {}",
-                mix.len()
-            )));
-        }
-        let length = mix[0].len();
-        if cfg.use_train_segment && length != cfg.training_length() {
-            return Err(DemucsError::Input(format!(
-                "a segment must be {} samples, got {length}",
-                cfg.training_length()
-            )));
-        }
-        // Spectrogram, complex as channels: [c0re, c0im, c1re, c1im, ...].
-        let mut specs = Vec::with_capacity(ch);
-        let mut frames = 0;
-        for (z, t) in crate::ops::par_map(ch, |c| self.stft.spec(&mix[c])) {
-            frames = t;
-            specs.push(z);
-        }
-        let fr = cfg.nfft / 2;
-        let plane = fr * frames;
-        let mut mag = Vec::with_capacity(2 * ch * plane);
-        for z in &specs {
-            mag.extend(z.iter().map(|v| v.re));
-            mag.extend(z.iter().map(|v| v.im));
-        }
-        drop(specs);
-        let (mean, std) = mean_std(&mag);
-        // Normalised in place (into_iter + collect reuses the buffer): the
-        // spectrogram is not held through the whole network.
-        let mut x = Act {
-            data: mag.into_iter().map(|v| (v - mean) / (1e-5 + std)).collect(),
-            c: 2 * ch,
-            f: fr,
-            t: frames,
-        };
-        let flat: Vec<f32> = mix.iter().flatten().copied().collect();
-        let (meant, stdt) = mean_std(&flat);
-        let mut xt = Act {
-            data: flat
-                .into_iter()
-                .map(|v| (v - meant) / (1e-5 + stdt))
-                .collect(),
-            c: ch,
-            f: 1,
-            t: length,
-        };
-
+        let Prepared {
+            mut x,
+            mut xt,
+            norm,
+        } = self.prepare(mix)?;
         let mut saved = Vec::new();
         let mut saved_t = Vec::new();
         let mut lengths = Vec::new();
@@ -378,30 +333,138 @@ impl HTDemucs {
             }
         }
 
+        Ok(self.finish(&x.data, &xt.data, &norm))
+    }
+}
+
+/// What the network's input was normalised by, for [`HTDemucs::finish`].
+#[derive(Clone, Copy)]
+pub(crate) struct Norms {
+    mean: f32,
+    std: f32,
+    meant: f32,
+    stdt: f32,
+    frames: usize,
+    length: usize,
+    plane: usize,
+}
+
+/// The network's two inputs and how they were normalised.
+pub(crate) struct Prepared {
+    /// The spectrogram, complex as channels, normalised.
+    pub(crate) x: Act,
+    /// The waveform, normalised.
+    pub(crate) xt: Act,
+    pub(crate) norm: Norms,
+}
+
+impl HTDemucs {
+    /// The host-side start of a forward pass (both engines): checks the
+    /// segment, takes its spectrogram and normalises both branches' inputs.
+    pub(crate) fn prepare(&self, mix: &[Vec<f32>]) -> Result<Prepared, DemucsError> {
+        let cfg = &self.config;
+        let ch = cfg.audio_channels;
+        if mix.len() != ch {
+            return Err(DemucsError::Input(format!(
+                "the model takes {ch} channels, got {}",
+                mix.len()
+            )));
+        }
+        let length = mix[0].len();
+        if cfg.use_train_segment && length != cfg.training_length() {
+            return Err(DemucsError::Input(format!(
+                "a segment must be {} samples, got {length}",
+                cfg.training_length()
+            )));
+        }
+        // Spectrogram, complex as channels: [c0re, c0im, c1re, c1im, ...].
+        let mut specs = Vec::with_capacity(ch);
+        let mut frames = 0;
+        for (z, t) in crate::ops::par_map(ch, |c| self.stft.spec(&mix[c])) {
+            frames = t;
+            specs.push(z);
+        }
+        let fr = cfg.nfft / 2;
+        let plane = fr * frames;
+        let mut mag = Vec::with_capacity(2 * ch * plane);
+        for z in &specs {
+            mag.extend(z.iter().map(|v| v.re));
+            mag.extend(z.iter().map(|v| v.im));
+        }
+        drop(specs);
+        let (mean, std) = mean_std(&mag);
+        // Normalised in place (into_iter + collect reuses the buffer): the
+        // spectrogram is not held through the whole network.
+        let x = Act {
+            data: mag.into_iter().map(|v| (v - mean) / (1e-5 + std)).collect(),
+            c: 2 * ch,
+            f: fr,
+            t: frames,
+        };
+        let flat: Vec<f32> = mix.iter().flatten().copied().collect();
+        let (meant, stdt) = mean_std(&flat);
+        let xt = Act {
+            data: flat
+                .into_iter()
+                .map(|v| (v - meant) / (1e-5 + stdt))
+                .collect(),
+            c: ch,
+            f: 1,
+            t: length,
+        };
+
+        Ok(Prepared {
+            x,
+            xt,
+            norm: Norms {
+                mean,
+                std,
+                meant,
+                stdt,
+                frames,
+                length,
+                plane,
+            },
+        })
+    }
+
+    /// The host-side end of a forward pass: the frequency branch's output
+    /// (`x`) back to waveforms, plus the time branch's (`xt`), denormalised.
+    pub(crate) fn finish(&self, x: &[f32], xt: &[f32], norm: &Norms) -> Vec<Vec<Vec<f32>>> {
+        let cfg = &self.config;
+        let ch = cfg.audio_channels;
+        let Norms {
+            mean,
+            std,
+            meant,
+            stdt,
+            frames,
+            length,
+            plane,
+        } = *norm;
         // Frequency branch back to waveforms.
         let sources = cfg.sources.len();
         let per_source = 2 * ch * plane;
         // Every (source, channel) goes back to a waveform on its own.
         let waves = crate::ops::par_map(sources * ch, |sc| {
             let (s, c) = (sc / ch, sc % ch);
-            let re = &x.data[s * per_source + (2 * c) * plane..][..plane];
-            let im = &x.data[s * per_source + (2 * c + 1) * plane..][..plane];
+            let re = &x[s * per_source + (2 * c) * plane..][..plane];
+            let im = &x[s * per_source + (2 * c + 1) * plane..][..plane];
             let z: Vec<Complex32> = re
                 .iter()
                 .zip(im)
                 .map(|(r, i)| Complex32::new(r * std + mean, i * std + mean))
                 .collect();
             let mut wave = self.stft.ispec(&z, frames, length);
-            let time = &xt.data[sc * length..(sc + 1) * length];
+            let time = &xt[sc * length..(sc + 1) * length];
             for (w, t) in wave.iter_mut().zip(time) {
                 *w += t * stdt + meant;
             }
             wave
         });
         let mut waves = waves.into_iter();
-        let out: Vec<Vec<Vec<f32>>> = (0..sources)
+        (0..sources)
             .map(|_| waves.by_ref().take(ch).collect())
-            .collect();
-        Ok(out)
+            .collect()
     }
 }

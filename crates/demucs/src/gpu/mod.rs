@@ -11,6 +11,7 @@
 
 mod kernels;
 pub mod layers;
+pub mod model;
 pub mod transformer;
 
 pub use kernels::{ConvGeometry, Copy3, Epilogue, MatView};
