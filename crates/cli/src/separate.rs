@@ -6,9 +6,10 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use sonantica_demucs::gpu::DeviceChoice;
 use sonantica_demucs::{load_separator, ApplyOptions};
 use sonantica_pipeline::separate::{self, SeparateSettings, StemSelection};
 use sonantica_pipeline::PipelineError;
@@ -80,6 +81,10 @@ pub struct SeparateArgs {
     /// Write stems at the model's sample rate instead of the input's.
     #[arg(long)]
     keep_model_rate: bool,
+    /// Where the network runs: auto (a hardware GPU if there is one, else the
+    /// CPU), cpu, or gpu (any GPU, Mesa's software lavapipe included).
+    #[arg(long, env = "SONANTICA_DEVICE", default_value = "auto", value_parser = parse_device)]
+    device: DeviceChoice,
     /// Model store folder (default: $SONANTICA_MODELS or ~/.local/share/sonantica/models).
     #[arg(long, value_name = "DIR")]
     models_dir: Option<PathBuf>,
@@ -99,7 +104,14 @@ pub fn run(args: SeparateArgs) -> Result<()> {
     }
     let store = models::store_dir(args.models_dir.as_deref());
     let model_path = models::resolve(&args.model, &store)?;
-    let separator = load_separator(&model_path)?;
+    let mut separator = load_separator(&model_path)?;
+    let gpu = args
+        .device
+        .open()
+        .with_context(|| format!("--device {}", args.device))?;
+    if let Some(gpu) = &gpu {
+        separator.use_gpu(gpu)?;
+    }
     let settings = SeparateSettings {
         format: match args.format {
             StemFormat::Flac => separate::StemFormat::Flac,
@@ -178,6 +190,16 @@ pub fn run(args: SeparateArgs) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    eprintln!(
+        "device: {}",
+        gpu.as_ref().map_or_else(
+            || format!("CPU ({threads} threads)"),
+            |g| g.adapter().to_string()
+        )
+    );
+    if let Some(why) = separator.gpu_failure() {
+        eprintln!("note: the GPU failed ({why}); the rest ran on the CPU");
+    }
     if let Some(first) = done.first_final_s {
         eprintln!("the first stems were final after {first:.1} s");
     }
@@ -188,6 +210,12 @@ pub fn run(args: SeparateArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--device` as clap reads it.
+pub(crate) fn parse_device(s: &str) -> Result<DeviceChoice, String> {
+    s.parse()
+        .map_err(|e: sonantica_demucs::DemucsError| e.to_string())
 }
 
 fn progress_bar() -> Option<ProgressBar> {

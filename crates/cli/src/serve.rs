@@ -58,6 +58,11 @@ pub struct ServeArgs {
     /// (`https://music.example.org`): the session cookie is then `Secure`.
     #[arg(long, value_name = "URL", env = "SONANTICA_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Where the station's own jobs run the network: auto (a hardware GPU if
+    /// there is one, else the CPU), cpu, or gpu (any GPU, Mesa's software
+    /// lavapipe included; the start fails without one).
+    #[arg(long, env = "SONANTICA_DEVICE", default_value = "auto", value_parser = crate::separate::parse_device)]
+    device: sonantica_demucs::gpu::DeviceChoice,
     /// Seconds a worker holds a job without renewing it before another worker may
     /// take it over (after a crash).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, hide = true)]
@@ -112,6 +117,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
     config.queue = args.queue;
     config.worker_token = args.worker_token;
     config.public_url = args.public_url;
+    config.device = args.device;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -65,9 +65,19 @@ pub struct WorkerArgs {
     /// takes it over.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
     visibility_timeout: f64,
+    /// Where the network runs: auto (a hardware GPU if there is one, else the
+    /// CPU), cpu, or gpu (any GPU, Mesa's software lavapipe included).
+    #[arg(long, env = "SONANTICA_DEVICE", default_value = "auto", value_parser = crate::separate::parse_device)]
+    device: sonantica_demucs::gpu::DeviceChoice,
     /// This worker's name in job status (default: HOST:PID).
     #[arg(long)]
     name: Option<String>,
+}
+
+/// The models loaded (one at a time) and the GPU they run on, if any.
+struct Models {
+    loaded: HashMap<PathBuf, Arc<Separator>>,
+    gpu: Option<sonantica_demucs::gpu::Gpu>,
 }
 
 /// The station's API, with retries through restarts.
@@ -242,10 +252,22 @@ pub fn run(args: WorkerArgs) -> Result<()> {
     };
     let mut queue = RedisQueue::new(&args.queue)?;
     let visibility = Duration::from_secs_f64(args.visibility_timeout);
-    let mut models: HashMap<PathBuf, Arc<Separator>> = HashMap::new();
+    let gpu = args
+        .device
+        .open()
+        .with_context(|| format!("--device {}", args.device))?;
+    let mut models = Models {
+        loaded: HashMap::new(),
+        gpu,
+    };
     eprintln!(
-        "worker {name}: taking jobs from {} for {} ({threads} threads)",
-        args.queue, station.base
+        "worker {name}: taking jobs from {} for {} on {}",
+        args.queue,
+        station.base,
+        models.gpu.as_ref().map_or_else(
+            || format!("the CPU ({threads} threads)"),
+            |g| g.adapter().to_string()
+        )
     );
     let mut queue_down = false;
     while !interrupt::interrupted() {
@@ -323,7 +345,7 @@ impl Job<'_> {
     /// Claims the job, separates its track and reports the result. Every way
     /// out acknowledges the message, except a job another live worker holds
     /// (its message comes back if that worker dies).
-    fn run(mut self, models: &mut HashMap<PathBuf, Arc<Separator>>) -> Result<()> {
+    fn run(mut self, models: &mut Models) -> Result<()> {
         let id = self.delivery.job_id;
         let Some(reply) = self.claim()? else {
             return Ok(());
@@ -418,18 +440,20 @@ impl Job<'_> {
     }
 
     /// The job's model, loaded once and kept for the next job that names it.
-    fn separator(
-        &self,
-        model: &str,
-        models: &mut HashMap<PathBuf, Arc<Separator>>,
-    ) -> Result<Arc<Separator>> {
+    fn separator(&self, model: &str, models: &mut Models) -> Result<Arc<Separator>> {
         let p = self.model_path(model)?;
-        if let Some(s) = models.get(&p) {
+        if let Some(s) = models.loaded.get(&p) {
             return Ok(Arc::clone(s));
         }
-        let s = Arc::new(load_separator(&p)?);
-        models.clear();
-        models.insert(p, Arc::clone(&s));
+        let mut s = load_separator(&p)?;
+        if let Some(gpu) = &models.gpu {
+            if let Err(e) = s.use_gpu(gpu) {
+                eprintln!("{}: the model stays on the CPU: {e}", gpu.adapter());
+            }
+        }
+        let s = Arc::new(s);
+        models.loaded.clear();
+        models.loaded.insert(p, Arc::clone(&s));
         Ok(s)
     }
 

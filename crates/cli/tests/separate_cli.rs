@@ -384,3 +384,54 @@ fn ctrl_c_stops_a_separation_and_leaves_no_stems() -> Result<()> {
     assert!(left.is_empty(), "files left behind: {left:?}");
     Ok(())
 }
+
+#[test]
+fn device_gpu_separates_on_the_gpu_as_the_cpu_does() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let input = dir.path().join("mix.wav");
+    write_wav(&input, &fixture_mix()?, 44_100)?;
+    let model = demucs_fixtures().join("small4.safetensors");
+    let mut said = Vec::new();
+    for device in ["cpu", "gpu"] {
+        let out = dir.path().join(device);
+        let run = sonantica_cmd(&separate_args(
+            &input,
+            s(&model),
+            &out,
+            &["--shifts", "0", "--format", "wav-f32", "--device", device],
+        ))
+        .assert_success();
+        said.push(String::from_utf8_lossy(&run.stderr).into_owned());
+    }
+    assert!(said[0].contains("device: CPU"), "{}", said[0]);
+    // lavapipe in CI: a software renderer on Vulkan.
+    assert!(
+        said[1].contains("device: ") && !said[1].contains("device: CPU"),
+        "{}",
+        said[1]
+    );
+    for name in ["drums", "bass", "other", "vocals"] {
+        let cpu: Vec<f32> = Decoder::read_all(dir.path().join(format!("cpu/{name}.wav")))?
+            .1
+            .concat();
+        let gpu: Vec<f32> = Decoder::read_all(dir.path().join(format!("gpu/{name}.wav")))?
+            .1
+            .concat();
+        let snr = snr_db(&cpu, &gpu);
+        assert!(
+            snr >= 100.0,
+            "{name}: {snr:.1} dB between the GPU and the CPU"
+        );
+    }
+    // A device that does not exist is named as such.
+    let bad = sonantica_cmd(&separate_args(
+        &input,
+        s(&model),
+        &dir.path().join("bad"),
+        &["--device", "cuda"],
+    ))
+    .assert_failure();
+    let err = String::from_utf8_lossy(&bad.stderr).into_owned();
+    assert!(err.contains("auto, cpu or gpu"), "{err}");
+    Ok(())
+}

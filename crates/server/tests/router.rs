@@ -2706,3 +2706,54 @@ async fn a_remote_workers_parts_are_checked_served_at_once_and_dropped_when_it_l
         .assert_error(StatusCode::CONFLICT, "conflict")?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_device_gpu_the_stations_jobs_run_on_the_gpu_and_match_the_cpu() -> Result<()> {
+    use sonantica_pipeline::separate::{separate_file, SeparateSettings};
+    // On lavapipe in CI (scripts/test installs it); no GPU is a failure here.
+    let st = station_with(
+        |c| c.device = sonantica_demucs::gpu::DeviceChoice::Gpu,
+        true,
+    )
+    .await?;
+    let health = st
+        .send(Request::get("/api/health").body(Body::empty())?)
+        .await?
+        .json()?;
+    let device = health["device"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        device.contains("Vulkan") || device.contains("Metal") || device.contains("Dx12"),
+        "health names the GPU: {health}"
+    );
+    let track = st.upload_id("t.wav", &wav(3.0, 200.0, 300.0)?).await?;
+    let job = st
+        .post_json(&format!("/api/tracks/{track}/separate"), "")
+        .await?
+        .json()?;
+    let id = job["id"].as_i64().context("job id")?;
+    st.wait_job(id, &[JobStatus::Done]).await?;
+    // The same track on the CPU engine, with the same code.
+    let work = tempfile::tempdir()?;
+    let input = work.path().join("in.wav");
+    std::fs::write(&input, wav(3.0, 200.0, 300.0)?)?;
+    let separator = sonantica_demucs::load_separator(&fixtures().join("small4.safetensors"))?;
+    let cpu = separate_file(
+        &input,
+        &separator,
+        &work.path().join("stems"),
+        &SeparateSettings::default(),
+        &mut |_| {},
+        &|| false,
+    )?;
+    for (source, path) in &cpu.stems {
+        let want: Vec<f32> = decode(path)?.concat();
+        let got: Vec<f32> = decode(
+            &st.media()
+                .join(format!("stems/{track}/small4/{source}.flac")),
+        )?
+        .concat();
+        let snr = sonantica_testkit::snr::snr_db(&want, &got);
+        assert!(snr >= 100.0, "{source}: {snr:.1} dB between GPU and CPU");
+    }
+    Ok(())
+}

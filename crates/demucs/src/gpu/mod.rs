@@ -59,6 +59,20 @@ impl std::fmt::Display for DeviceChoice {
     }
 }
 
+impl DeviceChoice {
+    /// Opens what the choice asks for: `None` is the CPU. `auto` takes a
+    /// hardware GPU when there is one and the CPU otherwise (a software
+    /// adapter is slower than the CPU engine); `gpu` takes any adapter and
+    /// fails, naming what it found, when there is none.
+    pub fn open(self) -> Result<Option<Gpu>, DemucsError> {
+        match self {
+            Self::Cpu => Ok(None),
+            Self::Gpu => Gpu::open(true).map(Some),
+            Self::Auto => Ok(Gpu::open(false).ok()),
+        }
+    }
+}
+
 /// What kind of device an adapter is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdapterKind {

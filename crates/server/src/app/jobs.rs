@@ -123,6 +123,8 @@ pub(crate) struct JobsInner {
     separators: Mutex<HashMap<PathBuf, Arc<Separator>>>,
     loading: Mutex<()>,
     pub(crate) shutdown: CancellationToken,
+    /// The GPU the station's own jobs run on, if any.
+    gpu: Option<sonantica_demucs::gpu::Gpu>,
 }
 
 /// The durable separation queue: jobs in the database, leases, priorities,
@@ -139,6 +141,7 @@ impl Jobs {
         db: SqlitePool,
         library: Library,
         shutdown: CancellationToken,
+        gpu: Option<sonantica_demucs::gpu::Gpu>,
     ) -> Self {
         let (job_events, _) = broadcast::channel(256);
         Self {
@@ -153,6 +156,7 @@ impl Jobs {
                 separators: Mutex::new(HashMap::new()),
                 loading: Mutex::new(()),
                 shutdown,
+                gpu,
             }),
         }
     }
@@ -160,6 +164,17 @@ impl Jobs {
     /// The station's configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Where separation runs: the GPU's name, the CPU, or remote workers.
+    pub fn device(&self) -> String {
+        if self.inner.config.queue.is_some() {
+            return "remote workers (sonantica worker)".into();
+        }
+        match &self.inner.gpu {
+            Some(g) => g.adapter().to_string(),
+            None => format!("CPU ({} threads per job)", self.inner.config.threads),
+        }
     }
 
     /// Asks every running job to stop (shutdown: they go back to the queue).
@@ -723,7 +738,13 @@ impl Jobs {
         {
             return Ok(s);
         }
-        let s = Arc::new(load_separator(path)?);
+        let mut s = load_separator(path)?;
+        if let Some(gpu) = &self.inner.gpu {
+            if let Err(e) = s.use_gpu(gpu) {
+                tracing::warn!("{}: the model stays on the CPU: {e}", gpu.adapter());
+            }
+        }
+        let s = Arc::new(s);
         if let Ok(mut m) = self.inner.separators.lock() {
             // One model in memory at a time: a full-size one is hundreds of MB.
             m.clear();

@@ -78,6 +78,9 @@ pub struct Config {
     /// The address browsers use (`https://…` behind a TLS proxy): the session
     /// cookie is then marked `Secure`.
     pub public_url: Option<String>,
+    /// Where the station's own workers run the network (`--device`);
+    /// [`Config::new`] uses the CPU.
+    pub device: sonantica_demucs::gpu::DeviceChoice,
 }
 
 impl Config {
@@ -99,6 +102,7 @@ impl Config {
             worker_token: None,
             sandbox: Isolation::InProcess,
             public_url: None,
+            device: sonantica_demucs::gpu::DeviceChoice::Cpu,
         }
     }
 }
@@ -189,7 +193,17 @@ impl App {
         library.tidy_media().await?;
         // Tracks stored by an older version join their albums.
         library.catalog().catalogue_pending().await?;
-        let jobs = Jobs::new(&config, db.clone(), library.clone(), shutdown.clone());
+        // The GPU is opened once, when the station runs jobs itself; a
+        // `--device gpu` without one stops the start with what was found.
+        let gpu = if config.queue.is_none() {
+            config
+                .device
+                .open()
+                .map_err(|e| AppError::BadRequest(format!("--device {}: {e}", config.device)))?
+        } else {
+            None
+        };
+        let jobs = Jobs::new(&config, db.clone(), library.clone(), shutdown.clone(), gpu);
         let workers = Workers::new(jobs.clone());
         let (auth, token) = Auth::open(
             db.clone(),

@@ -525,6 +525,8 @@ pub struct Health {
     pub status: String,
     /// Server version.
     pub version: String,
+    /// Where separation runs: a GPU's name, the CPU, or remote workers.
+    pub device: String,
 }
 
 /// A model and whether it can be used.

@@ -247,10 +247,11 @@ async fn worker_api_off(req: Request) -> ApiError {
 /// Liveness: answers once the server is ready (no token needed).
 #[utoipa::path(get, path = "/api/health", tag = "server",
     responses((status = 200, body = Health)))]
-async fn health() -> Json<Health> {
+async fn health(State(app): State<App>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        device: app.jobs().device(),
     })
 }
 
