@@ -254,6 +254,25 @@ fn wav(seconds: f64, a: f64, b: f64) -> Result<Vec<u8>> {
     Ok(std::fs::read(path)?)
 }
 
+/// The stems of a WAV file's `bytes` made on the CPU with the fixture model,
+/// as a worker makes them (in a folder that lives as long as the first value).
+fn cpu_stems(bytes: &[u8]) -> Result<(tempfile::TempDir, sonantica_pipeline::separate::Separated)> {
+    use sonantica_pipeline::separate::{separate_file, SeparateSettings};
+    let work = tempfile::tempdir()?;
+    let input = work.path().join("in.wav");
+    std::fs::write(&input, bytes)?;
+    let separator = sonantica_demucs::load_separator(&fixtures().join("small4.safetensors"))?;
+    let done = separate_file(
+        &input,
+        &separator,
+        &work.path().join("stems"),
+        &SeparateSettings::default(),
+        &mut |_| {},
+        &|| false,
+    )?;
+    Ok((work, done))
+}
+
 fn write_tone(path: &Path, seconds: f64, a: f64, b: f64, format: OutputFormat) -> Result<()> {
     let rate = 44_100u32;
     let n = (seconds * f64::from(rate)) as usize;
@@ -1393,7 +1412,6 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> Result<()> {
-    use sonantica_pipeline::separate::{separate_file, SeparateSettings};
     let st = queued_station().await?;
     let track = st.upload_id("t.wav", &wav(1.0, 200.0, 300.0)?).await?;
     let job = st
@@ -1402,18 +1420,7 @@ async fn remote_workers_complete_a_job_once_and_duplicates_change_nothing() -> R
         .json()?;
     let id = job["id"].as_i64().context("job id")?;
     // What a worker computes, done here with the same code.
-    let work = tempfile::tempdir()?;
-    let input = work.path().join("in.wav");
-    std::fs::write(&input, wav(1.0, 200.0, 300.0)?)?;
-    let separator = sonantica_demucs::load_separator(&fixtures().join("small4.safetensors"))?;
-    let done = separate_file(
-        &input,
-        &separator,
-        &work.path().join("stems"),
-        &SeparateSettings::default(),
-        &mut |_| {},
-        &|| false,
-    )?;
+    let (_work, done) = cpu_stems(&wav(1.0, 200.0, 300.0)?)?;
     let base = format!("/api/worker/jobs/{id}");
     let put = |source: &str, worker: &str, body: Vec<u8>| {
         st.wreq(
@@ -2709,7 +2716,6 @@ async fn a_remote_workers_parts_are_checked_served_at_once_and_dropped_when_it_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_device_gpu_the_stations_jobs_run_on_the_gpu_and_match_the_cpu() -> Result<()> {
-    use sonantica_pipeline::separate::{separate_file, SeparateSettings};
     // On lavapipe in CI (scripts/test installs it); no GPU is a failure here.
     let st = station_with(
         |c| c.device = sonantica_demucs::gpu::DeviceChoice::Gpu,
@@ -2733,18 +2739,7 @@ async fn with_device_gpu_the_stations_jobs_run_on_the_gpu_and_match_the_cpu() ->
     let id = job["id"].as_i64().context("job id")?;
     st.wait_job(id, &[JobStatus::Done]).await?;
     // The same track on the CPU engine, with the same code.
-    let work = tempfile::tempdir()?;
-    let input = work.path().join("in.wav");
-    std::fs::write(&input, wav(3.0, 200.0, 300.0)?)?;
-    let separator = sonantica_demucs::load_separator(&fixtures().join("small4.safetensors"))?;
-    let cpu = separate_file(
-        &input,
-        &separator,
-        &work.path().join("stems"),
-        &SeparateSettings::default(),
-        &mut |_| {},
-        &|| false,
-    )?;
+    let (_work, cpu) = cpu_stems(&wav(3.0, 200.0, 300.0)?)?;
     for (source, path) in &cpu.stems {
         let want: Vec<f32> = decode(path)?.concat();
         let got: Vec<f32> = decode(

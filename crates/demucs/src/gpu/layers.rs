@@ -514,18 +514,13 @@ mod tests {
     //! Every encoder and decoder layer of the fixture models against the CPU
     //! engine's, on whatever adapter the machine has (lavapipe in CI).
     use super::*;
+    use crate::gpu::testing::{fixture, gpu, noise};
     use crate::layers::Act;
 
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
+    /// Largest difference relative to the largest magnitude of `want`.
+    fn rel(got: &Act, want: &Act) -> f64 {
+        assert_eq!((got.c, got.f, got.t), (want.c, want.f, want.t));
+        crate::gpu::testing::rel(&got.data, &want.data)
     }
 
     fn act(c: usize, f: usize, t: usize, seed: u64) -> Act {
@@ -534,38 +529,6 @@ mod tests {
             c,
             f,
             t,
-        }
-    }
-
-    /// Largest difference relative to the largest magnitude of `want`.
-    fn rel(got: &Act, want: &Act) -> f64 {
-        assert_eq!((got.c, got.f, got.t), (want.c, want.f, want.t));
-        let scale = want
-            .data
-            .iter()
-            .fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
-        let worst = got
-            .data
-            .iter()
-            .zip(&want.data)
-            .fold(0.0f64, |m, (a, b)| m.max(f64::from((a - b).abs())));
-        worst / scale.max(1e-30)
-    }
-
-    fn fixture(name: &str) -> crate::Separator {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures")
-            .join(name);
-        match crate::load_separator(&path) {
-            Ok(s) => s,
-            Err(e) => panic!("{}: {e}", path.display()),
-        }
-    }
-
-    fn gpu() -> Gpu {
-        match Gpu::open(true) {
-            Ok(g) => g,
-            Err(e) => panic!("{e}"),
         }
     }
 

@@ -14,6 +14,9 @@ pub mod layers;
 pub mod model;
 pub mod transformer;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 pub use kernels::{ConvGeometry, Copy3, Epilogue, MatView};
 
 use std::collections::HashMap;

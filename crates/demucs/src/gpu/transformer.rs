@@ -476,40 +476,13 @@ impl GCrossTransformer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-            })
-            .collect()
-    }
-
-    fn rel(got: &[f32], want: &[f32]) -> f64 {
-        assert_eq!(got.len(), want.len());
-        let scale = want.iter().fold(0.0f64, |m, v| m.max(f64::from(v.abs())));
-        let worst = got
-            .iter()
-            .zip(want)
-            .fold(0.0f64, |m, (a, b)| m.max(f64::from((a - b).abs())));
-        worst / scale.max(1e-30)
-    }
+    use crate::gpu::testing::{fixture, gpu, noise, rel};
 
     #[test]
     fn the_cross_transformer_matches_the_cpu_engine() -> Result<(), DemucsError> {
-        let gpu = match Gpu::open(true) {
-            Ok(g) => g,
-            Err(e) => panic!("{e}"),
-        };
+        let gpu = gpu();
         for name in ["small4.safetensors", "small6.safetensors"] {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures")
-                .join(name);
-            let sep = crate::load_separator(&path)?;
+            let sep = fixture(name);
             let Some(cpu) = &sep.models()[0].transformer else {
                 panic!("{name} has no transformer");
             };
