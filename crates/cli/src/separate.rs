@@ -194,7 +194,11 @@ pub fn run(args: SeparateArgs) -> Result<()> {
         "device: {}",
         gpu.as_ref().map_or_else(
             || format!("CPU ({threads} threads)"),
-            |g| g.adapter().to_string()
+            |g| format!(
+                "{} (tensors took at most {} MB)",
+                g.adapter(),
+                g.memory().1.div_ceil(1 << 20)
+            )
         )
     );
     if let Some(why) = separator.gpu_failure() {

@@ -74,3 +74,51 @@ fn bag_on_the_gpu_matches_reference_apply_model() -> anyhow::Result<()> {
     assert_eq!(sep.models().len(), 2);
     check(sep, "ref_bag.safetensors")
 }
+
+#[test]
+fn a_gpu_that_runs_out_of_memory_mid_run_hands_the_rest_to_the_cpu() -> anyhow::Result<()> {
+    // How much the weights take: a budget just above it holds them, and no
+    // segment's activations.
+    let mut probe = load_separator(&fixture("small4.safetensors"))?;
+    let unbounded = Gpu::open(true)?;
+    probe.use_gpu(&unbounded)?;
+    let (weights, _) = unbounded.memory();
+    drop(probe);
+    assert_eq!(unbounded.memory().0, 0, "the weights' memory is given back");
+
+    let gpu = Gpu::open_with_budget(true, Some(weights + 4096))?;
+    let mut separator = load_separator(&fixture("small4.safetensors"))?;
+    separator.use_gpu(&gpu)?;
+    let t = &read_tensors(&fixture("mix.safetensors"))?["mix"];
+    let n = t.shape[1];
+    let mix: Vec<Vec<f32>> = (0..2)
+        .map(|c| t.data[c * n..(c + 1) * n].to_vec())
+        .collect();
+    let opts = ApplyOptions {
+        shifts: 0,
+        ..ApplyOptions::default()
+    };
+    let out = separator.apply(&mix, &opts, &mut |_| true)?;
+    let why = separator.gpu_failure().unwrap_or_default();
+    assert!(why.contains("out of GPU memory"), "{why:?}");
+    // Still the reference's stems: the CPU did the work.
+    let r = &read_tensors(&fixture("ref_small4.safetensors"))?["out"];
+    let (c, n) = (r.shape[1], r.shape[2]);
+    for (k, name) in separator.sources().iter().enumerate() {
+        let want = &r.data[k * c * n..(k + 1) * c * n];
+        let got: Vec<f32> = out[k].iter().flatten().copied().collect();
+        let snr = snr_db(want, &got);
+        assert!(snr >= 100.0, "{name}: {snr:.1} dB after the fallback");
+    }
+    // A budget too small for the weights: the model stays on the CPU.
+    let tiny = Gpu::open_with_budget(true, Some(1024))?;
+    let mut sep = load_separator(&fixture("small4.safetensors"))?;
+    let err = sep
+        .use_gpu(&tiny)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("out of GPU memory"), "{err}");
+    assert!(sep.gpu().is_none(), "no half-uploaded model is used");
+    Ok(())
+}

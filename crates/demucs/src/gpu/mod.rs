@@ -21,6 +21,7 @@ pub use kernels::{ConvGeometry, Copy3, Epilogue, MatView};
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::DemucsError;
@@ -67,11 +68,29 @@ impl DeviceChoice {
     /// hardware GPU when there is one and the CPU otherwise (a software
     /// adapter is slower than the CPU engine); `gpu` takes any adapter and
     /// fails, naming what it found, when there is none.
+    ///
+    /// `$SONANTICA_GPU_MEMORY_MB` bounds what the tensors may take at once
+    /// (see [`Gpu::open_with_budget`]), for a GPU shared with other work.
     pub fn open(self) -> Result<Option<Gpu>, DemucsError> {
+        let budget = match std::env::var("SONANTICA_GPU_MEMORY_MB") {
+            Ok(v) => Some(
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|mb| *mb > 0)
+                    .ok_or_else(|| {
+                        DemucsError::Input(format!(
+                            "SONANTICA_GPU_MEMORY_MB={v:?}: expected a number of megabytes"
+                        ))
+                    })?
+                    << 20,
+            ),
+            Err(_) => None,
+        };
         match self {
             Self::Cpu => Ok(None),
-            Self::Gpu => Gpu::open(true).map(Some),
-            Self::Auto => Ok(Gpu::open(false).ok()),
+            Self::Gpu => Gpu::open_with_budget(true, budget).map(Some),
+            Self::Auto => Ok(Gpu::open_with_budget(false, budget).ok()),
         }
     }
 }
@@ -180,6 +199,10 @@ struct Inner {
     limits: wgpu::Limits,
     /// The first error wgpu reported (validation, out of memory, device lost).
     error: Arc<Mutex<Option<String>>>,
+    /// Bytes the tensors may take at once, and what they take now and took
+    /// at most.
+    budget: usize,
+    memory: Arc<Memory>,
     /// Work recorded and not yet submitted.
     pending: Mutex<Pending>,
     pipelines: Mutex<HashMap<kernels::Kernel, Arc<wgpu::ComputePipeline>>>,
@@ -207,6 +230,17 @@ impl Gpu {
     /// Opens the best adapter: a hardware GPU, or with `allow_software` a
     /// software one when there is no other. The error names what was found.
     pub fn open(allow_software: bool) -> Result<Self, DemucsError> {
+        Self::open_with_budget(allow_software, None)
+    }
+
+    /// [`Gpu::open`] with at most `budget` bytes of tensors at once (weights
+    /// and activations): past it, a tensor is refused as out of memory, as the
+    /// device itself would refuse it past its memory, and a separation goes on
+    /// on the CPU. `None`: the device's own memory is the bound.
+    pub fn open_with_budget(
+        allow_software: bool,
+        budget: Option<usize>,
+    ) -> Result<Self, DemucsError> {
         let instance = instance();
         let mut all = pollster::block_on(instance.enumerate_adapters(
             wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12,
@@ -265,6 +299,8 @@ impl Gpu {
                 summary,
                 limits,
                 error,
+                budget: budget.unwrap_or(usize::MAX),
+                memory: Arc::new(Memory::default()),
                 pending: Mutex::new(Pending::default()),
                 pipelines: Mutex::new(HashMap::new()),
             }),
@@ -311,10 +347,38 @@ impl Gpu {
 
     /// A tensor of `len` zeros on the device.
     pub fn zeros(&self, len: usize) -> Result<GpuTensor, DemucsError> {
+        let bytes = len.max(1) * 4;
+        let m = &self.inner.memory;
+        let used = m.used.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        if used > self.inner.budget {
+            m.used.fetch_sub(bytes, Ordering::SeqCst);
+            return Err(DemucsError::Gpu(format!(
+                "out of GPU memory: {} MB more needed with {} MB of the {} MB allowed in use",
+                bytes.div_ceil(1 << 20),
+                (used - bytes) >> 20,
+                self.inner.budget >> 20
+            )));
+        }
+        m.peak.fetch_max(used, Ordering::SeqCst);
+        let buffer = match self.buffer(len) {
+            Ok(b) => b,
+            Err(e) => {
+                m.used.fetch_sub(bytes, Ordering::SeqCst);
+                return Err(e);
+            }
+        };
         Ok(GpuTensor {
-            buffer: self.buffer(len)?,
+            buffer,
             len,
+            bytes,
+            memory: Arc::clone(m),
         })
+    }
+
+    /// Bytes of tensors on the device now, and at most so far.
+    pub fn memory(&self) -> (usize, usize) {
+        let m = &self.inner.memory;
+        (m.used.load(Ordering::SeqCst), m.peak.load(Ordering::SeqCst))
     }
 
     /// Copies `data` to the device.
@@ -508,10 +572,26 @@ impl Gpu {
     }
 }
 
+/// What the tensors on a device take.
+#[derive(Debug, Default)]
+struct Memory {
+    used: AtomicUsize,
+    peak: AtomicUsize,
+}
+
 /// A tensor of f32 on the device (its shape is the caller's).
 pub struct GpuTensor {
     buffer: wgpu::Buffer,
     len: usize,
+    /// What it counts against the device's budget, given back when dropped.
+    bytes: usize,
+    memory: Arc<Memory>,
+}
+
+impl Drop for GpuTensor {
+    fn drop(&mut self) {
+        self.memory.used.fetch_sub(self.bytes, Ordering::SeqCst);
+    }
 }
 
 impl GpuTensor {
