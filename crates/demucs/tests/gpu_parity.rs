@@ -12,9 +12,8 @@ use sonantica_demucs::weights::read_tensors;
 use sonantica_demucs::{load_separator, ApplyOptions, Separator};
 use sonantica_testkit::snr::snr_db;
 
-fn check(mut separator: Separator, reference: &str) -> anyhow::Result<()> {
-    let gpu = Gpu::open(true)?;
-    separator.use_gpu(&gpu)?;
+/// The fixture mix through `separator` as the reference ran it (shifts=0).
+fn separate_fixture_mix(separator: &Separator) -> anyhow::Result<Vec<Vec<Vec<f32>>>> {
     let t = &read_tensors(&fixture("mix.safetensors"))?["mix"];
     let n = t.shape[1];
     let mix: Vec<Vec<f32>> = (0..2)
@@ -24,24 +23,39 @@ fn check(mut separator: Separator, reference: &str) -> anyhow::Result<()> {
         shifts: 0,
         ..ApplyOptions::default()
     };
-    let out = separator.apply(&mix, &opts, &mut |_| true)?;
+    Ok(separator.apply(&mix, &opts, &mut |_| true)?)
+}
+
+/// Every stem of `out` at ≥ 100 dB against the reference's `out` tensor.
+fn assert_matches_reference(
+    separator: &Separator,
+    out: &[Vec<Vec<f32>>],
+    reference: &str,
+) -> anyhow::Result<()> {
+    let r = &read_tensors(&fixture(reference))?["out"];
+    let (s, c, n) = (r.shape[0], r.shape[1], r.shape[2]);
+    assert_eq!((out.len(), out[0].len(), out[0][0].len()), (s, c, n));
+    for (k, name) in separator.sources().iter().enumerate() {
+        let want = &r.data[k * c * n..(k + 1) * c * n];
+        let got: Vec<f32> = out[k].iter().flatten().copied().collect();
+        let snr = snr_db(want, &got);
+        println!("{reference} {name}: {snr:.1} dB");
+        assert!(snr >= 100.0, "{name}: {snr:.1} dB < 100 dB");
+    }
+    Ok(())
+}
+
+fn check(mut separator: Separator, reference: &str) -> anyhow::Result<()> {
+    let gpu = Gpu::open(true)?;
+    separator.use_gpu(&gpu)?;
+    let out = separate_fixture_mix(&separator)?;
     assert_eq!(
         separator.gpu_failure(),
         None,
         "the GPU ran every segment ({})",
         gpu.adapter()
     );
-    let r = &read_tensors(&fixture(reference))?["out"];
-    let (s, c, n) = (r.shape[0], r.shape[1], r.shape[2]);
-    assert_eq!((out.len(), out[0].len(), out[0][0].len()), (s, c, n));
-    for (k, name) in separator.sources().iter().enumerate() {
-        let want: Vec<f32> = r.data[k * c * n..(k + 1) * c * n].to_vec();
-        let got: Vec<f32> = out[k].iter().flatten().copied().collect();
-        let snr = snr_db(&want, &got);
-        println!("{reference} {name}: {snr:.1} dB on {}", gpu.adapter());
-        assert!(snr >= 100.0, "{name}: {snr:.1} dB < 100 dB");
-    }
-    Ok(())
+    assert_matches_reference(&separator, &out, reference)
 }
 
 #[test]
@@ -89,27 +103,11 @@ fn a_gpu_that_runs_out_of_memory_mid_run_hands_the_rest_to_the_cpu() -> anyhow::
     let gpu = Gpu::open_with_budget(true, Some(weights + 4096))?;
     let mut separator = load_separator(&fixture("small4.safetensors"))?;
     separator.use_gpu(&gpu)?;
-    let t = &read_tensors(&fixture("mix.safetensors"))?["mix"];
-    let n = t.shape[1];
-    let mix: Vec<Vec<f32>> = (0..2)
-        .map(|c| t.data[c * n..(c + 1) * n].to_vec())
-        .collect();
-    let opts = ApplyOptions {
-        shifts: 0,
-        ..ApplyOptions::default()
-    };
-    let out = separator.apply(&mix, &opts, &mut |_| true)?;
+    let out = separate_fixture_mix(&separator)?;
     let why = separator.gpu_failure().unwrap_or_default();
     assert!(why.contains("out of GPU memory"), "{why:?}");
     // Still the reference's stems: the CPU did the work.
-    let r = &read_tensors(&fixture("ref_small4.safetensors"))?["out"];
-    let (c, n) = (r.shape[1], r.shape[2]);
-    for (k, name) in separator.sources().iter().enumerate() {
-        let want = &r.data[k * c * n..(k + 1) * c * n];
-        let got: Vec<f32> = out[k].iter().flatten().copied().collect();
-        let snr = snr_db(want, &got);
-        assert!(snr >= 100.0, "{name}: {snr:.1} dB after the fallback");
-    }
+    assert_matches_reference(&separator, &out, "ref_small4.safetensors")?;
     // A budget too small for the weights: the model stays on the CPU.
     let tiny = Gpu::open_with_budget(true, Some(1024))?;
     let mut sep = load_separator(&fixture("small4.safetensors"))?;

@@ -444,6 +444,22 @@ impl Gpu {
         )
     }
 
+    /// A new tensor holding what `x` holds.
+    pub fn duplicate(&self, x: &GpuTensor) -> Result<GpuTensor, DemucsError> {
+        let y = self.zeros(x.len)?;
+        self.copy3(
+            x,
+            &y,
+            &Copy3 {
+                shape: [1, 1, x.len],
+                src: (0, [0, 0, 1]),
+                dst: (0, [0, 0, 1]),
+                accumulate: false,
+            },
+        )?;
+        Ok(y)
+    }
+
     /// A strided copy (see [`Copy3`]): slices, pads, transposes, broadcasts.
     pub fn copy3(&self, src: &GpuTensor, dst: &GpuTensor, c: &Copy3) -> Result<(), DemucsError> {
         let n = c.shape[0] * c.shape[1] * c.shape[2];

@@ -3,7 +3,7 @@
 //! (`crate::layers`), so that each can be checked against its CPU twin.
 
 use super::{ConvGeometry, Copy3, Epilogue, Gpu, GpuTensor, MatView};
-use crate::layers::{Act, Conv, ConvTranspose2d, DConv, DecLayer, EncLayer, GroupNorm};
+use crate::layers::{Act, Conv, Conv1d, ConvTranspose2d, DConv, DecLayer, EncLayer, GroupNorm};
 use crate::DemucsError;
 
 /// The most floats an unfolded convolution input takes at a time (256 MB).
@@ -24,6 +24,16 @@ pub struct GAct {
 }
 
 impl GAct {
+    /// A copy on the device.
+    pub fn duplicate(&self, gpu: &Gpu) -> Result<Self, DemucsError> {
+        Ok(Self {
+            x: gpu.duplicate(&self.x)?,
+            c: self.c,
+            f: self.f,
+            t: self.t,
+        })
+    }
+
     /// Copies `a` to the device.
     pub fn upload(gpu: &Gpu, a: &Act) -> Result<Self, DemucsError> {
         Ok(Self {
@@ -46,7 +56,7 @@ impl GAct {
 }
 
 /// A 1-D or 2-D convolution as a matrix product over its unfolded input.
-struct GConv {
+pub(super) struct GConv {
     /// `[cout, cin·kh·kw]`.
     w: GpuTensor,
     b: GpuTensor,
@@ -60,8 +70,8 @@ struct GConv {
 
 impl GConv {
     fn new(gpu: &Gpu, conv: &Conv) -> Result<Self, DemucsError> {
-        Ok(match conv {
-            Conv::Freq(c) => Self {
+        match conv {
+            Conv::Freq(c) => Ok(Self {
                 w: gpu.upload(&c.w.f32())?,
                 b: gpu.upload(&c.b)?,
                 cout: c.cout,
@@ -70,22 +80,28 @@ impl GConv {
                 stride: c.stride,
                 pad: c.pad,
                 dilation: (1, 1),
-            },
-            Conv::Time(c) => Self {
-                w: gpu.upload(&c.w.f32())?,
-                b: gpu.upload(&c.b)?,
-                cout: c.cout,
-                cin: c.cin,
-                k: (1, c.k),
-                stride: (1, c.stride),
-                pad: (0, c.pad),
-                dilation: (1, c.dilation),
-            },
+            }),
+            Conv::Time(c) => Self::time(gpu, c),
+        }
+    }
+
+    /// A 1-D convolution: over time, and per frequency row of a `[c, f, t]`
+    /// input (a 2-D convolution with a `(1, k)` kernel).
+    pub(super) fn time(gpu: &Gpu, c: &Conv1d) -> Result<Self, DemucsError> {
+        Ok(Self {
+            w: gpu.upload(&c.w.f32())?,
+            b: gpu.upload(&c.b)?,
+            cout: c.cout,
+            cin: c.cin,
+            k: (1, c.k),
+            stride: (1, c.stride),
+            pad: (0, c.pad),
+            dilation: (1, c.dilation),
         })
     }
 
     /// `x` = `[cin, h, w]` → `[cout, oh, ow]`, `oh`, `ow`.
-    fn forward(
+    pub(super) fn forward(
         &self,
         gpu: &Gpu,
         x: &GpuTensor,
@@ -241,14 +257,10 @@ impl GDConv {
             .layers
             .iter()
             .map(|(c1, n1, c2, n2, scale)| {
-                // The dilated convolution over time, per frequency row: a 2-D
-                // convolution with a (1, k) kernel.
-                let conv1 = Conv::Time(c1.clone());
-                let conv2 = Conv::Time(c2.clone());
                 Ok((
-                    GConv::new(gpu, &conv1)?,
+                    GConv::time(gpu, c1)?,
                     GNorm::new(gpu, n1)?,
-                    GConv::new(gpu, &conv2)?,
+                    GConv::time(gpu, c2)?,
                     GNorm::new(gpu, n2)?,
                     gpu.upload(scale)?,
                 ))

@@ -3,52 +3,11 @@
 //! [`HTDemucs::finish`]) around the network's layers on the device, in the
 //! order `HTDemucs::forward_traced` runs them.
 
-use super::layers::{GAct, GDecLayer, GEncLayer};
+use super::layers::{GAct, GConv, GDecLayer, GEncLayer};
 use super::transformer::GCrossTransformer;
-use super::{Copy3, Epilogue, Gpu, GpuTensor, MatView};
+use super::{Copy3, Gpu, GpuTensor};
 use crate::model::HTDemucs;
 use crate::DemucsError;
-
-/// A 1×1 convolution (the transformer's channel up- and down-samplers).
-struct Pointwise {
-    w: GpuTensor,
-    b: GpuTensor,
-    cin: usize,
-    cout: usize,
-}
-
-impl Pointwise {
-    fn new(gpu: &Gpu, c: &crate::layers::Conv1d) -> Result<Self, DemucsError> {
-        if c.k != 1 || c.stride != 1 || c.pad != 0 {
-            return Err(DemucsError::Gpu(format!(
-                "the channel sampler is a {}-tap convolution, not 1×1",
-                c.k
-            )));
-        }
-        Ok(Self {
-            w: gpu.upload(&c.w.f32())?,
-            b: gpu.upload(&c.b)?,
-            cin: c.cin,
-            cout: c.cout,
-        })
-    }
-
-    fn forward(&self, gpu: &Gpu, x: &GpuTensor, n: usize) -> Result<GpuTensor, DemucsError> {
-        let y = gpu.zeros(self.cout * n)?;
-        gpu.matmul(
-            MatView::rows(&y, self.cout, n),
-            MatView::rows(&self.w, self.cout, self.cin),
-            MatView::rows(x, self.cin, n),
-            (self.cout, n, self.cin),
-            1,
-            Epilogue {
-                bias_rows: Some(&self.b),
-                ..Epilogue::default()
-            },
-        )?;
-        Ok(y)
-    }
-}
 
 /// One HTDemucs network with its weights on the device.
 pub struct GpuHTDemucs {
@@ -58,7 +17,8 @@ pub struct GpuHTDemucs {
     tdecoder: Vec<(GDecLayer, bool)>,
     /// The frequency embedding, scaled, as `[c, f]`.
     freq_emb: Option<(GpuTensor, usize, usize)>,
-    bottom: Option<[Pointwise; 4]>,
+    /// The 1×1 convolutions around the transformer (to its width and back).
+    bottom: Option<[GConv; 4]>,
     transformer: Option<GCrossTransformer>,
     depth: usize,
 }
@@ -89,10 +49,10 @@ impl GpuHTDemucs {
         };
         let bottom = match &m.bottom {
             Some([a, b, c, d]) => Some([
-                Pointwise::new(gpu, a)?,
-                Pointwise::new(gpu, b)?,
-                Pointwise::new(gpu, c)?,
-                Pointwise::new(gpu, d)?,
+                GConv::time(gpu, a)?,
+                GConv::time(gpu, b)?,
+                GConv::time(gpu, c)?,
+                GConv::time(gpu, d)?,
             ]),
             None => None,
         };
@@ -157,7 +117,7 @@ impl GpuHTDemucs {
                     lengths_t.push(xt.t);
                     xt = tenc.forward(gpu, xt, None)?;
                     x = enc.forward(gpu, x, None)?;
-                    saved_t.push(copy(gpu, &xt)?);
+                    saved_t.push(xt.duplicate(gpu)?);
                 }
                 None => x = enc.forward(gpu, x, None)?,
             }
@@ -175,23 +135,23 @@ impl GpuHTDemucs {
                     )?;
                 }
             }
-            saved.push(copy(gpu, &x)?);
+            saved.push(x.duplicate(gpu)?);
         }
 
         if let Some(tr) = &self.transformer {
             let (f, t1, t2) = (x.f, x.t, xt.t);
             let (a, b) = match &self.bottom {
                 Some([up, _, up_t, _]) => (
-                    up.forward(gpu, &x.x, f * t1)?,
-                    up_t.forward(gpu, &xt.x, t2)?,
+                    up.forward(gpu, &x.x, (1, f * t1))?.0,
+                    up_t.forward(gpu, &xt.x, (1, t2))?.0,
                 ),
-                None => (copy(gpu, &x)?.x, copy(gpu, &xt)?.x),
+                None => (x.duplicate(gpu)?.x, xt.duplicate(gpu)?.x),
             };
             let (a2, b2) = tr.forward(gpu, &a, (f, t1), &b, t2)?;
             let (a2, b2) = match &self.bottom {
                 Some([_, down, _, down_t]) => (
-                    down.forward(gpu, &a2, f * t1)?,
-                    down_t.forward(gpu, &b2, t2)?,
+                    down.forward(gpu, &a2, (1, f * t1))?.0,
+                    down_t.forward(gpu, &b2, (1, t2))?.0,
                 ),
                 None => (a2, b2),
             };
@@ -230,24 +190,4 @@ impl GpuHTDemucs {
         let xtd = gpu.read(&xt.x)?;
         Ok(cpu.finish(&xd, &xtd, &p.norm))
     }
-}
-
-fn copy(gpu: &Gpu, a: &GAct) -> Result<GAct, DemucsError> {
-    let y = gpu.zeros(a.x.len())?;
-    gpu.copy3(
-        &a.x,
-        &y,
-        &Copy3 {
-            shape: [1, 1, a.x.len()],
-            src: (0, [0, 0, 1]),
-            dst: (0, [0, 0, 1]),
-            accumulate: false,
-        },
-    )?;
-    Ok(GAct {
-        x: y,
-        c: a.c,
-        f: a.f,
-        t: a.t,
-    })
 }

@@ -11,22 +11,6 @@ use crate::DemucsError;
 /// taken a few at a time, and queries in blocks when one head needs more.
 const SCORES_MAX: usize = 64 << 20;
 
-/// A copy of `x` (`len` floats).
-fn clone(gpu: &Gpu, x: &GpuTensor) -> Result<GpuTensor, DemucsError> {
-    let y = gpu.zeros(x.len())?;
-    gpu.copy3(
-        x,
-        &y,
-        &Copy3 {
-            shape: [1, 1, x.len()],
-            src: (0, [0, 0, 1]),
-            dst: (0, [0, 0, 1]),
-            accumulate: false,
-        },
-    )?;
-    Ok(y)
-}
-
 struct GLinear {
     /// `[dout, din]`.
     w: GpuTensor,
@@ -88,7 +72,7 @@ impl GLayerNorm {
 
     /// The normalised copy of `x`.
     fn apply(&self, gpu: &Gpu, x: &GpuTensor) -> Result<GpuTensor, DemucsError> {
-        let y = clone(gpu, x)?;
+        let y = gpu.duplicate(x)?;
         gpu.layer_norm(&y, self.c, (&self.w, &self.b), 1e-5, false)?;
         Ok(y)
     }
@@ -307,7 +291,7 @@ impl GLayer {
         other: Option<(&GpuTensor, usize)>,
     ) -> Result<GpuTensor, DemucsError> {
         if self.norm_first {
-            let y = clone(gpu, x)?;
+            let y = gpu.duplicate(x)?;
             let xn = self.norm1.apply(gpu, x)?;
             let (ff_norm, a) = if self.cross {
                 let (k, tk) = other.unwrap_or((x, t));
@@ -327,7 +311,7 @@ impl GLayer {
             }
             Ok(y)
         } else {
-            let y = clone(gpu, x)?;
+            let y = gpu.duplicate(x)?;
             let a = match (self.cross, other) {
                 (true, Some((k, tk))) => self.attn.forward(gpu, x, t, k, tk)?,
                 _ => self.attn.forward(gpu, x, t, x, t)?,
