@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sonantica_demucs::{load_separator, Separator};
+use sonantica_demucs::{load_separator_on, Separator};
 use sonantica_pipeline::models::{resolve_job_model, store_dir};
 use sonantica_pipeline::sandbox::Isolation;
 use sonantica_pipeline::separate::{
@@ -445,11 +445,9 @@ impl Job<'_> {
         if let Some(s) = models.loaded.get(&p) {
             return Ok(Arc::clone(s));
         }
-        let mut s = load_separator(&p)?;
-        if let Some(gpu) = &models.gpu {
-            if let Err(e) = s.use_gpu(gpu) {
-                eprintln!("{}: the model stays on the CPU: {e}", gpu.adapter());
-            }
+        let (s, stayed) = load_separator_on(&p, models.gpu.as_ref())?;
+        if let Some(why) = stayed {
+            eprintln!("{why}");
         }
         let s = Arc::new(s);
         models.loaded.clear();

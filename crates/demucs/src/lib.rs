@@ -28,6 +28,6 @@ pub mod weights;
 pub use apply::{ApplyOptions, MemorySource, MixSource, Progress, Separator};
 pub use config::Config;
 pub use error::DemucsError;
-pub use load::{bag_members, load_checkpoint, load_separator};
+pub use load::{bag_members, load_checkpoint, load_separator, load_separator_on};
 pub use model::HTDemucs;
 pub use weights::{Checkpoint, Tensor};

@@ -60,6 +60,25 @@ fn find_member(dir: &Path, sig: &str) -> Option<PathBuf> {
     found.into_iter().next()
 }
 
+/// [`load_separator`], then onto `gpu` if there is one. A GPU that cannot
+/// take the model (too little memory, a driver error) leaves it on the CPU,
+/// and the second value says why, for the caller to report: a station or a
+/// worker goes on working.
+pub fn load_separator_on(
+    path: &Path,
+    gpu: Option<&crate::gpu::Gpu>,
+) -> Result<(Separator, Option<String>), DemucsError> {
+    let mut s = load_separator(path)?;
+    let stayed = match gpu {
+        Some(g) => s
+            .use_gpu(g)
+            .err()
+            .map(|e| format!("{}: the model stays on the CPU: {e}", g.adapter())),
+        None => None,
+    };
+    Ok((s, stayed))
+}
+
 /// Opens a model file: a single network or a bag.
 pub fn load_separator(path: &Path) -> Result<Separator, DemucsError> {
     if path.extension().and_then(|e| e.to_str()) != Some("yaml") {

@@ -347,7 +347,7 @@ impl Gpu {
 
     /// A tensor of `len` zeros on the device.
     pub fn zeros(&self, len: usize) -> Result<GpuTensor, DemucsError> {
-        let bytes = len.max(1) * 4;
+        let bytes = GpuTensor::bytes(len);
         let m = &self.inner.memory;
         let used = m.used.fetch_add(bytes, Ordering::SeqCst) + bytes;
         if used > self.inner.budget {
@@ -370,7 +370,6 @@ impl Gpu {
         Ok(GpuTensor {
             buffer,
             len,
-            bytes,
             memory: Arc::clone(m),
         })
     }
@@ -583,14 +582,23 @@ struct Memory {
 pub struct GpuTensor {
     buffer: wgpu::Buffer,
     len: usize,
-    /// What it counts against the device's budget, given back when dropped.
-    bytes: usize,
+    /// The device's count of memory in use, given back to when dropped.
     memory: Arc<Memory>,
+}
+
+impl GpuTensor {
+    /// What it counts against the device's budget (an empty tensor still
+    /// takes one float: buffers cannot be empty).
+    fn bytes(len: usize) -> usize {
+        len.max(1) * 4
+    }
 }
 
 impl Drop for GpuTensor {
     fn drop(&mut self) {
-        self.memory.used.fetch_sub(self.bytes, Ordering::SeqCst);
+        self.memory
+            .used
+            .fetch_sub(Self::bytes(self.len), Ordering::SeqCst);
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sonantica_demucs::{load_separator, ApplyOptions, Separator};
+use sonantica_demucs::{load_separator_on, ApplyOptions, Separator};
 use sqlx::SqlitePool;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
@@ -738,11 +738,9 @@ impl Jobs {
         {
             return Ok(s);
         }
-        let mut s = load_separator(path)?;
-        if let Some(gpu) = &self.inner.gpu {
-            if let Err(e) = s.use_gpu(gpu) {
-                tracing::warn!("{}: the model stays on the CPU: {e}", gpu.adapter());
-            }
+        let (s, stayed) = load_separator_on(path, self.inner.gpu.as_ref())?;
+        if let Some(why) = stayed {
+            tracing::warn!("{why}");
         }
         let s = Arc::new(s);
         if let Ok(mut m) = self.inner.separators.lock() {
