@@ -4,7 +4,8 @@
 Not part of CI (it needs the reference demucs and takes minutes):
 
     ~/demucs-venv/bin/python tools/reference/parity_full.py [--arch htdemucs|htdemucs_6s] \
-        [--input TRACK] [--seconds 30] [--threads 2] [--repeat 3] [--work DIR]
+        [--input TRACK] [--seconds 30] [--threads 2] [--repeat 3] [--work DIR] \
+        [--simd avx512|avx2|portable] [--device cpu|gpu]
 
 It builds a random-weight network with the official kwargs of the chosen
 architecture (LayerScales and norms randomised as in make_fixtures.py, weights
@@ -12,8 +13,11 @@ rounded through fp16 as the official files are), saves it as an HF safetensors
 file, and separates the same 44.1 kHz stereo excerpt with:
   - the reference: the CLI's normalisation around `apply_model(shifts=0)`, on
     `--threads` torch threads, in a child process whose peak RSS is measured;
-  - `target/release/sonantica separate --shifts 0 --format wav-f32 --threads N`,
-    timed and measured with /usr/bin/time.
+  - `target/release/sonantica separate --shifts 0 --format wav-f32 --threads N
+    --device D`, timed and measured with /usr/bin/time. With `--device gpu` our
+    engine runs on the GPU (any wgpu adapter, Mesa's lavapipe included) while
+    the reference stays on the CPU: the parity of the GPU engine, and its
+    speed against PyTorch on the CPU.
 The two run in `--repeat` interleaved pairs (the machine's speed drifts); it
 prints every pair, the SNR of every stem, the median wall times, the peak RSS,
 and the ratios.
@@ -82,6 +86,8 @@ def main():
     p.add_argument("--repeat", type=int, default=3, help="interleaved (reference, ours) pairs")
     p.add_argument("--simd", default=None, choices=["avx512", "avx2", "portable"],
                    help="lower our engine's kernels to this level (SONANTICA_SIMD); default: the widest the CPU has")
+    p.add_argument("--device", default="cpu", choices=["cpu", "gpu"],
+                   help="where our engine runs (sonantica separate --device); the reference runs on the CPU")
     p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -124,7 +130,8 @@ def main():
         start = time.time()
         run = subprocess.run(
             ["/usr/bin/time", "-f", "%M", str(binary), "separate", str(wav_path), "--model", str(model_path),
-             "--out", str(our_dir), "--shifts", "0", "--format", "wav-f32", "--threads", str(args.threads)],
+             "--out", str(our_dir), "--shifts", "0", "--format", "wav-f32", "--threads", str(args.threads),
+             "--device", args.device],
             check=True, capture_output=True, text=True, env=env)
         return time.time() - start, int(run.stderr.strip().splitlines()[-1]) / 1024
 
@@ -142,7 +149,7 @@ def main():
     flags = next((line.split(":", 1)[1].split() for line in open("/proc/cpuinfo") if line.startswith("flags")), [])
     simd = " ".join(f for f in flags if f in ("avx2", "fma") or f.startswith("avx512"))
     print(f"{args.arch}, random weights, {args.seconds:.0f} s of {Path(args.input).name}, {args.threads} threads")
-    print(f"  CPU: {cpu} ({simd}); our kernels: {args.simd or 'widest available'}")
+    print(f"  CPU: {cpu} ({simd}); our kernels: {args.simd or 'widest available'}; our device: {args.device}")
     worst = float("inf")
     for name in sources:
         ref, _ = sf.read(str(ref_dir / f"{name}.wav"), dtype="float32")

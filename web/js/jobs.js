@@ -33,6 +33,13 @@ function when(j) {
   return `${j.finished_at ? 'finished' : 'started'} ${d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })}`;
 }
 
+/// The engine a job ran on, when it was not the CPU (or the GPU was given
+/// up): the adapter's name only, its full description in the tooltip.
+function engine(j) {
+  if (!j.device || j.device === 'CPU') return null;
+  return j.device.startsWith('GPU: ') ? `on ${j.device.slice(5).replace(/ \(.*$/, '')}` : j.device;
+}
+
 const STATUS = { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed', cancelled: 'Cancelled' };
 
 async function jobRow(j) {
@@ -40,7 +47,7 @@ async function jobRow(j) {
   const li = el('li', { data: { id: j.id, status: j.status } });
   const what = el('div', { class: 'what' },
     el('a', { href: `#/tracks?play=${j.track_id}`, class: 'title', text: name, on: { click: (e) => { e.preventDefault(); import('./player.js').then((p) => p.load(j.track_id)); } } }),
-    el('span', { class: 'meta', text: [j.model, STATUS[j.status] ?? j.status, where(j.worker), when(j)].filter(Boolean).join(' · ') }));
+    el('span', { class: 'meta', text: [j.model, STATUS[j.status] ?? j.status, where(j.worker), engine(j), when(j)].filter(Boolean).join(' · '), attrs: j.device ? { title: j.device } : {} }));
   li.append(what);
   if (j.status === 'running' || j.status === 'queued') {
     const bar = el('progress', { max: 1, value: j.progress, attrs: { 'aria-label': `Separating ${name}` } });

@@ -496,6 +496,7 @@ impl Job<'_> {
             from_s,
             ..SeparateSettings::default()
         };
+        let engine = Arc::clone(&separator);
         let handle = {
             let cancel = Arc::clone(&cancel);
             let progress = Arc::clone(&progress);
@@ -523,8 +524,16 @@ impl Job<'_> {
         };
         let mut last_beat = Instant::now() - Duration::from_secs(10);
         let mut touch_failed = false;
-        while !handle.is_finished() {
-            if last_beat.elapsed() >= Duration::from_secs(1) {
+        let mut reported = String::new();
+        loop {
+            let finished = handle.is_finished();
+            // The device as the run ended (a GPU given up during it) is
+            // reported once more before the stems go up.
+            let device = engine.device();
+            if finished && device == reported {
+                break;
+            }
+            if finished || last_beat.elapsed() >= Duration::from_secs(1) {
                 last_beat = Instant::now();
                 let (p, eta) = progress.lock().map(|g| *g).unwrap_or((0.0, None));
                 // One attempt per beat: a station that is restarting is skipped.
@@ -534,9 +543,11 @@ impl Job<'_> {
                         worker: self.name.to_owned(),
                         progress: p,
                         eta_s: eta,
+                        device: Some(device.clone()),
                     },
                     &|| true,
                 );
+                reported = device;
                 if let Ok(r) = r {
                     let go_on = r.json::<ProgressReply>().ok().map(|v| v.go_on);
                     if r.status == 200 && go_on == Some(false) || r.status == 404 {

@@ -139,6 +139,7 @@ fn two_workers_share_a_batch_and_a_killed_workers_job_is_finished_by_the_other()
     assert_eq!(all.len(), 6, "one job per track");
     for j in &all {
         assert_eq!(j["status"], json!(JobStatus::Done), "{j}");
+        assert_eq!(j["device"], "CPU", "the worker reports its device: {j}");
         if j["id"] == long_job {
             assert_eq!(j["attempts"], 2, "taken over once: {j}");
             assert_ne!(

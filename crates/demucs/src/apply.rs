@@ -165,6 +165,17 @@ impl Separator {
             .and_then(|g| g.failed.lock().ok().and_then(|f| f.clone()))
     }
 
+    /// Where this separator computes, for people and job records: `CPU`,
+    /// `GPU: <adapter>`, or `CPU (the GPU failed: <why>)` once a run gave the
+    /// GPU up.
+    pub fn device(&self) -> String {
+        match (self.gpu(), self.gpu_failure()) {
+            (None, _) => "CPU".to_owned(),
+            (Some(_), Some(why)) => format!("CPU (the GPU failed: {why})"),
+            (Some(g), None) => format!("GPU: {}", g.adapter()),
+        }
+    }
+
     /// One segment through network `m`: on the GPU while it works, else on
     /// the CPU.
     fn forward(&self, m: usize, input: &[Vec<f32>]) -> Result<Vec<Vec<Vec<f32>>>, DemucsError> {

@@ -120,3 +120,49 @@ fn a_gpu_that_runs_out_of_memory_mid_run_hands_the_rest_to_the_cpu() -> anyhow::
     assert!(sep.gpu().is_none(), "no half-uploaded model is used");
     Ok(())
 }
+
+#[test]
+fn a_gpu_lost_mid_run_hands_the_rest_to_the_cpu() -> anyhow::Result<()> {
+    let gpu = Gpu::open(true)?;
+    let mut separator = load_separator(&fixture("small4.safetensors"))?;
+    separator.use_gpu(&gpu)?;
+    assert!(
+        separator.device().starts_with("GPU: "),
+        "{}",
+        separator.device()
+    );
+    let t = &read_tensors(&fixture("mix.safetensors"))?["mix"];
+    let n = t.shape[1];
+    let mix: Vec<Vec<f32>> = (0..2)
+        .map(|c| t.data[c * n..(c + 1) * n].to_vec())
+        .collect();
+    let opts = ApplyOptions {
+        shifts: 0,
+        ..ApplyOptions::default()
+    };
+    let total = separator.passes(n, &opts);
+    assert!(
+        total >= 2,
+        "the fixture mix takes {total} passes: none left after the loss"
+    );
+    // The device goes after the first segment, as a driver reset would.
+    let out = separator.apply(&mix, &opts, &mut |p| {
+        if p.done == 1 {
+            gpu.destroy();
+        }
+        true
+    })?;
+    let why = separator.gpu_failure().unwrap_or_default();
+    println!("{why}");
+    assert!(
+        why.contains("the GPU was lost"),
+        "the loss is named: {why:?}"
+    );
+    assert!(
+        separator.device().starts_with("CPU (the GPU failed: "),
+        "{}",
+        separator.device()
+    );
+    // Every stem still the reference's: the CPU did the rest.
+    assert_matches_reference(&separator, &out, "ref_small4.safetensors")
+}

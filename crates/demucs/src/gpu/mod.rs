@@ -157,6 +157,17 @@ impl std::fmt::Display for AdapterSummary {
     }
 }
 
+/// wgpu's multi-line error reports ("Validation Error\n\nCaused by:\n  In …")
+/// as one line for logs and job records.
+fn one_line(report: &str) -> String {
+    report
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "Caused by:")
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 fn instance() -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     // GL has no compute worth the name; the browser backend is not ours.
@@ -282,14 +293,24 @@ impl Gpu {
             if let Ok(mut slot) = sink.lock() {
                 slot.get_or_insert_with(|| match &e {
                     wgpu::Error::OutOfMemory { .. } => "the GPU ran out of memory".to_owned(),
-                    other => other.to_string(),
+                    other => one_line(&other.to_string()),
                 });
             }
         }));
         let sink = Arc::clone(&error);
         device.set_device_lost_callback(move |reason, msg| {
             if let Ok(mut slot) = sink.lock() {
-                slot.get_or_insert_with(|| format!("the GPU was lost ({reason:?}: {msg})"));
+                // The loss explains every error reported since it happened.
+                let how = match reason {
+                    wgpu::DeviceLostReason::Destroyed => "the device was closed",
+                    _ => "the driver reset it or the card went away",
+                };
+                let said = if msg.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!(": {msg}")
+                };
+                *slot = Some(one_line(&format!("the GPU was lost ({how}){said}")));
             }
         });
         Ok(Self {
@@ -319,10 +340,17 @@ impl Gpu {
     }
 
     fn check(&self) -> Result<(), DemucsError> {
-        match self.inner.error.lock() {
-            Ok(slot) => slot.clone().map_or(Ok(()), |e| Err(DemucsError::Gpu(e))),
-            Err(_) => Err(DemucsError::Gpu("the GPU's error slot is poisoned".into())),
+        let read = || match self.inner.error.lock() {
+            Ok(slot) => slot.clone(),
+            Err(_) => Some("the GPU's error slot is poisoned".into()),
+        };
+        if read().is_none() {
+            return Ok(());
         }
+        // A lost device is told on a poll: give its callback the chance to
+        // name the cause before the error is reported.
+        let _ = self.inner.device.poll(wgpu::PollType::Poll);
+        read().map_or(Ok(()), |e| Err(DemucsError::Gpu(e)))
     }
 
     fn buffer(&self, len: usize) -> Result<wgpu::Buffer, DemucsError> {
@@ -410,6 +438,14 @@ impl Gpu {
             self.inner.queue.submit([e.finish()]);
         }
         self.check()
+    }
+
+    /// Loses the device now, as a driver reset or a removed card would: every
+    /// later call fails with the reason, and a separator on this GPU goes on
+    /// on the CPU. This is how the tests check that path; nothing else needs
+    /// it.
+    pub fn destroy(&self) {
+        self.inner.device.destroy();
     }
 
     /// Waits until every kernel recorded so far has run.

@@ -66,6 +66,9 @@ pub struct Job {
     pub from_s: Option<f64>,
     /// The track's length in seconds, when known.
     pub track_duration_s: Option<f64>,
+    /// Where its worker computes it: `CPU`, `GPU: <adapter>`, or
+    /// `CPU (the GPU failed: <why>)`; none before a worker reported.
+    pub device: Option<String>,
     /// The spans of the track whose stems are final, `[start_s, end_s]`: they
     /// grow while the job runs; the whole track once it is done.
     #[sqlx(skip)]
@@ -91,7 +94,7 @@ const FAILED: JobStatus = JobStatus::Failed;
 const CANCELLED: JobStatus = JobStatus::Cancelled;
 
 const JOB_COLUMNS: &str = "id, track_id, model, status, priority, progress, eta_s, error, \
-    worker, attempts, created_at, started_at, finished_at, from_s, \
+    worker, attempts, created_at, started_at, finished_at, from_s, device, \
     (SELECT duration_s FROM tracks WHERE tracks.id = jobs.track_id) AS track_duration_s";
 
 /// How a job ended on its worker.
@@ -105,6 +108,8 @@ enum Outcome {
 #[derive(Debug, Default)]
 pub(crate) struct Live {
     pub(crate) progress: Mutex<(f64, Option<f64>)>,
+    /// Where the job computes, once its model is loaded (see `Job::device`).
+    pub(crate) device: Mutex<Option<String>>,
     pub(crate) cancel: AtomicBool,
     /// The stems published so far.
     pub(crate) stems: Arc<Mutex<Option<LiveFile>>>,
@@ -660,15 +665,18 @@ impl Jobs {
         worker: &str,
         progress: f64,
         eta: Option<f64>,
+        device: Option<&str>,
     ) -> bool {
         let lease = now_ms() + self.inner.config.job_lease.as_millis() as i64;
         sqlx::query(&format!(
-            "UPDATE jobs SET lease_until = ?, progress = ?, eta_s = ?
+            "UPDATE jobs SET lease_until = ?, progress = ?, eta_s = ?,
+                device = COALESCE(?, device)
              WHERE id = ? AND worker = ? AND status = '{RUNNING}'"
         ))
         .bind(lease)
         .bind(progress)
         .bind(eta)
+        .bind(device)
         .bind(id)
         .bind(worker)
         .execute(&self.inner.db)
@@ -857,6 +865,10 @@ impl Jobs {
         let from_s = job.from_s;
         let mut work = tokio::task::spawn_blocking(move || {
             let separator = app.separator(&model_path)?;
+            let live = &work_live;
+            if let Ok(mut d) = live.device.lock() {
+                *d = Some(separator.device());
+            }
             sonantica_demucs::ops::set_threads(threads);
             let started = Instant::now();
             let settings = SeparateSettings {
@@ -874,11 +886,10 @@ impl Jobs {
                 from_s,
                 ..SeparateSettings::default()
             };
-            let live = &work_live;
             // Every source: the multistem layout.
             let stems = separator.sources().len();
             let mut sink = StationLive::new(Arc::clone(&live.stems), &tmp, stems)?;
-            separate_file_live(
+            let done = separate_file_live(
                 &input,
                 &separator,
                 &out,
@@ -894,8 +905,12 @@ impl Jobs {
                 },
                 &|| live.cancel.load(Ordering::SeqCst),
                 &mut sink,
-            )
-            .map_err(AppError::from)
+            );
+            // A GPU given up during the run shows in the job.
+            if let Ok(mut d) = live.device.lock() {
+                *d = Some(separator.device());
+            }
+            done.map_err(AppError::from)
         });
         let beat = (self.inner.config.job_lease / 3)
             .clamp(Duration::from_millis(100), Duration::from_secs(2));
@@ -905,7 +920,8 @@ impl Jobs {
                 r = &mut work => break r,
                 _ = tokio::time::sleep(beat) => {
                     let now = live.progress.lock().map(|g| *g).unwrap_or((0.0, None));
-                    if !self.renew_job(job.id, worker, now.0, now.1).await {
+                    let device = live.device.lock().ok().and_then(|d| d.clone());
+                    if !self.renew_job(job.id, worker, now.0, now.1, device.as_deref()).await {
                         // Cancelled by a user, or the lease lapsed and another
                         // worker has it: stop.
                         live.cancel.store(true, Ordering::SeqCst);
@@ -917,6 +933,17 @@ impl Jobs {
                 }
             }
         };
+        // The device as the run ended (a GPU given up shows), also for a job
+        // shorter than one beat.
+        let device = live.device.lock().ok().and_then(|d| d.clone());
+        if device.is_some() {
+            sqlx::query("UPDATE jobs SET device = ? WHERE id = ? AND worker = ?")
+                .bind(device)
+                .bind(job.id)
+                .bind(worker)
+                .execute(&self.inner.db)
+                .await?;
+        }
         match result {
             Err(e) => Err(AppError::Internal(format!(
                 "the separation thread failed: {e}"

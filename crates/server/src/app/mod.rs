@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sonantica_pipeline::sandbox::Isolation;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::SqlitePool;
 use tokio_util::sync::CancellationToken;
 
@@ -172,13 +172,23 @@ impl App {
         let options = SqliteConnectOptions::new()
             .filename(config.data_dir.join("sonantica.db"))
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
         let db = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
+        // WAL is a setting of the file, made once here while the pool has its
+        // one connection. Not in the connect options: those would send it on
+        // every new connection, and that pragma takes a lock SQLite does not
+        // wait for (busy_timeout), so a request that opened a connection while
+        // a job wrote failed with "database is locked".
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode = WAL")
+            .fetch_one(&db)
+            .await?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!("the database stays in {mode} journal mode: writes wait on reads");
+        }
         sqlx::migrate!("./migrations").run(&db).await?;
         let shutdown = CancellationToken::new();
         let library = Library::new(library::LibrarySetup {

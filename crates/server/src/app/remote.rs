@@ -160,6 +160,18 @@ fn check_worker(worker: &str) -> AppResult<()> {
     }
 }
 
+/// A device as a worker describes it (shown to listeners as it is): one line
+/// of at most 200 characters.
+fn check_device(device: &str) -> AppResult<()> {
+    if device.is_empty() || device.chars().count() > 200 || device.chars().any(char::is_control) {
+        Err(AppError::BadRequest(
+            "device must be one line of 1-200 characters".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// Remote `sonantica worker` processes: the claims, progress, stem uploads and
 /// results they send, and the dispatcher that puts queued jobs on Redis. Every
 /// step checks that the calling worker holds the job. Cheap to clone.
@@ -244,13 +256,20 @@ impl Workers {
         worker: &str,
         progress: f64,
         eta_s: Option<f64>,
+        device: Option<&str>,
     ) -> AppResult<bool> {
         check_worker(worker)?;
         if !(0.0..=1.0).contains(&progress) {
             return Err(AppError::BadRequest("progress must be within 0..1".into()));
         }
+        if let Some(d) = device {
+            check_device(d)?;
+        }
         self.jobs.job(id).await?;
-        let ours = self.jobs.renew_job(id, worker, progress, eta_s).await;
+        let ours = self
+            .jobs
+            .renew_job(id, worker, progress, eta_s, device)
+            .await;
         if ours {
             self.jobs.remote_progress(id, progress, eta_s);
         }

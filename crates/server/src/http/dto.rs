@@ -315,6 +315,11 @@ pub struct JobDto {
     /// track.
     #[serde(default)]
     pub stems: Option<usize>,
+    /// Where its worker computes it: `CPU`, `GPU: <adapter>` (name, kind,
+    /// backend), or `CPU (the GPU failed: <why>)` after a fallback; absent
+    /// until a worker reported.
+    #[serde(default)]
+    pub device: Option<String>,
 }
 
 impl From<Job> for JobDto {
@@ -337,6 +342,7 @@ impl From<Job> for JobDto {
             from_s: j.from_s,
             ready: j.ready,
             stems: j.stems,
+            device: j.device,
         }
     }
 }

@@ -57,6 +57,11 @@ pub struct ProgressRequest {
     pub progress: f64,
     /// Estimated seconds left.
     pub eta_s: Option<f64>,
+    /// Where the worker computes the job (`CPU`, `GPU: <adapter>`, or
+    /// `CPU (the GPU failed: <why>)`), one line of at most 200 characters;
+    /// shown in the job. Older workers leave it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// Whether to go on.
@@ -159,7 +164,13 @@ pub(crate) async fn progress(
     AppJson(req): AppJson<ProgressRequest>,
 ) -> ApiResult<Json<ProgressReply>> {
     let go_on = workers
-        .progress(id, &req.worker, req.progress, req.eta_s)
+        .progress(
+            id,
+            &req.worker,
+            req.progress,
+            req.eta_s,
+            req.device.as_deref(),
+        )
         .await?;
     Ok(Json(ProgressReply { go_on }))
 }
