@@ -63,6 +63,15 @@ pub struct ServeArgs {
     /// lavapipe included; the start fails without one).
     #[arg(long, env = "SONANTICA_DEVICE", default_value = "auto", value_parser = crate::separate::parse_device)]
     device: sonantica_demucs::gpu::DeviceChoice,
+    /// The user name Subsonic players (Symfonium, DSub, Feishin, …) sign in
+    /// with at http://HOST:PORT/ (default admin, or the one set before).
+    #[arg(long, env = "SONANTICA_SUBSONIC_USER", value_name = "NAME")]
+    subsonic_user: Option<String>,
+    /// Their password. Subsonic's token sign-in needs it readable by the
+    /// station: it is kept in DATA/subsonic-login (owner only), not hashed, so
+    /// use one you use nowhere else. Stored: later starts need not repeat it.
+    #[arg(long, env = "SONANTICA_SUBSONIC_PASSWORD", hide_env_values = true)]
+    subsonic_password: Option<String>,
     /// Seconds a worker holds a job without renewing it before another worker may
     /// take it over (after a crash).
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, hide = true)]
@@ -118,6 +127,8 @@ pub fn run(args: ServeArgs) -> Result<()> {
     config.worker_token = args.worker_token;
     config.public_url = args.public_url;
     config.device = args.device;
+    config.subsonic_user = args.subsonic_user;
+    config.subsonic_password = args.subsonic_password;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -152,6 +163,15 @@ pub fn run(args: ServeArgs) -> Result<()> {
             "Sonántica is listening on http://{addr}/ (data in {})",
             data_dir.display()
         );
+        match app.subsonic_login().get() {
+            Some(l) => println!(
+                "Subsonic players: server http://{addr}/, user {:?} and the Subsonic password.",
+                l.user
+            ),
+            None => println!(
+                "Subsonic players are refused until you set a password: --subsonic-password."
+            ),
+        }
         sonantica_server::serve(app, listener, shutdown_signal())
             .await
             .context("the server stopped")?;

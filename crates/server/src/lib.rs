@@ -5,9 +5,11 @@
 //!   access token, the media folder), with no HTTP types. The file-level work it
 //!   runs (analysis, separation, rendering) is `sonantica_pipeline`.
 //! - [`http`]: axum routes, DTOs, authentication, OpenAPI.
+//! - [`subsonic`]: the OpenSubsonic API (`/rest/*`) for Subsonic players.
 
 pub mod app;
 pub mod http;
+pub mod subsonic;
 
 pub use app::{App, AppError, AppResult, Config};
 

@@ -169,22 +169,10 @@ impl Auth {
             return Err(AppError::TooManyAttempts(wait.as_secs().max(1)));
         }
         if !self.check_token(token) {
-            if let Ok(mut f) = self.inner.failures.lock() {
-                let e = f
-                    .entry(client.to_owned())
-                    .or_insert((0, std::time::Instant::now()));
-                e.0 += 1;
-                e.1 = std::time::Instant::now();
-                // Keep the table small: forget clients quiet for an hour.
-                if f.len() > 10_000 {
-                    f.retain(|_, (_, at)| at.elapsed().as_secs() < 3600);
-                }
-            }
+            self.failed_attempt(client);
             return Err(AppError::Unauthorized);
         }
-        if let Ok(mut f) = self.inner.failures.lock() {
-            f.remove(client);
-        }
+        self.successful_attempt(client);
         let id = generate_token();
         let now = now_ms();
         let lifetime = SESSION_DAYS * 24 * 3600;
@@ -197,8 +185,31 @@ impl Auth {
         Ok((id, lifetime))
     }
 
+    /// Counts a wrong credential from `client` (a login, or a Subsonic player
+    /// under its own client key) towards its back-off.
+    pub(crate) fn failed_attempt(&self, client: &str) {
+        if let Ok(mut f) = self.inner.failures.lock() {
+            let e = f
+                .entry(client.to_owned())
+                .or_insert((0, std::time::Instant::now()));
+            e.0 += 1;
+            e.1 = std::time::Instant::now();
+            // Keep the table small: forget clients quiet for an hour.
+            if f.len() > 10_000 {
+                f.retain(|_, (_, at)| at.elapsed().as_secs() < 3600);
+            }
+        }
+    }
+
+    /// A right credential from `client`: its failures are forgotten.
+    pub(crate) fn successful_attempt(&self, client: &str) {
+        if let Ok(mut f) = self.inner.failures.lock() {
+            f.remove(client);
+        }
+    }
+
     /// How long `client` must still wait before its next login attempt.
-    fn backoff(&self, client: &str) -> Option<std::time::Duration> {
+    pub(crate) fn backoff(&self, client: &str) -> Option<std::time::Duration> {
         let f = self.inner.failures.lock().ok()?;
         let (count, at) = f.get(client)?;
         if *count < FREE_FAILURES {

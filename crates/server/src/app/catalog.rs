@@ -411,6 +411,136 @@ impl Catalog {
     }
 }
 
+/// Orders (and filters) of an album list, as Subsonic's `getAlbumList2` asks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlbumOrder {
+    /// By title.
+    Name,
+    /// By the artist shown, then title.
+    Artist,
+    /// Newest first (when they appeared in the library).
+    Newest,
+    /// In random order.
+    Random,
+    /// Those of years `from..=to`, in that direction (`from > to`: newest first).
+    Years {
+        /// First year.
+        from: i64,
+        /// Last year.
+        to: i64,
+    },
+    /// Those of one genre (any case), by title.
+    Genre(String),
+}
+
+/// A genre and how much of the library has it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Genre {
+    /// As tagged (the first spelling seen, any case).
+    pub name: String,
+    /// Tracks.
+    pub tracks: i64,
+    /// Albums.
+    pub albums: i64,
+}
+
+impl Catalog {
+    /// A page of albums in `order`.
+    pub async fn album_list(
+        &self,
+        order: &AlbumOrder,
+        offset: i64,
+        limit: i64,
+    ) -> AppResult<Vec<Album>> {
+        let (filter, sort) = match order {
+            AlbumOrder::Name => ("", "a.title COLLATE NOCASE, a.id"),
+            AlbumOrder::Artist => (
+                "",
+                "shown_artist IS NULL, shown_artist COLLATE NOCASE, a.title COLLATE NOCASE, a.id",
+            ),
+            AlbumOrder::Newest => ("", "a.created_at DESC, a.id DESC"),
+            AlbumOrder::Random => ("", "random()"),
+            AlbumOrder::Years { from, to } if from <= to => (
+                "HAVING MIN(t.year) BETWEEN ?1 AND ?2",
+                "year, a.title COLLATE NOCASE, a.id",
+            ),
+            AlbumOrder::Years { .. } => (
+                "HAVING MIN(t.year) BETWEEN ?2 AND ?1",
+                "year DESC, a.title COLLATE NOCASE, a.id",
+            ),
+            AlbumOrder::Genre(_) => (
+                "HAVING SUM(t.genre = ?3 COLLATE NOCASE) > 0",
+                "a.title COLLATE NOCASE, a.id",
+            ),
+        };
+        let (from, to) = match order {
+            AlbumOrder::Years { from, to } => (*from, *to),
+            _ => (0, 0),
+        };
+        let genre = match order {
+            AlbumOrder::Genre(g) => g.as_str(),
+            _ => "",
+        };
+        Ok(sqlx::query_as(&format!(
+            "{ALBUM_SELECT} GROUP BY a.id {filter} ORDER BY {sort} LIMIT ?4 OFFSET ?5"
+        ))
+        .bind(from)
+        .bind(to)
+        .bind(genre)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    /// The albums `artist` (any case) is the album artist of or plays on, by
+    /// year then title.
+    pub async fn artist_albums(&self, artist: &str) -> AppResult<Vec<Album>> {
+        Ok(sqlx::query_as(&format!(
+            "{ALBUM_SELECT} WHERE a.id IN (
+                 SELECT album_id FROM tracks WHERE album_id IS NOT NULL
+                   AND (album_artist = ?1 COLLATE NOCASE OR artist = ?1 COLLATE NOCASE))
+             GROUP BY a.id ORDER BY year, a.title COLLATE NOCASE, a.id"
+        ))
+        .bind(artist)
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    /// Every genre, by name.
+    pub async fn genres(&self) -> AppResult<Vec<Genre>> {
+        Ok(sqlx::query_as(
+            "SELECT MIN(genre) AS name, COUNT(*) AS tracks, COUNT(DISTINCT album_id) AS albums
+             FROM tracks WHERE genre IS NOT NULL AND genre != ''
+             GROUP BY genre COLLATE NOCASE ORDER BY genre COLLATE NOCASE",
+        )
+        .fetch_all(&self.db)
+        .await?)
+    }
+
+    /// Up to `size` tracks at random, of `genre` and years `from..=to` when given.
+    pub async fn random_track_ids(
+        &self,
+        size: i64,
+        genre: Option<&str>,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> AppResult<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM tracks
+             WHERE (?1 IS NULL OR genre = ?1 COLLATE NOCASE)
+               AND (?2 IS NULL OR year >= ?2) AND (?3 IS NULL OR year <= ?3)
+             ORDER BY random() LIMIT ?4",
+        )
+        .bind(genre)
+        .bind(from)
+        .bind(to)
+        .bind(size)
+        .fetch_all(&self.db)
+        .await?)
+    }
+}
+
 /// Albums with what their tracks say: the artist shown (the album artist, else
 /// the one artist of every track, else none: various artists), the year,
 /// counts and length.

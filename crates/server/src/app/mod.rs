@@ -25,6 +25,7 @@ pub mod playback;
 pub mod redis_queue;
 pub mod remote;
 pub mod status;
+pub mod subsonic_login;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,6 +82,13 @@ pub struct Config {
     /// Where the station's own workers run the network (`--device`);
     /// [`Config::new`] uses the CPU.
     pub device: sonantica_demucs::gpu::DeviceChoice,
+    /// The user name Subsonic players sign in with (`--subsonic-user`; default
+    /// `admin`, or the one stored before).
+    pub subsonic_user: Option<String>,
+    /// Their password (`--subsonic-password`): stored in
+    /// `DATA/subsonic-login`; without it (and none stored) the Subsonic API
+    /// refuses every call and says how to set one.
+    pub subsonic_password: Option<String>,
 }
 
 impl Config {
@@ -103,6 +111,8 @@ impl Config {
             sandbox: Isolation::InProcess,
             public_url: None,
             device: sonantica_demucs::gpu::DeviceChoice::Cpu,
+            subsonic_user: None,
+            subsonic_password: None,
         }
     }
 }
@@ -114,6 +124,7 @@ struct Inner {
     jobs: Jobs,
     workers: Workers,
     auth: Auth,
+    subsonic: subsonic_login::SubsonicLogin,
     shutdown: CancellationToken,
 }
 
@@ -221,6 +232,11 @@ impl App {
             config.worker_token.as_deref(),
         )
         .await?;
+        let subsonic = subsonic_login::SubsonicLogin::open(
+            &config.data_dir,
+            config.subsonic_user.as_deref(),
+            config.subsonic_password.as_deref(),
+        )?;
         let app = App {
             inner: Arc::new(Inner {
                 config,
@@ -229,6 +245,7 @@ impl App {
                 jobs,
                 workers,
                 auth,
+                subsonic,
                 shutdown,
             }),
         };
@@ -263,6 +280,11 @@ impl App {
     /// The access token.
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    /// The login of Subsonic players.
+    pub fn subsonic_login(&self) -> &subsonic_login::SubsonicLogin {
+        &self.inner.subsonic
     }
 
     /// The media folder (`DATA/media`) and every path in it.

@@ -6,7 +6,7 @@ pub mod dto;
 pub mod error;
 mod jobs;
 pub mod studio;
-mod tracks;
+pub(crate) mod tracks;
 pub mod workers;
 
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -499,6 +499,7 @@ pub fn router(app: App) -> Router {
         .merge(studio::routes())
         .merge(protected)
         .merge(worker_api)
+        .merge(crate::subsonic::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_LIMIT))

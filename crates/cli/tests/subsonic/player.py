@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""A Subsonic player's view of the station, through py-opensonic.
+
+Run by crates/cli/tests/subsonic_cli.rs as
+    player.py BASE_URL EXPECTED_JSON
+against a running `sonantica serve` whose library holds the albums described
+in EXPECTED_JSON (made with ffmpeg). Every check raises on failure; the last
+line says "all checks passed".
+"""
+import asyncio
+import hashlib
+import json
+import sys
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
+
+from libopensonic import AsyncConnection, errors
+
+NS = "{http://subsonic.org/restapi}"
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print(f"ok: {what}")
+
+
+def jpeg_size(data):
+    """(width, height) of a JPEG, from its SOF marker."""
+    assert data[:2] == b"\xff\xd8", "not a JPEG"
+    i = 2
+    while i < len(data):
+        assert data[i] == 0xFF, f"bad JPEG marker at {i}"
+        marker = data[i + 1]
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            h = int.from_bytes(data[i + 5:i + 7], "big")
+            w = int.from_bytes(data[i + 7:i + 9], "big")
+            return w, h
+        i += 2 + length
+    raise AssertionError("no SOF in JPEG")
+
+
+def raw(base, method, params, headers=None, data=None):
+    """One request without the client library: (status, headers, body)."""
+    url = f"{base}/rest/{method}?" + urllib.parse.urlencode(params)
+    req = urllib.request.Request(url, headers=headers or {}, data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+async def expect_error(code, what, coro):
+    try:
+        await coro
+    except errors.SonicError as e:
+        kind = errors.getExcByCode(code)
+        check(type(e) is kind, f"{what}: error {code} ({e})")
+        return
+    raise AssertionError(f"{what}: no error")
+
+
+async def main(base, expected):
+    host, port = base.rsplit(":", 1)
+    user, password = expected["user"], expected["password"]
+    albums = expected["albums"]
+    songs = [t for a in albums for t in a["tracks"]]
+
+    # Token authentication (md5 of password and salt), POSTed forms with .view.
+    conn = AsyncConnection(host, user, password, port=int(port), app_name="sonantica-test")
+    # p=enc:HEX, GET, no .view.
+    legacy = AsyncConnection(host, user, password, port=int(port), legacy_auth=True,
+                             use_get=True, use_views=False)
+    try:
+        check(await conn.ping(), "ping with a token and salt (POST, .view)")
+        check(await legacy.ping(), "ping with p=enc:HEX (GET)")
+        status, _, body = raw(base, "ping", {"u": user, "p": password, "f": "json", "v": "1.16.1", "c": "t"})
+        reply = json.loads(body)["subsonic-response"]
+        check(status == 200 and reply["status"] == "ok", "ping with a plain p")
+        check(reply["version"] == "1.16.1" and reply["openSubsonic"] is True
+              and reply["type"] == "sonantica" and reply["serverVersion"], "the envelope names the server")
+
+        # Refusals.
+        wrong = AsyncConnection(host, user, "not it", port=int(port))
+        await expect_error(40, "a wrong password", wrong.ping())
+        await wrong.cleanup()
+        stranger = AsyncConnection(host, "mallory", password, port=int(port))
+        await expect_error(40, "a wrong user name", stranger.ping())
+        await stranger.cleanup()
+        _, _, body = raw(base, "ping", {"f": "json"})
+        check(json.loads(body)["subsonic-response"]["error"]["code"] == 10, "no credentials: error 10")
+        _, _, body = raw(base, "ping", {"f": "json", "apiKey": "k"})
+        check(json.loads(body)["subsonic-response"]["error"]["code"] == 42, "an API key: error 42 (not offered)")
+        _, _, body = raw(base, "ping", {"f": "json", "u": user, "p": password, "t": "x", "s": "y"})
+        check(json.loads(body)["subsonic-response"]["error"]["code"] == 43, "token and password both: error 43")
+        status, _, body = raw(base, "getNoSuchThing", {"f": "json", "u": user, "p": password})
+        check(status == 404 and json.loads(body)["subsonic-response"]["status"] == "failed",
+              "an unknown method: 404 with a Subsonic error")
+
+        # What the server offers, before signing in.
+        anon = AsyncConnection(host, "nobody", "x", port=int(port))
+        exts = await anon.get_open_subsonic_extensions()
+        await anon.cleanup()
+        check(any(e.name == "formPost" for e in exts), "getOpenSubsonicExtensions lists formPost, no login needed")
+        lic = await conn.get_license()
+        check(lic["license"]["valid"] is True, "getLicense is valid")
+        # py-opensonic 10.4.1 reads musicFolders as a bare list, which is not
+        # the API's shape (musicFolders.musicFolder[], as Navidrome sends it
+        # too): this one is checked without it.
+        _, _, body = raw(base, "getMusicFolders", {"u": user, "p": password, "f": "json"})
+        folders = json.loads(body)["subsonic-response"]["musicFolders"]["musicFolder"]
+        check(len(folders) == 1 and folders[0]["id"] == 1, "one music folder")
+        me = await conn.get_user(user)
+        check(me.username == user and me.stream_role, "getUser")
+
+        # Artists and albums (ID3).
+        artists = await conn.get_artists()
+        by_name = {a.name: a for idx in artists.index for a in idx.artist}
+        for a in albums:
+            check(a["artist"] in by_name, f"getArtists lists {a['artist']}")
+        letters = {idx.name: [x.name for x in idx.artist] for idx in artists.index}
+        check("The Beatniks" in letters.get("B", []), "'The Beatniks' is filed under B (article ignored)")
+        album_ids = {}
+        for a in albums:
+            art = await conn.get_artist(by_name[a["artist"]].id)
+            check([x.name for x in art.album] == [a["title"]], f"getArtist({a['artist']}) has its album")
+            album_ids[a["title"]] = art.album[0].id
+            full = await conn.get_album(art.album[0].id)
+            check(full.song_count == len(a["tracks"]) and full.year == a["year"] and full.genre == a["genre"],
+                  f"getAlbum({a['title']}): count, year, genre")
+            check([s.title for s in full.song] == [t["title"] for t in a["tracks"]],
+                  f"getAlbum({a['title']}) in track order")
+            check([s.track for s in full.song] == [t["track"] for t in a["tracks"]], "track numbers")
+            for s, t in zip(full.song, a["tracks"]):
+                check(abs(s.duration - t["seconds"]) <= 1 and s.suffix == a["suffix"]
+                      and s.album_id == full.id and s.artist == a["artist"],
+                      f"{t['title']}: duration, suffix, album and artist")
+                t["id"] = s.id
+            one = await conn.get_song(full.song[0].id)
+            check(one.title == a["tracks"][0]["title"], f"getSong({a['tracks'][0]['title']})")
+        await expect_error(70, "getAlbum of an unknown id", conn.get_album("al-999999"))
+        await expect_error(70, "getSong of an album id", conn.get_song(album_ids[albums[0]["title"]]))
+
+        # Folders (getIndexes, getMusicDirectory): artist, album, songs.
+        indexes = await conn.get_indexes()
+        names = [a.name for idx in indexes.index for a in idx.artist]
+        check(sorted(names) == sorted({a["artist"] for a in albums}), "getIndexes lists every artist")
+        aurora = next(a for idx in indexes.index for a in idx.artist if a.name == albums[0]["artist"])
+        d = await conn.get_music_directory(aurora.id)
+        check([c.title for c in d.child] == [albums[0]["title"]] and d.child[0].is_dir, "artist directory holds the album")
+        d2 = await conn.get_music_directory(d.child[0].id)
+        check([c.title for c in d2.child] == [t["title"] for t in albums[0]["tracks"]], "album directory holds the songs")
+
+        # Album lists.
+        titles = lambda lst: [x.name for x in lst]
+        by_name_list = await conn.get_album_list2("alphabeticalByName", size=10)
+        check(titles(by_name_list) == sorted(a["title"] for a in albums), "alphabeticalByName")
+        by_artist = await conn.get_album_list2("alphabeticalByArtist", size=10)
+        check(titles(by_artist) == [a["title"] for a in sorted(albums, key=lambda a: a["artist"].lower())],
+              "alphabeticalByArtist")
+        newest = await conn.get_album_list2("newest", size=10)
+        check(sorted(titles(newest)) == sorted(a["title"] for a in albums), "newest lists every album")
+        rand = await conn.get_album_list2("random", size=10)
+        check(sorted(titles(rand)) == sorted(a["title"] for a in albums), "random lists every album once")
+        page = await conn.get_album_list2("alphabeticalByName", size=1, offset=1)
+        check(titles(page) == sorted(a["title"] for a in albums)[1:2], "size and offset page the list")
+        years = await conn.get_album_list2("byYear", from_year=2020, to_year=2030)
+        check(titles(years) == [a["title"] for a in albums if 2020 <= a["year"] <= 2030], "byYear 2020-2030")
+        genre = await conn.get_album_list2("byGenre", genre="rock")
+        check(titles(genre) == [a["title"] for a in albums if a["genre"] == "Rock"], "byGenre (any case)")
+
+        # Genres, random songs, songs by genre.
+        genres = {g.value: g for g in await conn.get_genres()}
+        for a in albums:
+            g = genres.get(a["genre"])
+            check(g is not None and g.song_count == len(a["tracks"]) and g.album_count == 1,
+                  f"getGenres counts {a['genre']}")
+        rs = await conn.get_random_songs(size=3)
+        check(len(rs) == 3 and len({s.id for s in rs}) == 3, "getRandomSongs size 3, no repeats")
+        amb = await conn.get_songs_by_genre("Ambient", count=10)
+        check(sorted(s.title for s in amb) == sorted(t["title"] for t in albums[0]["tracks"]), "getSongsByGenre")
+
+        # Search: an empty query lists everything (clients sync that way).
+        every = await conn.search3("", artist_count=100, album_count=100, song_count=100)
+        check(len(every.song) == len(songs) and len(every.album) == len(albums)
+              and len(every.artist) == len({a["artist"] for a in albums}),
+              f"search3 with an empty query lists all ({len(every.artist)} artists, {len(every.album)} albums, "
+              f"{len(every.song)} songs)")
+        hit = await conn.search3("last tra")
+        check([s.title for s in hit.song] == ["Last Train Home"], "search3 by word prefixes finds the song")
+        hit = await conn.search3("northern")
+        check([a.name for a in hit.album] == ["Northern Lights"], "search3 finds the album by its title")
+        hit = await conn.search3("aurora")
+        check([a.name for a in hit.artist] == ["Aurora Band"], "search3 finds the artist")
+
+        # stream and download: the file's bytes; a Range request.
+        for t in songs:
+            want = open(t["file"], "rb").read()
+            res = await conn.stream(t["id"])
+            got = await res.read()
+            check(got == want, f"stream {t['title']}: the file's {len(want)} bytes")
+        t = songs[0]
+        want = open(t["file"], "rb").read()
+        res = await legacy.stream(t["id"], byte_range="bytes=100-199")
+        check(res.status == 206 and await res.read() == want[100:200], "stream with Range: 206 and those bytes")
+        res = await conn.download(songs[-1]["id"])
+        check(await res.read() == open(songs[-1]["file"], "rb").read()
+              and "attachment" in res.headers.get("Content-Disposition", ""), "download: the file as an attachment")
+
+        # Covers: a folder's cover.jpg and a picture embedded in mp3s.
+        for a in albums:
+            aid = album_ids[a["title"]]
+            res = await conn.get_cover_art(aid)
+            full = await res.read()
+            check(res.headers["Content-Type"] == "image/jpeg" and jpeg_size(full) == (600, 480),
+                  f"getCoverArt {a['title']} ({a['tracks'][0]['file'].rsplit('.', 1)[1]}): 600x480 JPEG")
+            res = await conn.get_cover_art(aid, size=100)
+            check(jpeg_size(await res.read()) == (100, 80), f"getCoverArt {a['title']} size 100: 100x80")
+        res = await conn.get_cover_art(songs[0]["id"], size=50)
+        check(jpeg_size(await res.read()) == (50, 40), "getCoverArt of a song: its album's cover")
+
+        # XML, the default format, and jsonp.
+        status, headers, body = raw(base, "getAlbum.view", {"u": user, "p": password, "v": "1.16.1", "c": "t",
+                                                           "id": album_ids[albums[1]["title"]]})
+        root = ET.fromstring(body)
+        check(headers["content-type"].startswith("text/xml") and root.tag == NS + "subsonic-response"
+              and root.get("status") == "ok" and root.get("openSubsonic") == "true", "XML envelope")
+        album = root.find(NS + "album")
+        check(album is not None and album.get("name") == albums[1]["title"]
+              and [s.get("title") for s in album.findall(NS + "song")] == [t["title"] for t in albums[1]["tracks"]],
+              "XML getAlbum: attributes and repeated song elements")
+        status, headers, body = raw(base, "getGenres", {"u": user, "p": password, "v": "1.16.1", "c": "t"})
+        gs = {g.text: g.get("songCount") for g in ET.fromstring(body).iter(NS + "genre")}
+        check(gs.get("Rock") == "2", "XML getGenres: the name is the element's text")
+        status, headers, body = raw(base, "ping", {"u": user, "p": password, "f": "jsonp", "callback": "cb"})
+        check(body.startswith(b"cb(") and body.endswith(b");"), "jsonp wraps the JSON in the callback")
+        status, headers, body = raw(base, "ping", {"f": "json"}, data=urllib.parse.urlencode(
+            {"u": user, "t": hashlib.md5((password + "abc").encode()).hexdigest(), "s": "abc"}).encode())
+        check(json.loads(body)["subsonic-response"]["status"] == "ok", "credentials in a POSTed form (formPost)")
+
+        # Back-off: after repeated wrong passwords even the right one waits.
+        hammer = AsyncConnection(host, user, "nope", port=int(port))
+        for _ in range(6):
+            try:
+                await hammer.ping()
+            except errors.SonicError:
+                pass
+        await hammer.cleanup()
+        try:
+            await conn.ping()
+            raise AssertionError("the right password was taken during the back-off")
+        except errors.CredentialError as e:
+            check("try again" in str(e), f"after six wrong passwords the address must wait ({e})")
+    finally:
+        await conn.cleanup()
+        await legacy.cleanup()
+    print("all checks passed")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], json.load(open(sys.argv[2]))))
