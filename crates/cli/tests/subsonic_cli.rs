@@ -86,7 +86,7 @@ fn album(
     for &(name, number, seconds, hz) in tracks {
         let file = dir.join(format!("{number:02} {name}.{ext}"));
         let tone = format!("sine=frequency={hz}:duration={seconds}:sample_rate=44100");
-        let meta = [
+        let mut meta = vec![
             format!("title={name}"),
             format!("artist={artist}"),
             format!("album_artist={artist}"),
@@ -95,6 +95,12 @@ fn album(
             format!("date={year}"),
             format!("genre={genre}"),
         ];
+        if number == 1 && ext == "flac" {
+            // Timed lyrics (LRC) in the tags, as taggers store them.
+            meta.push(format!(
+                "lyrics=[00:00.50]{name} falls\n[00:01.75]on the snow"
+            ));
+        }
         let mut args: Vec<String> = vec!["-f".into(), "lavfi".into(), "-i".into(), tone];
         if cover == "embedded" {
             args.extend(["-i".into(), s(&picture).into()]);

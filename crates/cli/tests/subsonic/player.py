@@ -222,6 +222,65 @@ async def main(base, expected):
         res = await conn.get_cover_art(songs[0]["id"], size=50)
         check(jpeg_size(await res.read()) == (50, 40), "getCoverArt of a song: its album's cover")
 
+        # Scrobbles: play counts, frequent and recent albums, now playing.
+        first, second = albums[0], albums[1]
+        for _ in range(3):
+            check(await conn.scrobble(second["tracks"][0]["id"]), "scrobble a play")
+        await conn.scrobble(first["tracks"][1]["id"], listen_time=1_600_000_000)  # seconds; sent as ms
+        played = await conn.get_song(second["tracks"][0]["id"])
+        check(played.play_count == 3 and played.played is not None, "a song's playCount and played")
+        freq = await conn.get_album_list2("frequent")
+        check(titles(freq) == [second["title"], first["title"]], "frequent: most played album first")
+        recent = await conn.get_album_list2("recent")
+        check(titles(recent) == [second["title"], first["title"]], "recent: last played album first")
+        await conn.scrobble(first["tracks"][2]["id"], submission=False)
+        now = await conn.get_now_playing()
+        check([n.title for n in now] == [first["tracks"][2]["title"]] and now[0].username == user,
+              "getNowPlaying shows what a player started")
+        await expect_error(70, "scrobble of an unknown song", conn.scrobble("tr-999999"))
+
+        # Stars.
+        check(await conn.star(sids=[first["tracks"][0]["id"]], album_ids=[album_ids[second["title"]]],
+                              artist_ids=[by_name[first["artist"]].id]), "star a song, an album and an artist")
+        st = await conn.get_starred2()
+        check([s.title for s in st.song] == [first["tracks"][0]["title"]]
+              and [a.name for a in st.album] == [second["title"]]
+              and [a.name for a in st.artist] == [first["artist"]], "getStarred2 lists them")
+        check(titles(await conn.get_album_list2("starred")) == [second["title"]], "starred album list")
+        check((await conn.get_song(first["tracks"][0]["id"])).starred is not None, "the song says it is starred")
+        await conn.unstar(sids=[first["tracks"][0]["id"]])
+        st = await conn.get_starred2()
+        check(not st.song and len(st.album) == 1, "unstar takes the song's star off, the rest stay")
+
+        # Playlists round trip.
+        ids = [t["id"] for t in songs]
+        check(await conn.create_playlist(name="Road trip", song_ids=[ids[3], ids[0], ids[3]]),
+              "createPlaylist with a song twice")
+        pls = await conn.get_playlists()
+        check([p.name for p in pls] == ["Road trip"] and pls[0].song_count == 3, "getPlaylists")
+        pid = pls[0].id
+        pl = await conn.get_playlist(pid)
+        check([e.id for e in pl.entry] == [ids[3], ids[0], ids[3]], "getPlaylist keeps the order and repeats")
+        check(await conn.update_playlist(pid, name="Road trip 2", comment="for the car",
+                                         song_ids_to_add=[ids[1]], song_indices_to_remove=[0, 2]),
+              "updatePlaylist: rename, comment, add one, remove two")
+        pl = await conn.get_playlist(pid)
+        check(pl.name == "Road trip 2" and pl.comment == "for the car" and [e.id for e in pl.entry] == [ids[0], ids[1]],
+              "the playlist changed as asked")
+        check(await conn.create_playlist(playlist_id=pid, song_ids=[ids[4]]), "createPlaylist with playlistId replaces")
+        check([e.id for e in (await conn.get_playlist(pid)).entry] == [ids[4]], "the songs were replaced")
+        await expect_error(0, "removing an entry that is not there",
+                           conn.update_playlist(pid, song_indices_to_remove=[5]))
+        check(await conn.delete_playlist(pid), "deletePlaylist")
+        check(await conn.get_playlists() == [], "no playlists left")
+        await expect_error(70, "getPlaylist of a deleted one", conn.get_playlist(pid))
+
+        # Lyrics from the tags (LRC: timed lines).
+        lyr = await conn.get_lyrics_by_song_id(first["tracks"][0]["id"])
+        check(len(lyr) == 1 and lyr[0].synced and [(l.start, l.value) for l in lyr[0].line]
+              == [(500, f"{first['tracks'][0]['title']} falls"), (1750, "on the snow")], "getLyricsBySongId (synced)")
+        check(await conn.get_lyrics_by_song_id(first["tracks"][1]["id"]) == [], "no lyrics tag, no lyrics")
+
         # XML, the default format, and jsonp.
         status, headers, body = raw(base, "getAlbum.view", {"u": user, "p": password, "v": "1.16.1", "c": "t",
                                                            "id": album_ids[albums[1]["title"]]})

@@ -62,7 +62,10 @@ pub struct OrderTags {
 /// The first tag of `keys` (case-insensitive) with a non-blank value. Formats
 /// name tags differently (Vorbis `ALBUMARTIST`, ID3 `TPE2`, MP4 `aART`), and
 /// tracks stored by an older version kept the raw names.
-fn tag<'a>(tags: &'a serde_json::Map<String, serde_json::Value>, keys: &[&str]) -> Option<&'a str> {
+pub(crate) fn tag<'a>(
+    tags: &'a serde_json::Map<String, serde_json::Value>,
+    keys: &[&str],
+) -> Option<&'a str> {
     keys.iter().find_map(|want| {
         tags.iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(want))

@@ -19,6 +19,7 @@ pub mod catalog;
 mod error;
 pub mod jobs;
 pub mod library;
+pub mod listening;
 mod live;
 pub mod media;
 pub mod playback;
@@ -125,6 +126,7 @@ struct Inner {
     workers: Workers,
     auth: Auth,
     subsonic: subsonic_login::SubsonicLogin,
+    listening: listening::Listening,
     shutdown: CancellationToken,
 }
 
@@ -237,6 +239,7 @@ impl App {
             config.subsonic_user.as_deref(),
             config.subsonic_password.as_deref(),
         )?;
+        let listening = listening::Listening::new(db.clone());
         let app = App {
             inner: Arc::new(Inner {
                 config,
@@ -246,6 +249,7 @@ impl App {
                 workers,
                 auth,
                 subsonic,
+                listening,
                 shutdown,
             }),
         };
@@ -280,6 +284,11 @@ impl App {
     /// The access token.
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    /// Plays, stars and playlists.
+    pub fn listening(&self) -> &listening::Listening {
+        &self.inner.listening
     }
 
     /// The login of Subsonic players.

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::{Fail, Params, Reply};
 use crate::app::catalog::{Album, AlbumOrder};
 use crate::app::library::{Track, TrackFilter, TrackSort};
+use crate::app::listening::TrackUse;
 use crate::app::App;
 
 /// Articles a name is sorted without (Subsonic's `ignoredArticles`).
@@ -110,8 +111,28 @@ pub(crate) fn suffix(t: &Track) -> String {
         .unwrap_or_else(|| t.codec.clone())
 }
 
+/// Tracks as Subsonic songs, with their plays and stars.
+pub(crate) async fn songs(app: &App, tracks: &[Track]) -> Result<Vec<Value>, Fail> {
+    let ids: Vec<i64> = tracks.iter().map(|t| t.id).collect();
+    let uses = app.listening().track_use(&ids).await?;
+    let none = TrackUse::default();
+    Ok(tracks
+        .iter()
+        .map(|t| song(t, uses.get(&t.id).unwrap_or(&none)))
+        .collect())
+}
+
+/// Albums as Subsonic's `AlbumID3`, with their plays and stars.
+pub(crate) async fn albums(app: &App, list: &[Album]) -> Result<Vec<Value>, Fail> {
+    let mut out = Vec::with_capacity(list.len());
+    for a in list {
+        out.push(album_entity(a, &app.listening().album_use(a.id).await?));
+    }
+    Ok(out)
+}
+
 /// A track as a Subsonic song (`Child`).
-pub(crate) fn song(t: &Track) -> Value {
+pub(crate) fn song(t: &Track, used: &TrackUse) -> Value {
     let suffix = suffix(t);
     let duration = t.duration_s.unwrap_or(0.0);
     let bit_rate = (duration > 0.0).then(|| (t.file_size as f64 * 8.0 / duration / 1000.0).round());
@@ -150,11 +171,14 @@ pub(crate) fn song(t: &Track) -> Value {
         "displayAlbumArtist": album_artist,
         "albumArtists": album_artist.as_deref().map(|a| json!([{"id": artist_id(a), "name": a}])).unwrap_or(json!([])),
         "genres": t.genre.as_deref().map(|g| json!([{"name": g}])).unwrap_or(json!([])),
+        "playCount": used.plays,
+        "played": used.last_played.map(iso8601),
+        "starred": used.starred.map(iso8601),
     }))
 }
 
 /// An album as Subsonic's `AlbumID3`.
-fn album_entity(a: &Album) -> Value {
+fn album_entity(a: &Album, used: &TrackUse) -> Value {
     compact(json!({
         "id": album_id(a.id),
         "name": a.title,
@@ -171,6 +195,9 @@ fn album_entity(a: &Album) -> Value {
         "artists": a.shown_artist.as_deref().map(|n| json!([{"id": artist_id(n), "name": n}])).unwrap_or(json!([])),
         "isCompilation": a.shown_artist.is_none(),
         "discTitles": [],
+        "playCount": used.plays,
+        "played": used.last_played.map(iso8601),
+        "starred": used.starred.map(iso8601),
     }))
 }
 
@@ -285,7 +312,7 @@ pub(crate) async fn artist(app: &App, params: &Params) -> Result<Reply, Fail> {
             "name": name,
             "albumCount": albums.len(),
             "coverArt": albums.first().map(|a| album_id(a.id)),
-            "album": albums.iter().map(album_entity).collect::<Vec<_>>(),
+            "album": self::albums(app, &albums).await?,
         })),
     ))
 }
@@ -312,8 +339,8 @@ pub(crate) async fn album(app: &App, params: &Params) -> Result<Reply, Fail> {
         return Err(Fail::not_found("not an album id"));
     };
     let a = app.catalog().album(id).await?;
-    let mut entity = album_entity(&a);
-    let songs: Vec<Value> = album_tracks(app, id).await?.iter().map(song).collect();
+    let mut entity = album_entity(&a, &app.listening().album_use(id).await?);
+    let songs = songs(app, &album_tracks(app, id).await?).await?;
     if let Value::Object(m) = &mut entity {
         m.insert("song".into(), songs.into());
     }
@@ -324,7 +351,9 @@ pub(crate) async fn get_song(app: &App, params: &Params) -> Result<Reply, Fail> 
     let Id::Track(id) = Id::of(params, "id")? else {
         return Err(Fail::not_found("not a song id"));
     };
-    Ok(Reply::Data("song", song(&app.library().track(id).await?)))
+    let track = app.library().track(id).await?;
+    let mut one = songs(app, &[track]).await?;
+    Ok(Reply::Data("song", one.pop().unwrap_or_default()))
 }
 
 pub(crate) async fn music_directory(app: &App, params: &Params) -> Result<Reply, Fail> {
@@ -342,7 +371,7 @@ pub(crate) async fn music_directory(app: &App, params: &Params) -> Result<Reply,
         }
         Id::Album(id) => {
             let a = app.catalog().album(id).await?;
-            let songs: Vec<Value> = album_tracks(app, id).await?.iter().map(song).collect();
+            let songs = songs(app, &album_tracks(app, id).await?).await?;
             Ok(Reply::Data(
                 "directory",
                 compact(json!({
@@ -359,6 +388,44 @@ pub(crate) async fn music_directory(app: &App, params: &Params) -> Result<Reply,
 
 pub(crate) async fn album_list(app: &App, params: &Params) -> Result<Reply, Fail> {
     let kind = params.required("type")?;
+    let size = params.count("size", 10, 500)?;
+    let offset = params.count("offset", 0, i64::MAX)?;
+    // Lists of what was played or starred come from the listening record.
+    let picked: Option<Vec<i64>> = match kind {
+        "frequent" | "recent" => Some(
+            app.listening()
+                .album_ids_by_plays(kind == "recent", offset, size)
+                .await?,
+        ),
+        "starred" => Some(
+            app.listening()
+                .starred()
+                .await?
+                .into_iter()
+                .filter_map(|(s, _)| match s {
+                    crate::app::listening::Starred::Album(id) => Some(id),
+                    _ => None,
+                })
+                .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+                .take(usize::try_from(size).unwrap_or(0))
+                .collect(),
+        ),
+        _ => None,
+    };
+    if let Some(ids) = picked {
+        let mut list = Vec::new();
+        for id in ids {
+            match app.catalog().album(id).await {
+                Ok(a) => list.push(a),
+                Err(crate::AppError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        return Ok(Reply::Data(
+            "albumList2",
+            json!({"album": self::albums(app, &list).await?}),
+        ));
+    }
     let order = match kind {
         "alphabeticalByName" => AlbumOrder::Name,
         "alphabeticalByArtist" => AlbumOrder::Artist,
@@ -377,18 +444,16 @@ pub(crate) async fn album_list(app: &App, params: &Params) -> Result<Reply, Fail
             return Err(Fail::bad(
                 "type",
                 &format!(
-                    "{other:?} is not one this station lists (alphabeticalByName, \
-                     alphabeticalByArtist, newest, random, byYear, byGenre)"
+                    "{other:?} is not a list type (random, newest, frequent, recent, \
+                     alphabeticalByName, alphabeticalByArtist, starred, byYear, byGenre)"
                 ),
             ))
         }
     };
-    let size = params.count("size", 10, 500)?;
-    let offset = params.count("offset", 0, i64::MAX)?;
     let albums = app.catalog().album_list(&order, offset, size).await?;
     Ok(Reply::Data(
         "albumList2",
-        json!({"album": albums.iter().map(album_entity).collect::<Vec<_>>()}),
+        json!({"album": self::albums(app, &albums).await?}),
     ))
 }
 
@@ -397,12 +462,12 @@ async fn tracks(app: &App, ids: &[i64]) -> Result<Vec<Value>, Fail> {
     let mut out = Vec::with_capacity(ids.len());
     for &id in ids {
         match app.library().track(id).await {
-            Ok(t) => out.push(song(&t)),
+            Ok(t) => out.push(t),
             Err(crate::AppError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(out)
+    songs(app, &out).await
 }
 
 pub(crate) async fn random_songs(app: &App, params: &Params) -> Result<Reply, Fail> {
@@ -432,7 +497,7 @@ pub(crate) async fn songs_by_genre(app: &App, params: &Params) -> Result<Reply, 
     let (list, _) = app.library().list_tracks(&filter, offset, count).await?;
     Ok(Reply::Data(
         "songsByGenre",
-        json!({"song": list.iter().map(song).collect::<Vec<_>>()}),
+        json!({"song": songs(app, &list).await?}),
     ))
 }
 
@@ -506,7 +571,7 @@ pub(crate) async fn search(app: &App, params: &Params) -> Result<Reply, Fail> {
             let text = format!("{} {}", a.title, a.shown_artist.as_deref().unwrap_or(""));
             if words_match(&query, &text) {
                 if seen >= bo && albums.len() < bc {
-                    albums.push(album_entity(a));
+                    albums.push(a.clone());
                 }
                 seen += 1;
             }
@@ -516,7 +581,7 @@ pub(crate) async fn search(app: &App, params: &Params) -> Result<Reply, Fail> {
         q: (!query.is_empty()).then(|| raw.to_owned()),
         ..TrackFilter::default()
     };
-    let (songs, _) = app
+    let (found, _) = app
         .library()
         .list_tracks(&filter, so as i64, sc as i64)
         .await?;
@@ -524,8 +589,8 @@ pub(crate) async fn search(app: &App, params: &Params) -> Result<Reply, Fail> {
         "searchResult3",
         json!({
             "artist": artists,
-            "album": albums,
-            "song": songs.iter().map(song).collect::<Vec<_>>(),
+            "album": self::albums(app, &albums).await?,
+            "song": self::songs(app, &found).await?,
         }),
     ))
 }

@@ -15,6 +15,7 @@
 //! The module maps requests onto the app's services; it holds no state.
 
 mod browse;
+mod listen;
 mod media;
 mod xml;
 
@@ -107,6 +108,25 @@ impl Params {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name` (lists repeat the parameter).
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// `name` as true or false, if present.
+    pub(crate) fn flag(&self, name: &str) -> Result<Option<bool>, Fail> {
+        match self.get(name) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(v) => Err(Fail::bad(name, &format!("{v:?} is not true or false"))),
+        }
     }
 
     /// The value of `name`, or error 10.
@@ -233,7 +253,10 @@ async fn dispatch(
         )),
         "getOpenSubsonicExtensions" => Ok(Reply::Data(
             "openSubsonicExtensions",
-            json!([{"name": "formPost", "versions": [1]}]),
+            json!([
+                {"name": "formPost", "versions": [1]},
+                {"name": "songLyrics", "versions": [1]},
+            ]),
         )),
         "getUser" => browse::user(app, params),
         "getMusicFolders" => Ok(browse::music_folders()),
@@ -251,6 +274,17 @@ async fn dispatch(
         "search3" => browse::search(app, params).await,
         "stream" | "download" => media::file(app, params, headers, name == "download").await,
         "getCoverArt" => media::cover(app, params).await,
+        "scrobble" => listen::scrobble(app, params).await,
+        "star" => listen::star(app, params, true).await,
+        "unstar" => listen::star(app, params, false).await,
+        "getStarred2" => listen::starred(app).await,
+        "getNowPlaying" => listen::now_playing(app).await,
+        "getPlaylists" => listen::playlists(app).await,
+        "getPlaylist" => listen::playlist(app, params).await,
+        "createPlaylist" => listen::create_playlist(app, params).await,
+        "updatePlaylist" => listen::update_playlist(app, params).await,
+        "deletePlaylist" => listen::delete_playlist(app, params).await,
+        "getLyricsBySongId" => listen::lyrics(app, params).await,
         other => Err(Fail::new(
             UNKNOWN_METHOD,
             format!("this station has no Subsonic method {other:?}"),
