@@ -108,9 +108,21 @@ impl AudioWriter {
         sample_rate: u32,
         layout: ChannelLayout,
     ) -> Result<Self, AudioError> {
+        Self::create_tagged(path, format, sample_rate, layout, &[])
+    }
+
+    /// Like [`AudioWriter::create`], with `tags` (name, value) as the FLAC
+    /// file's Vorbis comments; WAV files carry none.
+    pub fn create_tagged(
+        path: &Path,
+        format: OutputFormat,
+        sample_rate: u32,
+        layout: ChannelLayout,
+        tags: &[(String, String)],
+    ) -> Result<Self, AudioError> {
         Ok(match format {
             OutputFormat::Flac16 | OutputFormat::Flac24 => AudioWriter::Flac(Box::new(
-                FlacWriter::create(path, sample_rate, layout, format.bits(), &[])?,
+                FlacWriter::create(path, sample_rate, layout, format.bits(), tags)?,
             )),
             OutputFormat::Wav16 => AudioWriter::Wav(WavWriter::create(
                 path,

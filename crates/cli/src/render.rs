@@ -153,6 +153,7 @@ pub fn run(args: RenderArgs) -> Result<()> {
         &args.out,
         &settings,
         format,
+        &[],
         &mut |done, total| {
             if bar.is_none() {
                 bar = progress(total);

@@ -1,8 +1,9 @@
 //! The OpenSubsonic API as Subsonic players use it: py-opensonic (a client
 //! library from PyPI that nobody here wrote) drives the real `sonantica serve`
 //! over loopback, with a library of tagged albums with cover art made by
-//! ffmpeg. The client's checks are in `tests/subsonic/player.py`; this test
-//! makes the library, starts the station and runs it.
+//! ffmpeg, one track of it separated. The client's checks are in
+//! `tests/subsonic/player.py`; this test makes the library, starts the station,
+//! separates the track and runs it.
 //!
 //! The client lives in a Python virtual environment that `scripts/test`
 //! makes (`target/subsonic-venv`, or `$SONANTICA_TEST_PYTHON`); without it the
@@ -18,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use common::s;
 use common::server::Server;
 use serde_json::{json, Value};
+use sonantica_server::app::status::JobStatus;
 
 /// The Python with py-opensonic installed.
 fn python() -> Result<PathBuf> {
@@ -186,10 +188,29 @@ fn subsonic_players_browse_search_stream_and_see_covers() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+    // One track separated (with the fixture model): the Karaoke and A cappella
+    // playlists hold it.
+    let found = server.json("/api/tracks?q=green%20veil")?;
+    let track = found["items"][0]["id"].as_i64().context("Green Veil")?;
+    let (status, job) = server.post(
+        &format!("/api/tracks/{track}/separate"),
+        "application/json",
+        b"{}".to_vec(),
+    )?;
+    assert_eq!(status, 202, "{job}");
+    let done = server.wait(
+        job["id"].as_i64().context("job id")?,
+        |j| j["status"] == json!(JobStatus::Done) || j["status"] == json!(JobStatus::Failed),
+        Duration::from_secs(180),
+    )?;
+    assert_eq!(done["status"], json!(JobStatus::Done), "{done}");
     let expected = dir.path().join("expected.json");
     std::fs::write(
         &expected,
-        serde_json::to_vec(&json!({"user": "admin", "password": "sesame", "albums": albums}))?,
+        serde_json::to_vec(&json!({
+            "user": "admin", "password": "sesame", "albums": albums,
+            "separated": "Green Veil", "work": s(dir.path()),
+        }))?,
     )?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/subsonic/player.py");
     let out = Command::new(&python)

@@ -86,7 +86,7 @@ pub fn check_complete(have: &[Source]) -> Result<(), String> {
 }
 
 /// Mixes `stems` into `out` as `format` (written to a temporary name and renamed
-/// when complete), with the settings applied by `StemEngine::apply` as the
+/// when complete; `tags` as its Vorbis comments when FLAC), with the settings applied by `StemEngine::apply` as the
 /// Studio's worklet applies them. `progress` gets `(frames done, total frames if known)`; when
 /// `cancelled` returns true the call ends with [`PipelineError::Cancelled`] and leaves
 /// no file.
@@ -95,6 +95,7 @@ pub fn render_mix(
     out: &Path,
     settings: &MixSettings,
     format: OutputFormat,
+    tags: &[(String, String)],
     progress: &mut dyn FnMut(u64, Option<u64>),
     cancelled: &dyn Fn() -> bool,
 ) -> PipelineResult<Rendered> {
@@ -117,7 +118,7 @@ pub fn render_mix(
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| PipelineError::io(dir, e))?;
     }
-    let mut writer = AudioWriter::create(out, format, rate, settings.layout)?;
+    let mut writer = AudioWriter::create_tagged(out, format, rate, settings.layout, tags)?;
 
     const BLOCK: usize = 4096;
     let mut stem_bufs: Vec<Vec<Vec<f32>>> = readers

@@ -10,6 +10,7 @@ line says "all checks passed".
 import asyncio
 import hashlib
 import json
+import subprocess
 import sys
 import urllib.parse
 import urllib.request
@@ -18,6 +19,10 @@ import xml.etree.ElementTree as ET
 from libopensonic import AsyncConnection, errors
 
 NS = "{http://subsonic.org/restapi}"
+
+
+def track_album_id(track):
+    return track["album_id"]
 
 
 def check(cond, what):
@@ -139,6 +144,8 @@ async def main(base, expected):
                       and s.album_id == full.id and s.artist == a["artist"],
                       f"{t['title']}: duration, suffix, album and artist")
                 t["id"] = s.id
+            for t in a["tracks"]:
+                t["album_id"] = full.id
             one = await conn.get_song(full.song[0].id)
             check(one.title == a["tracks"][0]["title"], f"getSong({a['tracks'][0]['title']})")
         await expect_error(70, "getAlbum of an unknown id", conn.get_album("al-999999"))
@@ -256,8 +263,10 @@ async def main(base, expected):
         ids = [t["id"] for t in songs]
         check(await conn.create_playlist(name="Road trip", song_ids=[ids[3], ids[0], ids[3]]),
               "createPlaylist with a song twice")
+        kept = ["Karaoke", "A cappella"]  # the station's own, listed first
         pls = await conn.get_playlists()
-        check([p.name for p in pls] == ["Road trip"] and pls[0].song_count == 3, "getPlaylists")
+        check([p.name for p in pls] == kept + ["Road trip"] and pls[2].song_count == 3, "getPlaylists")
+        pls = pls[2:]
         pid = pls[0].id
         pl = await conn.get_playlist(pid)
         check([e.id for e in pl.entry] == [ids[3], ids[0], ids[3]], "getPlaylist keeps the order and repeats")
@@ -272,8 +281,42 @@ async def main(base, expected):
         await expect_error(0, "removing an entry that is not there",
                            conn.update_playlist(pid, song_indices_to_remove=[5]))
         check(await conn.delete_playlist(pid), "deletePlaylist")
-        check(await conn.get_playlists() == [], "no playlists left")
+        check([p.name for p in await conn.get_playlists()] == kept, "only the station's playlists left")
         await expect_error(70, "getPlaylist of a deleted one", conn.get_playlist(pid))
+
+        # The station's playlists of separated tracks: Karaoke and A cappella.
+        pls = {p.name: p for p in await conn.get_playlists()}
+        check(pls["Karaoke"].song_count == 1 and pls["A cappella"].song_count == 1,
+              "getPlaylists has Karaoke and A cappella with the separated track")
+        track = next(t for t in songs if t["title"] == expected["separated"])
+        for name in ("Karaoke", "A cappella"):
+            pl = await conn.get_playlist(pls[name].id)
+            check([e.title for e in pl.entry] == [f"{track['title']} ({name})"],
+                  f"{name}: the track, its title marked")
+            entry = pl.entry[0]
+            check(entry.album_id == track_album_id(track) and entry.cover_art and entry.suffix == "flac",
+                  f"{name}: in its album, with its cover, as FLAC")
+            res = await conn.stream(entry.id)
+            data = await res.read()
+            path = f"{expected['work']}/{name}.flac"
+            open(path, "wb").write(data)
+            probe = json.loads(subprocess.run(
+                ["ffprobe", "-v", "error", "-of", "json", "-show_entries",
+                 "stream=duration_ts,sample_rate,channels:format_tags=title,version", path],
+                check=True, capture_output=True, text=True).stdout)
+            stream = probe["streams"][0]
+            tags = {k.lower(): v for k, v in probe["format"].get("tags", {}).items()}
+            check(stream["duration_ts"] == round(track["seconds"] * 44100) and stream["channels"] == 2,
+                  f"{name}: streams FLAC that ffprobe reads as {stream['duration_ts']} samples, the track's length")
+            check(tags.get("title") == f"{track['title']} ({name})" and tags.get("version") == name,
+                  f"{name}: tagged as the track, title marked ({tags.get('title')})")
+            again = await (await conn.stream(entry.id)).read()
+            check(again == data, f"{name}: rendered once, the same bytes again")
+        ka = (await conn.get_playlist(pls["Karaoke"].id)).entry[0].id
+        await expect_error(50, "changing the Karaoke playlist", conn.update_playlist(pls["Karaoke"].id, name="x"))
+        before = (await conn.get_song(track["id"])).play_count
+        await conn.scrobble(ka)
+        check((await conn.get_song(track["id"])).play_count == before + 1, "a Karaoke play counts for the track")
 
         # Lyrics from the tags (LRC: timed lines).
         lyr = await conn.get_lyrics_by_song_id(first["tracks"][0]["id"])

@@ -1238,6 +1238,61 @@ impl Library {
         })
     }
 
+    /// A version of track `id` (`preset`: `karaoke` or `acappella`) rendered
+    /// once from its stems (the default model's, else the first made) as
+    /// 16-bit FLAC with the track's tags, its title marked, and kept beside
+    /// the stems until they change. Returns the file and the model used.
+    pub async fn version(&self, id: i64, preset: &'static str) -> AppResult<(PathBuf, String)> {
+        let track = self.track(id).await?;
+        let (model, stems) = self.model_stems(id, None).await?;
+        let media = &self.inner.media;
+        let dest = media.version(id, &model, preset);
+        if dest.is_file() {
+            return Ok((dest, model));
+        }
+        let settings = sonantica_mix::MixSettings::from_preset(
+            sonantica_mix::Preset::by_id(preset)
+                .ok_or_else(|| AppError::Internal(format!("no preset {preset}")))?,
+        );
+        let mut files = Vec::new();
+        for s in &stems {
+            let source: sonantica_mix::Source = s
+                .source
+                .parse()
+                .map_err(|e: sonantica_mix::ParseSourceError| AppError::Internal(e.to_string()))?;
+            files.push((source, self.media_file(&s.path)?));
+        }
+        let label = if preset == "karaoke" {
+            "Karaoke"
+        } else {
+            "A cappella"
+        };
+        let tags = version_tags(&track, label, &model);
+        let temp = media.new_render("flac");
+        let shutdown = self.inner.shutdown.clone();
+        let out = dest.clone();
+        blocking("rendering a version", move || {
+            let rendered = sonantica_pipeline::render::render_mix(
+                &files,
+                &temp,
+                &settings,
+                sonantica_audio::OutputFormat::Flac16,
+                &tags,
+                &mut |_, _| {},
+                &|| shutdown.is_cancelled(),
+            );
+            let placed = rendered
+                .map_err(AppError::from)
+                .and_then(|_| std::fs::rename(&temp, &out).map_err(|e| AppError::io(&out, e)));
+            if placed.is_err() {
+                let _ = std::fs::remove_file(&temp);
+            }
+            placed
+        })
+        .await?;
+        Ok((dest, model))
+    }
+
     /// Renders a mix of one model's stems with `pipeline::render` (what Save mix
     /// and `sonantica render` run) into a file of `format`.
     pub async fn render_mix(
@@ -1278,6 +1333,7 @@ impl Library {
                 &out_path,
                 &settings,
                 format,
+                &[],
                 &mut |_, _| {},
                 &|| shutdown.is_cancelled(),
             );
@@ -1312,4 +1368,30 @@ mod tests {
         assert_eq!(name_stem(".hidden"), ".hidden");
         assert_eq!(name_stem("C:\\music\\a.mp3"), "a");
     }
+}
+
+/// The tags of a rendered version: the track's own (title, artist, album,
+/// numbers, genre, year) with the title marked and a note of what was done.
+fn version_tags(track: &Track, label: &str, model: &str) -> Vec<(String, String)> {
+    let mut tags = vec![("TITLE".to_owned(), format!("{} ({label})", track.title))];
+    let mut add = |k: &str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            tags.push((k.to_owned(), v));
+        }
+    };
+    add("ARTIST", track.artist.clone());
+    add("ALBUM", track.album.clone());
+    add("ALBUMARTIST", track.album_artist.clone());
+    add("GENRE", track.genre.clone());
+    add("DATE", track.year.map(|y| y.to_string()));
+    add("TRACKNUMBER", track.track_no.map(|n| n.to_string()));
+    add("DISCNUMBER", track.disc_no.map(|n| n.to_string()));
+    add("VERSION", Some(label.to_owned()));
+    add(
+        "COMMENT",
+        Some(format!(
+            "{label}: rendered by Sonántica from the {model} stems"
+        )),
+    );
+    tags
 }

@@ -26,6 +26,9 @@ pub struct MediaDir {
     root: PathBuf,
 }
 
+/// The presets a track's versions are rendered with (see [`MediaDir::version`]).
+pub const VERSIONS: [&str; 2] = ["karaoke", "acappella"];
+
 impl MediaDir {
     /// The media folder at `root` (nothing is created yet).
     pub fn new(root: impl Into<PathBuf>) -> Self {
@@ -159,10 +162,26 @@ impl MediaDir {
             .join(format!(".{model}.job{job}.all.{ext}"))
     }
 
-    /// Every multichannel file a model's stems may have (to drop them when the
-    /// stems change).
-    pub fn multistems(&self, track: i64, model: &str) -> [PathBuf; 2] {
-        ["flac", "wav"].map(|ext| self.multistem(track, model, ext))
+    /// A version of a track rendered from one model's stems with a preset
+    /// (`karaoke`, `acappella`): what Subsonic players stream.
+    pub fn version(&self, track: i64, model: &str, preset: &str) -> PathBuf {
+        self.track_stems(track)
+            .join(format!("{model}.{preset}.flac"))
+    }
+
+    /// Every file made from a model's stems: the multichannel files and the
+    /// rendered versions (to drop them when the stems change).
+    pub fn multistems(&self, track: i64, model: &str) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = ["flac", "wav"]
+            .iter()
+            .map(|ext| self.multistem(track, model, ext))
+            .collect();
+        files.extend(
+            VERSIONS
+                .iter()
+                .map(|preset| self.version(track, model, preset)),
+        );
+        files
     }
 
     /// Streams `body` into a new temporary file in `tmp/` (named `prefix…`, removed

@@ -22,13 +22,25 @@ pub(crate) enum Id {
     Track(i64),
     Album(i64),
     Artist(String),
+    /// A track's version rendered from its stems: `karaoke` or `acappella`.
+    Version(i64, &'static str),
 }
+
+/// The versions of separated tracks: id prefix, preset, the name shown.
+pub(crate) const VERSIONS: [(&str, &str, &str); 2] = [
+    ("ka-", "karaoke", "Karaoke"),
+    ("ac-", "acappella", "A cappella"),
+];
 
 impl Id {
     pub(crate) fn parse(s: &str) -> Option<Self> {
         let (kind, rest) = s.split_at_checked(3)?;
         match kind {
             "tr-" => rest.parse().ok().map(Id::Track),
+            "ka-" | "ac-" => {
+                let preset = VERSIONS.iter().find(|v| v.0 == kind).map(|v| v.1)?;
+                rest.parse().ok().map(|id| Id::Version(id, preset))
+            }
             "al-" => rest.parse().ok().map(Id::Album),
             "ar-" => super::unhex(rest)
                 .and_then(|b| String::from_utf8(b).ok())
@@ -43,6 +55,49 @@ impl Id {
         let raw = params.required(name)?;
         Self::parse(raw).ok_or_else(|| Fail::not_found(format!("no song, album or artist {raw:?}")))
     }
+}
+
+/// The id of track `id`'s version `preset`.
+pub(crate) fn version_id(id: i64, preset: &str) -> String {
+    let prefix = VERSIONS
+        .iter()
+        .find(|v| v.1 == preset)
+        .map_or("ka-", |v| v.0);
+    format!("{prefix}{id}")
+}
+
+/// The name a version is shown with.
+pub(crate) fn version_label(preset: &str) -> &'static str {
+    VERSIONS
+        .iter()
+        .find(|v| v.1 == preset)
+        .map_or("Karaoke", |v| v.2)
+}
+
+/// Track `t`'s version `preset` as a song: the track's tags, its title
+/// marked, a FLAC file rendered from the stems.
+pub(crate) fn version_song(t: &Track, used: &TrackUse, preset: &str) -> Value {
+    let label = version_label(preset);
+    let mut v = song(t, used);
+    if let Value::Object(m) = &mut v {
+        m.insert("id".into(), version_id(t.id, preset).into());
+        m.insert("title".into(), format!("{} ({label})", t.title).into());
+        m.insert("suffix".into(), "flac".into());
+        m.insert("contentType".into(), "audio/flac".into());
+        m.insert("bitDepth".into(), 16.into());
+        m.insert("channelCount".into(), 2.into());
+        m.insert(
+            "comment".into(),
+            format!("{label}: made from the stems").into(),
+        );
+        for gone in ["size", "bitRate"] {
+            m.remove(gone);
+        }
+        if let Some(Value::String(path)) = m.get_mut("path") {
+            *path = format!("{path} ({label}).flac");
+        }
+    }
+    v
 }
 
 pub(crate) fn track_id(id: i64) -> String {
@@ -348,12 +403,21 @@ pub(crate) async fn album(app: &App, params: &Params) -> Result<Reply, Fail> {
 }
 
 pub(crate) async fn get_song(app: &App, params: &Params) -> Result<Reply, Fail> {
-    let Id::Track(id) = Id::of(params, "id")? else {
-        return Err(Fail::not_found("not a song id"));
+    let (id, version) = match Id::of(params, "id")? {
+        Id::Track(id) => (id, None),
+        Id::Version(id, preset) => (id, Some(preset)),
+        _ => return Err(Fail::not_found("not a song id")),
     };
     let track = app.library().track(id).await?;
-    let mut one = songs(app, &[track]).await?;
-    Ok(Reply::Data("song", one.pop().unwrap_or_default()))
+    let used = app.listening().track_use(&[id]).await?;
+    let used = used.get(&id).cloned().unwrap_or_default();
+    Ok(Reply::Data(
+        "song",
+        match version {
+            Some(preset) => version_song(&track, &used, preset),
+            None => song(&track, &used),
+        },
+    ))
 }
 
 pub(crate) async fn music_directory(app: &App, params: &Params) -> Result<Reply, Fail> {
@@ -382,7 +446,7 @@ pub(crate) async fn music_directory(app: &App, params: &Params) -> Result<Reply,
                 })),
             ))
         }
-        Id::Track(_) => Err(Fail::not_found("a song is not a directory")),
+        Id::Track(_) | Id::Version(..) => Err(Fail::not_found("a song is not a directory")),
     }
 }
 

@@ -3,9 +3,12 @@
 
 use serde_json::{json, Value};
 
-use super::browse::{album_id, albums, artist_id, iso8601, songs, Id};
+use super::browse::{
+    album_id, albums, artist_id, iso8601, songs, version_label, version_song, Id, VERSIONS,
+};
 use super::{Fail, Params, Reply};
 use crate::app::catalog::tag;
+use crate::app::library::{TrackFilter, TrackSort};
 use crate::app::listening::{Playlist, PlaylistChange, Starred};
 use crate::app::App;
 
@@ -14,16 +17,89 @@ fn playlist_id(id: i64) -> String {
     format!("pl-{id}")
 }
 
+/// A playlist the listener keeps, by id; refused (error 50) for the ones the
+/// station keeps.
 fn parse_playlist(raw: &str) -> Result<i64, Fail> {
-    raw.strip_prefix("pl-")
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| Fail::not_found(format!("no playlist {raw:?}")))
+    match parse_any_playlist(raw)? {
+        Some(id) => Ok(id),
+        None => Err(Fail::new(
+            50,
+            "the station keeps this playlist (every separated track): it cannot be changed",
+        )),
+    }
+}
+
+/// A playlist id: `Some(id)` for a stored one, `None` for the station's
+/// Karaoke and A cappella playlists.
+fn parse_any_playlist(raw: &str) -> Result<Option<i64>, Fail> {
+    let rest = raw
+        .strip_prefix("pl-")
+        .ok_or_else(|| Fail::not_found(format!("no playlist {raw:?}")))?;
+    if VERSIONS.iter().any(|v| v.1 == rest) {
+        return Ok(None);
+    }
+    rest.parse()
+        .map(Some)
+        .map_err(|_| Fail::not_found(format!("no playlist {raw:?}")))
+}
+
+/// Every separated track, by artist, album and number.
+async fn separated(app: &App) -> Result<Vec<crate::app::library::Track>, Fail> {
+    let filter = TrackFilter {
+        separated: true,
+        sort: Some(TrackSort::Artist),
+        ..TrackFilter::default()
+    };
+    Ok(app.library().list_tracks(&filter, 0, 100_000).await?.0)
+}
+
+/// The station's playlist of `preset` versions, with its entries if asked.
+async fn version_playlist(app: &App, preset: &str, entries: bool) -> Result<Value, Fail> {
+    let tracks = separated(app).await?;
+    let owner = app
+        .subsonic_login()
+        .get()
+        .map(|l| l.user)
+        .unwrap_or_default();
+    let label = version_label(preset);
+    let what = if preset == "karaoke" {
+        "without its vocals"
+    } else {
+        "with only its vocals"
+    };
+    let mut v = json!({
+        "id": format!("pl-{preset}"),
+        "name": label,
+        "comment": format!("Every separated track {what}, kept up to date by the station"),
+        "owner": owner,
+        "public": false,
+        "songCount": tracks.len(),
+        "duration": tracks.iter().filter_map(|t| t.duration_s).sum::<f64>().round() as i64,
+        "created": iso8601(0),
+        "changed": iso8601(tracks.iter().map(|t| t.created_at).max().unwrap_or(0)),
+        "readonly": true,
+    });
+    if let Some(first) = tracks.first().and_then(|t| t.album_id) {
+        v["coverArt"] = album_id(first).into();
+    }
+    if entries {
+        let ids: Vec<i64> = tracks.iter().map(|t| t.id).collect();
+        let uses = app.listening().track_use(&ids).await?;
+        let none = crate::app::listening::TrackUse::default();
+        let list: Vec<Value> = tracks
+            .iter()
+            .map(|t| version_song(t, uses.get(&t.id).unwrap_or(&none), preset))
+            .collect();
+        v["entry"] = list.into();
+    }
+    Ok(v)
 }
 
 /// A song id of the library, checked.
 async fn track_of(app: &App, raw: &str) -> Result<i64, Fail> {
+    // A version counts as its track (a play, a star).
     match Id::parse(raw) {
-        Some(Id::Track(id)) => {
+        Some(Id::Track(id) | Id::Version(id, _)) => {
             app.library().track(id).await?;
             Ok(id)
         }
@@ -67,7 +143,7 @@ pub(crate) async fn star(app: &App, params: &Params, on: bool) -> Result<Reply, 
         .chain(params.all("artistId"))
     {
         what.push(match Id::parse(raw) {
-            Some(Id::Track(id)) => {
+            Some(Id::Track(id) | Id::Version(id, _)) => {
                 app.library().track(id).await?;
                 Starred::Track(id)
             }
@@ -171,13 +247,18 @@ fn playlist_entity(app: &App, p: &Playlist) -> Value {
 }
 
 pub(crate) async fn playlists(app: &App) -> Result<Reply, Fail> {
-    let list: Vec<Value> = app
+    let mut list = Vec::new();
+    for v in VERSIONS {
+        list.push(version_playlist(app, v.1, false).await?);
+    }
+    let stored: Vec<Value> = app
         .listening()
         .playlists()
         .await?
         .iter()
         .map(|p| playlist_entity(app, p))
         .collect();
+    list.extend(stored);
     Ok(Reply::Data("playlists", json!({"playlist": list})))
 }
 
@@ -195,7 +276,20 @@ async fn playlist_reply(app: &App, id: i64) -> Result<Reply, Fail> {
 }
 
 pub(crate) async fn playlist(app: &App, params: &Params) -> Result<Reply, Fail> {
-    playlist_reply(app, parse_playlist(params.required("id")?)?).await
+    let raw = params.required("id")?;
+    match parse_any_playlist(raw)? {
+        Some(id) => playlist_reply(app, id).await,
+        None => {
+            let preset = VERSIONS
+                .iter()
+                .find(|v| raw.ends_with(v.1))
+                .map_or("karaoke", |v| v.1);
+            Ok(Reply::Data(
+                "playlist",
+                version_playlist(app, preset, true).await?,
+            ))
+        }
+    }
 }
 
 /// The `songId`s of a request, checked.

@@ -18,11 +18,21 @@ pub(crate) async fn file(
     headers: &HeaderMap,
     attachment: bool,
 ) -> Result<Reply, Fail> {
-    let Id::Track(id) = Id::of(params, "id")? else {
-        return Err(Fail::not_found("not a song id"));
+    let (track, path, ext) = match Id::of(params, "id")? {
+        Id::Track(id) => {
+            let track = app.library().track(id).await?;
+            let path = app.library().track_file(&track)?;
+            let ext = suffix(&track);
+            (track, path, ext)
+        }
+        Id::Version(id, preset) => {
+            let mut track = app.library().track(id).await?;
+            let (path, _) = app.library().version(id, preset).await?;
+            track.title = format!("{} ({})", track.title, super::browse::version_label(preset));
+            (track, path, "flac".to_owned())
+        }
+        _ => return Err(Fail::not_found("not a song id")),
     };
-    let track = app.library().track(id).await?;
-    let path = app.library().track_file(&track)?;
     let mut req = Request::new(Body::empty());
     for name in [
         header::RANGE,
@@ -35,7 +45,6 @@ pub(crate) async fn file(
         }
     }
     let mut res = crate::http::tracks::serve_file(path, req).await;
-    let ext = suffix(&track);
     if let Ok(v) = HeaderValue::from_str(super::browse::content_type(&ext)) {
         res.headers_mut().insert(header::CONTENT_TYPE, v);
     }
@@ -64,7 +73,7 @@ pub(crate) async fn file(
 pub(crate) async fn cover(app: &App, params: &Params) -> Result<Reply, Fail> {
     let album = match Id::of(params, "id")? {
         Id::Album(id) => id,
-        Id::Track(id) => app
+        Id::Track(id) | Id::Version(id, _) => app
             .library()
             .track(id)
             .await?
