@@ -1349,27 +1349,6 @@ impl Library {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn plain_relative_paths_only() {
-        assert!(is_plain_relative(Path::new("a/b.flac")));
-        assert!(!is_plain_relative(Path::new("../a.flac")));
-        assert!(!is_plain_relative(Path::new("/etc/passwd")));
-        assert!(!is_plain_relative(Path::new("a/../../b")));
-    }
-
-    #[test]
-    fn titles_come_from_the_file_name_without_extension() {
-        assert_eq!(name_stem("My Song.flac"), "My Song");
-        assert_eq!(name_stem("dir/x.y.wav"), "x.y");
-        assert_eq!(name_stem(".hidden"), ".hidden");
-        assert_eq!(name_stem("C:\\music\\a.mp3"), "a");
-    }
-}
-
 /// The tags of a rendered version: the track's own (title, artist, album,
 /// numbers, genre, year) with the title marked and a note of what was done.
 fn version_tags(track: &Track, label: &str, model: &str) -> Vec<(String, String)> {
@@ -1394,4 +1373,25 @@ fn version_tags(track: &Track, label: &str, model: &str) -> Vec<(String, String)
         )),
     );
     tags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_relative_paths_only() {
+        assert!(is_plain_relative(Path::new("a/b.flac")));
+        assert!(!is_plain_relative(Path::new("../a.flac")));
+        assert!(!is_plain_relative(Path::new("/etc/passwd")));
+        assert!(!is_plain_relative(Path::new("a/../../b")));
+    }
+
+    #[test]
+    fn titles_come_from_the_file_name_without_extension() {
+        assert_eq!(name_stem("My Song.flac"), "My Song");
+        assert_eq!(name_stem("dir/x.y.wav"), "x.y");
+        assert_eq!(name_stem(".hidden"), ".hidden");
+        assert_eq!(name_stem("C:\\music\\a.mp3"), "a");
+    }
 }
