@@ -217,6 +217,34 @@ async def main(base, expected):
         check(await res.read() == open(songs[-1]["file"], "rb").read()
               and "attachment" in res.headers.get("Content-Disposition", ""), "download: the file as an attachment")
 
+        # Transcoding: Ogg Opus of the right length (ffmpeg decodes it).
+        def opus_samples(data, name):
+            path = f"{expected['work']}/{name}.opus"
+            open(path, "wb").write(data)
+            codec = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of",
+                                    "csv=p=0", path], check=True, capture_output=True, text=True).stdout.strip()
+            pcm = subprocess.run(["ffmpeg", "-v", "error", "-i", path, "-f", "s16le", "-ac", "2", "-"],
+                                 check=True, capture_output=True).stdout
+            return codec, len(pcm) // 4
+        t = songs[0]
+        res = await conn.stream(t["id"], tformat="opus")
+        check(res.headers["Content-Type"] == "audio/ogg", "format=opus: audio/ogg")
+        codec, n = opus_samples(await res.read(), "whole")
+        check(codec == "opus" and n == round(t["seconds"] * 48000),
+              f"format=opus: Opus that decodes to the track's {n} samples at 48 kHz")
+        res = await conn.stream(t["id"], tformat="opus", time_offset=1)
+        codec, n = opus_samples(await res.read(), "offset")
+        check(n == round((t["seconds"] - 1) * 48000), f"timeOffset=1: one second less ({n} samples)")
+        mp3 = songs[-1]
+        res = await conn.stream(mp3["id"], max_bit_rate=64)
+        codec, n = opus_samples(await res.read(), "capped")
+        check(res.headers["Content-Type"] == "audio/ogg" and codec == "opus",
+              "maxBitRate below the file's (128 kbps mp3): transcoded")
+        res = await conn.stream(mp3["id"], max_bit_rate=32, tformat="raw")
+        check(await res.read() == open(mp3["file"], "rb").read(), "format=raw: the file, whatever maxBitRate says")
+        exts = {e.name for e in await conn.get_open_subsonic_extensions()}
+        check("transcodeOffset" in exts, "transcodeOffset is offered")
+
         # Covers: a folder's cover.jpg and a picture embedded in mp3s.
         for a in albums:
             aid = album_ids[a["title"]]

@@ -1,5 +1,6 @@
 //! Files: `stream` and `download` (the track's own file, with Range
-//! requests), and `getCoverArt` (the album's cover, scaled to `size`).
+//! requests; `stream` transcodes to Ogg Opus when asked), and `getCoverArt`
+//! (the album's cover, scaled to `size`).
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -33,6 +34,13 @@ pub(crate) async fn file(
         }
         _ => return Err(Fail::not_found("not a song id")),
     };
+    let duration = track.duration_s.unwrap_or(0.0);
+    if !attachment {
+        if let Some(kbps) = transcode_to(params, &track, duration)? {
+            let offset = params.number::<f64>("timeOffset")?.unwrap_or(0.0).max(0.0);
+            return Ok(Reply::Raw(opus_stream(app, path, &track, kbps, offset)));
+        }
+    }
     let mut req = Request::new(Body::empty());
     for name in [
         header::RANGE,
@@ -122,4 +130,117 @@ pub(crate) async fn cover(app: &App, params: &Params) -> Result<Reply, Fail> {
         )
             .into_response(),
     ))
+}
+
+/// Opus' bitrate when a player asks for a format but no bitrate (kbps).
+const DEFAULT_KBPS: u32 = 128;
+
+/// The bitrate to transcode `stream` to, in kbps, or `None` to send the file:
+/// `format=raw` never transcodes; any other format (Opus is the one made
+/// here; players take it for `mp3` too) does, and so does a `maxBitRate`
+/// below the file's own.
+fn transcode_to(
+    params: &Params,
+    track: &crate::app::library::Track,
+    duration: f64,
+) -> Result<Option<u32>, Fail> {
+    let max = params.number::<u32>("maxBitRate")?.filter(|&k| k > 0);
+    let file_kbps = (duration > 0.0).then(|| track.file_size as f64 * 8.0 / duration / 1000.0);
+    Ok(match params.get("format") {
+        Some("raw") => None,
+        Some(_) => Some(max.unwrap_or(DEFAULT_KBPS)),
+        None => max.filter(|&k| file_kbps.is_some_and(|f| f64::from(k) < f)),
+    })
+}
+
+/// Bytes handed to the response as the encoder makes them; a closed response
+/// (the player went away) ends the encoding.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 32 << 10 {
+            self.flush()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::take(&mut self.buf);
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the player left"))
+    }
+}
+
+/// The file decoded (in the sandbox), from `offset` seconds, and encoded as
+/// Ogg Opus at `kbps` while it is sent.
+fn opus_stream(
+    app: &App,
+    path: std::path::PathBuf,
+    track: &crate::app::library::Track,
+    kbps: u32,
+    offset: f64,
+) -> axum::response::Response {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let sandbox = app.library().sandbox().clone();
+    let mut tags = vec![("TITLE".to_owned(), track.title.clone())];
+    tags.extend(track.artist.clone().map(|a| ("ARTIST".to_owned(), a)));
+    tags.extend(track.album.clone().map(|a| ("ALBUM".to_owned(), a)));
+    let id = track.id;
+    tokio::task::spawn_blocking(move || {
+        let run = || -> Result<(), String> {
+            let mut stream = sandbox.stream(&path).map_err(|e| e.to_string())?;
+            let info = stream.info().clone();
+            let out = ChannelWriter {
+                tx: tx.clone(),
+                buf: Vec::new(),
+            };
+            let mut w = sonantica_audio::OggOpusWriter::new(
+                out,
+                info.sample_rate,
+                info.channels,
+                kbps * 1000,
+                &tags,
+            )
+            .map_err(|e| e.to_string())?;
+            let mut skip = (offset * f64::from(info.sample_rate)).round() as usize;
+            while let Some(block) = stream.next_block().map_err(|e| e.to_string())? {
+                let n = block.first().map_or(0, Vec::len);
+                if skip >= n {
+                    skip -= n;
+                    continue;
+                }
+                let planes: Vec<&[f32]> = block.iter().map(|c| &c[skip..]).collect();
+                skip = 0;
+                w.write(&planes).map_err(|e| e.to_string())?;
+            }
+            let mut out = w.finish().map_err(|e| e.to_string())?;
+            std::io::Write::flush(&mut out).map_err(|e| e.to_string())
+        };
+        if let Err(e) = run() {
+            if tx.is_closed() {
+                return; // the player stopped listening: nothing went wrong
+            }
+            // After the headers went out, a failure can only end the stream.
+            tracing::warn!("subsonic: transcoding track {id}: {e}");
+            let _ = tx.blocking_send(Err(std::io::Error::other(e)));
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    (
+        [
+            (header::CONTENT_TYPE, "audio/ogg"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -256,6 +256,7 @@ async fn dispatch(
             json!([
                 {"name": "formPost", "versions": [1]},
                 {"name": "songLyrics", "versions": [1]},
+                {"name": "transcodeOffset", "versions": [1]},
             ]),
         )),
         "getUser" => browse::user(app, params),
