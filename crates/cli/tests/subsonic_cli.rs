@@ -204,12 +204,21 @@ fn subsonic_players_browse_search_stream_and_see_covers() -> Result<()> {
         Duration::from_secs(180),
     )?;
     assert_eq!(done["status"], json!(JobStatus::Done), "{done}");
+    // An API key from the Studio's Players page, for a player that signs in
+    // with one.
+    let (status, key) = server.post(
+        "/api/subsonic/keys",
+        "application/json",
+        br#"{"name":"py-opensonic"}"#.to_vec(),
+    )?;
+    assert_eq!(status, 201, "{key}");
     let expected = dir.path().join("expected.json");
     std::fs::write(
         &expected,
         serde_json::to_vec(&json!({
             "user": "admin", "password": "sesame", "albums": albums,
             "separated": "Green Veil", "work": s(dir.path()),
+            "api_key": key["key"], "api_key_id": key["id"], "token": common::server::TOKEN,
         }))?,
     )?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/subsonic/player.py");

@@ -1391,6 +1391,10 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
         ("/api/library/scan", &["post"]),
         ("/api/library/separate", &["post"]),
         ("/api/models", &["get"]),
+        ("/api/subsonic", &["get"]),
+        ("/api/subsonic/login", &["put"]),
+        ("/api/subsonic/keys", &["post"]),
+        ("/api/subsonic/keys/{id}", &["delete"]),
         ("/api/worker/jobs/{id}/claim", &["post"]),
         ("/api/worker/jobs/{id}/audio", &["get"]),
         ("/api/worker/jobs/{id}/progress", &["post"]),
@@ -1404,7 +1408,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
         }
     }
-    assert_eq!(paths.len(), 32, "documented paths: {:?}", paths.keys());
+    assert_eq!(paths.len(), 36, "documented paths: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["TrackDto"].is_object());
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert!(doc["components"]["securitySchemes"]["worker_token"].is_object());
@@ -2838,5 +2842,83 @@ async fn a_request_that_opens_a_connection_while_a_job_writes_waits_instead_of_f
     for r in requests {
         assert_eq!(r.await??, 0, "each request read and then wrote");
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_players_page_sets_the_subsonic_login_and_makes_and_revokes_keys() -> Result<()> {
+    let st = station_with(|_| {}, false).await?;
+    let fresh = st.get("/api/subsonic").await?.json()?;
+    assert_eq!(
+        fresh,
+        json!({"user": "admin", "password_set": false, "keys": []})
+    );
+    let put = |body: &'static str| {
+        st.send(
+            st.req(Method::PUT, "/api/subsonic/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .expect("request"),
+        )
+    };
+    assert_eq!(
+        put(r#"{"user":"ana","password":"sesame"}"#).await?.status,
+        StatusCode::NO_CONTENT
+    );
+    put(r#"{"password":"two\nlines"}"#)
+        .await?
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+    let set = st.get("/api/subsonic").await?.json()?;
+    assert_eq!(
+        (set["user"].as_str(), set["password_set"].as_bool()),
+        (Some("ana"), Some(true))
+    );
+    assert!(
+        !set.to_string().contains("sesame"),
+        "the password is never shown: {set}"
+    );
+    // The login works on /rest at once; the access token does not.
+    let ping = st.get("/rest/ping?u=ana&p=sesame&f=json").await?.json()?;
+    assert_eq!(ping["subsonic-response"]["status"], "ok", "{ping}");
+    let made = st
+        .post_json("/api/subsonic/keys", r#"{"name":"Phone"}"#)
+        .await?;
+    assert_eq!(made.status, StatusCode::CREATED);
+    let made = made.json()?;
+    let key = made["key"].as_str().context("key")?.to_owned();
+    assert_eq!(key.len(), 64);
+    let listed = st.get("/api/subsonic").await?.json()?;
+    assert_eq!(listed["keys"].as_array().map(Vec::len), Some(1));
+    assert!(listed["keys"][0]["key"].is_null() && !listed.to_string().contains(&key));
+    let with_key = st
+        .get(&format!("/rest/ping?apiKey={key}&f=json"))
+        .await?
+        .json()?;
+    assert_eq!(with_key["subsonic-response"]["status"], "ok", "{with_key}");
+    let used = st.get("/api/subsonic").await?.json()?;
+    assert!(used["keys"][0]["last_used_at"].is_i64(), "{used}");
+    let id = made["id"].as_i64().context("id")?;
+    let revoke = || {
+        st.send(
+            st.req(Method::DELETE, &format!("/api/subsonic/keys/{id}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+    };
+    assert_eq!(revoke().await?.status, StatusCode::NO_CONTENT);
+    revoke()
+        .await?
+        .assert_error(StatusCode::NOT_FOUND, "not_found")?;
+    let refused = st
+        .get(&format!("/rest/ping?apiKey={key}&f=json"))
+        .await?
+        .json()?;
+    assert_eq!(
+        refused["subsonic-response"]["error"]["code"], 44,
+        "{refused}"
+    );
+    st.post_json("/api/subsonic/keys", r#"{"name":""}"#)
+        .await?
+        .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
     Ok(())
 }

@@ -98,7 +98,7 @@ async def main(base, expected):
         _, _, body = raw(base, "ping", {"f": "json"})
         check(json.loads(body)["subsonic-response"]["error"]["code"] == 10, "no credentials: error 10")
         _, _, body = raw(base, "ping", {"f": "json", "apiKey": "k"})
-        check(json.loads(body)["subsonic-response"]["error"]["code"] == 42, "an API key: error 42 (not offered)")
+        check(json.loads(body)["subsonic-response"]["error"]["code"] == 44, "an unknown API key: error 44")
         _, _, body = raw(base, "ping", {"f": "json", "u": user, "p": password, "t": "x", "s": "y"})
         check(json.loads(body)["subsonic-response"]["error"]["code"] == 43, "token and password both: error 43")
         status, _, body = raw(base, "getNoSuchThing", {"f": "json", "u": user, "p": password})
@@ -110,6 +110,17 @@ async def main(base, expected):
         exts = await anon.get_open_subsonic_extensions()
         await anon.cleanup()
         check(any(e.name == "formPost" for e in exts), "getOpenSubsonicExtensions lists formPost, no login needed")
+        # An API key made in the Studio (apiKeyAuthentication), then revoked there.
+        check(any(e.name == "apiKeyAuthentication" for e in exts), "apiKeyAuthentication is offered")
+        keyed = AsyncConnection(host, api_key=expected["api_key"], port=int(port))
+        check(await keyed.ping(), "ping with an API key")
+        check((await keyed.token_info()).username == user, "tokenInfo names the user")
+        req = urllib.request.Request(f"{base}/api/subsonic/keys/{expected['api_key_id']}", method="DELETE",
+                                     headers={"Authorization": f"Bearer {expected['token']}"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            check(r.status == 204, "the Studio revokes the key")
+        await expect_error(44, "a revoked API key", keyed.ping())
+        await keyed.cleanup()
         lic = await conn.get_license()
         check(lic["license"]["valid"] is True, "getLicense is valid")
         # py-opensonic 10.4.1 reads musicFolders as a bare list, which is not

@@ -14,6 +14,7 @@
 //! The file-level work (analysis, separation, rendering, the model store) is
 //! `sonantica_pipeline`, shared with the CLI.
 
+pub mod api_keys;
 pub mod auth;
 pub mod catalog;
 mod error;
@@ -127,6 +128,7 @@ struct Inner {
     auth: Auth,
     subsonic: subsonic_login::SubsonicLogin,
     listening: listening::Listening,
+    api_keys: api_keys::ApiKeys,
     shutdown: CancellationToken,
 }
 
@@ -240,6 +242,7 @@ impl App {
             config.subsonic_password.as_deref(),
         )?;
         let listening = listening::Listening::new(db.clone());
+        let api_keys = api_keys::ApiKeys::new(db.clone());
         let app = App {
             inner: Arc::new(Inner {
                 config,
@@ -250,6 +253,7 @@ impl App {
                 auth,
                 subsonic,
                 listening,
+                api_keys,
                 shutdown,
             }),
         };
@@ -284,6 +288,11 @@ impl App {
     /// The access token.
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    /// The API keys of Subsonic players.
+    pub fn api_keys(&self) -> &api_keys::ApiKeys {
+        &self.inner.api_keys
     }
 
     /// Plays, stars and playlists.

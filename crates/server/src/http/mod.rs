@@ -5,6 +5,7 @@ mod albums;
 pub mod dto;
 pub mod error;
 mod jobs;
+mod players;
 pub mod studio;
 pub(crate) mod tracks;
 pub mod workers;
@@ -338,6 +339,7 @@ impl Modify for BearerAuth {
         tracks::mix_track, tracks::separate_track,
         jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_events,
         jobs::scan_library, jobs::separate_library, jobs::list_models,
+        players::get_settings, players::set_login, players::create_key, players::revoke_key,
         workers::claim, workers::audio, workers::progress, workers::put_stem, workers::put_part,
         workers::complete,
         workers::fail, workers::release,
@@ -460,6 +462,16 @@ pub fn router(app: App) -> Router {
         .route("/api/library/scan", post(jobs::scan_library))
         .route("/api/library/separate", post(jobs::separate_library))
         .route("/api/models", get(jobs::list_models))
+        .route("/api/subsonic", get(players::get_settings))
+        .route(
+            "/api/subsonic/login",
+            axum::routing::put(players::set_login),
+        )
+        .route("/api/subsonic/keys", post(players::create_key))
+        .route(
+            "/api/subsonic/keys/{id}",
+            axum::routing::delete(players::revoke_key),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             app.auth().clone(),
             require_token,

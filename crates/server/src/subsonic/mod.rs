@@ -7,8 +7,9 @@
 //!   default) or JSON (`f=json`, `f=jsonp&callback=…`).
 //! - Players sign in with the Subsonic login (see
 //!   [`crate::app::subsonic_login`]): `u` and `t`+`s` (md5 of password and
-//!   salt), `p=enc:HEX` or a plain `p`. A wrong one is error 40 and counts
-//!   towards the same back-off as the Studio's login.
+//!   salt), `p=enc:HEX` or a plain `p`; or with an API key made in the Studio
+//!   (`apiKey`, the `apiKeyAuthentication` extension). A wrong one is error 40
+//!   (44 for a key) and counts towards the same back-off as the Studio's login.
 //! - Ids name their kind: `tr-N` a track, `al-N` an album, `ar-HEX` an artist
 //!   (the name's bytes), so one id never names two things.
 //!
@@ -220,7 +221,7 @@ async fn call(State(app): State<App>, Path(method): Path<String>, req: Request) 
     let result = match if open {
         Ok(())
     } else {
-        authenticate(&app, &params, &client)
+        authenticate(&app, &params, &client).await
     } {
         Ok(()) => dispatch(&app, name, &params, &parts.headers).await,
         Err(fail) => Err(fail),
@@ -257,9 +258,14 @@ async fn dispatch(
                 {"name": "formPost", "versions": [1]},
                 {"name": "songLyrics", "versions": [1]},
                 {"name": "transcodeOffset", "versions": [1]},
+                {"name": "apiKeyAuthentication", "versions": [1]},
             ]),
         )),
         "getUser" => browse::user(app, params),
+        "tokenInfo" => Ok(Reply::Data(
+            "tokenInfo",
+            json!({"username": app.subsonic_login().get().map(|l| l.user).unwrap_or_else(|| "admin".into())}),
+        )),
         "getMusicFolders" => Ok(browse::music_folders()),
         "getIndexes" => browse::indexes(app).await,
         "getMusicDirectory" => browse::music_directory(app, params).await,
@@ -293,9 +299,10 @@ async fn dispatch(
     }
 }
 
-/// Checks the caller's credentials: `u` with `t` and `s`, or with `p`.
-fn authenticate(app: &App, params: &Params, client: &str) -> Result<(), Fail> {
+/// Checks the caller's credentials: `apiKey`, or `u` with `t` and `s` or `p`.
+async fn authenticate(app: &App, params: &Params, client: &str) -> Result<(), Fail> {
     let key = format!("subsonic {client}");
+    let key_client = key.clone();
     if let Some(wait) = app.auth().backoff(&key) {
         return Err(Fail::new(
             40,
@@ -305,15 +312,20 @@ fn authenticate(app: &App, params: &Params, client: &str) -> Result<(), Fail> {
             ),
         ));
     }
-    if params.get("apiKey").is_some() {
-        return Err(if params.get("u").is_some() {
-            Fail::new(43, "give either apiKey or u, not both")
+    if let Some(key) = params.get("apiKey") {
+        if params.get("u").is_some() {
+            return Err(Fail::new(43, "give either apiKey or u, not both"));
+        }
+        return if app.api_keys().check(key).await? {
+            app.auth().successful_attempt(&key_client);
+            Ok(())
         } else {
-            Fail::new(
-                42,
-                "this station signs players in with a user name and password, not API keys",
-            )
-        });
+            app.auth().failed_attempt(&key_client);
+            Err(Fail::new(
+                44,
+                "this API key is not valid (revoked, or never made): make one in the Studio's Players page",
+            ))
+        };
     }
     let user = params.required("u")?;
     let Some(login) = app.subsonic_login().get() else {
