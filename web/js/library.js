@@ -283,6 +283,12 @@ export async function show(route) {
         await tracksView(`Search: ${q}`, { q, sort: 'relevance' }, `Nothing matches “${q}”.`);
         break;
       }
+      case 'players': {
+        const { playersView } = await import('./players.js');
+        title('Players');
+        await playersView();
+        break;
+      }
       case 'jobs': {
         const { jobsView } = await import('./jobs.js');
         title('Jobs');

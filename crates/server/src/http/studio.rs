@@ -26,6 +26,7 @@ const MODULES: &[(&str, &str)] = &[
     ("library.js", include_str!("../../../../web/js/library.js")),
     ("mixer.js", include_str!("../../../../web/js/mixer.js")),
     ("player.js", include_str!("../../../../web/js/player.js")),
+    ("players.js", include_str!("../../../../web/js/players.js")),
     ("router.js", include_str!("../../../../web/js/router.js")),
     ("state.js", include_str!("../../../../web/js/state.js")),
     ("ui.js", include_str!("../../../../web/js/ui.js")),
