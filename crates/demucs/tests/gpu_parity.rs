@@ -12,8 +12,8 @@ use sonantica_demucs::weights::read_tensors;
 use sonantica_demucs::{load_separator, ApplyOptions, Separator};
 use sonantica_testkit::snr::snr_db;
 
-/// The fixture mix through `separator` as the reference ran it (shifts=0).
-fn separate_fixture_mix(separator: &Separator) -> anyhow::Result<Vec<Vec<Vec<f32>>>> {
+/// The fixture mix (stereo) and the options the reference ran it with.
+fn fixture_mix() -> anyhow::Result<(Vec<Vec<f32>>, ApplyOptions)> {
     let t = &read_tensors(&fixture("mix.safetensors"))?["mix"];
     let n = t.shape[1];
     let mix: Vec<Vec<f32>> = (0..2)
@@ -23,6 +23,12 @@ fn separate_fixture_mix(separator: &Separator) -> anyhow::Result<Vec<Vec<Vec<f32
         shifts: 0,
         ..ApplyOptions::default()
     };
+    Ok((mix, opts))
+}
+
+/// The fixture mix through `separator` as the reference ran it (shifts=0).
+fn separate_fixture_mix(separator: &Separator) -> anyhow::Result<Vec<Vec<Vec<f32>>>> {
+    let (mix, opts) = fixture_mix()?;
     Ok(separator.apply(&mix, &opts, &mut |_| true)?)
 }
 
@@ -131,16 +137,8 @@ fn a_gpu_lost_mid_run_hands_the_rest_to_the_cpu() -> anyhow::Result<()> {
         "{}",
         separator.device()
     );
-    let t = &read_tensors(&fixture("mix.safetensors"))?["mix"];
-    let n = t.shape[1];
-    let mix: Vec<Vec<f32>> = (0..2)
-        .map(|c| t.data[c * n..(c + 1) * n].to_vec())
-        .collect();
-    let opts = ApplyOptions {
-        shifts: 0,
-        ..ApplyOptions::default()
-    };
-    let total = separator.passes(n, &opts);
+    let (mix, opts) = fixture_mix()?;
+    let total = separator.passes(mix[0].len(), &opts);
     assert!(
         total >= 2,
         "the fixture mix takes {total} passes: none left after the loss"

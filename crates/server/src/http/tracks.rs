@@ -332,7 +332,9 @@ pub(crate) async fn multistem(
     Ok(serve_file(path, req).await)
 }
 
-fn attachment(name: &str) -> HeaderValue {
+/// `Content-Disposition: attachment` naming the file `name`, reduced to
+/// characters every client takes.
+pub(crate) fn attachment(name: &str) -> HeaderValue {
     let safe: String = name
         .chars()
         .map(|c| {

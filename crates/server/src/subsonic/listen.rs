@@ -310,17 +310,22 @@ fn check_name(name: &str) -> Result<&str, Fail> {
     Ok(name)
 }
 
+/// The `name` of a request, checked, if given.
+fn new_name(params: &Params) -> Result<Option<String>, Fail> {
+    Ok(params
+        .get("name")
+        .map(check_name)
+        .transpose()?
+        .map(str::to_owned))
+}
+
 pub(crate) async fn create_playlist(app: &App, params: &Params) -> Result<Reply, Fail> {
     let tracks = song_ids(app, params, "songId").await?;
     // With playlistId, the playlist's songs are replaced (Subsonic's update).
     let id = if let Some(raw) = params.get("playlistId") {
         let id = parse_playlist(raw)?;
         let change = PlaylistChange {
-            name: params
-                .get("name")
-                .map(check_name)
-                .transpose()?
-                .map(str::to_owned),
+            name: new_name(params)?,
             replace: Some(tracks),
             ..PlaylistChange::default()
         };
@@ -348,11 +353,7 @@ pub(crate) async fn update_playlist(app: &App, params: &Params) -> Result<Reply,
         return Err(Fail::bad("comment", "at most 2000 characters"));
     }
     let change = PlaylistChange {
-        name: params
-            .get("name")
-            .map(check_name)
-            .transpose()?
-            .map(str::to_owned),
+        name: new_name(params)?,
         comment: comment.map(str::to_owned),
         public: params.flag("public")?,
         add: song_ids(app, params, "songIdToAdd").await?,

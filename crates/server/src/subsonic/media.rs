@@ -57,21 +57,11 @@ pub(crate) async fn file(
         res.headers_mut().insert(header::CONTENT_TYPE, v);
     }
     if attachment {
-        // The title as the name, reduced to characters every client takes.
-        let name: String = track
-            .title
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || " -_.()".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.{ext}\"")) {
-            res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
-        }
+        let name = format!("{}.{ext}", track.title);
+        res.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            crate::http::tracks::attachment(&name),
+        );
     }
     Ok(Reply::Raw(res))
 }
