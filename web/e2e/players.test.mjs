@@ -58,3 +58,30 @@ test('the Players page sets the Subsonic password and makes and revokes API keys
   assert.equal((await rest('ping', { apiKey: key })).error.code, 44, 'a revoked key opens nothing');
   assert.deepEqual(errors, []);
 });
+
+test('plays, stars and playlists from Subsonic players show in the Studio', async () => {
+  const track = await h.upload(server.base, 'Evening Tone.wav', h.sineWav(2, -12));
+  const auth = { u: 'admin', p: 'sesame' };
+  for (let i = 0; i < 2; i++) assert.equal((await rest('scrobble', { ...auth, id: `tr-${track.id}` })).status, 'ok');
+  assert.equal((await rest('star', { ...auth, id: `tr-${track.id}` })).status, 'ok');
+  const made = await rest('createPlaylist', { ...auth, name: 'Road trip', songId: `tr-${track.id}` });
+  assert.equal(made.playlist.name, 'Road trip');
+
+  const { page, errors } = await h.login(browser, server.base, { width: 1280, height: 900 }, '#/tracks');
+  await page.waitForSelector(`#tracks li[data-id="${track.id}"]`);
+  const meta = await page.textContent(`#tracks li[data-id="${track.id}"] .meta`);
+  assert.match(meta, /★/, meta);
+  assert.match(meta, /2 plays/, meta);
+  await page.click('#views a[data-view="playlists"]');
+  await page.waitForSelector('#playlists li');
+  assert.equal(await page.textContent('#playlists li .title'), 'Road trip');
+  await page.click('#playlists li .title');
+  await page.waitForSelector(`#tracks li[data-id="${track.id}"]`);
+  assert.equal(await page.textContent('#view-title'), 'Road trip (1)');
+  assert.ok(!(await page.textContent('#view')).includes('null'), 'no empty field shows as "null"');
+  await page.setViewportSize({ width: 390, height: 844 });
+  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(width <= 390, `the page is ${width} px wide at 390`);
+  await page.screenshot({ path: join(SHOTS, 'playlist-390.png') });
+  assert.deepEqual(errors, []);
+});

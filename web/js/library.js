@@ -58,7 +58,9 @@ function trackRow(t, i, context, { number = false, album = true } = {}) {
     return playList(list, at >= 0 ? at : i);
   };
   const a = t.analysis || {};
-  const meta = [t.artist, album ? t.album : null, fmtTime(t.duration_s),
+  // Plays and stars come from Subsonic players (scrobbles, stars).
+  const meta = [t.starred_at ? '★' : null, t.artist, album ? t.album : null, fmtTime(t.duration_s),
+    t.plays ? plural(t.plays, 'play') : null,
     a.integrated_lufs != null && Number.isFinite(a.integrated_lufs) ? `${a.integrated_lufs.toFixed(1)} LUFS` : null,
     a.dr != null ? `DR ${a.dr}` : null].filter(Boolean).join(' · ');
   li.append(...[
@@ -235,6 +237,33 @@ async function albumView(id) {
     list);
 }
 
+/// Playlists made in Subsonic players (#/playlists).
+async function playlistsView() {
+  const lists = await json('/api/playlists');
+  title('Playlists', lists.length);
+  if (!lists.length) {
+    $('#view').replaceChildren(el('p', { class: 'meta', text: 'No playlists yet: make them in a Subsonic player (see Players). The Karaoke and A cappella playlists players see are the Separated tracks.' }));
+    return;
+  }
+  $('#view').replaceChildren(el('ol', { id: 'playlists' }, ...lists.map((p) => el('li', {},
+    el('a', { class: 'title', href: `#/playlist/${p.id}`, text: p.name }),
+    el('span', { class: 'meta', text: [plural(p.tracks, 'track'), fmtTime(p.duration_s), p.comment].filter(Boolean).join(' · ') })))));
+}
+
+/// One playlist's tracks in its order (#/playlist/ID).
+async function playlistView(id) {
+  const { items, ...p } = await json(`/api/playlists/${encodeURIComponent(id)}`);
+  title(p.name, items.length);
+  document.title = `${p.name} · Sonántica`;
+  $('#view').replaceChildren(...[
+    p.comment ? el('p', { class: 'meta', text: p.comment }) : null,
+    el('div', { class: 'tools' },
+      el('button', { text: 'Play', on: { click: () => playList(items, 0) } }),
+      el('button', { text: 'Add to queue', on: { click: () => addToQueue(items) } })),
+    el('ol', { id: 'tracks' }, ...items.map((t, i) => trackRow(t, i, () => items))),
+  ].filter(Boolean));
+}
+
 async function artistsView() {
   const artists = await json('/api/artists');
   title('Artists', artists.length);
@@ -283,6 +312,8 @@ export async function show(route) {
         await tracksView(`Search: ${q}`, { q, sort: 'relevance' }, `Nothing matches “${q}”.`);
         break;
       }
+      case 'playlists': await playlistsView(); break;
+      case 'playlist': await playlistView(arg); break;
       case 'players': {
         const { playersView } = await import('./players.js');
         title('Players');

@@ -1391,6 +1391,8 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
         ("/api/library/scan", &["post"]),
         ("/api/library/separate", &["post"]),
         ("/api/models", &["get"]),
+        ("/api/playlists", &["get"]),
+        ("/api/playlists/{id}", &["get"]),
         ("/api/subsonic", &["get"]),
         ("/api/subsonic/login", &["put"]),
         ("/api/subsonic/keys", &["post"]),
@@ -1408,7 +1410,7 @@ async fn the_openapi_document_describes_every_route() -> Result<()> {
             assert!(paths[path][*m].is_object(), "{m} {path} is not documented");
         }
     }
-    assert_eq!(paths.len(), 36, "documented paths: {:?}", paths.keys());
+    assert_eq!(paths.len(), 38, "documented paths: {:?}", paths.keys());
     assert!(doc["components"]["schemas"]["TrackDto"].is_object());
     assert!(doc["components"]["securitySchemes"]["token"].is_object());
     assert!(doc["components"]["securitySchemes"]["worker_token"].is_object());

@@ -3,9 +3,12 @@
 use axum::extract::State;
 use axum::Json;
 
-use super::dto::{AlbumDetail, AlbumDto, AlbumPage, ArtistDto, PageQuery, TrackDto};
+use super::dto::{
+    AlbumDetail, AlbumDto, AlbumPage, ArtistDto, PageQuery, PlaylistDetail, PlaylistDto, TrackDto,
+};
 use super::error::{ApiError, ErrorBody};
 use super::{page, AppPath, AppQuery};
+use crate::app::listening::Listening;
 use crate::app::{AppError, Catalog, Library};
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -36,17 +39,12 @@ pub(crate) async fn list_albums(
 pub(crate) async fn get_album(
     State(catalog): State<Catalog>,
     State(library): State<Library>,
+    State(listening): State<Listening>,
     AppPath(id): AppPath<i64>,
 ) -> ApiResult<Json<AlbumDetail>> {
     let album = catalog.album(id).await?;
     let ids = catalog.album_track_ids(id).await?;
-    let mut stems = library.stems_of(&ids).await?;
-    let mut items = Vec::with_capacity(ids.len());
-    for tid in ids {
-        let track = library.track(tid).await?;
-        let s = stems.remove(&tid).unwrap_or_default();
-        items.push(TrackDto::new(track, &s));
-    }
+    let items = track_dtos(&library, &listening, &ids).await?;
     Ok(Json(AlbumDetail {
         album: album.into(),
         items,
@@ -93,4 +91,55 @@ pub(crate) async fn list_artists(
             })
             .collect(),
     ))
+}
+
+/// Tracks by id, in that order, with their stems, plays and stars.
+async fn track_dtos(
+    library: &Library,
+    listening: &Listening,
+    ids: &[i64],
+) -> ApiResult<Vec<TrackDto>> {
+    let mut stems = library.stems_of(ids).await?;
+    let used = listening.track_use(ids).await?;
+    let mut items = Vec::with_capacity(ids.len());
+    for &tid in ids {
+        let track = library.track(tid).await?;
+        let s = stems.get(&tid).cloned().unwrap_or_default();
+        items.push(TrackDto::new(track, &s).with_use(used.get(&tid)));
+    }
+    Ok(items)
+}
+
+/// The playlists Subsonic players made, by name.
+#[utoipa::path(get, path = "/api/playlists", tag = "library",
+    responses((status = 200, body = [PlaylistDto])),
+    security(("token" = [])))]
+pub(crate) async fn list_playlists(
+    State(listening): State<Listening>,
+) -> ApiResult<Json<Vec<PlaylistDto>>> {
+    Ok(Json(
+        listening
+            .playlists()
+            .await?
+            .into_iter()
+            .map(PlaylistDto::from)
+            .collect(),
+    ))
+}
+
+/// One playlist with its tracks in order.
+#[utoipa::path(get, path = "/api/playlists/{id}", tag = "library",
+    params(("id" = i64, Path, description = "playlist id")),
+    responses((status = 200, body = PlaylistDetail), (status = 404, body = ErrorBody)),
+    security(("token" = [])))]
+pub(crate) async fn get_playlist(
+    State(library): State<Library>,
+    State(listening): State<Listening>,
+    AppPath(id): AppPath<i64>,
+) -> ApiResult<Json<PlaylistDetail>> {
+    let (playlist, ids) = listening.playlist(id).await?;
+    Ok(Json(PlaylistDetail {
+        playlist: playlist.into(),
+        items: track_dtos(&library, &listening, &ids).await?,
+    }))
 }

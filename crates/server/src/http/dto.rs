@@ -96,9 +96,28 @@ pub struct TrackDto {
     pub audio_url: String,
     /// When it was added, ms since the Unix epoch.
     pub created_at: i64,
+    /// Times a player reported playing it (Subsonic scrobbles).
+    #[serde(default)]
+    pub plays: i64,
+    /// The last such play, ms since the epoch.
+    #[serde(default)]
+    pub last_played_at: Option<i64>,
+    /// When a player starred it.
+    #[serde(default)]
+    pub starred_at: Option<i64>,
 }
 
 impl TrackDto {
+    /// With its plays and star.
+    pub(crate) fn with_use(mut self, used: Option<&crate::app::listening::TrackUse>) -> Self {
+        if let Some(u) = used {
+            self.plays = u.plays;
+            self.last_played_at = u.last_played;
+            self.starred_at = u.starred;
+        }
+        self
+    }
+
     pub(crate) fn new(t: Track, stems: &[StemFile]) -> Self {
         TrackDto {
             audio_url: format!("/api/tracks/{}/audio", t.id),
@@ -129,6 +148,9 @@ impl TrackDto {
             is_separated: !stems.is_empty(),
             stems: stems.iter().map(StemDto::from_file).collect(),
             created_at: t.created_at,
+            plays: 0,
+            last_played_at: None,
+            starred_at: None,
         }
     }
 }
@@ -546,4 +568,47 @@ pub struct ModelDto {
     pub installed: bool,
     /// True for the server's default.
     pub default: bool,
+}
+
+/// A playlist made in a Subsonic player.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlaylistDto {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Comment.
+    pub comment: Option<String>,
+    /// Entries.
+    pub tracks: i64,
+    /// Their total length in seconds.
+    pub duration_s: f64,
+    /// Last changed, ms since the epoch.
+    pub changed_at: i64,
+    /// The album of its first track (for a cover).
+    pub cover_album_id: Option<i64>,
+}
+
+impl From<crate::app::listening::Playlist> for PlaylistDto {
+    fn from(p: crate::app::listening::Playlist) -> Self {
+        PlaylistDto {
+            id: p.id,
+            name: p.name,
+            comment: p.comment,
+            tracks: p.entries,
+            duration_s: p.duration_s,
+            changed_at: p.changed_at,
+            cover_album_id: p.first_album,
+        }
+    }
+}
+
+/// A playlist with its tracks in order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PlaylistDetail {
+    /// The playlist.
+    #[serde(flatten)]
+    pub playlist: PlaylistDto,
+    /// Its tracks (a track may appear twice).
+    pub items: Vec<TrackDto>,
 }

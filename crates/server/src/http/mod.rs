@@ -188,6 +188,12 @@ impl FromRef<App> for Workers {
     }
 }
 
+impl FromRef<App> for crate::app::listening::Listening {
+    fn from_ref(app: &App) -> Self {
+        app.listening().clone()
+    }
+}
+
 impl FromRef<App> for Auth {
     fn from_ref(app: &App) -> Self {
         app.auth().clone()
@@ -336,6 +342,7 @@ impl Modify for BearerAuth {
         tracks::track_audio, tracks::track_overview, tracks::list_stems, tracks::get_stem, tracks::stems_zip,
         tracks::multistem, tracks::stream_track,
         albums::list_albums, albums::get_album, albums::album_cover, albums::list_artists,
+        albums::list_playlists, albums::get_playlist,
         tracks::mix_track, tracks::separate_track,
         jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_events,
         jobs::scan_library, jobs::separate_library, jobs::list_models,
@@ -462,6 +469,8 @@ pub fn router(app: App) -> Router {
         .route("/api/library/scan", post(jobs::scan_library))
         .route("/api/library/separate", post(jobs::separate_library))
         .route("/api/models", get(jobs::list_models))
+        .route("/api/playlists", get(albums::list_playlists))
+        .route("/api/playlists/{id}", get(albums::get_playlist))
         .route("/api/subsonic", get(players::get_settings))
         .route(
             "/api/subsonic/login",

@@ -20,14 +20,20 @@ use super::error::{ApiError, ErrorBody};
 use super::{check_model_param, AppPath, AppQuery, OptionalJson};
 use crate::app::jobs::PRIORITY_INTERACTIVE;
 use crate::app::library::{Download, TrackFilter};
+use crate::app::listening::Listening;
 use crate::app::{AppError, Jobs, Library};
 
 type ApiResult<T> = Result<T, ApiError>;
 
-pub(crate) async fn track_dto(library: &Library, id: i64) -> ApiResult<TrackDto> {
+pub(crate) async fn track_dto(
+    library: &Library,
+    listening: &Listening,
+    id: i64,
+) -> ApiResult<TrackDto> {
     let track = library.track(id).await?;
     let stems = library.stems(id).await?;
-    Ok(TrackDto::new(track, &stems))
+    let used = listening.track_use(&[id]).await?;
+    Ok(TrackDto::new(track, &stems).with_use(used.get(&id)))
 }
 
 /// List tracks, with paging and search.
@@ -36,6 +42,7 @@ pub(crate) async fn track_dto(library: &Library, id: i64) -> ApiResult<TrackDto>
     security(("token" = [])))]
 pub(crate) async fn list_tracks(
     State(library): State<Library>,
+    State(listening): State<Listening>,
     AppQuery(q): AppQuery<TrackQuery>,
 ) -> ApiResult<Json<TrackPage>> {
     let (offset, limit) = super::page(q.offset, q.limit)?;
@@ -51,11 +58,13 @@ pub(crate) async fn list_tracks(
     let (tracks, total) = library.list_tracks(&filter, offset, limit).await?;
     let ids: Vec<i64> = tracks.iter().map(|t| t.id).collect();
     let mut stems = library.stems_of(&ids).await?;
+    let used = listening.track_use(&ids).await?;
     let items = tracks
         .into_iter()
         .map(|t| {
             let s = stems.remove(&t.id).unwrap_or_default();
-            TrackDto::new(t, &s)
+            let u = used.get(&t.id);
+            TrackDto::new(t, &s).with_use(u)
         })
         .collect();
     Ok(Json(TrackPage {
@@ -105,9 +114,10 @@ pub(crate) async fn upload_track(
     security(("token" = [])))]
 pub(crate) async fn get_track(
     State(library): State<Library>,
+    State(listening): State<Listening>,
     AppPath(id): AppPath<i64>,
 ) -> ApiResult<Json<TrackDto>> {
-    Ok(Json(track_dto(&library, id).await?))
+    Ok(Json(track_dto(&library, &listening, id).await?))
 }
 
 /// Delete an uploaded track with its stems (library tracks follow the folder).
