@@ -99,7 +99,7 @@ async fn track_dtos(
     listening: &Listening,
     ids: &[i64],
 ) -> ApiResult<Vec<TrackDto>> {
-    let mut stems = library.stems_of(ids).await?;
+    let stems = library.stems_of(ids).await?;
     let used = listening.track_use(ids).await?;
     let mut items = Vec::with_capacity(ids.len());
     for &tid in ids {
