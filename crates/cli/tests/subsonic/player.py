@@ -251,6 +251,8 @@ async def main(base, expected):
         codec, n = opus_samples(await res.read(), "capped")
         check(res.headers["Content-Type"] == "audio/ogg" and codec == "opus",
               "maxBitRate below the file's (128 kbps mp3): transcoded")
+        res = await conn.stream(mp3["id"], tformat="mp3")
+        check(await res.read() == open(mp3["file"], "rb").read(), "format=mp3 (not made here): the file itself")
         res = await conn.stream(mp3["id"], max_bit_rate=32, tformat="raw")
         check(await res.read() == open(mp3["file"], "rb").read(), "format=raw: the file, whatever maxBitRate says")
         exts = {e.name for e in await conn.get_open_subsonic_extensions()}
@@ -362,6 +364,15 @@ async def main(base, expected):
         check(len(lyr) == 1 and lyr[0].synced and [(l.start, l.value) for l in lyr[0].line]
               == [(500, f"{first['tracks'][0]['title']} falls"), (1750, "on the snow")], "getLyricsBySongId (synced)")
         check(await conn.get_lyrics_by_song_id(first["tracks"][1]["id"]) == [], "no lyrics tag, no lyrics")
+
+        # Integers where players decode integers; CORS for players in a browser.
+        _, _, body = raw(base, "getSong", {"u": user, "p": password, "f": "json", "id": songs[0]["id"]})
+        song = json.loads(body)["subsonic-response"]["song"]
+        check(all(isinstance(song[k], int) for k in ("bitRate", "duration", "size", "track")),
+              f"bitRate, duration, size and track are integers ({song['bitRate']})")
+        _, headers, _ = raw(base, "ping", {"u": user, "p": password}, headers={"Origin": "https://player.example"})
+        check(headers.get("access-control-allow-origin") == "*", "CORS: any origin may call /rest")
+        check(titles(await conn.get_album_list2("highest")) == titles(freq), "highest: the most played (no ratings)")
 
         # XML, the default format, and jsonp.
         status, headers, body = raw(base, "getAlbum.view", {"u": user, "p": password, "v": "1.16.1", "c": "t",

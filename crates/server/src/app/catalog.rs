@@ -496,6 +496,30 @@ impl Catalog {
         .await?)
     }
 
+    /// Albums whose title or shown artist contains every one of `words`
+    /// (lowercase; as substrings, any case), by title; at most 1000.
+    pub async fn albums_containing(&self, words: &[String]) -> AppResult<Vec<Album>> {
+        let mut having = String::from("1");
+        for _ in words.iter().take(16) {
+            having.push_str(
+                " AND lower(a.title || ' ' || COALESCE(shown_artist, '')) LIKE ? ESCAPE '\\'",
+            );
+        }
+        let sql = format!(
+            "{ALBUM_SELECT} GROUP BY a.id HAVING {having}
+             ORDER BY a.title COLLATE NOCASE, a.id LIMIT 1000"
+        );
+        let mut q = sqlx::query_as(&sql);
+        for w in words.iter().take(16) {
+            let escaped = w
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            q = q.bind(format!("%{escaped}%"));
+        }
+        Ok(q.fetch_all(&self.db).await?)
+    }
+
     /// The albums `artist` (any case) is the album artist of or plays on, by
     /// year then title.
     pub async fn artist_albums(&self, artist: &str) -> AppResult<Vec<Album>> {

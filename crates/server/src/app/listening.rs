@@ -175,6 +175,38 @@ impl Listening {
         .await?)
     }
 
+    /// Plays and stars of `albums` (see [`Listening::album_use`]).
+    pub async fn albums_use(&self, albums: &[i64]) -> AppResult<HashMap<i64, TrackUse>> {
+        let mut out = HashMap::new();
+        if albums.is_empty() {
+            return Ok(out);
+        }
+        let ids = serde_json::to_string(albums).map_err(|e| AppError::Internal(e.to_string()))?;
+        let rows: Vec<(i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT a.value,
+                    (SELECT COUNT(*) FROM plays p JOIN tracks t ON t.id = p.track_id
+                     WHERE t.album_id = a.value),
+                    (SELECT MAX(played_at) FROM plays p JOIN tracks t ON t.id = p.track_id
+                     WHERE t.album_id = a.value),
+                    (SELECT starred_at FROM stars s WHERE s.album_id = a.value)
+             FROM json_each(?) a",
+        )
+        .bind(ids)
+        .fetch_all(&self.db)
+        .await?;
+        for (id, plays, last_played, starred) in rows {
+            out.insert(
+                id,
+                TrackUse {
+                    plays,
+                    last_played,
+                    starred,
+                },
+            );
+        }
+        Ok(out)
+    }
+
     /// Albums by how often their tracks were played (`recent`: by the last
     /// play), played ones only.
     pub async fn album_ids_by_plays(

@@ -528,6 +528,14 @@ pub fn router(app: App) -> Router {
             roots(&app),
             scrub_paths,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // Spans name the path only: Subsonic players send their password or
+        // key in the query.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                },
+            ),
+        )
         .with_state(app)
 }

@@ -179,18 +179,22 @@ pub(crate) async fn songs(app: &App, tracks: &[Track]) -> Result<Vec<Value>, Fai
 
 /// Albums as Subsonic's `AlbumID3`, with their plays and stars.
 pub(crate) async fn albums(app: &App, list: &[Album]) -> Result<Vec<Value>, Fail> {
-    let mut out = Vec::with_capacity(list.len());
-    for a in list {
-        out.push(album_entity(a, &app.listening().album_use(a.id).await?));
-    }
-    Ok(out)
+    let ids: Vec<i64> = list.iter().map(|a| a.id).collect();
+    let uses = app.listening().albums_use(&ids).await?;
+    let none = TrackUse::default();
+    Ok(list
+        .iter()
+        .map(|a| album_entity(a, uses.get(&a.id).unwrap_or(&none)))
+        .collect())
 }
 
 /// A track as a Subsonic song (`Child`).
 pub(crate) fn song(t: &Track, used: &TrackUse) -> Value {
     let suffix = suffix(t);
     let duration = t.duration_s.unwrap_or(0.0);
-    let bit_rate = (duration > 0.0).then(|| (t.file_size as f64 * 8.0 / duration / 1000.0).round());
+    // An integer: players decode it as one (a float breaks their XML).
+    let bit_rate =
+        (duration > 0.0).then(|| (t.file_size as f64 * 8.0 / duration / 1000.0).round() as i64);
     let artist = t.artist.clone().or_else(|| t.album_artist.clone());
     let album_artist = t.album_artist.clone().or_else(|| t.artist.clone());
     compact(json!({
@@ -456,7 +460,8 @@ pub(crate) async fn album_list(app: &App, params: &Params) -> Result<Reply, Fail
     let offset = params.count("offset", 0, i64::MAX)?;
     // Lists of what was played or starred come from the listening record.
     let picked: Option<Vec<i64>> = match kind {
-        "frequent" | "recent" => Some(
+        // `highest` (best rated) is the most played here: there are no ratings.
+        "frequent" | "recent" | "highest" => Some(
             app.listening()
                 .album_ids_by_plays(kind == "recent", offset, size)
                 .await?,
@@ -618,29 +623,28 @@ pub(crate) async fn search(app: &App, params: &Params) -> Result<Reply, Fail> {
         .take(ac)
         .map(|a| json!({"id": artist_id(&a.name), "name": a.name, "albumCount": a.albums}))
         .collect();
-    let mut albums = Vec::new();
-    let mut seen = 0usize;
-    let mut offset = 0i64;
-    // Albums a page at a time, filtered here: a title or artist that matches.
-    while albums.len() < bc {
-        let page = app
-            .catalog()
-            .album_list(&AlbumOrder::Name, offset, 500)
-            .await?;
-        if page.is_empty() {
-            break;
-        }
-        offset += page.len() as i64;
-        for a in &page {
-            let text = format!("{} {}", a.title, a.shown_artist.as_deref().unwrap_or(""));
-            if words_match(&query, &text) {
-                if seen >= bo && albums.len() < bc {
-                    albums.push(a.clone());
-                }
-                seen += 1;
-            }
-        }
-    }
+    let albums: Vec<Album> = if query.is_empty() {
+        let n = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+        app.catalog()
+            .album_list(&AlbumOrder::Name, n(bo), n(bc))
+            .await?
+    } else {
+        // The database narrows to albums holding every word; the words must
+        // then start a word of the title or artist, as the track search does.
+        app.catalog()
+            .albums_containing(&query)
+            .await?
+            .into_iter()
+            .filter(|a| {
+                words_match(
+                    &query,
+                    &format!("{} {}", a.title, a.shown_artist.as_deref().unwrap_or("")),
+                )
+            })
+            .skip(bo)
+            .take(bc)
+            .collect()
+    };
     let filter = TrackFilter {
         q: (!query.is_empty()).then(|| raw.to_owned()),
         ..TrackFilter::default()
@@ -661,20 +665,23 @@ pub(crate) async fn search(app: &App, params: &Params) -> Result<Reply, Fail> {
 
 pub(crate) fn user(app: &App, params: &Params) -> Result<Reply, Fail> {
     let name = params.required("username")?;
-    let login = app.subsonic_login().get();
-    if login.as_ref().map(|l| l.user.as_str()) != Some(name) {
+    let user = app.subsonic_login().get().map_or_else(
+        || crate::app::subsonic_login::DEFAULT_USER.to_owned(),
+        |l| l.user,
+    );
+    if name != user {
         return Err(Fail::not_found(format!("no user {name:?}")));
     }
     Ok(Reply::Data(
         "user",
         json!({
             "username": name,
-            "scrobblingEnabled": false,
+            "scrobblingEnabled": true,
             "adminRole": true,
             "settingsRole": false,
             "downloadRole": true,
             "uploadRole": false,
-            "playlistRole": false,
+            "playlistRole": true,
             "coverArtRole": false,
             "commentRole": false,
             "podcastRole": false,

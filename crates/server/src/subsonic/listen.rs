@@ -114,20 +114,31 @@ pub(crate) async fn scrobble(app: &App, params: &Params) -> Result<Reply, Fail> 
     }
     let times = params.all("time");
     let submission = params.flag("submission")?.unwrap_or(true);
-    let player = params.get("c").unwrap_or("a Subsonic player");
+    let player: String = params
+        .get("c")
+        .unwrap_or("a Subsonic player")
+        .chars()
+        .take(64)
+        .collect();
+    // Every id and time checked before any is recorded: a player that retries
+    // after an error counts nothing twice.
+    let mut plays = Vec::with_capacity(ids.len());
     for (i, raw) in ids.iter().enumerate() {
         let track = track_of(app, raw).await?;
+        let at = times
+            .get(i)
+            .map(|t| {
+                t.parse::<i64>()
+                    .map_err(|_| Fail::bad("time", &format!("{t:?} is not milliseconds")))
+            })
+            .transpose()?;
+        plays.push((track, at));
+    }
+    for (track, at) in plays {
         if submission {
-            let at = times
-                .get(i)
-                .map(|t| {
-                    t.parse::<i64>()
-                        .map_err(|_| Fail::bad("time", &format!("{t:?} is not milliseconds")))
-                })
-                .transpose()?;
             app.listening().played(track, at).await?;
         } else {
-            app.listening().playing(track, player);
+            app.listening().playing(track, &player);
         }
     }
     Ok(Reply::Empty)
@@ -172,11 +183,19 @@ pub(crate) async fn starred(app: &App) -> Result<Reply, Fail> {
     let mut artists = Vec::new();
     let mut album_list = Vec::new();
     let mut tracks = Vec::new();
+    let known = app.catalog().artists().await?;
     for (what, at) in app.listening().starred().await? {
         match what {
-            Starred::Artist(name) => artists.push(json!({
-                "id": artist_id(&name), "name": name, "starred": iso8601(at),
-            })),
+            Starred::Artist(name) => {
+                let count = known
+                    .iter()
+                    .find(|a| a.name.eq_ignore_ascii_case(&name))
+                    .map_or(0, |a| a.albums);
+                artists.push(json!({
+                    "id": artist_id(&name), "name": name, "albumCount": count,
+                    "starred": iso8601(at),
+                }));
+            }
             Starred::Album(id) => match app.catalog().album(id).await {
                 Ok(a) => album_list.push(a),
                 Err(crate::AppError::NotFound(_)) => {}
@@ -377,8 +396,12 @@ fn lrc_time(line: &str) -> Option<(i64, &str)> {
     let rest = line.strip_prefix('[')?;
     let (stamp, text) = rest.split_once(']')?;
     let (m, s) = stamp.split_once(':')?;
-    let m: i64 = m.trim().parse().ok()?;
-    let s: f64 = s.trim().parse().ok()?;
+    let m: i64 = m.trim().parse().ok().filter(|m| (0..100_000).contains(m))?;
+    let s: f64 = s
+        .trim()
+        .parse()
+        .ok()
+        .filter(|s: &f64| (0.0..60.0).contains(s))?;
     Some((m * 60_000 + (s * 1000.0).round() as i64, text))
 }
 
@@ -432,5 +455,8 @@ mod tests {
         assert_eq!(lrc_time("[00:00]x"), Some((0, "x")));
         assert_eq!(lrc_time("no stamp"), None);
         assert_eq!(lrc_time("[ar:Someone]"), None);
+        assert_eq!(lrc_time("[99999999999999999:00]x"), None);
+        assert_eq!(lrc_time("[0:inf]x"), None);
+        assert_eq!(lrc_time("[-1:00]x"), None);
     }
 }

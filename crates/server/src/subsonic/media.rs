@@ -38,7 +38,17 @@ pub(crate) async fn file(
     if !attachment {
         if let Some(kbps) = transcode_to(params, &track, duration)? {
             let offset = params.number::<f64>("timeOffset")?.unwrap_or(0.0).max(0.0);
-            return Ok(Reply::Raw(opus_stream(app, path, &track, kbps, offset)));
+            // Each transcode holds a thread and a sandboxed decoder while it
+            // plays: a few at a time, the rest are told to wait.
+            let permit = TRANSCODES.try_acquire().map_err(|_| {
+                Fail::new(
+                    0,
+                    "the station is transcoding as many streams as it can: try again soon, or ask for format=raw",
+                )
+            })?;
+            return Ok(Reply::Raw(opus_stream(
+                app, path, &track, kbps, offset, permit,
+            )));
         }
     }
     let mut req = Request::new(Body::empty());
@@ -122,24 +132,33 @@ pub(crate) async fn cover(app: &App, params: &Params) -> Result<Reply, Fail> {
     ))
 }
 
+/// Transcodes running at once, at most.
+static TRANSCODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(6);
+
 /// Opus' bitrate when a player asks for a format but no bitrate (kbps).
 const DEFAULT_KBPS: u32 = 128;
 
-/// The bitrate to transcode `stream` to, in kbps, or `None` to send the file:
-/// `format=raw` never transcodes; any other format (Opus is the one made
-/// here; players take it for `mp3` too) does, and so does a `maxBitRate`
-/// below the file's own.
+/// The bitrate to transcode `stream` to, in kbps (6-510), or `None` to send
+/// the file: `format=raw` never transcodes, `format=opus` (or `ogg`) always
+/// does, and otherwise a `maxBitRate` below the file's own does (to Opus, the
+/// one format made here).
 fn transcode_to(
     params: &Params,
     track: &crate::app::library::Track,
     duration: f64,
 ) -> Result<Option<u32>, Fail> {
-    let max = params.number::<u32>("maxBitRate")?.filter(|&k| k > 0);
+    let max = params
+        .number::<u32>("maxBitRate")?
+        .filter(|&k| k > 0)
+        .map(|k| k.clamp(6, 510));
     let file_kbps = (duration > 0.0).then(|| track.file_size as f64 * 8.0 / duration / 1000.0);
+    let below_file = max.filter(|&k| file_kbps.is_some_and(|f| f64::from(k) < f));
     Ok(match params.get("format") {
         Some("raw") => None,
-        Some(_) => Some(max.unwrap_or(DEFAULT_KBPS)),
-        None => max.filter(|&k| file_kbps.is_some_and(|f| f64::from(k) < f)),
+        Some("opus" | "ogg" | "oga") => Some(max.unwrap_or(DEFAULT_KBPS)),
+        // Another format (mp3, aac…) is not made here: the file itself plays
+        // on more players than Opus would, unless it must be smaller.
+        _ => below_file,
     })
 }
 
@@ -152,8 +171,11 @@ struct ChannelWriter {
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        // Sent in small pieces (a page is about a second of audio), so the
+        // first second reaches the player at once even at low bitrates; not
+        // every little write of the Ogg writer on its own.
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= 32 << 10 {
+        if self.buf.len() >= 4 << 10 {
             self.flush()?;
         }
         Ok(data.len())
@@ -178,6 +200,7 @@ fn opus_stream(
     track: &crate::app::library::Track,
     kbps: u32,
     offset: f64,
+    permit: tokio::sync::SemaphorePermit<'static>,
 ) -> axum::response::Response {
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let sandbox = app.library().sandbox().clone();
@@ -186,6 +209,7 @@ fn opus_stream(
     tags.extend(track.album.clone().map(|a| ("ALBUM".to_owned(), a)));
     let id = track.id;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let run = || -> Result<(), String> {
             let mut stream = sandbox.stream(&path).map_err(|e| e.to_string())?;
             let info = stream.info().clone();
@@ -208,7 +232,7 @@ fn opus_stream(
                     skip -= n;
                     continue;
                 }
-                let planes: Vec<&[f32]> = block.iter().map(|c| &c[skip..]).collect();
+                let planes: Vec<&[f32]> = block.iter().map(|c| &c[skip.min(c.len())..]).collect();
                 skip = 0;
                 w.write(&planes).map_err(|e| e.to_string())?;
             }

@@ -42,7 +42,16 @@ const FORM_LIMIT: usize = 64 << 10;
 
 /// The `/rest/*` routes.
 pub(crate) fn routes() -> Router<App> {
-    Router::new().route("/rest/{method}", get(call).post(call))
+    // Players that run in a browser (Feishin's web build, Airsonic-Refix)
+    // call from their own origin. Credentials travel in the query or the
+    // form, never in cookies, so any origin may call.
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(tower_http::cors::Any);
+    Router::new()
+        .route("/rest/{method}", get(call).post(call))
+        .layer(cors)
 }
 
 /// A Subsonic error: its code (the API's list) and what to do about it.
@@ -358,9 +367,15 @@ async fn authenticate(app: &App, params: &Params, client: &str) -> Result<(), Fa
     }
 }
 
-/// Equal bytes, in a time that depends on the lengths only.
+/// Equal bytes, compared as SHA-256 digests in a time that tells nothing of
+/// either (not even the length).
 fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::Sha256;
+    let (x, y) = (Sha256::digest(a), Sha256::digest(b));
+    x.iter()
+        .zip(y.iter())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
 }
 
 fn hex(bytes: &[u8]) -> String {
