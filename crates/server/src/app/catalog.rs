@@ -229,7 +229,7 @@ impl Catalog {
     }
 
     async fn catalogue(&self, track: &Track, order: &OrderTags) -> AppResult<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = super::write_tx(&self.db).await?;
         let album_id: Option<i64> = match album_key(track, order) {
             Some(key) => {
                 let title = track.album.as_deref().unwrap_or_default().trim();

@@ -1007,7 +1007,7 @@ impl Jobs {
         staging: &std::path::Path,
         stems: Vec<(String, PathBuf)>,
     ) -> AppResult<bool> {
-        let mut tx = self.inner.db.begin().await?;
+        let mut tx = super::write_tx(&self.inner.db).await?;
         let ours = sqlx::query(&format!(
             "UPDATE jobs SET status = '{DONE}', progress = 1, eta_s = NULL, finished_at = ?,
                 lease_until = NULL

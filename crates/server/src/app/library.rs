@@ -985,7 +985,7 @@ impl Library {
                 }
                 (Some(id), Ok(p)) => {
                     jobs.cancel_track_jobs(id).await?;
-                    let mut tx = self.inner.db.begin().await?;
+                    let mut tx = super::write_tx(&self.inner.db).await?;
                     let update = sqlx::query(
                         "UPDATE tracks SET file_size = ?, file_mtime = ?, title = ?, artist = ?,
                             album = ?, codec = ?, sample_rate = ?, channels = ?, layout = ?,

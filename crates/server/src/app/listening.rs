@@ -313,7 +313,7 @@ impl Listening {
     /// A new playlist of `tracks` (each must exist).
     pub async fn create_playlist(&self, name: &str, tracks: &[i64]) -> AppResult<i64> {
         let now = now_ms();
-        let mut tx = self.db.begin().await?;
+        let mut tx = super::write_tx(&self.db).await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO playlists (name, created_at, changed_at) VALUES (?, ?, ?) RETURNING id",
         )
@@ -331,7 +331,7 @@ impl Listening {
     /// entries at `remove` (positions in the current order) taken out, then
     /// `add` appended. `replace` instead sets the whole list.
     pub async fn update_playlist(&self, id: i64, change: &PlaylistChange) -> AppResult<()> {
-        let mut tx = self.db.begin().await?;
+        let mut tx = super::write_tx(&self.db).await?;
         let found = sqlx::query(
             "UPDATE playlists SET name = COALESCE(?, name), comment = COALESCE(?, comment),
                 public = COALESCE(?, public), changed_at = ? WHERE id = ?",

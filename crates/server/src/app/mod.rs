@@ -148,6 +148,17 @@ impl std::fmt::Debug for App {
 }
 
 /// Milliseconds since the Unix epoch.
+/// A transaction that writes: `BEGIN IMMEDIATE`, which takes SQLite's write
+/// lock at once, waiting for it up to the busy timeout. A plain (deferred)
+/// `BEGIN` takes it at the first write instead, and SQLite answers
+/// "database is locked" there without waiting when another connection is
+/// writing (seen under load: an upload failed while the analysis wrote).
+pub(crate) async fn write_tx(
+    db: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    db.begin_with("BEGIN IMMEDIATE").await
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
