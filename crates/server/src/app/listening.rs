@@ -133,56 +133,20 @@ impl Listening {
 
     /// Plays and stars of `tracks`.
     pub async fn track_use(&self, tracks: &[i64]) -> AppResult<HashMap<i64, TrackUse>> {
-        let mut out = HashMap::new();
-        if tracks.is_empty() {
-            return Ok(out);
-        }
-        let ids = serde_json::to_string(tracks).map_err(|e| AppError::Internal(e.to_string()))?;
-        let rows: Vec<(i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        self.uses(
             "SELECT t.value,
                     (SELECT COUNT(*) FROM plays p WHERE p.track_id = t.value),
                     (SELECT MAX(played_at) FROM plays p WHERE p.track_id = t.value),
                     (SELECT starred_at FROM stars s WHERE s.track_id = t.value)
              FROM json_each(?) t",
+            tracks,
         )
-        .bind(ids)
-        .fetch_all(&self.db)
-        .await?;
-        for (id, plays, last_played, starred) in rows {
-            out.insert(
-                id,
-                TrackUse {
-                    plays,
-                    last_played,
-                    starred,
-                },
-            );
-        }
-        Ok(out)
+        .await
     }
 
-    /// Plays (summed over its tracks) and the star of album `id`.
-    pub async fn album_use(&self, id: i64) -> AppResult<TrackUse> {
-        Ok(sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM plays p JOIN tracks t ON t.id = p.track_id
-                     WHERE t.album_id = ?1) AS plays,
-                    (SELECT MAX(played_at) FROM plays p JOIN tracks t ON t.id = p.track_id
-                     WHERE t.album_id = ?1) AS last_played,
-                    (SELECT starred_at FROM stars WHERE album_id = ?1) AS starred",
-        )
-        .bind(id)
-        .fetch_one(&self.db)
-        .await?)
-    }
-
-    /// Plays and stars of `albums` (see [`Listening::album_use`]).
+    /// Plays (summed over their tracks) and stars of `albums`.
     pub async fn albums_use(&self, albums: &[i64]) -> AppResult<HashMap<i64, TrackUse>> {
-        let mut out = HashMap::new();
-        if albums.is_empty() {
-            return Ok(out);
-        }
-        let ids = serde_json::to_string(albums).map_err(|e| AppError::Internal(e.to_string()))?;
-        let rows: Vec<(i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
+        self.uses(
             "SELECT a.value,
                     (SELECT COUNT(*) FROM plays p JOIN tracks t ON t.id = p.track_id
                      WHERE t.album_id = a.value),
@@ -190,21 +154,33 @@ impl Listening {
                      WHERE t.album_id = a.value),
                     (SELECT starred_at FROM stars s WHERE s.album_id = a.value)
              FROM json_each(?) a",
+            albums,
         )
-        .bind(ids)
-        .fetch_all(&self.db)
-        .await?;
-        for (id, plays, last_played, starred) in rows {
-            out.insert(
-                id,
-                TrackUse {
-                    plays,
-                    last_played,
-                    starred,
-                },
-            );
+        .await
+    }
+
+    /// Runs `sql` (rows of id, plays, last play, star over `json_each(?)`)
+    /// for `ids`, in one query.
+    async fn uses(&self, sql: &str, ids: &[i64]) -> AppResult<HashMap<i64, TrackUse>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(out)
+        let list = serde_json::to_string(ids).map_err(|e| AppError::Internal(e.to_string()))?;
+        let rows: Vec<(i64, i64, Option<i64>, Option<i64>)> =
+            sqlx::query_as(sql).bind(list).fetch_all(&self.db).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, plays, last_played, starred)| {
+                (
+                    id,
+                    TrackUse {
+                        plays,
+                        last_played,
+                        starred,
+                    },
+                )
+            })
+            .collect())
     }
 
     /// Albums by how often their tracks were played (`recent`: by the last

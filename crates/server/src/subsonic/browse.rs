@@ -113,7 +113,7 @@ pub(crate) fn artist_id(name: &str) -> String {
 }
 
 /// Drops the `null` fields of an entity (Subsonic leaves absent fields out).
-fn compact(mut v: Value) -> Value {
+pub(crate) fn compact(mut v: Value) -> Value {
     if let Value::Object(m) = &mut v {
         m.retain(|_, x| !x.is_null());
     }
@@ -398,7 +398,8 @@ pub(crate) async fn album(app: &App, params: &Params) -> Result<Reply, Fail> {
         return Err(Fail::not_found("not an album id"));
     };
     let a = app.catalog().album(id).await?;
-    let mut entity = album_entity(&a, &app.listening().album_use(id).await?);
+    let used = app.listening().albums_use(&[id]).await?;
+    let mut entity = album_entity(&a, used.get(&id).unwrap_or(&TrackUse::default()));
     let songs = songs(app, &album_tracks(app, id).await?).await?;
     if let Value::Object(m) = &mut entity {
         m.insert("song".into(), songs.into());

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::browse::{
-    album_id, albums, artist_id, iso8601, songs, version_label, version_song, Id, VERSIONS,
+    album_id, albums, artist_id, compact, iso8601, songs, version_label, version_song, Id, VERSIONS,
 };
 use super::{Fail, Params, Reply};
 use crate::app::catalog::tag;
@@ -247,7 +247,7 @@ fn playlist_entity(app: &App, p: &Playlist) -> Value {
         .get()
         .map(|l| l.user)
         .unwrap_or_default();
-    let mut v = json!({
+    compact(json!({
         "id": playlist_id(p.id),
         "name": p.name,
         "owner": owner,
@@ -258,11 +258,7 @@ fn playlist_entity(app: &App, p: &Playlist) -> Value {
         "changed": iso8601(p.changed_at),
         "comment": p.comment,
         "coverArt": p.first_album.map(album_id),
-    });
-    if let Value::Object(m) = &mut v {
-        m.retain(|_, x| !x.is_null());
-    }
-    v
+    }))
 }
 
 pub(crate) async fn playlists(app: &App) -> Result<Reply, Fail> {
