@@ -23,6 +23,7 @@ mod preset;
 mod ramp;
 mod settings;
 mod source;
+mod stretch;
 
 pub use decorrelate::{Decorrelator, MAX_DELAY_S};
 pub use engine::StemEngine;
@@ -34,6 +35,7 @@ pub use ramp::Ramp;
 pub use settings::{MixSettings, MAX_GAIN_DB};
 pub use sonantica_audio::ChannelLayout;
 pub use source::{ParseSourceError, Role, Source};
+pub use stretch::{Stretcher, MAX_TEMPO, MAX_TRANSPOSE, MIN_TEMPO};
 
 /// Most stems a mix takes (six-source models).
 pub const MAX_STEMS: usize = 6;
