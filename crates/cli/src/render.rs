@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sonantica_audio::{ChannelLayout, OutputFormat};
 use sonantica_mix::{MatrixParams, MixSettings, Preset, Source, PRESETS};
-use sonantica_pipeline::render::{find_stems, render_mix, Rendered};
+use sonantica_pipeline::render::{find_stems, render_mix, Rendered, Span};
 use sonantica_pipeline::PipelineError;
 
 use crate::interrupt;
@@ -74,9 +74,39 @@ pub struct RenderArgs {
     /// High-pass the main channels at the crossover (bass management).
     #[arg(long)]
     mains_highpass: bool,
+    /// Tempo, 0.5 to 1.5, without changing the pitch (0.8 plays at 80 %).
+    #[arg(long, value_name = "FACTOR", default_value_t = 1.0)]
+    tempo: f64,
+    /// Transpose by this many semitones, -12 to +12, without changing the tempo
+    /// (a fraction is cents: -0.5 is 50 cents down).
+    #[arg(
+        long,
+        value_name = "SEMITONES",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    transpose: f64,
+    /// Render from this time of the track, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0)]
+    start: f64,
+    /// Render up to this time of the track, in seconds (default: its end).
+    #[arg(long, value_name = "SECONDS")]
+    end: Option<f64>,
     /// Bit depth of the output.
     #[arg(long, value_enum, default_value = "24")]
     bit_depth: BitDepth,
+}
+
+/// " · tempo 0.80 · -2 semitones" for a render that changes them.
+fn practice_note(settings: &MixSettings) -> String {
+    let mut note = String::new();
+    if settings.tempo != 1.0 {
+        note += &format!(" · tempo {:.2}", settings.tempo);
+    }
+    if settings.transpose != 0.0 {
+        note += &format!(" · {:+} semitones", settings.transpose);
+    }
+    note
 }
 
 fn parse_preset(s: &str) -> Result<&'static Preset, String> {
@@ -141,7 +171,14 @@ pub fn run(args: RenderArgs) -> Result<()> {
             mains_highpass: args.mains_highpass,
             ..MatrixParams::default()
         },
+        tempo: args.tempo,
+        transpose: args.transpose,
     };
+    let span = Span {
+        start_s: args.start,
+        end_s: args.end,
+    };
+    span.check().map_err(anyhow::Error::msg)?;
     // Checked before any work, naming the folder (the render checks again).
     let sources: Vec<Source> = stems.iter().map(|(s, _)| *s).collect();
     settings
@@ -152,6 +189,7 @@ pub fn run(args: RenderArgs) -> Result<()> {
         &stems,
         &args.out,
         &settings,
+        span,
         format,
         &[],
         &mut |done, total| {
@@ -192,6 +230,7 @@ pub fn run(args: RenderArgs) -> Result<()> {
         args.preset
             .map(|p| format!(" · {}", p.name))
             .unwrap_or_default()
+            + &practice_note(&settings)
     );
     if clipped > 0 && format.is_integer() {
         eprintln!(

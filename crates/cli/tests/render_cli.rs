@@ -154,6 +154,13 @@ fn bad_stem_sets_and_options_are_clear_errors_that_leave_nothing() -> Result<()>
     check(&["--preset", "party"], "unknown preset")?;
     check(&["--layout", "quad"], "unknown channel layout")?;
     check(&["--bit-depth", "32f"], "FLAC cannot hold 32-bit float")?;
+    check(&["--tempo", "2"], "tempo 2: expected 0.5 to 1.5")?;
+    check(&["--transpose", "-13"], "transpose -13 semitones")?;
+    check(
+        &["--start", "5", "--end", "4"],
+        "expected a time after the start",
+    )?;
+    check(&["--start", "3"], "past the end of the stems")?;
 
     // Different lengths.
     let short = noise(5_000, 99);
@@ -240,5 +247,162 @@ fn ctrl_c_stops_a_render_and_leaves_no_partial_file() -> Result<()> {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("interrupted"));
     assert!(files_in(&outdir)?.is_empty(), "nothing may be left behind");
+    Ok(())
+}
+
+/// A stem set for practice renders: drums are 1 ms bursts every 0.5 s from
+/// 0.25 s, "other" a 440 Hz tone with three harmonics, bass and vocals a loud
+/// 1 kHz tone that Karaoke must not remove (bass) or must remove (vocals).
+fn practice_stems(dir: &Path, seconds: f64) -> Result<()> {
+    let rate = 44_100.0;
+    let n = (seconds * rate) as usize;
+    let tone = |f: f64, a: f64| -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let t = i as f64 / rate;
+                (1..=3)
+                    .map(|h| a / h as f64 * (std::f64::consts::TAU * f * h as f64 * t).sin())
+                    .sum::<f64>() as f32
+            })
+            .collect()
+    };
+    let bursts: Vec<f32> = (0..n)
+        .map(|i| {
+            let t = i as f64 / rate - 0.25;
+            if t >= 0.0 && t % 0.5 < 0.001 {
+                0.7
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let silent = vec![0.0f32; n];
+    for (name, x) in [
+        ("drums", bursts),
+        ("bass", silent.clone()),
+        ("other", tone(440.0, 0.1)),
+        ("vocals", tone(1000.0, 0.3)),
+    ] {
+        let mut w = AudioWriter::create(
+            &dir.join(format!("{name}.flac")),
+            OutputFormat::Flac24,
+            44_100,
+            ChannelLayout::Stereo,
+        )?;
+        w.write(&[&x, &x])?;
+        w.finish()?;
+    }
+    Ok(())
+}
+
+/// The strongest frequency between `lo` and `hi` Hz in `x` (Hann window,
+/// parabolic peak), found with a plain DFT over that band.
+fn strongest_hz(x: &[f32], rate: f64, lo: f64, hi: f64) -> f64 {
+    let n = x.len();
+    let level = |f: f64| -> f64 {
+        let (mut re, mut im) = (0.0, 0.0);
+        for (i, &v) in x.iter().enumerate() {
+            let w = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / n as f64).cos();
+            let p = std::f64::consts::TAU * f * i as f64 / rate;
+            re += f64::from(v) * w * p.cos();
+            im -= f64::from(v) * w * p.sin();
+        }
+        (re * re + im * im).sqrt()
+    };
+    let step = 0.25;
+    let mut best = (lo, 0.0);
+    let mut f = lo;
+    while f <= hi {
+        let l = level(f);
+        if l > best.1 {
+            best = (f, l);
+        }
+        f += step;
+    }
+    best.0
+}
+
+#[test]
+fn a_practice_render_slows_transposes_and_cuts_to_the_frame() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let stems_dir = dir.path().join("stems");
+    std::fs::create_dir(&stems_dir)?;
+    practice_stems(&stems_dir, 6.0)?;
+    let out = dir.path().join("practice.wav");
+    let o = sonantica(&render_args(
+        &stems_dir,
+        &out,
+        &[
+            "--preset",
+            "karaoke",
+            "--tempo",
+            "0.8",
+            "--transpose",
+            "-2",
+            "--start",
+            "1",
+            "--end",
+            "4",
+            "--bit-depth",
+            "32f",
+        ],
+    ))?;
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let note = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        note.contains("tempo 0.80") && note.contains("-2 semitones"),
+        "{note}"
+    );
+
+    // Length: 3 s of the track at 0.8 is 3.75 s, to the frame, as ffprobe counts it.
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-count_packets"])
+        .args([
+            "-show_entries",
+            "stream=duration_ts",
+            "-of",
+            "csv=p=0",
+            s(&out),
+        ])
+        .output()?;
+    let ffprobe_frames: u64 = String::from_utf8_lossy(&probe.stdout).trim().parse()?;
+    assert_eq!(ffprobe_frames, 165_375, "3 s / 0.8 at 44.1 kHz");
+    let (_, audio) = Decoder::read_all(&out)?;
+    assert_eq!(audio[0].len(), 165_375);
+
+    // Attacks: the bursts at 1.25, 1.75, ... s of the track land at (t − 1) / 0.8.
+    let rate = 44_100.0;
+    let x = &audio[0];
+    for k in 0..6 {
+        let t = 1.25 + 0.5 * k as f64;
+        let want = (t - 1.0) / 0.8;
+        let from = ((want - 0.05) * rate) as usize;
+        let to = (((want + 0.05) * rate) as usize).min(x.len());
+        let first = x[from..to]
+            .iter()
+            .position(|v| v.abs() > 0.3)
+            .map(|i| (from + i) as f64 / rate)
+            .unwrap_or(f64::NAN);
+        assert!(
+            (first - want).abs() <= 0.005,
+            "burst {k}: at {first:.4} s, expected {want:.4} s ± 5 ms"
+        );
+    }
+
+    // Pitch: the 440 Hz tone is two semitones down; the vocals' 1 kHz is gone.
+    let quiet: Vec<f32> = x[(0.3 * rate) as usize..(0.3 * rate) as usize + 16_384].to_vec();
+    let f = strongest_hz(&quiet, rate, 300.0, 500.0);
+    let want = 440.0 * 2f64.powf(-2.0 / 12.0);
+    assert!(
+        (f - want).abs() / want < 0.005,
+        "the tone is at {f:.2} Hz, expected {want:.2} Hz"
+    );
+    // Between 700 Hz and 1 kHz: the tone's second harmonic (784 Hz), not the
+    // transposed vocals (891 Hz), which are louder but muted by Karaoke.
+    let f_hi = strongest_hz(&quiet, rate, 700.0, 1000.0);
+    assert!(
+        (f_hi - 880.0 * 2f64.powf(-2.0 / 12.0)).abs() < 5.0,
+        "the strongest from 700 Hz to 1 kHz is at {f_hi:.1} Hz, not the tone's second harmonic"
+    );
     Ok(())
 }

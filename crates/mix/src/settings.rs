@@ -37,6 +37,11 @@ pub struct MixSettings {
     pub layout: ChannelLayout,
     /// Upmix and bass-management parameters.
     pub params: MatrixParams,
+    /// Tempo, 0.5 to 1.5 (1 = as recorded), without changing the pitch.
+    pub tempo: f64,
+    /// Transposition in semitones, −12 to +12 (a fraction is cents), without
+    /// changing the tempo.
+    pub transpose: f64,
 }
 
 impl Default for MixSettings {
@@ -48,6 +53,8 @@ impl Default for MixSettings {
             solo: Vec::new(),
             layout: ChannelLayout::Stereo,
             params: MatrixParams::default(),
+            tempo: 1.0,
+            transpose: 0.0,
         }
     }
 }
@@ -82,7 +89,7 @@ impl MixSettings {
 
     /// Checks the settings against a set of stems: every named stem is among
     /// `sources`, gains are at most [`MAX_GAIN_DB`] and not NaN, the layout can be
-    /// rendered and the matrix parameters are in range.
+    /// rendered, and the matrix parameters, tempo and transposition are in range.
     pub fn check(&self, sources: &[Source]) -> Result<(), MixError> {
         for s in self
             .gains_db
@@ -117,6 +124,7 @@ impl MixSettings {
         ) {
             return Err(MixError::UnsupportedLayout(self.layout));
         }
+        crate::stretch::check_params(self.tempo, self.transpose)?;
         self.params.validate()
     }
 }
@@ -158,6 +166,10 @@ mod wire {
         lfe_gain: Option<f32>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         mains_highpass: Option<bool>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tempo: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        transpose: Option<f64>,
     }
 
     fn source(name: &str) -> Result<Source, MixError> {
@@ -216,6 +228,8 @@ mod wire {
                     lfe_gain: w.lfe_gain.unwrap_or(d.lfe_gain),
                     mains_highpass: w.mains_highpass.unwrap_or(d.mains_highpass),
                 },
+                tempo: w.tempo.unwrap_or(1.0),
+                transpose: w.transpose.unwrap_or(0.0),
             };
             settings.check_values()?;
             Ok(settings)
@@ -243,6 +257,9 @@ mod wire {
                 crossover_hz: Some(p.crossover_hz),
                 lfe_gain: Some(p.lfe_gain),
                 mains_highpass: Some(p.mains_highpass),
+                // Left out at their defaults, so mixes saved before them read the same.
+                tempo: (s.tempo != 1.0).then_some(s.tempo),
+                transpose: (s.transpose != 0.0).then_some(s.transpose),
             }
         }
     }

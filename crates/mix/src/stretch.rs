@@ -53,7 +53,7 @@ pub const MAX_TEMPO: f64 = 1.5;
 pub const MAX_TRANSPOSE: f64 = 12.0;
 
 /// Largest number of output frames made in one inner pass; bounds the buffers.
-const PIECE: usize = 256;
+pub(crate) const PIECE: usize = 256;
 /// Crossfade between the untouched and the stretched signal, in seconds.
 const FADE_S: f64 = 0.012;
 /// Zero crossings each side of the resampler's kernel (at full bandwidth).
@@ -406,14 +406,27 @@ impl Stretcher {
 
     /// Adds input frames (every channel the same length).
     pub fn push<I: AsRef<[f32]>>(&mut self, input: &[I]) -> Result<(), MixError> {
+        let len = input.first().map_or(0, |c| c.as_ref().len());
+        if input.iter().any(|c| c.as_ref().len() != len) {
+            return Err(MixError::LengthMismatch);
+        }
+        self.push_range(input, 0, len)
+    }
+
+    /// Adds frames `start..start + len` of every input channel.
+    pub(crate) fn push_range<I: AsRef<[f32]>>(
+        &mut self,
+        input: &[I],
+        start: usize,
+        len: usize,
+    ) -> Result<(), MixError> {
         if input.len() != self.channels {
             return Err(MixError::ChannelMismatch {
                 expected: self.channels,
                 got: input.len(),
             });
         }
-        let len = input.first().map_or(0, |c| c.as_ref().len());
-        if input.iter().any(|c| c.as_ref().len() != len) {
+        if input.iter().any(|c| c.as_ref().len() < start + len) {
             return Err(MixError::LengthMismatch);
         }
         let mask = self.ring_mask;
@@ -421,7 +434,7 @@ impl Stretcher {
             let at = (self.pushed as usize + i) & mask;
             let mut mid = 0.0;
             for (c, ch) in input.iter().enumerate() {
-                let v = ch.as_ref()[i];
+                let v = ch.as_ref()[start + i];
                 self.ring[c][at] = v;
                 mid += v;
             }
@@ -435,29 +448,47 @@ impl Stretcher {
     /// Makes `output.len()` channels of frames; [`input_needed`](Self::input_needed)
     /// frames must have been pushed for them.
     pub fn pull<O: AsMut<[f32]>>(&mut self, output: &mut [O]) -> Result<(), MixError> {
+        let frames = output.first_mut().map_or(0, |c| c.as_mut().len());
+        if output.iter_mut().any(|c| c.as_mut().len() != frames) {
+            return Err(MixError::LengthMismatch);
+        }
+        self.pull_range(output, 0, frames)
+    }
+
+    /// Makes frames `start..start + len` of every output channel.
+    pub(crate) fn pull_range<O: AsMut<[f32]>>(
+        &mut self,
+        output: &mut [O],
+        start: usize,
+        len: usize,
+    ) -> Result<(), MixError> {
         if output.len() != self.channels {
             return Err(MixError::ChannelMismatch {
                 expected: self.channels,
                 got: output.len(),
             });
         }
-        let frames = output.first_mut().map_or(0, |c| c.as_mut().len());
-        if output.iter_mut().any(|c| c.as_mut().len() != frames) {
+        if output.iter_mut().any(|c| c.as_mut().len() < start + len) {
             return Err(MixError::LengthMismatch);
         }
-        if self.input_end(frames) > self.pushed {
+        if self.input_end(len) > self.pushed {
             return Err(MixError::InvalidParameter(format!(
-                "{} more input frames are needed before pulling {frames}",
-                self.input_needed(frames)
+                "{} more input frames are needed before pulling {len}",
+                self.input_needed(len)
             )));
         }
-        let mut start = 0;
-        while start < frames {
-            let len = PIECE.min(frames - start);
-            self.pull_piece(output, start, len);
-            start += len;
+        let mut at = start;
+        while at < start + len {
+            let piece = PIECE.min(start + len - at);
+            self.pull_piece(output, at, piece);
+            at += piece;
         }
         Ok(())
+    }
+
+    /// Whether the output is the input untouched (no stretch, no crossfade).
+    pub fn is_bypassed(&self) -> bool {
+        !self.stretching && self.fade_left == 0
     }
 
     fn pull_piece<O: AsMut<[f32]>>(&mut self, output: &mut [O], start: usize, len: usize) {

@@ -828,6 +828,68 @@ async fn separation_runs_as_a_job_and_serves_stems_zip_and_mixes() -> Result<()>
         worst < 1e-6,
         "karaoke differs from drums+bass+other by {worst}"
     );
+    // A practice render (Save mix with tempo, transposition and a loop): the
+    // part lasts its length / tempo to the frame, and holds exactly what
+    // `sonantica render` (pipeline::render) makes of the same stems.
+    let practice = st
+        .post_json(
+            &format!("/api/tracks/{id}/mix"),
+            r#"{"preset":"karaoke","tempo":0.8,"transpose":-2,"start_s":0.5,"end_s":1.5,"format":"wav","bit_depth":"32f"}"#,
+        )
+        .await?;
+    assert_eq!(
+        practice.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&practice.body)
+    );
+    let practice_path = out.path().join("p.wav");
+    std::fs::write(&practice_path, &practice.body)?;
+    let heard = decode(&practice_path)?;
+    assert_eq!(
+        heard[0].len(),
+        55_125,
+        "1 s of the track at 0.8 at 44.1 kHz"
+    );
+    let cli_path = out.path().join("cli.wav");
+    let settings: sonantica_mix::MixSettings =
+        serde_json::from_str(r#"{"preset":"karaoke","tempo":0.8,"transpose":-2}"#)?;
+    let stem_set: Vec<(sonantica_mix::Source, PathBuf)> = sources
+        .iter()
+        .zip(&files)
+        .map(|(s, f)| Ok((s.parse()?, f.clone())))
+        .collect::<Result<_>>()?;
+    sonantica_pipeline::render::render_mix(
+        &stem_set,
+        &cli_path,
+        &settings,
+        sonantica_pipeline::render::Span {
+            start_s: 0.5,
+            end_s: Some(1.5),
+        },
+        sonantica_audio::OutputFormat::WavF32,
+        &[],
+        &mut |_, _| {},
+        &|| false,
+    )?;
+    assert_eq!(
+        decode(&cli_path)?,
+        heard,
+        "Save mix and sonantica render agree"
+    );
+    for (bad, why) in [
+        (r#"{"tempo":2}"#, "tempo 2"),
+        (r#"{"transpose":12.5}"#, "transpose 12.5"),
+        (r#"{"start_s":1.5,"end_s":1}"#, "after the start"),
+        (r#"{"start_s":"soon"}"#, "number of seconds"),
+        (r#"{"start_s":9}"#, "past the end"),
+    ] {
+        let detail = st
+            .post_json(&format!("/api/tracks/{id}/mix"), bad)
+            .await?
+            .assert_error(StatusCode::BAD_REQUEST, "bad_request")?;
+        assert!(detail.contains(why), "{bad}: {detail}");
+    }
     // A 5.1 FLAC render has six channels.
     let surround = st
         .post_json(&format!("/api/tracks/{id}/mix"), r#"{"layout":"5.1"}"#)

@@ -1276,6 +1276,7 @@ impl Library {
                 &files,
                 &temp,
                 &settings,
+                sonantica_pipeline::render::Span::WHOLE,
                 sonantica_audio::OutputFormat::Flac16,
                 &tags,
                 &mut |_, _| {},
@@ -1300,6 +1301,7 @@ impl Library {
         id: i64,
         model: Option<&str>,
         settings: sonantica_mix::MixSettings,
+        span: sonantica_pipeline::render::Span,
         format: sonantica_audio::OutputFormat,
     ) -> AppResult<Download> {
         let track = self.track(id).await?;
@@ -1332,6 +1334,7 @@ impl Library {
                 &files,
                 &out_path,
                 &settings,
+                span,
                 format,
                 &[],
                 &mut |_, _| {},

@@ -433,6 +433,11 @@ impl Workers {
         check_worker(worker)?;
         let current = self.jobs.job(id).await?;
         if current.status == JobStatus::Done {
+            // A retried request. Uploads this worker made again in the meantime
+            // (a stem re-sent while the first complete was being finished) are
+            // of no use now: without this they stayed behind (seen once in CI,
+            // a `.small4.job6.<worker>.tmp` after a station restart).
+            let _ = std::fs::remove_dir_all(self.remote_staging(&current, worker));
             return Ok(current);
         }
         let job = self.held_by(id, worker).await?;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sonantica_audio::OutputFormat;
 use sonantica_mix::MixSettings;
+use sonantica_pipeline::render::Span;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::jobs::Job;
@@ -472,6 +473,14 @@ pub struct MixRequest {
     pub lfe_gain: Option<f32>,
     /// High-pass the mains at the crossover (default false).
     pub mains_highpass: Option<bool>,
+    /// Tempo, 0.5 to 1.5 (default 1), without changing the pitch.
+    pub tempo: Option<f64>,
+    /// Transposition in semitones, -12 to +12 (default 0; a fraction is cents).
+    pub transpose: Option<f64>,
+    /// Render from this time of the track, in seconds (default 0).
+    pub start_s: Option<f64>,
+    /// Render up to this time of the track, in seconds (default: its end).
+    pub end_s: Option<f64>,
 }
 
 /// `POST /api/tracks/{id}/mix` as the handler reads it.
@@ -483,6 +492,8 @@ pub struct MixBody {
     pub format: OutputFormat,
     /// The mix.
     pub settings: MixSettings,
+    /// The part of the track to render.
+    pub span: Span,
 }
 
 impl Default for MixBody {
@@ -491,6 +502,7 @@ impl Default for MixBody {
             model: None,
             format: OutputFormat::Flac24,
             settings: MixSettings::default(),
+            span: Span::WHOLE,
         }
     }
 }
@@ -529,12 +541,27 @@ impl<'de> Deserialize<'de> for MixBody {
                 )))
             }
         };
+        let mut seconds = |key: &str| -> Result<Option<f64>, D::Error> {
+            match map.remove(key) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::Number(n)) => Ok(n.as_f64()),
+                Some(other) => Err(D::Error::custom(format!(
+                    "{key}: expected a number of seconds, got {other}"
+                ))),
+            }
+        };
+        let span = Span {
+            start_s: seconds("start_s")?.unwrap_or(0.0),
+            end_s: seconds("end_s")?,
+        };
+        span.check().map_err(D::Error::custom)?;
         let settings =
             MixSettings::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
         Ok(MixBody {
             model,
             format,
             settings,
+            span,
         })
     }
 }

@@ -389,7 +389,8 @@ pub(crate) async fn stems_zip(
     Ok(attachment_response(zip, "application/zip"))
 }
 
-/// Render a mix of the stems (preset, gains, layout, format) with the Stem Engine.
+/// Render a mix of the stems (preset, gains, layout, tempo, transposition, a part
+/// of the track, format) with the Stem Engine.
 #[utoipa::path(post, path = "/api/tracks/{id}/mix", tag = "media",
     params(("id" = i64, Path, description = "track id")),
     request_body = MixRequest,
@@ -406,9 +407,10 @@ pub(crate) async fn mix_track(
         model,
         format,
         settings,
+        span,
     } = req;
     let mix = library
-        .render_mix(id, model.as_deref(), settings, format)
+        .render_mix(id, model.as_deref(), settings, span, format)
         .await?;
     let content_type = if format.extension() == "flac" {
         "audio/flac"
