@@ -62,7 +62,8 @@ function trackRow(t, i, context, { number = false, album = true } = {}) {
   const meta = [t.starred_at ? '★' : null, t.artist, album ? t.album : null, fmtTime(t.duration_s),
     t.plays ? plural(t.plays, 'play') : null,
     a.integrated_lufs != null && Number.isFinite(a.integrated_lufs) ? `${a.integrated_lufs.toFixed(1)} LUFS` : null,
-    a.dr != null ? `DR ${a.dr}` : null].filter(Boolean).join(' · ');
+    a.dr != null ? `DR ${a.dr}` : null,
+    a.bpm != null ? `${Math.round(a.bpm)} BPM` : null, a.key ?? null].filter(Boolean).join(' · ');
   li.append(...[
     number ? el('span', { class: 'no', text: t.track_no ?? '' }) : null,
     el('div', { class: 'what' },

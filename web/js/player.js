@@ -238,6 +238,8 @@ function showAnalysis(t) {
     ['True peak', fmtLevel(a.true_peak_dbtp, 1, ' dBTP')], ['DR', a.dr ?? '–'],
     ['Crest', fmt(a.crest_factor_db, 1, ' dB')], ['Correlation', fmt(a.correlation, 2, '')],
     ['Width', a.width == null ? '–' : `${Math.round(a.width * 100)} %`], ['Clipping', a.clip_events ?? '–'],
+    // Estimated at analysis time (tracks analysed before it show a dash).
+    ['Tempo', a.bpm == null ? '–' : `${a.bpm.toFixed(1)} BPM`], ['Key', a.key ?? '–'],
   ];
   $('#analysis').replaceChildren(...rows.map(([k, v]) => el('div', {}, el('dt', { text: k }), el('dd', { text: String(v) }))));
 }

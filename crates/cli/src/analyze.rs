@@ -174,6 +174,14 @@ fn write_table(out: &mut impl Write, path: &Path, info: &AudioInfo, r: &Report) 
             r.clip_events, r.clipped_samples
         )
     };
+    let tempo = r
+        .bpm
+        .map_or_else(|| "no steady beat".to_string(), |b| format!("{b:.1} BPM"));
+    writeln!(
+        out,
+        "  music      {tempo} · key {}",
+        r.key.as_deref().unwrap_or("–")
+    )?;
     writeln!(
         out,
         "  peaks      true peak {} · sample peak {} · {clipping}",

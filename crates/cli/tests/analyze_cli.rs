@@ -86,6 +86,9 @@ fn json_output_has_every_documented_key_and_agrees_with_ffmpeg_ebur128() -> Resu
         "width",
         "clipped_samples",
         "clip_events",
+        "bpm",
+        "beat_offset_s",
+        "key",
     ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
@@ -199,5 +202,64 @@ fn table_output_shows_each_file_and_an_album_line() -> Result<()> {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
+    Ok(())
+}
+
+#[test]
+fn a_generated_song_reports_its_tempo_beat_grid_and_key() -> Result<()> {
+    use sonantica_audio::{AudioWriter, ChannelLayout, OutputFormat};
+    // 24 s: noise-burst drums at 128 BPM from 0.25 s, over D minor chords
+    // (i, iv, V, i; one bar each).
+    let rate = 44_100usize;
+    let n = 24 * rate;
+    let bpm = 128.0;
+    let beat = 60.0 / bpm;
+    let mut rng = sonantica_testkit::signal::XorShift64::seeded(7);
+    let noise = rng.centred_noise(n, 1.0);
+    let chords: [[i32; 4]; 4] = [
+        [50, 62, 65, 69],
+        [55, 67, 70, 74],
+        [57, 69, 73, 76],
+        [50, 62, 65, 69],
+    ];
+    let x: Vec<f32> = (0..n)
+        .map(|i| {
+            let t = i as f64 / rate as f64;
+            let since = (t - 0.25).rem_euclid(beat);
+            let drum = if t >= 0.25 && since < 0.01 {
+                0.5 * f64::from(noise[i])
+            } else {
+                0.0
+            };
+            let bar = ((t / (4.0 * beat)) as usize) % 4;
+            let tones: f64 = chords[bar]
+                .iter()
+                .map(|&m| {
+                    let f = 440.0 * 2f64.powf(f64::from(m - 69) / 12.0);
+                    (std::f64::consts::TAU * f * t).sin() * 0.06
+                })
+                .sum();
+            (drum + tones) as f32
+        })
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("song.flac");
+    let mut w = AudioWriter::create(&path, OutputFormat::Flac24, 44_100, ChannelLayout::Stereo)?;
+    w.write(&[&x, &x])?;
+    w.finish()?;
+    let out = sonantica_cmd(&["analyze", "--json", s(&path)]).assert_success();
+    let v: Value = serde_json::from_str(String::from_utf8(out.stdout)?.trim())?;
+    let got = field(&v, "bpm");
+    assert!((got - bpm).abs() <= 1.0, "bpm {got}, expected {bpm} ± 1");
+    let offset = field(&v, "beat_offset_s");
+    let d = (offset - 0.25).rem_euclid(beat);
+    assert!(
+        d.min(beat - d) < 0.015,
+        "beat grid at {offset} s misses the drums at 0.25 s"
+    );
+    assert_eq!(v["key"], "D minor");
+    let table = sonantica_cmd(&["analyze", s(&path)]).assert_success();
+    let text = String::from_utf8(table.stdout)?;
+    assert!(text.contains("128.0 BPM · key D minor"), "{text}");
     Ok(())
 }

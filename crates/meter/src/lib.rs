@@ -12,7 +12,8 @@
 //! - a spectrum analyser ([`Spectrum`]: log-spaced bands with peak hold).
 //!
 //! [`OverviewBuilder`] draws a whole track small for a seek bar (envelope,
-//! clipped spots, short-term loudness).
+//! clipped spots, short-term loudness); [`TempoKey`] estimates its tempo (with
+//! the beat grid) and key.
 //!
 //! It does no I/O, allocates only in its constructor (with
 //! [`LoudnessHistory::Bounded`]), and gives the same results whatever block sizes
@@ -25,6 +26,7 @@ mod loudness;
 mod overview;
 mod spectrum;
 mod stereo;
+mod tempo_key;
 mod true_peak;
 
 pub use dynamics::{ClipCounter, DrMeter};
@@ -34,6 +36,7 @@ pub use overview::{Overview, OverviewBuilder, FINE_S};
 pub use sonantica_audio::ChannelLayout;
 pub use spectrum::{Spectrum, SPECTRUM_FLOOR_DB};
 pub use stereo::StereoImage;
+pub use tempo_key::{Key, Tempo, TempoKey, PITCH_CLASSES};
 pub use true_peak::TruePeak;
 
 /// Errors from constructing or feeding meters.
@@ -174,6 +177,12 @@ pub struct Report {
     pub clipped_samples: u64,
     /// Runs of ≥ 3 consecutive full-scale samples.
     pub clip_events: u64,
+    /// Estimated tempo in BPM ([`TempoKey`], whole-track analysis only).
+    pub bpm: Option<f64>,
+    /// Time of the first beat of the estimated beat grid, in seconds.
+    pub beat_offset_s: Option<f64>,
+    /// Estimated key, e.g. `"A minor"` ([`TempoKey`], whole-track analysis only).
+    pub key: Option<String>,
 }
 
 /// All meters at once. See the crate documentation.
@@ -383,6 +392,9 @@ impl Inspector {
             balance: self.stereo.total_balance(),
             clipped_samples: self.clips.clipped_samples(),
             clip_events: self.clips.events(),
+            bpm: None,
+            beat_offset_s: None,
+            key: None,
         };
         if let Some(l) = &self.loudness {
             l.fill_report(&mut report);

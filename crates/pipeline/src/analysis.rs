@@ -7,6 +7,7 @@ use std::sync::{mpsc, Arc};
 use sonantica_audio::{AudioInfo, Decoder};
 use sonantica_meter::{
     Inspector, InspectorConfig, Loudness, LoudnessHistory, Overview, OverviewBuilder, Report,
+    TempoKey,
 };
 
 use crate::sandbox::Stream;
@@ -35,7 +36,8 @@ type Block = Arc<Vec<Vec<f32>>>;
 ///
 /// The work is split over two cores: one thread reads the decoded blocks
 /// (from a sandboxed child, which decodes on the same core) and runs the
-/// true-peak meter (4× oversampling, vectorised); the caller's runs the
+/// true-peak meter (4× oversampling, vectorised) and the tempo and key
+/// estimator; the caller's runs the
 /// loudness meter (K-weighting and gating), the overview and the rest of the
 /// Inspector. Each decoded block is shared between them, not copied twice.
 pub fn analyze_file(path: &Path, progress: impl FnMut(u64)) -> PipelineResult<Analysis> {
@@ -75,9 +77,11 @@ pub fn analyze_source(
         true,
     )?;
 
+    let mut tempo_key = TempoKey::new(info.sample_rate);
     std::thread::scope(|scope| -> PipelineResult<()> {
         let (tx, rx) = mpsc::sync_channel::<Block>(16);
         let true_peak = &mut true_peak;
+        let tempo_key = &mut tempo_key;
         let reader = scope.spawn(move || -> PipelineResult<()> {
             while let Some(block) = decoder.take_block()? {
                 let shared: Block = Arc::new(block);
@@ -86,6 +90,7 @@ pub fn analyze_source(
                 }
                 let refs: Vec<&[f32]> = shared.iter().map(Vec::as_slice).collect();
                 true_peak.process(&refs);
+                tempo_key.process(&refs);
             }
             Ok(())
         });
@@ -108,6 +113,11 @@ pub fn analyze_source(
     let mut report = inspector.report();
     loudness.fill_report(&mut report);
     true_peak.fill_report(&mut report);
+    if let Some(t) = tempo_key.tempo() {
+        report.bpm = Some((t.bpm * 10.0).round() / 10.0);
+        report.beat_offset_s = Some((t.offset_s * 1000.0).round() / 1000.0);
+    }
+    report.key = tempo_key.key().map(|k| k.to_string());
     Ok(Analysis {
         info,
         report,
