@@ -210,3 +210,40 @@ test('the spectrum analyser puts a 1 kHz sine at -20 dBFS in the band holding 1 
   assert.equal(levels[bands + top], levels[top], 'the peak hold starts at the level');
   x.son_meter_free(m);
 });
+
+test('tempo 0.8 and -2 semitones: the engine reads 0.8 input frames per output frame and the tone moves down', () => {
+  const e = x.son_engine_new(4, 2, RATE);
+  assert.notEqual(e, 0);
+  assert.equal(applySettings(e, { tempo: 0.8, transpose: -2 }), 0);
+  x.son_engine_reset(e);
+  const f = 440;
+  const seconds = 3;
+  const out = [];
+  let fed = 0;
+  for (let made = 0; made < seconds * RATE; made += Q) {
+    const need = x.son_engine_input_frames(e, Q);
+    assert.ok(need >= 0 && need <= 16384, `needs ${need}`);
+    for (let k = 0; k < 8; k++) {
+      const buf = f32(x.son_engine_input(e, k), need);
+      // The "other" stem carries the tone; the rest are silent.
+      for (let i = 0; i < need; i++) buf[i] = k === 4 || k === 5 ? 0.3 * Math.sin((2 * Math.PI * f * (fed + i)) / RATE) : 0;
+    }
+    fed += need;
+    assert.equal(x.son_engine_process_to(e, need, Q), 0);
+    out.push(...f32(x.son_engine_output(e, 0), Q));
+  }
+  const position = x.son_engine_position(e);
+  assert.ok(Math.abs(position - 0.8 * seconds * RATE) < 1, `position ${position}`);
+  // Read ahead: more input than played, by no more than the look-ahead.
+  assert.ok(fed >= position && fed - position < 9000, `fed ${fed}, played ${position}`);
+  // Frequency from zero crossings over the last two seconds.
+  const from = RATE;
+  let crossings = 0;
+  for (let i = from + 1; i < out.length; i++) if (out[i - 1] < 0 && out[i] >= 0) crossings += 1;
+  const hz = crossings / ((out.length - from) / RATE);
+  const want = f * 2 ** (-2 / 12);
+  assert.ok(Math.abs(hz - want) / want < 0.005, `${hz.toFixed(2)} Hz, expected ${want.toFixed(2)}`);
+  // A wrong input count is refused, not guessed at.
+  assert.equal(x.son_engine_process_to(e, x.son_engine_input_frames(e, Q) + 1, Q), -3);
+  x.son_engine_free(e);
+});

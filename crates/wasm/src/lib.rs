@@ -23,6 +23,11 @@ use sonantica_mix::{MatrixParams, MixSettings, Source, StemEngine, PRESETS};
 /// Most frames one `process` call takes (a Web Audio quantum is 128).
 pub const MAX_FRAMES: usize = 4096;
 
+/// Most input frames one Stem Engine call reads: away from tempo 1 a block
+/// reads more or fewer input frames than it makes, and turning the stretch on
+/// reads its look-ahead at once (under 9000 frames at 48 kHz).
+pub const MAX_INPUT_FRAMES: usize = 16_384;
+
 /// Most goniometer points one `son_meter_goniometer` call returns.
 pub const MAX_POINTS: usize = 2048;
 
@@ -285,7 +290,7 @@ pub extern "C" fn son_engine_new(stems: u32, channels: u32, sample_rate: u32) ->
     match StemEngine::new(sources, layout, sample_rate, MatrixParams::default()) {
         Ok(engine) => Box::into_raw(Box::new(Engine {
             engine,
-            inputs: vec![vec![0.0; MAX_FRAMES]; 2 * sources.len()],
+            inputs: vec![vec![0.0; MAX_INPUT_FRAMES]; 2 * sources.len()],
             outputs: vec![vec![0.0; MAX_FRAMES]; layout.channels()],
             settings: Vec::new(),
         })),
@@ -301,7 +306,7 @@ unsafe fn engine<'a>(e: *mut Engine) -> Option<&'a mut Engine> {
 }
 
 /// The input buffer `index` = 2 × stem + side (0 left, 1 right), stems in
-/// Demucs order; [`MAX_FRAMES`] floats; 0 if out of range.
+/// Demucs order; [`MAX_INPUT_FRAMES`] floats; 0 if out of range.
 ///
 /// # Safety
 /// `e` is 0 or a live pointer from [`son_engine_new`].
@@ -327,33 +332,78 @@ pub unsafe extern "C" fn son_engine_output(e: *mut Engine, ch: u32) -> *mut f32 
     }
 }
 
-/// Mixes the first `frames` samples of the inputs into the outputs.
+/// Mixes the first `frames` samples of the inputs into `frames` output samples
+/// (at tempo 1 without transposition; otherwise use [`son_engine_process_to`]).
 ///
 /// # Safety
 /// `e` is 0 or a live pointer from [`son_engine_new`].
 #[no_mangle]
 pub unsafe extern "C" fn son_engine_process(e: *mut Engine, frames: u32) -> i32 {
     // SAFETY: see the function's contract.
+    unsafe { son_engine_process_to(e, frames, frames) }
+}
+
+/// How many input frames the next [`son_engine_process_to`] of `frames` output
+/// frames reads (the tempo and the stretch's look-ahead decide); -1 for a bad
+/// engine.
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_input_frames(e: *mut Engine, frames: u32) -> i32 {
+    // SAFETY: see the function's contract.
+    match unsafe { engine(e) } {
+        Some(e) => i32::try_from(e.engine.input_frames_for(frames as usize)).unwrap_or(i32::MAX),
+        None => -1,
+    }
+}
+
+/// Reads `in_frames` frames of the inputs (exactly
+/// [`son_engine_input_frames`]`(out_frames)`) and makes `out_frames` output
+/// frames. 0 on success; -1 bad engine, -2 more than [`MAX_FRAMES`] out or
+/// [`MAX_INPUT_FRAMES`] in, -3 the engine refused (a wrong input count).
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_process_to(
+    e: *mut Engine,
+    in_frames: u32,
+    out_frames: u32,
+) -> i32 {
+    // SAFETY: see the function's contract.
     let Some(e) = (unsafe { engine(e) }) else {
         return -1;
     };
-    let n = frames as usize;
-    if n > MAX_FRAMES {
+    let (ni_frames, no_frames) = (in_frames as usize, out_frames as usize);
+    if no_frames > MAX_FRAMES || ni_frames > MAX_INPUT_FRAMES {
         return -2;
     }
     let (ni, no) = (e.inputs.len(), e.outputs.len());
     let mut ins: [&[f32]; 12] = [&[]; 12];
     for (r, buf) in ins.iter_mut().zip(&e.inputs) {
-        *r = &buf[..n];
+        *r = &buf[..ni_frames];
     }
     let mut outs: [&mut [f32]; 8] = Default::default();
     for (o, buf) in outs.iter_mut().zip(e.outputs.iter_mut()) {
-        *o = &mut buf[..n];
+        *o = &mut buf[..no_frames];
     }
     match e.engine.process(&ins[..ni], &mut outs[..no]) {
         Ok(()) => 0,
         Err(_) => -3,
     }
+}
+
+/// The input position (frames since the last reset, fractional while
+/// stretching) that the next output frame plays: the player's clock. -1 for a
+/// bad engine.
+///
+/// # Safety
+/// `e` is 0 or a live pointer from [`son_engine_new`].
+#[no_mangle]
+pub unsafe extern "C" fn son_engine_position(e: *mut Engine) -> f64 {
+    // SAFETY: see the function's contract.
+    unsafe { engine(e) }.map_or(-1.0, |e| e.engine.position())
 }
 
 /// Room for `len` bytes of UTF-8 JSON settings, for [`son_engine_apply`]; 0 on a
