@@ -127,6 +127,11 @@ pub struct Stretcher {
     ana: f64,
     /// The next frame resets its phases (the first frame after a start).
     first: bool,
+    /// The next stage of the frame in progress (0: none begun), and that
+    /// frame's centre and analysis hop, fixed when it begins.
+    stage: usize,
+    frame_centre: i64,
+    frame_ha: f64,
     /// Stretched samples below this index are zeroed or hold frames.
     zeroed_to: i64,
     /// Resampler position in the stretched signal.
@@ -193,6 +198,9 @@ impl Clone for Stretcher {
             next_m: self.next_m,
             ana: self.ana,
             first: self.first,
+            stage: self.stage,
+            frame_centre: self.frame_centre,
+            frame_ha: self.frame_ha,
             zeroed_to: self.zeroed_to,
             x: self.x,
             position: self.position,
@@ -272,6 +280,9 @@ impl Stretcher {
             next_m: 0,
             ana: 0.0,
             first: true,
+            stage: 0,
+            frame_centre: 0,
+            frame_ha: 0.0,
             zeroed_to: 0,
             x: 0.0,
             position: 0.0,
@@ -381,10 +392,9 @@ impl Stretcher {
         let half = (self.n / 2) as i64;
         let hs = self.hs as i64;
         let last = (need + half + hs - 1).div_euclid(hs) - 1;
-        if last < self.next_m {
-            return self.pushed;
-        }
-        let ana = self.ana + (last - self.next_m) as f64 * self.analysis_hop();
+        // And the frame after it, whose stages are done ahead of need.
+        let ahead = (last + 1).max(self.next_m);
+        let ana = self.ana + (ahead - self.next_m) as f64 * self.analysis_hop();
         ana.round() as i64 + half
     }
 
@@ -547,6 +557,7 @@ impl Stretcher {
         while self.next_m * self.hs as i64 - half < need {
             self.frame();
         }
+        self.work_ahead(need, len);
         let mask = self.st_mask;
         for i in 0..len {
             if self.copies() {
@@ -580,6 +591,24 @@ impl Stretcher {
         }
     }
 
+    /// Does some stages of the next frame (the one after those `need` asks
+    /// for), about as many as `len` output frames' share of a frame's work.
+    fn work_ahead(&mut self, need: i64, len: usize) {
+        let hs = self.hs as i64;
+        let half = (self.n / 2) as i64;
+        let share = self.stages() as f64 * len as f64 * self.ratio / self.hs as f64;
+        let budget = share.ceil() as usize + 1;
+        for _ in 0..budget {
+            if self.next_m * hs - half >= need + hs {
+                return;
+            }
+            if self.stage == 0 && self.ana.round() as i64 + half > self.pushed {
+                return;
+            }
+            self.frame_stage();
+        }
+    }
+
     /// Starts the stretched path so that its next output plays input position `p0`.
     fn start_stretch(&mut self, p0: f64) {
         let half = (self.n / 2) as i64;
@@ -593,28 +622,100 @@ impl Stretcher {
         self.x = 0.0;
         self.position = p0;
         self.first = true;
+        self.stage = 0;
         for st in &mut self.st {
             st.fill(0.0);
         }
     }
 
-    /// One analysis/synthesis frame.
+    /// Finishes the frame in progress (or makes the next one whole).
     fn frame(&mut self) {
+        loop {
+            if self.frame_stage() {
+                return;
+            }
+        }
+    }
+
+    /// Stages of one frame: each channel's analysis, the phases, each
+    /// channel's synthesis. The stages of the next frame are done a few per
+    /// quantum ahead of need, so that no single quantum carries a whole frame
+    /// (in the browser's wasm a whole stereo frame takes about 2 ms of a
+    /// 2.67 ms quantum).
+    fn stages(&self) -> usize {
+        2 * self.channels + 1
+    }
+
+    /// Runs the next stage of the current frame; true when the frame is done.
+    fn frame_stage(&mut self) -> bool {
+        let n = self.n;
+        let half = n / 2;
+        let channels = self.channels;
+        let stage = self.stage;
+        if stage == 0 {
+            self.frame_ha = self.analysis_hop();
+            self.frame_centre = self.ana.round() as i64;
+        }
+        let centre = self.frame_centre;
+        if stage < channels {
+            // Analysis of one channel at the centre.
+            self.windowed(stage, centre);
+            let _ = self.fft.process_with_scratch(
+                &mut self.tbuf,
+                &mut self.spec[stage],
+                &mut self.fft_scratch,
+            );
+        } else if stage == channels {
+            self.phases();
+        } else {
+            let c = stage - channels - 1;
+            let start = self.next_m * self.hs as i64 - half as i64;
+            let end = start + n as i64;
+            let mask = self.st_mask;
+            if c == 0 {
+                for i in self.zeroed_to.max(start)..end {
+                    for st in &mut self.st {
+                        st[(i as usize) & mask] = 0.0;
+                    }
+                }
+                self.zeroed_to = self.zeroed_to.max(end);
+            }
+            // Hann analysis × Hann synthesis at a quarter-frame hop sums to 1.5.
+            let norm = 1.0 / (1.5 * n as f32);
+            let spec = &mut self.spec[c];
+            for (x, t) in spec.iter_mut().zip(&self.turn) {
+                *x *= t;
+            }
+            spec[0].im = 0.0;
+            spec[half].im = 0.0;
+            let _ = self
+                .ifft
+                .process_with_scratch(spec, &mut self.tbuf, &mut self.ifft_scratch);
+            let st = &mut self.st[c];
+            for i in 0..n {
+                // Undo the zero-phase rotation.
+                let v = self.tbuf[(i + half) % n] * self.window[i] * norm;
+                st[((start + i as i64) as usize) & mask] += v;
+            }
+        }
+        self.stage += 1;
+        if self.stage < self.stages() {
+            return false;
+        }
+        self.stage = 0;
+        self.next_m += 1;
+        self.ana += self.frame_ha;
+        true
+    }
+
+    /// The middle stage: frequencies and phases from the mid, and the turn of
+    /// every bin.
+    fn phases(&mut self) {
         let n = self.n;
         let half = n / 2;
         let bins = half + 1;
-        let ha = self.analysis_hop();
-        let centre = self.ana.round() as i64;
-
-        // Analysis: every channel at the centre, the mid h earlier.
-        for c in 0..self.channels {
-            self.windowed(c, centre);
-            let _ = self.fft.process_with_scratch(
-                &mut self.tbuf,
-                &mut self.spec[c],
-                &mut self.fft_scratch,
-            );
-        }
+        let ha = self.frame_ha;
+        let centre = self.frame_centre;
         self.windowed(self.channels, centre - self.h as i64);
         let _ =
             self.fft
@@ -676,41 +777,10 @@ impl Stretcher {
             self.theta[k] = wrap(f64::from(self.phi[k]) + f64::from(self.rot[k])) as f32;
         }
 
-        // Synthesis: turn each channel's bins, overlap-add into the stretched ring.
-        let start = self.next_m * self.hs as i64 - half as i64;
-        let end = start + n as i64;
-        let mask = self.st_mask;
-        for i in self.zeroed_to.max(start)..end {
-            for st in &mut self.st {
-                st[(i as usize) & mask] = 0.0;
-            }
-        }
-        self.zeroed_to = self.zeroed_to.max(end);
-        // Hann analysis × Hann synthesis at a quarter-frame hop sums to 1.5.
-        let norm = 1.0 / (1.5 * n as f32);
         for (t, r) in self.turn.iter_mut().zip(&self.rot) {
             let (s, co) = r.sin_cos();
             *t = Complex32::new(co, s);
         }
-        for c in 0..self.channels {
-            let spec = &mut self.spec[c];
-            for (x, t) in spec.iter_mut().zip(&self.turn) {
-                *x *= t;
-            }
-            spec[0].im = 0.0;
-            spec[half].im = 0.0;
-            let _ = self
-                .ifft
-                .process_with_scratch(spec, &mut self.tbuf, &mut self.ifft_scratch);
-            let st = &mut self.st[c];
-            for i in 0..n {
-                // Undo the zero-phase rotation.
-                let v = self.tbuf[(i + half) % n] * self.window[i] * norm;
-                st[((start + i as i64) as usize) & mask] += v;
-            }
-        }
-        self.next_m += 1;
-        self.ana += ha;
     }
 
     /// Identity phase locking: each peak of the mid spectrum advances by its
