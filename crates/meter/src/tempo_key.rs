@@ -185,14 +185,7 @@ impl TempoKey {
     }
 
     fn onset_frame(&mut self) {
-        let start = self.pending.len() - ONSET_FFT;
-        for (f, (x, w)) in self
-            .frame
-            .iter_mut()
-            .zip(self.pending[start..].iter().zip(&self.window))
-        {
-            *f = x * w;
-        }
+        window_tail(&self.pending, &self.window, &mut self.frame);
         let _ = self.fft.process_with_scratch(
             &mut self.frame[..ONSET_FFT],
             &mut self.spec,
@@ -208,14 +201,7 @@ impl TempoKey {
     }
 
     fn chroma_frame(&mut self) {
-        let start = self.pending.len() - CHROMA_FFT;
-        for (f, (x, w)) in self
-            .frame
-            .iter_mut()
-            .zip(self.pending[start..].iter().zip(&self.chroma_window))
-        {
-            *f = x * w;
-        }
+        window_tail(&self.pending, &self.chroma_window, &mut self.frame);
         let _ = self.chroma_fft.process_with_scratch(
             &mut self.frame,
             &mut self.chroma_spec,
@@ -330,6 +316,14 @@ impl TempoKey {
             }
         }
         best.map(|(_, k)| k)
+    }
+}
+
+/// `frame[..window.len()]` = the last `window.len()` samples of `pending`, windowed.
+fn window_tail(pending: &[f32], window: &[f32], frame: &mut [f32]) {
+    let tail = &pending[pending.len() - window.len()..];
+    for (f, (x, w)) in frame.iter_mut().zip(tail.iter().zip(window)) {
+        *f = x * w;
     }
 }
 

@@ -433,15 +433,11 @@ impl Stretcher {
         start: usize,
         len: usize,
     ) -> Result<(), MixError> {
-        if input.len() != self.channels {
-            return Err(MixError::ChannelMismatch {
-                expected: self.channels,
-                got: input.len(),
-            });
-        }
-        if input.iter().any(|c| c.as_ref().len() < start + len) {
-            return Err(MixError::LengthMismatch);
-        }
+        self.check_range(
+            input.len(),
+            input.iter().map(|c| c.as_ref().len()),
+            start + len,
+        )?;
         let mask = self.ring_mask;
         for i in 0..len {
             let at = (self.pushed as usize + i) & mask;
@@ -475,15 +471,12 @@ impl Stretcher {
         start: usize,
         len: usize,
     ) -> Result<(), MixError> {
-        if output.len() != self.channels {
-            return Err(MixError::ChannelMismatch {
-                expected: self.channels,
-                got: output.len(),
-            });
-        }
-        if output.iter_mut().any(|c| c.as_mut().len() < start + len) {
-            return Err(MixError::LengthMismatch);
-        }
+        let channels = output.len();
+        self.check_range(
+            channels,
+            output.iter_mut().map(|c| c.as_mut().len()),
+            start + len,
+        )?;
         if self.input_end(len) > self.pushed {
             return Err(MixError::InvalidParameter(format!(
                 "{} more input frames are needed before pulling {len}",
@@ -495,6 +488,25 @@ impl Stretcher {
             let piece = PIECE.min(start + len - at);
             self.pull_piece(output, at, piece);
             at += piece;
+        }
+        Ok(())
+    }
+
+    /// Checks a block: one buffer per channel, each at least `needed` long.
+    fn check_range(
+        &self,
+        channels: usize,
+        mut lengths: impl Iterator<Item = usize>,
+        needed: usize,
+    ) -> Result<(), MixError> {
+        if channels != self.channels {
+            return Err(MixError::ChannelMismatch {
+                expected: self.channels,
+                got: channels,
+            });
+        }
+        if lengths.any(|l| l < needed) {
+            return Err(MixError::LengthMismatch);
         }
         Ok(())
     }
