@@ -220,9 +220,11 @@ impl Stretcher {
         if channels == 0 {
             return Err(MixError::InvalidParameter("no channels to stretch".into()));
         }
-        if !(8_000..=768_000).contains(&sample_rate) {
+        // Every rate a track can have (the mixer takes them all; an 8 kHz
+        // recording still mixes), up to 768 kHz to bound the buffers.
+        if !(1..=768_000).contains(&sample_rate) {
             return Err(MixError::InvalidParameter(format!(
-                "sample rate {sample_rate} Hz: expected 8 to 768 kHz"
+                "sample rate {sample_rate} Hz: expected 1 Hz to 768 kHz"
             )));
         }
         // About 93 ms at 44.1 and 48 kHz: long enough to resolve partials 10 Hz

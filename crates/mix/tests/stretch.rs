@@ -314,3 +314,20 @@ fn turning_the_stretch_on_and_off_while_playing_makes_no_click() {
         "largest step {worst:.4} against a sine's {max_step:.4}"
     );
 }
+
+#[test]
+fn low_and_high_sample_rates_work_and_zero_is_refused() {
+    for rate in [4_000u32, 8_000, 96_000, 192_000] {
+        let mut s = Stretcher::new(2, rate).expect("a stretcher at any usual rate");
+        s.set(0.8, 1.0).expect("parameters");
+        s.reset();
+        let need = s.input_needed(256);
+        let x = vec![vec![0.1f32; need]; 2];
+        s.push(&x).expect("push");
+        let mut out = vec![vec![0.0f32; 256]; 2];
+        s.pull(&mut out).expect("pull");
+        assert!(out[0].iter().all(|v| v.is_finite()), "{rate} Hz");
+    }
+    assert!(Stretcher::new(2, 0).is_err());
+    assert!(Stretcher::new(0, 44_100).is_err());
+}
