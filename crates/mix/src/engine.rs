@@ -124,6 +124,13 @@ impl StemEngine {
             let mut want = self.stretch.input_needed(piece);
             while want > 0 {
                 let len = CHUNK.min(want);
+                if used + len > n_in {
+                    // Cannot happen while input_frames_for agrees with the
+                    // pieces; an error, not a slice past the end, if it ever does.
+                    return Err(MixError::InvalidParameter(format!(
+                        "the stretcher asked for more than the {n_in} input frames it announced"
+                    )));
+                }
                 self.mixer.run(input, used, &mut self.mixed, 0, len);
                 self.matrix.run(&self.mixed, 0, &mut self.staged, 0, len);
                 self.stretch.push_range(&self.staged, 0, len)?;

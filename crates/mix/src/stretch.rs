@@ -394,8 +394,13 @@ impl Stretcher {
         let half = (self.n / 2) as i64;
         let hs = self.hs as i64;
         let last = (need + half + hs - 1).div_euclid(hs) - 1;
-        // And the frame after it, whose stages are done ahead of need.
-        let ahead = (last + 1).max(self.next_m);
+        // And the frame after it, whose stages are done ahead of need. (Not
+        // further: the input a block reads must not depend on how far ahead
+        // earlier blocks worked, or pieces would read more than the block.)
+        let ahead = last + 1;
+        if ahead < self.next_m {
+            return self.pushed;
+        }
         let ana = self.ana + (ahead - self.next_m) as f64 * self.analysis_hop();
         ana.round() as i64 + half
     }

@@ -331,3 +331,49 @@ fn low_and_high_sample_rates_work_and_zero_is_refused() {
     assert!(Stretcher::new(2, 0).is_err());
     assert!(Stretcher::new(0, 44_100).is_err());
 }
+
+#[test]
+fn the_engine_reads_exactly_the_input_it_announces_at_any_block_size() {
+    use sonantica_mix::{ChannelLayout, MatrixParams, MixSettings, Source, StemEngine};
+    // Large blocks made of many inner pieces, while frames are worked on ahead:
+    // the input read must be what input_frames_for said, every time.
+    for (tempo, semis) in [(0.8, -2.0), (1.5, 12.0), (0.5, -12.0), (1.25, 0.0)] {
+        let mut e = StemEngine::new(
+            &Source::FOUR,
+            ChannelLayout::Stereo,
+            FS,
+            MatrixParams::default(),
+        )
+        .expect("engine");
+        e.apply(&MixSettings {
+            tempo,
+            transpose: semis,
+            ..MixSettings::default()
+        })
+        .expect("settings");
+        e.reset();
+        let mut fed = 0usize;
+        for (k, block) in [4096usize, 1, 7, 128, 4096, 3000, 4096, 256, 4096]
+            .iter()
+            .enumerate()
+        {
+            let need = e.input_frames_for(*block);
+            let input: Vec<Vec<f32>> = (0..8)
+                .map(|c| {
+                    (0..need)
+                        .map(|i| (((fed + i) * (c + 1)) % 101) as f32 * 0.004 - 0.2)
+                        .collect()
+                })
+                .collect();
+            let mut out = vec![vec![0.0f32; *block]; 2];
+            e.process(&input, &mut out)
+                .unwrap_or_else(|err| panic!("tempo {tempo}, block {k} ({block} frames): {err}"));
+            fed += need;
+        }
+        let played = e.position();
+        assert!(
+            fed as f64 >= played,
+            "tempo {tempo}: read {fed}, played {played}"
+        );
+    }
+}
