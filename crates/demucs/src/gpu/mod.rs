@@ -425,17 +425,20 @@ impl Gpu {
 
     /// Submits the work recorded so far, without waiting for it.
     fn submit(&self) -> Result<(), DemucsError> {
-        let encoder = {
+        {
+            // Submitted under the lock: a thread that took the commands and
+            // submitted them after another thread's later commands (a read's
+            // copy) had the read see the buffer before the kernel ran
+            // (gpu_ops failed 3 runs in 40 with its tests in parallel).
             let mut p = self
                 .inner
                 .pending
                 .lock()
                 .map_err(|_| DemucsError::Gpu("the GPU's command list is poisoned".into()))?;
             p.passes = 0;
-            p.encoder.take()
-        };
-        if let Some(e) = encoder {
-            self.inner.queue.submit([e.finish()]);
+            if let Some(e) = p.encoder.take() {
+                self.inner.queue.submit([e.finish()]);
+            }
         }
         self.check()
     }
