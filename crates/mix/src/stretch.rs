@@ -78,6 +78,7 @@ const ONSETS: usize = 16;
 /// Drive it with [`input_needed`](Self::input_needed), [`push`](Self::push)
 /// and [`pull`](Self::pull): before pulling `n` frames, push exactly
 /// `input_needed(n)` frames (zeros past the end of the audio).
+#[derive(Clone)]
 pub struct Stretcher {
     channels: usize,
     sample_rate: u32,
@@ -155,61 +156,6 @@ impl std::fmt::Debug for Stretcher {
             .field("tempo", &self.tempo)
             .field("pitch_ratio", &self.ratio)
             .finish_non_exhaustive()
-    }
-}
-
-impl Clone for Stretcher {
-    fn clone(&self) -> Self {
-        // The FFT plans are shared; every buffer is copied.
-        Self {
-            channels: self.channels,
-            sample_rate: self.sample_rate,
-            n: self.n,
-            hs: self.hs,
-            h: self.h,
-            window: self.window.clone(),
-            fft: Arc::clone(&self.fft),
-            ifft: Arc::clone(&self.ifft),
-            fft_scratch: self.fft_scratch.clone(),
-            ifft_scratch: self.ifft_scratch.clone(),
-            tbuf: self.tbuf.clone(),
-            spec: self.spec.clone(),
-            mid_h: self.mid_h.clone(),
-            mag: self.mag.clone(),
-            before_mag: self.before_mag.clone(),
-            phi: self.phi.clone(),
-            omega: self.omega.clone(),
-            rot: self.rot.clone(),
-            turn: self.turn.clone(),
-            theta: self.theta.clone(),
-            peaks: self.peaks.clone(),
-            ring: self.ring.clone(),
-            ring_mask: self.ring_mask,
-            pushed: self.pushed,
-            onset: self.onset.clone(),
-            tempo: self.tempo,
-            ratio: self.ratio,
-            stretching: self.stretching,
-            fade_left: self.fade_left,
-            fade_len: self.fade_len,
-            read: self.read,
-            st: self.st.clone(),
-            st_mask: self.st_mask,
-            next_m: self.next_m,
-            ana: self.ana,
-            first: self.first,
-            stage: self.stage,
-            frame_centre: self.frame_centre,
-            frame_ha: self.frame_ha,
-            zeroed_to: self.zeroed_to,
-            x: self.x,
-            position: self.position,
-            kernel: self.kernel.clone(),
-            taps: self.taps.clone(),
-            kernel_half: self.kernel_half,
-            kernel_cutoff: self.kernel_cutoff,
-            fade_buf: self.fade_buf.clone(),
-        }
     }
 }
 
@@ -516,11 +462,6 @@ impl Stretcher {
             return Err(MixError::LengthMismatch);
         }
         Ok(())
-    }
-
-    /// Whether the output is the input untouched (no stretch, no crossfade).
-    pub fn is_bypassed(&self) -> bool {
-        !self.stretching && self.fade_left == 0
     }
 
     fn pull_piece<O: AsMut<[f32]>>(&mut self, output: &mut [O], start: usize, len: usize) {
